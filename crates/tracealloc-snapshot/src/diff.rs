@@ -1,0 +1,134 @@
+//! What changed between two snapshots, matched by symbolized keys (never by addresses), so two runs
+//! of the same program compare as well as two moments of one run.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::{GroupBy, Stat};
+use crate::model::Snapshot;
+
+/// The change of one group: its figures in the newer snapshot and the signed change since the older.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatDiff {
+    pub key: String,
+    /// Live bytes in the newer snapshot.
+    pub live_bytes: u64,
+    /// Live blocks in the newer snapshot.
+    pub live_blocks: u64,
+    /// Change of live bytes.
+    pub bytes_diff: i64,
+    /// Change of live blocks.
+    pub blocks_diff: i64,
+    /// Change of total bytes allocated (the churn in between).
+    pub total_bytes_diff: i64,
+    /// Change of total blocks allocated.
+    pub total_blocks_diff: i64,
+}
+
+impl fmt::Display for StatDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: live {} ({}) in {} blocks ({:+})",
+            self.key,
+            crate::human_bytes(self.live_bytes),
+            crate::human_bytes_signed(self.bytes_diff),
+            self.live_blocks,
+            self.blocks_diff
+        )
+    }
+}
+
+/// A newer snapshot compared with an older one; see [`Snapshot::diff`].
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotDiff<'a> {
+    pub new: &'a Snapshot,
+    pub old: &'a Snapshot,
+}
+
+impl Snapshot {
+    /// Compares this (newer) snapshot with an `older` one, like tracemalloc's `compare_to`.
+    pub fn diff<'a>(&'a self, older: &'a Snapshot) -> SnapshotDiff<'a> {
+        SnapshotDiff {
+            new: self,
+            old: older,
+        }
+    }
+}
+
+fn signed(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+impl SnapshotDiff<'_> {
+    /// Every group present in either snapshot, largest absolute change of live bytes first (ties:
+    /// larger absolute change of blocks, then key). Groups that did not change at all are kept, with
+    /// zero changes, after the others.
+    pub fn statistics(&self, by: GroupBy) -> Vec<StatDiff> {
+        let new = self.new.statistics(by);
+        let old: HashMap<String, Stat> = self
+            .old
+            .statistics(by)
+            .into_iter()
+            .map(|s| (s.key.clone(), s))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut diffs: Vec<StatDiff> = new
+            .into_iter()
+            .map(|n| {
+                seen.insert(n.key.clone());
+                let o = old.get(&n.key).cloned().unwrap_or_default();
+                stat_diff(n, &o)
+            })
+            .collect();
+        for (key, o) in &old {
+            if !seen.contains(key) {
+                diffs.push(stat_diff(
+                    Stat {
+                        key: key.clone(),
+                        ..Stat::default()
+                    },
+                    o,
+                ));
+            }
+        }
+        diffs.sort_by(|a, b| {
+            b.bytes_diff
+                .unsigned_abs()
+                .cmp(&a.bytes_diff.unsigned_abs())
+                .then_with(|| {
+                    b.blocks_diff
+                        .unsigned_abs()
+                        .cmp(&a.blocks_diff.unsigned_abs())
+                })
+                .then_with(|| {
+                    b.total_bytes_diff
+                        .unsigned_abs()
+                        .cmp(&a.total_bytes_diff.unsigned_abs())
+                })
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        diffs
+    }
+
+    /// The `n` groups whose live bytes changed most.
+    pub fn top(&self, n: usize, by: GroupBy) -> Vec<StatDiff> {
+        let mut diffs = self.statistics(by);
+        diffs.truncate(n);
+        diffs
+    }
+}
+
+fn stat_diff(new: Stat, old: &Stat) -> StatDiff {
+    StatDiff {
+        bytes_diff: signed(new.live_bytes, old.live_bytes),
+        blocks_diff: signed(new.live_blocks, old.live_blocks),
+        total_bytes_diff: signed(new.total_bytes, old.total_bytes),
+        total_blocks_diff: signed(new.total_blocks, old.total_blocks),
+        live_bytes: new.live_bytes,
+        live_blocks: new.live_blocks,
+        key: new.key,
+    }
+}

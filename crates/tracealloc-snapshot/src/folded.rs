@@ -1,0 +1,109 @@
+//! Folded stacks (`root;...;leaf value`), the input of flamegraph renderers such as inferno.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Site, Snapshot};
+
+/// The figure a flamegraph's widths show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Metric {
+    #[default]
+    LiveBytes,
+    TotalBytes,
+    LiveBlocks,
+    TotalBlocks,
+}
+
+impl Metric {
+    fn of(self, site: &Site) -> u64 {
+        match self {
+            Metric::LiveBytes => site.live_bytes,
+            Metric::TotalBytes => site.total_bytes,
+            Metric::LiveBlocks => site.live_blocks,
+            Metric::TotalBlocks => site.total_blocks,
+        }
+    }
+
+    /// What the figure counts, for a flamegraph's legend.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::LiveBytes | Metric::TotalBytes => "bytes",
+            Metric::LiveBlocks | Metric::TotalBlocks => "blocks",
+        }
+    }
+}
+
+/// How stacks are folded.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct FoldOptions {
+    pub metric: Metric,
+    /// Put the allocating thread's name as the root frame.
+    pub by_thread: bool,
+}
+
+impl Snapshot {
+    /// Folded stack of each site, root first, merged and sorted, as `(stack, value)`; zero values
+    /// are kept so that a differential fold sees every stack of both snapshots.
+    fn fold_map(&self, options: &FoldOptions) -> BTreeMap<String, u64> {
+        let labels: Vec<String> = self
+            .stacks
+            .iter()
+            .map(|stack| {
+                let frames: Vec<String> = stack
+                    .frames
+                    .iter()
+                    .rev()
+                    .map(|&f| &self.frames[f as usize])
+                    .take_while(|f| !f.is_profiler())
+                    .map(|f| f.label().replace(';', ","))
+                    .collect();
+                frames.join(";")
+            })
+            .collect();
+        let mut folded = BTreeMap::new();
+        for site in &self.sites {
+            let stack = &labels[site.stack as usize];
+            let key = if options.by_thread {
+                let thread = self.threads[site.thread as usize].name.replace(';', ",");
+                if stack.is_empty() {
+                    thread
+                } else {
+                    format!("{thread};{stack}")
+                }
+            } else if stack.is_empty() {
+                "[unknown]".to_owned()
+            } else {
+                stack.clone()
+            };
+            *folded.entry(key).or_insert(0) += options.metric.of(site);
+        }
+        folded
+    }
+
+    /// Folded lines `root;...;leaf value`, sorted, without zero values.
+    pub fn folded(&self, options: &FoldOptions) -> Vec<String> {
+        self.fold_map(options)
+            .into_iter()
+            .filter(|&(_, v)| v > 0)
+            .map(|(stack, v)| format!("{stack} {v}"))
+            .collect()
+    }
+
+    /// Differential folded lines `root;...;leaf old new` against an older snapshot, sorted.
+    pub fn folded_diff(&self, older: &Snapshot, options: &FoldOptions) -> Vec<String> {
+        let new = self.fold_map(options);
+        let mut both: BTreeMap<String, (u64, u64)> = older
+            .fold_map(options)
+            .into_iter()
+            .map(|(k, v)| (k, (v, 0)))
+            .collect();
+        for (k, v) in new {
+            both.entry(k).or_default().1 = v;
+        }
+        both.into_iter()
+            .filter(|&(_, (o, n))| o > 0 || n > 0)
+            .map(|(stack, (o, n))| format!("{stack} {o} {n}"))
+            .collect()
+    }
+}

@@ -1,0 +1,204 @@
+//! The snapshot file: versioned JSON, written atomically, read with one clear error per problem.
+
+use std::fmt;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::Snapshot;
+
+/// The `format` field of every snapshot file.
+pub const FORMAT_NAME: &str = "tracealloc-snapshot";
+/// The file format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Files larger than this are refused before reading (4 GiB): a snapshot of that size is almost
+/// certainly not one, and reading it would take the machine's memory.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Why a snapshot file could not be read. Displays as one line: the file, then the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub problem: LoadProblem,
+}
+
+/// What was wrong with the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadProblem {
+    #[error("cannot read: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("is a directory, not a snapshot file")]
+    Directory,
+    #[error("is empty")]
+    Empty,
+    #[error("is too large ({size} bytes; the limit is {limit} bytes)")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("is truncated: the JSON ends early (line {line}, column {column})")]
+    Truncated { line: usize, column: usize },
+    #[error("is not JSON: {0}")]
+    NotJson(String),
+    #[error("is not a tracealloc snapshot (no \"format\": \"{FORMAT_NAME}\" field)")]
+    NotASnapshot,
+    #[error("has unsupported format version {found} (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion { found: u64 },
+    #[error("is a damaged snapshot: {0}")]
+    Invalid(String),
+}
+
+/// Why a snapshot file could not be written. Displays as one line naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot write snapshot: {source}", path.display())]
+pub struct SaveError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The fields every version has, read to tell a wrong version from a corrupt file.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<String>,
+    version: Option<serde_json::Value>,
+}
+
+impl Snapshot {
+    /// Writes the snapshot as JSON to `path`, through a temporary file in the same directory that is
+    /// renamed into place: a failure never leaves a half-written file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SaveError> {
+        let path = path.as_ref();
+        let err = |source| SaveError {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tracealloc-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(err)?;
+        {
+            let mut out = BufWriter::new(tmp.as_file_mut());
+            serde_json::to_writer(&mut out, self).map_err(|e| err(e.into()))?;
+            out.write_all(b"\n").map_err(err)?;
+            out.flush().map_err(err)?;
+        }
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        Ok(())
+    }
+
+    /// Reads a snapshot file written by [`Snapshot::save`] (this format version only).
+    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, LoadError> {
+        let path = path.as_ref();
+        let fail = |problem| LoadError {
+            path: path.to_owned(),
+            problem,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| fail(LoadProblem::Io(e)))?;
+        if meta.is_dir() {
+            return Err(fail(LoadProblem::Directory));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(fail(LoadProblem::TooLarge {
+                size: meta.len(),
+                limit: MAX_FILE_BYTES,
+            }));
+        }
+        let bytes = std::fs::read(path).map_err(|e| fail(LoadProblem::Io(e)))?;
+        Self::from_json(&bytes).map_err(fail)
+    }
+
+    /// Parses and checks a snapshot from JSON bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, LoadProblem> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(LoadProblem::Empty);
+        }
+        match serde_json::from_slice::<Snapshot>(bytes) {
+            Ok(snapshot) => {
+                check_header(Some(&snapshot.format), Some(u64::from(snapshot.version)))?;
+                snapshot.validate().map_err(LoadProblem::Invalid)?;
+                Ok(snapshot)
+            }
+            Err(e) => Err(classify(bytes, e)),
+        }
+    }
+
+    /// Checks that every index points into its table.
+    fn validate(&self) -> Result<(), String> {
+        let frames = self.frames.len();
+        for (i, stack) in self.stacks.iter().enumerate() {
+            if let Some(f) = stack.frames.iter().find(|&&f| f as usize >= frames) {
+                return Err(format!(
+                    "stack {i} names frame {f}, but there are {frames} frames"
+                ));
+            }
+        }
+        for (i, site) in self.sites.iter().enumerate() {
+            if site.stack as usize >= self.stacks.len() {
+                return Err(format!(
+                    "site {i} names stack {}, but there are {} stacks",
+                    site.stack,
+                    self.stacks.len()
+                ));
+            }
+            if site.thread as usize >= self.threads.len() {
+                return Err(format!(
+                    "site {i} names thread {}, but there are {} threads",
+                    site.thread,
+                    self.threads.len()
+                ));
+            }
+            if site.live_blocks > site.total_blocks {
+                return Err(format!(
+                    "site {i} has more live blocks than it ever allocated"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_header(format: Option<&str>, version: Option<u64>) -> Result<(), LoadProblem> {
+    if format != Some(FORMAT_NAME) {
+        return Err(LoadProblem::NotASnapshot);
+    }
+    match version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => Ok(()),
+        Some(found) => Err(LoadProblem::UnsupportedVersion { found }),
+        None => Err(LoadProblem::Invalid("no format version".to_owned())),
+    }
+}
+
+/// Turns a parse failure into the most useful problem: truncation, not JSON at all, another
+/// kind of JSON, another version, or a damaged snapshot of this version.
+fn classify(bytes: &[u8], e: serde_json::Error) -> LoadProblem {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => LoadProblem::Truncated {
+            line: e.line(),
+            column: e.column(),
+        },
+        Category::Syntax | Category::Io => LoadProblem::NotJson(e.to_string()),
+        Category::Data => match serde_json::from_slice::<Header>(bytes) {
+            Ok(h) => {
+                let version = h.version.as_ref().map(|v| v.as_u64().unwrap_or(u64::MAX));
+                match check_header(h.format.as_deref(), version) {
+                    Err(problem) => problem,
+                    Ok(()) => LoadProblem::Invalid(e.to_string()),
+                }
+            }
+            Err(_) => LoadProblem::NotASnapshot,
+        },
+    }
+}
+
+impl fmt::Display for crate::model::Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} `{}`", self.pid, self.command.join(" "))
+    }
+}

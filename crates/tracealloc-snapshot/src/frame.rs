@@ -1,0 +1,151 @@
+//! Which frames are the Rust runtime's or the profiler's own, and how a frame is named in keys.
+
+use crate::model::{Frame, Snapshot, Stack};
+
+/// Path prefixes rustc gives the standard library's sources (and the crates vendored into it) in
+/// the debug info of its precompiled `std`, `core` and `alloc`.
+const RUNTIME_PATH_PREFIXES: &[&str] = &["/rustc/", "/rust/deps/"];
+const RUNTIME_CRATES: &[&str] = &["std", "core", "alloc", "hashbrown"];
+const PROFILER_CRATES: &[&str] = &["tracealloc", "tracealloc_snapshot", "backtrace"];
+/// Where every thread's stack starts: the C library's process and thread entry points.
+const ENTRY_POINTS: &[&str] = &[
+    "__libc_start_call_main",
+    "__libc_start_main",
+    "_start",
+    "start_thread",
+    "clone",
+    "clone3",
+    "__clone",
+    "__clone3",
+];
+/// Allocator shims rustc generates around the `#[global_allocator]`.
+const ALLOCATOR_SHIM_PREFIXES: &[&str] = &["__rust_", "__rustc::", "__rdl_", "__rg_", "_Unwind_"];
+
+/// The crate a demangled path starts with: `alloc` for `<alloc::vec::Vec<T> as Clone>::clone` and
+/// for `alloc::raw_vec::finish_grow`.
+fn leading_crate(function: &str) -> &str {
+    let path = function.trim_start_matches('<').trim_start_matches('&');
+    let end = path.find("::").unwrap_or(path.len());
+    &path[..end]
+}
+
+impl Frame {
+    /// A frame of the Rust standard library (`std`, `core`, `alloc`, and what `std` vendors), or of
+    /// the C library's entry points and rustc's `main` shim.
+    pub fn is_runtime(&self) -> bool {
+        if self.is_entry_point() || (self.function == "main" && self.file.is_none()) {
+            return true;
+        }
+        match &self.file {
+            Some(file) => RUNTIME_PATH_PREFIXES.iter().any(|p| file.starts_with(p)),
+            None => RUNTIME_CRATES.contains(&leading_crate(&self.function)),
+        }
+    }
+
+    /// A process or thread entry point of the C library, where stacks start.
+    pub fn is_entry_point(&self) -> bool {
+        ENTRY_POINTS.contains(&self.function.as_str())
+    }
+
+    /// A frame of the profiler itself or of the allocator shims around it.
+    pub fn is_profiler(&self) -> bool {
+        PROFILER_CRATES.contains(&leading_crate(&self.function))
+            || ALLOCATOR_SHIM_PREFIXES
+                .iter()
+                .any(|p| self.function.starts_with(p))
+    }
+
+    /// `file:line`, `file`, or `??` when the debug info has no location.
+    pub fn location(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}"),
+            (Some(file), None) => file.clone(),
+            _ => "??".to_owned(),
+        }
+    }
+
+    /// `function (file:line)`, how a frame is shown in stacks and flamegraphs.
+    pub fn label(&self) -> String {
+        if self.file.is_some() {
+            format!("{} ({})", self.function, self.location())
+        } else {
+            self.function.clone()
+        }
+    }
+}
+
+impl Snapshot {
+    /// The frame an allocation is charged to: the first one outside the Rust standard library and the
+    /// profiler, so `Vec::push` growth is charged to the line that pushed. A stack made only of
+    /// runtime frames (allocations of the runtime itself) is charged to its first frame outside the
+    /// allocation machinery of `alloc` and `core`, such as the `std` function that allocated.
+    pub fn user_frame(&self, stack: &Stack) -> Option<&Frame> {
+        let frames = || {
+            stack
+                .frames
+                .iter()
+                .map(|&f| &self.frames[f as usize])
+                .filter(|f| !f.is_profiler())
+        };
+        frames()
+            .find(|f| !f.is_runtime())
+            .or_else(|| frames().find(|f| !matches!(leading_crate(&f.function), "alloc" | "core")))
+            .or_else(|| frames().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, file: Option<&str>) -> Frame {
+        Frame {
+            function: function.into(),
+            file: file.map(Into::into),
+            line: Some(7),
+            column: None,
+            inlined: false,
+        }
+    }
+
+    #[test]
+    fn classifies_runtime_and_profiler_frames() {
+        let grow = frame(
+            "alloc::raw_vec::RawVec<T,A>::grow_one",
+            Some("/rustc/abc/library/alloc/src/raw_vec.rs"),
+        );
+        assert!(grow.is_runtime() && !grow.is_profiler());
+        assert!(frame("<alloc::vec::Vec<T> as core::clone::Clone>::clone", None).is_runtime());
+        assert!(
+            frame(
+                "hashbrown::raw::RawTable<T>::reserve",
+                Some("/rust/deps/hashbrown-0.15.2/src/raw.rs")
+            )
+            .is_runtime()
+        );
+        let user = frame(
+            "<app::Foo as core::clone::Clone>::clone",
+            Some("src/main.rs"),
+        );
+        assert!(!user.is_runtime() && !user.is_profiler());
+        assert!(
+            frame(
+                "<tracealloc::Profiler<A> as core::alloc::global::GlobalAlloc>::alloc",
+                None
+            )
+            .is_profiler()
+        );
+        assert!(frame("__rustc::__rust_alloc", None).is_profiler());
+        assert!(
+            !frame(
+                "tracealloc_examples::demo::leak",
+                Some("examples/src/bin/demo.rs")
+            )
+            .is_profiler()
+        );
+        assert_eq!(
+            user.label(),
+            "<app::Foo as core::clone::Clone>::clone (src/main.rs:7)"
+        );
+    }
+}

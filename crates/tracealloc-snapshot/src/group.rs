@@ -1,0 +1,185 @@
+//! Grouping a snapshot's sites into statistics by function, line, file, stack or thread.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Site, Snapshot};
+
+/// What sites are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// The allocating user frame's demangled function name.
+    Function,
+    /// The allocating user frame's `file:line`.
+    Line,
+    /// The allocating user frame's file.
+    File,
+    /// The whole stack, frames joined by [`Stat::STACK_SEPARATOR`], innermost first.
+    Stack,
+    /// The allocating thread's name.
+    Thread,
+}
+
+/// The order of a statistics table: largest first by this figure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SortBy {
+    /// Live bytes (what is held now).
+    #[default]
+    Live,
+    /// Total bytes ever allocated (churn).
+    Total,
+    /// Live blocks.
+    Blocks,
+}
+
+/// The counters of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stat {
+    pub key: String,
+    pub live_bytes: u64,
+    pub live_blocks: u64,
+    pub total_bytes: u64,
+    pub total_blocks: u64,
+}
+
+impl Stat {
+    /// How the frames of a [`GroupBy::Stack`] key are joined.
+    pub const STACK_SEPARATOR: &'static str = " <- ";
+
+    pub(crate) fn add(&mut self, site: &Site) {
+        self.live_bytes += site.live_bytes;
+        self.live_blocks += site.live_blocks;
+        self.total_bytes += site.total_bytes;
+        self.total_blocks += site.total_blocks;
+    }
+
+    /// The frames of a [`GroupBy::Stack`] key, innermost first (the whole key for other groupings).
+    pub fn frames(&self) -> impl Iterator<Item = &str> {
+        self.key.split(Self::STACK_SEPARATOR)
+    }
+
+    fn sort_figure(&self, sort: SortBy) -> (u64, u64) {
+        match sort {
+            SortBy::Live => (self.live_bytes, self.total_bytes),
+            SortBy::Total => (self.total_bytes, self.live_bytes),
+            SortBy::Blocks => (self.live_blocks, self.live_bytes),
+        }
+    }
+}
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: live {} in {} blocks, total {} in {} blocks",
+            self.key,
+            crate::human_bytes(self.live_bytes),
+            self.live_blocks,
+            crate::human_bytes(self.total_bytes),
+            self.total_blocks
+        )
+    }
+}
+
+impl Snapshot {
+    /// Every site's group key, by stack for the stack-derived groupings.
+    pub(crate) fn keys(&self, by: GroupBy) -> SiteKeys {
+        let per_stack = match by {
+            GroupBy::Thread => Vec::new(),
+            _ => self
+                .stacks
+                .iter()
+                .map(|stack| self.stack_key(stack, by))
+                .collect(),
+        };
+        let per_thread = match by {
+            GroupBy::Thread => self.threads.iter().map(|t| t.name.clone()).collect(),
+            _ => Vec::new(),
+        };
+        SiteKeys {
+            by,
+            per_stack,
+            per_thread,
+        }
+    }
+
+    fn stack_key(&self, stack: &crate::Stack, by: GroupBy) -> String {
+        if by == GroupBy::Stack {
+            let labels: Vec<String> = stack
+                .frames
+                .iter()
+                .map(|&f| &self.frames[f as usize])
+                .skip_while(|f| f.is_profiler())
+                .map(|f| f.label())
+                .collect();
+            return labels.join(Stat::STACK_SEPARATOR);
+        }
+        let Some(frame) = self.user_frame(stack) else {
+            return "??".to_owned();
+        };
+        match by {
+            GroupBy::Function => frame.function.clone(),
+            GroupBy::File => frame.file.clone().unwrap_or_else(|| "??".to_owned()),
+            _ => frame.location(),
+        }
+    }
+
+    /// All groups, largest live bytes first (ties: larger total bytes, then key).
+    pub fn statistics(&self, by: GroupBy) -> Vec<Stat> {
+        self.statistics_sorted(by, SortBy::Live)
+    }
+
+    /// All groups, largest first by `sort` (ties: the other byte figure, then key).
+    pub fn statistics_sorted(&self, by: GroupBy, sort: SortBy) -> Vec<Stat> {
+        let keys = self.keys(by);
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut stats: Vec<Stat> = Vec::new();
+        for site in &self.sites {
+            let key = keys.of(site);
+            let slot = *index.entry(key).or_insert_with(|| {
+                stats.push(Stat {
+                    key: key.to_owned(),
+                    ..Stat::default()
+                });
+                stats.len() - 1
+            });
+            stats[slot].add(site);
+        }
+        sort_stats(&mut stats, sort);
+        stats
+    }
+
+    /// The `n` largest groups by live bytes.
+    pub fn top(&self, n: usize, by: GroupBy) -> Vec<Stat> {
+        let mut stats = self.statistics(by);
+        stats.truncate(n);
+        stats
+    }
+}
+
+pub(crate) fn sort_stats(stats: &mut [Stat], sort: SortBy) {
+    stats.sort_by(|a, b| {
+        b.sort_figure(sort)
+            .cmp(&a.sort_figure(sort))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+}
+
+/// Group keys of a snapshot's sites, computed once per stack or thread.
+pub(crate) struct SiteKeys {
+    by: GroupBy,
+    per_stack: Vec<String>,
+    per_thread: Vec<String>,
+}
+
+impl SiteKeys {
+    pub(crate) fn of(&self, site: &Site) -> &str {
+        match self.by {
+            GroupBy::Thread => &self.per_thread[site.thread as usize],
+            _ => &self.per_stack[site.stack as usize],
+        }
+    }
+}

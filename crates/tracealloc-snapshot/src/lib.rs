@@ -1,0 +1,39 @@
+//! The snapshot model of tracealloc, in safe code: what a snapshot holds, its file format, grouping
+//! into statistics, diffs between two snapshots, filters and folded stacks for flamegraphs.
+//!
+//! The allocator runtime (`tracealloc`) builds [`Snapshot`]s; the CLI reads them from files. Neither
+//! needs the other: this crate has no allocator code.
+
+#![forbid(unsafe_code)]
+
+mod diff;
+mod filter;
+mod folded;
+mod format;
+mod frame;
+mod group;
+mod model;
+
+pub use diff::{SnapshotDiff, StatDiff};
+pub use filter::Filter;
+pub use folded::{FoldOptions, Metric};
+pub use format::{FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError};
+pub use group::{GroupBy, SortBy, Stat};
+pub use model::{
+    CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site, Snapshot, Stack,
+    ThreadInfo,
+};
+
+/// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
+pub fn human_bytes(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::BINARY)
+}
+
+/// Formats a signed byte count with an explicit sign ("+1.50 KiB", "-12 B", "0 B").
+pub fn human_bytes_signed(bytes: i64) -> String {
+    match bytes.signum() {
+        1 => format!("+{}", human_bytes(bytes.unsigned_abs())),
+        -1 => format!("-{}", human_bytes(bytes.unsigned_abs())),
+        _ => human_bytes(0),
+    }
+}

@@ -1,0 +1,172 @@
+//! What a snapshot holds. Records link to each other by index into the snapshot's tables, as in the
+//! file: a site names a stack and a thread, a stack lists frames.
+
+use serde::{Deserialize, Serialize};
+
+/// Whole-process heap figures, with dhat-rs's definitions (see `tracealloc::stats`).
+///
+/// A `realloc` counts one more block in `total_blocks`, adds its new size to `total_bytes`, leaves
+/// `live_blocks` unchanged and moves `live_bytes` by the size difference. `peak_bytes` is the largest
+/// `live_bytes` seen, and `peak_blocks` the live blocks at that moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapStats {
+    pub live_bytes: u64,
+    pub live_blocks: u64,
+    pub total_bytes: u64,
+    pub total_blocks: u64,
+    pub peak_bytes: u64,
+    pub peak_blocks: u64,
+}
+
+/// One symbolized frame. Inlined frames are frames of their own, flagged `inlined`: they were
+/// inlined into the next (outer) frame of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Frame {
+    /// Demangled name without the hash, or `"??"` when the address has no symbol.
+    pub function: String,
+    /// Source path as the debug info has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inlined: bool,
+}
+
+/// A call stack, innermost (allocating) frame first, as indices into [`Snapshot::frames`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Stack {
+    pub frames: Vec<u32>,
+}
+
+/// A thread that allocated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    /// `main`, the thread's name, or `thread-<index>` when it has none.
+    pub name: String,
+    /// The kernel's thread id.
+    pub tid: u64,
+    /// Whether the thread was still running when the snapshot was taken.
+    pub alive: bool,
+}
+
+/// The counters of one call stack on one thread. A block freed or reallocated by another thread
+/// stays charged to the thread that allocated it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    /// Index into [`Snapshot::stacks`].
+    pub stack: u32,
+    /// Index into [`Snapshot::threads`].
+    pub thread: u32,
+    pub live_bytes: u64,
+    pub live_blocks: u64,
+    pub total_bytes: u64,
+    pub total_blocks: u64,
+}
+
+/// How stacks were captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureInfo {
+    /// `frame-pointers`, `dwarf-unwind`, or `none`.
+    pub method: String,
+    /// Frames kept per stack at most; deeper stacks are truncated.
+    pub max_depth: u32,
+    /// Whether the program was found to be built with frame pointers.
+    pub frame_pointers: bool,
+}
+
+/// Where and when the snapshot was taken: the psutil-style view of the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub pid: u32,
+    pub command: Vec<String>,
+    /// Milliseconds since the Unix epoch.
+    pub time_unix_ms: u64,
+    pub capture: CaptureInfo,
+    /// Resident set size of the whole process at the moment, from the kernel.
+    pub rss_bytes: u64,
+    /// Threads of the process at the moment, from the kernel.
+    pub thread_count: u64,
+    pub tracealloc_version: String,
+}
+
+/// How the stack captures ended. A profile with many broken chains is not to be trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureCounts {
+    /// The walk reached the outermost frame.
+    pub complete: u64,
+    /// The walk stopped at the depth limit.
+    pub truncated: u64,
+    /// The frame chain was broken (a frame without a frame pointer, or corrupt).
+    pub broken: u64,
+}
+
+/// The profiler's own cost and honesty figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfilerFigures {
+    /// Memory the profiler holds for itself: its tables, and heap blocks of its own.
+    pub own_bytes: u64,
+    /// Distinct (stack, thread) records kept.
+    pub stacks_captured: u64,
+    /// How every stack capture ended, over all allocations.
+    pub captures: CaptureCounts,
+    /// Milliseconds the snapshot took to copy and symbolize.
+    pub snapshot_ms: u64,
+}
+
+/// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`crate::FORMAT_NAME`].
+    pub format: String,
+    /// The file format version; this build reads [`crate::FORMAT_VERSION`].
+    pub version: u32,
+    pub meta: Metadata,
+    pub totals: HeapStats,
+    pub profiler: ProfilerFigures,
+    pub frames: Vec<Frame>,
+    pub stacks: Vec<Stack>,
+    pub threads: Vec<ThreadInfo>,
+    pub sites: Vec<Site>,
+}
+
+impl Snapshot {
+    /// An empty snapshot of the current format with the given metadata.
+    pub fn new(meta: Metadata) -> Self {
+        Snapshot {
+            format: crate::FORMAT_NAME.to_owned(),
+            version: crate::FORMAT_VERSION,
+            meta,
+            totals: HeapStats::default(),
+            profiler: ProfilerFigures::default(),
+            frames: Vec::new(),
+            stacks: Vec::new(),
+            threads: Vec::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    /// The frames of a stack, innermost first.
+    pub fn stack_frames(&self, stack: u32) -> impl Iterator<Item = &Frame> + '_ {
+        self.stacks[stack as usize]
+            .frames
+            .iter()
+            .map(|&f| &self.frames[f as usize])
+    }
+
+    /// Sum of the sites' counters (equal to `totals` when the program was quiescent, except blocks
+    /// allocated before the profiler could capture stacks).
+    pub fn site_sum(&self) -> HeapStats {
+        let mut sum = HeapStats::default();
+        for site in &self.sites {
+            sum.live_bytes += site.live_bytes;
+            sum.live_blocks += site.live_blocks;
+            sum.total_bytes += site.total_bytes;
+            sum.total_blocks += site.total_blocks;
+        }
+        sum
+    }
+}

@@ -1,0 +1,240 @@
+//! Stack capture on the allocator path: a bounds-checked frame-pointer walk, or, when the program
+//! was built without frame pointers, the DWARF unwinder (correct, but about 100 times slower).
+//!
+//! The capture mode is decided once, at the first allocation, by walking from a known chain of our
+//! own `#[inline(never)]` functions: if the walk does not see them, frame pointers are missing and a
+//! frame-pointer walk would return wrong stacks.
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Frames kept per stack; deeper stacks are truncated (and counted as such).
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// How a stack capture ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CaptureEnd {
+    Complete = 0,
+    Truncated = 1,
+    Broken = 2,
+}
+
+/// A captured stack: return addresses, innermost first.
+pub(crate) struct Captured {
+    /// The first `depth` entries are written by the capture; the rest stay uninitialized, so a
+    /// capture costs no 512-byte clear.
+    frames: [MaybeUninit<usize>; MAX_DEPTH],
+    pub(crate) depth: usize,
+    pub(crate) hash: u64,
+    pub(crate) end: CaptureEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CaptureMode {
+    Undecided = 0,
+    FramePointers = 1,
+    Unwind = 2,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(CaptureMode::Undecided as u8);
+
+impl CaptureMode {
+    pub(crate) fn current() -> CaptureMode {
+        match MODE.load(Ordering::Relaxed) {
+            1 => CaptureMode::FramePointers,
+            2 => CaptureMode::Unwind,
+            _ => CaptureMode::Undecided,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CaptureMode::FramePointers => "frame-pointers",
+            CaptureMode::Unwind => "dwarf-unwind",
+            CaptureMode::Undecided => "none",
+        }
+    }
+}
+
+/// Decides the capture mode once (idempotent; racing threads reach the same answer).
+#[cold]
+pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
+    let mode = if frame_pointers_work(stack) {
+        CaptureMode::FramePointers
+    } else {
+        crate::sys::write_stderr(
+            b"tracealloc: this program has no frame pointers; falling back to DWARF unwinding, \
+              which is about 100x slower. Build with RUSTFLAGS=\"-C force-frame-pointers=yes\".\n",
+        );
+        CaptureMode::Unwind
+    };
+    MODE.store(mode as u8, Ordering::Relaxed);
+    mode
+}
+
+/// Frame pointers as this build was compiled, seen by walking from our own known call chain.
+pub(crate) fn frame_pointers_work(stack: (usize, usize)) -> bool {
+    std::hint::black_box(probe_outer(stack)) == 2
+}
+
+#[inline(never)]
+fn probe_outer(stack: (usize, usize)) -> u32 {
+    let seen = probe_middle(stack);
+    std::hint::black_box(seen)
+}
+
+#[inline(never)]
+fn probe_middle(stack: (usize, usize)) -> u32 {
+    let seen = probe_inner(stack);
+    std::hint::black_box(seen)
+}
+
+/// Counts how many of the two expected return addresses (into `probe_middle`, then into
+/// `probe_outer`) the frame-pointer walk finds.
+#[inline(never)]
+fn probe_inner(stack: (usize, usize)) -> u32 {
+    let mut captured = Captured::empty();
+    if !walk_frame_pointers(&mut captured, stack) {
+        return 0;
+    }
+    let within = |ret: usize, f: usize| ret > f && ret < f + 1024;
+    let middle = probe_middle as fn((usize, usize)) -> u32 as usize;
+    let outer = probe_outer as fn((usize, usize)) -> u32 as usize;
+    let mut seen = 0;
+    let stack = captured.stack();
+    if stack.len() >= 2 && within(stack[0], middle) {
+        seen += 1;
+        if within(stack[1], outer) {
+            seen += 1;
+        }
+    }
+    seen
+}
+
+#[inline(always)]
+fn mix(hash: u64, addr: usize) -> u64 {
+    (hash.rotate_left(5) ^ addr as u64).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+impl Captured {
+    pub(crate) fn empty() -> Self {
+        Captured {
+            frames: [MaybeUninit::uninit(); MAX_DEPTH],
+            depth: 0,
+            hash: 0,
+            end: CaptureEnd::Complete,
+        }
+    }
+
+    /// A capture of the given return addresses (for tests of the bookkeeping).
+    #[cfg(test)]
+    pub(crate) fn of(stack: &[usize]) -> Self {
+        let mut captured = Self::empty();
+        for &ret in stack.iter().take(MAX_DEPTH) {
+            captured.push(ret);
+        }
+        captured
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ret: usize) {
+        self.frames[self.depth] = MaybeUninit::new(ret);
+        self.depth += 1;
+        self.hash = mix(self.hash, ret);
+    }
+
+    pub(crate) fn stack(&self) -> &[usize] {
+        // SAFETY: the first `depth` entries were written by `push`; MaybeUninit<usize> has the
+        // layout of usize.
+        unsafe { std::slice::from_raw_parts(self.frames.as_ptr().cast::<usize>(), self.depth) }
+    }
+
+    /// Captures the calling stack with the decided mode.
+    #[inline(always)]
+    pub(crate) fn capture(&mut self, mode: CaptureMode, stack: (usize, usize)) {
+        match mode {
+            CaptureMode::FramePointers => {
+                walk_frame_pointers(self, stack);
+            }
+            _ => self.unwind(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unwind(&mut self) {
+        self.depth = 0;
+        self.hash = 0;
+        self.end = CaptureEnd::Complete;
+        // SAFETY: trace_unsynchronized requires that no other backtrace call runs concurrently with
+        // it in a way that breaks the platform unwinder; `_Unwind_Backtrace` (its backend here) is
+        // thread-safe. The callback neither allocates nor panics.
+        unsafe {
+            backtrace::trace_unsynchronized(|frame| {
+                if self.depth == MAX_DEPTH {
+                    self.end = CaptureEnd::Truncated;
+                    return false;
+                }
+                self.push(frame.ip() as usize);
+                true
+            });
+        }
+    }
+}
+
+/// Walks the frame-pointer chain from the caller of the function this is inlined into. Every
+/// pointer is checked against the thread's stack, so a broken chain ends the walk instead of
+/// reading wild memory. Returns false on architectures without a frame-pointer walk.
+#[inline(always)]
+fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool {
+    let mut fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reading rbp has no side effects.
+    unsafe {
+        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reading x29 has no side effects.
+    unsafe {
+        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = (out, low, high);
+        return false;
+    }
+    // Frames below our own are not part of the chain; the current frame bounds it from below.
+    let low = low.max(&fp as *const usize as usize);
+    out.depth = 0;
+    out.hash = 0;
+    let end = loop {
+        if fp == 0 || fp < low || fp > high.saturating_sub(16) {
+            break CaptureEnd::Complete;
+        }
+        if fp % std::mem::align_of::<usize>() != 0 {
+            break CaptureEnd::Broken;
+        }
+        // SAFETY: (1) fp is 8-aligned and `fp + 16 <= high`, so both words lie in
+        // `[low, high)`; (2) that range is the live part of this thread's stack (from our own
+        // frame up to the stack's top), which is mapped and readable.
+        let (next, ret) = unsafe {
+            let frame = fp as *const usize;
+            (frame.read(), frame.add(1).read())
+        };
+        if ret == 0 {
+            break CaptureEnd::Complete;
+        }
+        if out.depth == MAX_DEPTH {
+            break CaptureEnd::Truncated;
+        }
+        out.push(ret);
+        if next != 0 && next <= fp {
+            break CaptureEnd::Broken;
+        }
+        fp = next;
+    };
+    out.end = end;
+    true
+}

@@ -1,0 +1,27 @@
+//! The snapshot written at process exit when `TRACEALLOC_OUT` is set.
+
+use crate::guard::ReentrancyGuard;
+
+/// The environment variable naming the exit snapshot's path; `{pid}` is replaced by the process id.
+pub const OUT_ENV: &str = "TRACEALLOC_OUT";
+
+/// Writes the exit snapshot if `TRACEALLOC_OUT` asks for one. Runs from `atexit`, so at a normal
+/// exit: a return from `main` or `std::process::exit`.
+pub(crate) fn write_exit_snapshot() {
+    ReentrancyGuard::untracked(|| {
+        let Some(path) = std::env::var_os(OUT_ENV) else {
+            return;
+        };
+        let path = path
+            .to_string_lossy()
+            .replace("{pid}", &std::process::id().to_string());
+        if path.is_empty() {
+            return;
+        }
+        let snapshot = crate::snapshot::take();
+        match snapshot.save(&path) {
+            Ok(()) => eprintln!("tracealloc: wrote the exit snapshot to {path}"),
+            Err(e) => eprintln!("tracealloc: cannot write the exit snapshot: {e}"),
+        }
+    });
+}

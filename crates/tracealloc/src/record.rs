@@ -1,0 +1,201 @@
+//! Site records: the counters of one call stack on one thread.
+//!
+//! A record is written by its owner thread with plain (non-read-modify-write) stores inside the
+//! owner's sequence lock, so the hot path takes no `lock`-prefixed instruction. Another thread that
+//! frees or reallocates one of the record's blocks adds to the `remote_*` counters instead, with
+//! atomic read-modify-writes; readers add the two halves.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use crate::thread::ThreadState;
+
+/// Counters of a record as a reader sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) live_bytes: u64,
+    pub(crate) live_blocks: u64,
+    pub(crate) total_bytes: u64,
+    pub(crate) total_blocks: u64,
+}
+
+/// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
+/// live in zeroed mappings.
+#[derive(Debug)]
+pub(crate) struct SiteRecord {
+    // Set once before the record is published, never written again.
+    pub(crate) hash: u64,
+    pub(crate) frames: *const usize,
+    pub(crate) depth: u32,
+    /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
+    pub(crate) end: u8,
+    pub(crate) owner: *const ThreadState,
+    // Written only by the owner, inside its sequence lock.
+    live_bytes: AtomicU64,
+    live_blocks: AtomicU64,
+    total_bytes: AtomicU64,
+    total_blocks: AtomicU64,
+    // Written by other threads with atomic adds (wrapping, so signed changes fit).
+    remote_live_bytes: AtomicU64,
+    remote_live_blocks: AtomicU64,
+    remote_total_bytes: AtomicU64,
+    remote_total_blocks: AtomicU64,
+}
+
+// SAFETY: the raw pointers are written once before the record is published (with a release store
+// of the chunk length) and only read after; the mutable state is atomics.
+unsafe impl Sync for SiteRecord {}
+// SAFETY: as for Sync; a record holds no thread-affine state.
+unsafe impl Send for SiteRecord {}
+
+#[inline(always)]
+fn bump(counter: &AtomicU64, delta: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(delta),
+        Ordering::Relaxed,
+    );
+}
+
+impl SiteRecord {
+    pub(crate) const fn empty(owner: *const ThreadState) -> SiteRecord {
+        SiteRecord {
+            hash: 0,
+            frames: std::ptr::null(),
+            depth: 0,
+            end: 0,
+            owner,
+            live_bytes: AtomicU64::new(0),
+            live_blocks: AtomicU64::new(0),
+            total_bytes: AtomicU64::new(0),
+            total_blocks: AtomicU64::new(0),
+            remote_live_bytes: AtomicU64::new(0),
+            remote_live_blocks: AtomicU64::new(0),
+            remote_total_bytes: AtomicU64::new(0),
+            remote_total_blocks: AtomicU64::new(0),
+        }
+    }
+
+    /// A record of `depth` frames at `frames`, owned by `owner`, whose capture ended as `end`.
+    pub(crate) const fn new(
+        owner: *const ThreadState,
+        hash: u64,
+        frames: *const usize,
+        depth: u32,
+        end: u8,
+    ) -> SiteRecord {
+        SiteRecord {
+            hash,
+            frames,
+            depth,
+            end,
+            ..SiteRecord::empty(owner)
+        }
+    }
+
+    /// The record's return addresses, innermost first.
+    pub(crate) fn stack(&self) -> &[usize] {
+        if self.frames.is_null() {
+            return &[];
+        }
+        // SAFETY: `frames` points to `depth` words written before the record was published and
+        // never freed (frame arenas live as long as the process).
+        unsafe { std::slice::from_raw_parts(self.frames, self.depth as usize) }
+    }
+
+    /// Applies a change by the owner thread, which must hold its own sequence lock.
+    #[inline(always)]
+    pub(crate) fn owner_add(
+        &self,
+        live_bytes: u64,
+        live_blocks: u64,
+        total_bytes: u64,
+        total_blocks: u64,
+    ) {
+        bump(&self.live_bytes, live_bytes);
+        bump(&self.live_blocks, live_blocks);
+        bump(&self.total_bytes, total_bytes);
+        bump(&self.total_blocks, total_blocks);
+    }
+
+    /// Applies a change by any other thread.
+    #[inline]
+    pub(crate) fn remote_add(
+        &self,
+        live_bytes: u64,
+        live_blocks: u64,
+        total_bytes: u64,
+        total_blocks: u64,
+    ) {
+        self.remote_live_bytes
+            .fetch_add(live_bytes, Ordering::Release);
+        self.remote_live_blocks
+            .fetch_add(live_blocks, Ordering::Release);
+        if total_blocks != 0 {
+            self.remote_total_bytes
+                .fetch_add(total_bytes, Ordering::Release);
+            self.remote_total_blocks
+                .fetch_add(total_blocks, Ordering::Release);
+        }
+    }
+
+    /// The remote half, read first: a remote free happens after its allocation, so the owner's
+    /// half read next is at least as new and the sum never goes below zero.
+    pub(crate) fn read_remote(&self) -> Counts {
+        Counts {
+            live_bytes: self.remote_live_bytes.load(Ordering::Acquire),
+            live_blocks: self.remote_live_blocks.load(Ordering::Acquire),
+            total_bytes: self.remote_total_bytes.load(Ordering::Acquire),
+            total_blocks: self.remote_total_blocks.load(Ordering::Acquire),
+        }
+    }
+
+    /// The owner's half; call inside the owner's sequence-lock read.
+    pub(crate) fn read_local(&self) -> Counts {
+        Counts {
+            live_bytes: self.live_bytes.load(Ordering::Relaxed),
+            live_blocks: self.live_blocks.load(Ordering::Relaxed),
+            total_bytes: self.total_bytes.load(Ordering::Relaxed),
+            total_blocks: self.total_blocks.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Counts {
+    pub(crate) fn plus(self, other: Counts) -> Counts {
+        Counts {
+            live_bytes: self.live_bytes.wrapping_add(other.live_bytes),
+            live_blocks: self.live_blocks.wrapping_add(other.live_blocks),
+            total_bytes: self.total_bytes.wrapping_add(other.total_bytes),
+            total_blocks: self.total_blocks.wrapping_add(other.total_blocks),
+        }
+    }
+}
+
+/// Records per chunk of a thread's record list.
+pub(crate) const RECORDS_PER_CHUNK: usize = 256;
+
+/// A block of records in a zeroed mapping. The owner appends; readers see `len` published records.
+pub(crate) struct RecordChunk {
+    pub(crate) next: AtomicPtr<RecordChunk>,
+    pub(crate) len: AtomicUsize,
+    pub(crate) records: [SiteRecord; RECORDS_PER_CHUNK],
+}
+
+impl RecordChunk {
+    /// The published records.
+    pub(crate) fn published(&self) -> &[SiteRecord] {
+        let len = self.len.load(Ordering::Acquire).min(RECORDS_PER_CHUNK);
+        &self.records[..len]
+    }
+}
+
+/// Change of a signed quantity as wrapping unsigned, for the counters above.
+#[inline(always)]
+pub(crate) fn wrapping(delta: i64) -> u64 {
+    delta as u64
+}
+
+/// Reads the sum of two wrapping halves as a non-negative figure (a transiently negative sum,
+/// only possible while the program is not quiescent, reads as zero).
+pub(crate) fn non_negative(value: u64) -> u64 {
+    if (value as i64) < 0 { 0 } else { value }
+}

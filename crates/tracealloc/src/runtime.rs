@@ -1,0 +1,164 @@
+//! The process-wide profiler: the registry, each thread's pointer to its state, and the hooks that
+//! run once per process (fork, thread exit, process exit).
+//!
+//! ```text
+//!  first allocation of a thread ──> register_thread ──> CURRENT (TLS) = state
+//!        │ (first of the process) └─> decide capture mode, pthread key (thread exit), atfork, atexit
+//!  every allocation ──> CURRENT ──> capture stack ──> state's record ──> block header
+//!  dealloc / realloc ──> block header ──> record (+ the freeing thread's state for global figures)
+//! ```
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+use crate::capture::{CaptureMode, Captured, decide_mode};
+use crate::guard::ReentrancyGuard;
+use crate::record::SiteRecord;
+use crate::registry::Registry;
+use crate::thread::ThreadState;
+
+/// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
+/// keep the shared cache line cold, small enough to bound the peak's error with several threads.
+const FLUSH_THRESHOLD: i64 = 64 * 1024;
+
+pub(crate) static REGISTRY: Registry = Registry::new(FLUSH_THRESHOLD);
+
+thread_local! {
+    static CURRENT: Cell<*const ThreadState> = const { Cell::new(std::ptr::null()) };
+}
+
+const NO_KEY: u32 = u32::MAX;
+static EXIT_KEY: AtomicU32 = AtomicU32::new(NO_KEY);
+static PROCESS_HOOKS: AtomicU8 = AtomicU8::new(0);
+
+/// The calling thread's state, made on its first use; `None` when memory for it is exhausted.
+#[inline(always)]
+fn current_thread() -> Option<&'static ThreadState> {
+    let state = CURRENT.with(Cell::get);
+    if state.is_null() {
+        return new_thread();
+    }
+    // SAFETY: states are published once and never freed.
+    Some(unsafe { &*state })
+}
+
+#[cold]
+#[inline(never)]
+fn new_thread() -> Option<&'static ThreadState> {
+    let _guard = ReentrancyGuard::enter();
+    install_process_hooks();
+    let state = REGISTRY.register_thread()?;
+    CURRENT.with(|c| c.set(state));
+    let key = EXIT_KEY.load(Ordering::Acquire);
+    if key != NO_KEY {
+        // SAFETY: `key` was made by pthread_key_create; for the first keys glibc stores the value
+        // in the thread descriptor without allocating.
+        unsafe { libc::pthread_setspecific(key, (state as *const ThreadState).cast()) };
+    }
+    if CaptureMode::current() == CaptureMode::Undecided {
+        decide_mode(state.stack);
+    }
+    Some(state)
+}
+
+/// Registers the fork, thread-exit and process-exit hooks, once; a thread that loses the race goes
+/// on without waiting (nothing on the allocator path waits on another thread).
+#[cold]
+fn install_process_hooks() {
+    if PROCESS_HOOKS
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
+    // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.
+    unsafe {
+        if libc::pthread_key_create(&mut key, Some(on_thread_exit)) == 0 {
+            EXIT_KEY.store(key, Ordering::Release);
+        }
+        libc::pthread_atfork(None, None, Some(on_fork_child));
+        libc::atexit(on_process_exit);
+    }
+    PROCESS_HOOKS.store(2, Ordering::Release);
+}
+
+/// Thread exit (a pthread key destructor, after Rust's TLS destructors): keep the thread's name.
+extern "C" fn on_thread_exit(state: *mut libc::c_void) {
+    // SAFETY: the key's value is the thread's published state, never freed.
+    if let Some(state) = unsafe { state.cast::<ThreadState>().as_ref() } {
+        state.capture_name();
+    }
+}
+
+/// In a forked child only the forking thread survives: the others' states stop being alive, and
+/// an update they had under way will never end.
+extern "C" fn on_fork_child() {
+    let current = CURRENT.with(Cell::get);
+    for thread in REGISTRY.threads() {
+        if std::ptr::eq(thread, current) {
+            thread
+                .tid
+                .store(crate::sys::current_tid(), Ordering::Relaxed);
+        } else {
+            thread.abandon();
+        }
+    }
+}
+
+extern "C" fn on_process_exit() {
+    // A panic must not unwind into C; the exit snapshot is best effort.
+    let _ = std::panic::catch_unwind(crate::exit::write_exit_snapshot);
+}
+
+/// Accounts a new block of `size` bytes; returns the record to store in its header (null for the
+/// profiler's own blocks).
+#[inline(always)]
+pub(crate) fn on_alloc(size: usize) -> *const SiteRecord {
+    let Some(_guard) = ReentrancyGuard::enter() else {
+        REGISTRY.record_own(size as i64);
+        return std::ptr::null();
+    };
+    let Some(thread) = current_thread() else {
+        return REGISTRY.record_orphan_alloc(size);
+    };
+    let mut captured = Captured::empty();
+    captured.capture(CaptureMode::current(), thread.stack);
+    // SAFETY: `thread` is the calling thread's own state.
+    unsafe { REGISTRY.record_alloc(thread, &captured, size) }
+}
+
+/// Accounts a realloc of a block of `record` from `old` to `new` bytes (the block keeps its site).
+#[inline(always)]
+pub(crate) fn on_realloc(record: *const SiteRecord, old: usize, new: usize) {
+    // SAFETY: header records are null or published records, never freed.
+    let Some(record) = (unsafe { record.as_ref() }) else {
+        REGISTRY.record_own(new as i64 - old as i64);
+        return;
+    };
+    match current_thread() {
+        // SAFETY: `thread` is the calling thread's own state.
+        Some(thread) if !record.owner.is_null() => unsafe {
+            REGISTRY.record_realloc(thread, record, old, new)
+        },
+        _ => REGISTRY.record_orphan_change(record, old, new, false),
+    }
+}
+
+/// Accounts the free of a block of `record` of `size` bytes.
+#[inline(always)]
+pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize) {
+    // SAFETY: header records are null or published records, never freed.
+    let Some(record) = (unsafe { record.as_ref() }) else {
+        REGISTRY.record_own(-(size as i64));
+        return;
+    };
+    match current_thread() {
+        // SAFETY: `thread` is the calling thread's own state.
+        Some(thread) if !record.owner.is_null() => unsafe {
+            REGISTRY.record_dealloc(thread, record, size)
+        },
+        _ => REGISTRY.record_orphan_change(record, size, 0, true),
+    }
+}

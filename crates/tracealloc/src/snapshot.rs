@@ -1,0 +1,228 @@
+//! Taking a snapshot: copy every record's counters (the allocating threads go on meanwhile), then
+//! symbolize and build the model. Runs under the reentrancy guard: none of it is counted.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tracealloc_snapshot::{
+    CaptureCounts, CaptureInfo, Frame, Metadata, ProfilerFigures, Site, Snapshot, Stack, ThreadInfo,
+};
+
+use crate::capture::{CaptureEnd, CaptureMode, MAX_DEPTH};
+use crate::guard::ReentrancyGuard;
+use crate::record::{Counts, SiteRecord, non_negative};
+use crate::registry::Registry;
+use crate::runtime::REGISTRY;
+use crate::thread::ThreadState;
+
+/// One record's figures, copied out.
+struct Copied<'r> {
+    thread: usize,
+    end: u8,
+    stack: &'r [usize],
+    counts: Counts,
+}
+
+fn copy_record<'r>(
+    thread: Option<&ThreadState>,
+    record: &'r SiteRecord,
+    index: usize,
+) -> Copied<'r> {
+    let remote = record.read_remote();
+    let local = match thread {
+        Some(t) => t.read_consistent(|| record.read_local()),
+        None => Counts::default(),
+    };
+    Copied {
+        thread: index,
+        end: record.end,
+        stack: record.stack(),
+        counts: local.plus(remote),
+    }
+}
+
+/// Takes a snapshot of the process-wide registry.
+pub(crate) fn take() -> Snapshot {
+    ReentrancyGuard::untracked(|| take_from(&REGISTRY))
+}
+
+pub(crate) fn take_from(registry: &Registry) -> Snapshot {
+    let started = Instant::now();
+    let totals = registry.stats();
+    let mut states: Vec<&ThreadState> = registry.threads().collect();
+    states.sort_by_key(|t| t.index);
+
+    let mut copied = Vec::new();
+    let mut stacks_captured = 0u64;
+    for (i, state) in states.iter().enumerate() {
+        for record in state.records() {
+            stacks_captured += 1;
+            copied.push(copy_record(Some(state), record, i));
+        }
+        copied.push(copy_record(Some(state), &state.fallback_record, i));
+    }
+    let orphan_thread = states.len();
+    copied.push(copy_record(None, &registry.orphan_record, orphan_thread));
+    copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
+
+    let mut resolved = HashMap::new();
+    crate::symbolize::resolve_all(
+        copied.iter().flat_map(|c| c.stack.iter().copied()),
+        &mut resolved,
+    );
+
+    let mut snapshot = Snapshot::new(metadata());
+    snapshot.totals = totals;
+    let mut builder = Builder::default();
+    let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut threads_used = vec![false; states.len() + 1];
+    let mut captures = CaptureCounts::default();
+    for c in &copied {
+        let frames = c.stack.iter().flat_map(|addr| resolved[addr].iter());
+        let stack = builder.stack(frames.skip_while(|f| f.is_profiler()));
+        // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
+        // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
+        let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
+        let events = &mut match c.end {
+            e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
+            _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,
+            e if e == CaptureEnd::Complete as u8 => &mut captures.complete,
+            _ => &mut captures.broken,
+        };
+        **events += c.counts.total_blocks;
+        threads_used[c.thread] = true;
+        let key = (stack, c.thread as u32);
+        let slot = *sites.entry(key).or_insert_with(|| {
+            snapshot.sites.push(Site {
+                stack,
+                thread: c.thread as u32,
+                ..Site::default()
+            });
+            snapshot.sites.len() - 1
+        });
+        let site = &mut snapshot.sites[slot];
+        site.live_bytes += non_negative(c.counts.live_bytes);
+        site.live_blocks += non_negative(c.counts.live_blocks);
+        site.total_bytes += c.counts.total_bytes;
+        site.total_blocks += c.counts.total_blocks;
+    }
+    snapshot.frames = builder.frames;
+    snapshot.stacks = builder.stacks;
+    snapshot.threads = thread_infos(&states);
+    if threads_used[orphan_thread] {
+        snapshot.threads.push(ThreadInfo {
+            name: "unknown".to_owned(),
+            tid: 0,
+            alive: false,
+        });
+    }
+    snapshot.profiler = ProfilerFigures {
+        own_bytes: registry.own_bytes(),
+        stacks_captured,
+        captures,
+        snapshot_ms: started.elapsed().as_millis() as u64,
+    };
+    snapshot
+}
+
+/// Interns frames and stacks.
+#[derive(Default)]
+struct Builder {
+    frames: Vec<Frame>,
+    frame_ids: HashMap<Frame, u32>,
+    stacks: Vec<Stack>,
+    stack_ids: HashMap<Vec<u32>, u32>,
+}
+
+impl Builder {
+    fn stack<'f>(&mut self, frames: impl Iterator<Item = &'f Frame>) -> u32 {
+        let ids: Vec<u32> = frames
+            .map(|frame| match self.frame_ids.get(frame) {
+                Some(&id) => id,
+                None => {
+                    let id = self.frames.len() as u32;
+                    self.frames.push(frame.clone());
+                    self.frame_ids.insert(frame.clone(), id);
+                    id
+                }
+            })
+            .collect();
+        if let Some(&id) = self.stack_ids.get(&ids) {
+            return id;
+        }
+        let id = self.stacks.len() as u32;
+        self.stacks.push(Stack {
+            frames: ids.clone(),
+        });
+        self.stack_ids.insert(ids, id);
+        id
+    }
+}
+
+fn read_comm(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_owned())
+}
+
+fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
+    let pid = std::process::id() as u64;
+    let process_comm = read_comm(&format!("/proc/self/task/{pid}/comm"));
+    states
+        .iter()
+        .map(|state| {
+            let tid = state.tid.load(std::sync::atomic::Ordering::Relaxed);
+            let exited = state.exit_name();
+            let comm = match exited {
+                Some(bytes) => {
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+                }
+                None => read_comm(&format!("/proc/self/task/{tid}/comm")),
+            };
+            let alive = exited.is_none()
+                && state.alive.load(std::sync::atomic::Ordering::Relaxed)
+                && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists();
+            let name = if tid == pid {
+                "main".to_owned()
+            } else {
+                match comm {
+                    Some(c) if !c.is_empty() && Some(&c) != process_comm.as_ref() => c,
+                    _ => format!("thread-{}", state.index),
+                }
+            };
+            ThreadInfo { name, tid, alive }
+        })
+        .collect()
+}
+
+fn proc_status_field(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+fn metadata() -> Metadata {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mode = CaptureMode::current();
+    Metadata {
+        pid: std::process::id(),
+        command: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        capture: CaptureInfo {
+            method: mode.name().to_owned(),
+            max_depth: MAX_DEPTH as u32,
+            frame_pointers: mode == CaptureMode::FramePointers,
+        },
+        rss_bytes: proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024,
+        thread_count: proc_status_field(&status, "Threads:").unwrap_or(0),
+        tracealloc_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}

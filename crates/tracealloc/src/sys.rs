@@ -1,0 +1,70 @@
+//! The few operating-system calls the allocator path needs, none of which allocates through the
+//! global allocator.
+
+use std::ptr;
+
+/// Maps `len` bytes of zeroed, private memory, or returns null.
+pub(crate) fn map_zeroed(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping with no address hint touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Unmaps memory from [`map_zeroed`].
+///
+/// # Safety
+/// `p` and `len` come from one successful `map_zeroed(len)` call, and nothing uses the memory after.
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees this is exactly one live mapping no longer used.
+    unsafe { libc::munmap(p.cast(), len) };
+}
+
+/// The kernel's id of the calling thread.
+pub(crate) fn current_tid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    (unsafe { libc::syscall(libc::SYS_gettid) }) as u64
+}
+
+/// `[low, high)` of the calling thread's stack, or `None` when the C library cannot tell.
+pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: (1) pthread_getattr_np fills `attr` for the calling thread (it may use the C library's
+    // malloc, not ours); (2) attr is only read after success and destroyed once.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let mut addr = ptr::null_mut();
+        let mut size = 0;
+        let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        ok.then(|| (addr as usize, addr as usize + size))
+    }
+}
+
+/// The calling thread's name as the kernel has it (at most 15 bytes), NUL-padded.
+pub(crate) fn current_thread_name() -> [u8; 16] {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL-terminated, into the buffer.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    name
+}
+
+/// Writes a message to stderr without allocating.
+pub(crate) fn write_stderr(message: &[u8]) {
+    // SAFETY: the buffer is valid for its length; a short or failed write only loses the message.
+    unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
+}

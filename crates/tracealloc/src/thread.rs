@@ -1,0 +1,451 @@
+//! Per-thread state: everything the hot path writes lives here, so threads share no cache line on
+//! the hot path (no global lock, no global counter written per allocation).
+//!
+//! ```text
+//!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ... (push-only list, never freed)
+//!                         │ seq (sequence lock over the counters below and the owner's records)
+//!                         │ counters: unflushed live, totals, peak candidate
+//!                         │ OwnerOnly: stack-hash table ──> records; frame arena
+//!                         └ first_chunk ──> RecordChunk[256 records] ──next──> RecordChunk ...
+//! ```
+//!
+//! All memory here comes from `mmap`, never from the global allocator, and is never freed: blocks
+//! may outlive their thread and still point at its records.
+
+use std::cell::UnsafeCell;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
+
+use crate::capture::Captured;
+use crate::record::{RECORDS_PER_CHUNK, RecordChunk, SiteRecord};
+use crate::sys;
+
+const INITIAL_TABLE_SLOTS: usize = 512;
+const FRAME_ARENA_WORDS: usize = 16 * 1024;
+/// Seqlock read attempts before a reader takes what it sees: a writer that died mid-update (the
+/// other threads of a forked parent) must not hang readers.
+const MAX_READ_ATTEMPTS: u32 = 10_000;
+
+/// State only the owner thread touches.
+struct OwnerOnly {
+    /// Flushed live bytes and blocks seen at this thread's last flush.
+    base_bytes: i64,
+    base_blocks: i64,
+    /// Open-addressing table of record pointers, keyed by stack hash.
+    table: *mut *const SiteRecord,
+    table_mask: usize,
+    table_len: usize,
+    tail_chunk: *mut RecordChunk,
+    frames_cursor: *mut usize,
+    frames_left: usize,
+}
+
+/// One thread's profiler state. See the module docs for the layout.
+pub(crate) struct ThreadState {
+    pub(crate) next: *const ThreadState,
+    pub(crate) index: u32,
+    pub(crate) tid: AtomicU64,
+    /// `[low, high)` of the thread's stack, for bounds-checked frame walks.
+    pub(crate) stack: (usize, usize),
+    seq: AtomicU64,
+    pub(crate) unflushed_bytes: AtomicI64,
+    pub(crate) unflushed_blocks: AtomicI64,
+    pub(crate) total_bytes: AtomicU64,
+    pub(crate) total_blocks: AtomicU64,
+    pub(crate) peak_bytes: AtomicU64,
+    pub(crate) peak_blocks: AtomicU64,
+    pub(crate) peak_epoch: AtomicU64,
+    pub(crate) alive: AtomicBool,
+    name: [AtomicU8; 16],
+    name_set: AtomicBool,
+    pub(crate) first_chunk: AtomicPtr<RecordChunk>,
+    /// Stands in for a site record when none can be made (out of memory for the tables).
+    pub(crate) fallback_record: SiteRecord,
+    local: UnsafeCell<OwnerOnly>,
+}
+
+// SAFETY: `local` is only touched by the owner thread (every accessor is an `unsafe fn` whose
+// contract says so); everything else is atomics or written once before the state is published.
+unsafe impl Sync for ThreadState {}
+
+/// A thread's counters as a reader sees them, consistent with each other.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ThreadCounts {
+    pub(crate) unflushed_bytes: i64,
+    pub(crate) unflushed_blocks: i64,
+    pub(crate) total_bytes: u64,
+    pub(crate) total_blocks: u64,
+    pub(crate) peak_bytes: u64,
+    pub(crate) peak_blocks: u64,
+    pub(crate) peak_epoch: u64,
+}
+
+#[inline(always)]
+fn add_i64(counter: &AtomicI64, delta: i64) -> i64 {
+    let value = counter.load(Ordering::Relaxed).wrapping_add(delta);
+    counter.store(value, Ordering::Relaxed);
+    value
+}
+
+#[inline(always)]
+pub(crate) fn add_u64(counter: &AtomicU64, delta: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(delta),
+        Ordering::Relaxed,
+    );
+}
+
+impl ThreadState {
+    /// Maps and initializes a new state, or returns null when memory is exhausted. Returns the
+    /// number of bytes mapped through `mapped`.
+    pub(crate) fn create(
+        index: u32,
+        next: *const ThreadState,
+        mapped: &AtomicU64,
+    ) -> *mut ThreadState {
+        let size = std::mem::size_of::<ThreadState>();
+        let state = sys::map_zeroed(size).cast::<ThreadState>();
+        let table_bytes = INITIAL_TABLE_SLOTS * std::mem::size_of::<*const SiteRecord>();
+        let table = sys::map_zeroed(table_bytes).cast::<*const SiteRecord>();
+        let chunk = sys::map_zeroed(std::mem::size_of::<RecordChunk>()).cast::<RecordChunk>();
+        if state.is_null() || table.is_null() || chunk.is_null() {
+            // SAFETY: each non-null pointer is a mapping of the given size, not yet shared.
+            unsafe {
+                if !state.is_null() {
+                    sys::unmap(state.cast(), size)
+                }
+                if !table.is_null() {
+                    sys::unmap(table.cast(), table_bytes)
+                }
+                if !chunk.is_null() {
+                    sys::unmap(chunk.cast(), std::mem::size_of::<RecordChunk>())
+                }
+            }
+            return ptr::null_mut();
+        }
+        mapped.fetch_add(
+            (size + table_bytes + std::mem::size_of::<RecordChunk>()) as u64,
+            Ordering::Relaxed,
+        );
+        let stack = sys::stack_bounds().unwrap_or_else(|| {
+            // Unknown bounds: allow the walk 1 MiB above the current frame.
+            let here = &size as *const usize as usize;
+            (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
+        });
+        // SAFETY: (1) `state` is a fresh, exclusively owned, suitably aligned (page) mapping of
+        // `size_of::<ThreadState>()` bytes; (2) nothing else can see it before it is published.
+        unsafe {
+            state.write(ThreadState {
+                next,
+                index,
+                tid: AtomicU64::new(sys::current_tid()),
+                stack,
+                seq: AtomicU64::new(0),
+                unflushed_bytes: AtomicI64::new(0),
+                unflushed_blocks: AtomicI64::new(0),
+                total_bytes: AtomicU64::new(0),
+                total_blocks: AtomicU64::new(0),
+                peak_bytes: AtomicU64::new(0),
+                peak_blocks: AtomicU64::new(0),
+                peak_epoch: AtomicU64::new(0),
+                alive: AtomicBool::new(true),
+                name: Default::default(),
+                name_set: AtomicBool::new(false),
+                first_chunk: AtomicPtr::new(chunk),
+                fallback_record: SiteRecord::empty(state),
+                local: UnsafeCell::new(OwnerOnly {
+                    base_bytes: 0,
+                    base_blocks: 0,
+                    table,
+                    table_mask: INITIAL_TABLE_SLOTS - 1,
+                    table_len: 0,
+                    tail_chunk: chunk,
+                    frames_cursor: ptr::null_mut(),
+                    frames_left: 0,
+                }),
+            });
+        }
+        state
+    }
+
+    /// Starts an update of this thread's counters and records.
+    ///
+    /// # Safety
+    /// Only the owner thread calls it, followed by exactly one [`Self::end_write`], without nesting.
+    #[inline(always)]
+    pub(crate) unsafe fn begin_write(&self) {
+        self.seq.store(
+            self.seq.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        fence(Ordering::Release);
+    }
+
+    /// Ends an update started by [`Self::begin_write`].
+    ///
+    /// # Safety
+    /// As for `begin_write`.
+    #[inline(always)]
+    pub(crate) unsafe fn end_write(&self) {
+        self.seq.store(
+            self.seq.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+    }
+
+    /// Runs `read` until it saw no concurrent update of this thread (or gives up after
+    /// [`MAX_READ_ATTEMPTS`] and takes the last view, so a dead writer cannot hang readers).
+    pub(crate) fn read_consistent<T>(&self, mut read: impl FnMut() -> T) -> T {
+        let mut attempts = 0;
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            let value = read();
+            fence(Ordering::Acquire);
+            let after = self.seq.load(Ordering::Relaxed);
+            attempts += 1;
+            if (before == after && before % 2 == 0) || attempts >= MAX_READ_ATTEMPTS {
+                return value;
+            }
+            std::hint::spin_loop();
+            if attempts % 64 == 0 {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    pub(crate) fn counts(&self) -> ThreadCounts {
+        self.read_consistent(|| ThreadCounts {
+            unflushed_bytes: self.unflushed_bytes.load(Ordering::Relaxed),
+            unflushed_blocks: self.unflushed_blocks.load(Ordering::Relaxed),
+            total_bytes: self.total_bytes.load(Ordering::Relaxed),
+            total_blocks: self.total_blocks.load(Ordering::Relaxed),
+            peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
+            peak_blocks: self.peak_blocks.load(Ordering::Relaxed),
+            peak_epoch: self.peak_epoch.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Every record published so far.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &SiteRecord> {
+        let mut chunk = self.first_chunk.load(Ordering::Acquire);
+        std::iter::from_fn(move || {
+            if chunk.is_null() {
+                return None;
+            }
+            // SAFETY: chunks are published with release stores and never freed.
+            let current = unsafe { &*chunk };
+            chunk = current.next.load(Ordering::Acquire);
+            Some(current.published())
+        })
+        .flatten()
+    }
+
+    /// Fixes the sequence lock of a thread that no longer exists (in a forked child), so readers
+    /// do not wait on an update that will never end.
+    pub(crate) fn abandon(&self) {
+        self.alive.store(false, Ordering::Relaxed);
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq % 2 == 1 {
+            self.seq.store(seq.wrapping_add(1), Ordering::Release);
+        }
+    }
+
+    /// Records the thread's name as the kernel has it; called by the thread itself as it exits.
+    pub(crate) fn capture_name(&self) {
+        let name = sys::current_thread_name();
+        for (slot, byte) in self.name.iter().zip(name) {
+            slot.store(byte, Ordering::Relaxed);
+        }
+        self.name_set.store(true, Ordering::Release);
+        self.alive.store(false, Ordering::Release);
+    }
+
+    /// The name recorded at thread exit, if the thread has exited.
+    pub(crate) fn exit_name(&self) -> Option<[u8; 16]> {
+        self.name_set
+            .load(Ordering::Acquire)
+            .then(|| self.name.each_ref().map(|b| b.load(Ordering::Relaxed)))
+    }
+
+    /// Adds to this thread's live-bytes contribution; returns the unflushed totals.
+    ///
+    /// # Safety
+    /// Owner thread only, inside `begin_write`/`end_write`.
+    #[inline(always)]
+    pub(crate) unsafe fn add_unflushed(&self, bytes: i64, blocks: i64) -> (i64, i64) {
+        (
+            add_i64(&self.unflushed_bytes, bytes),
+            add_i64(&self.unflushed_blocks, blocks),
+        )
+    }
+
+    /// The flushed totals seen at this thread's last flush.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn base(&self) -> (i64, i64) {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &*self.local.get() };
+        (local.base_bytes, local.base_blocks)
+    }
+
+    /// Sets the flushed totals seen and zeroes the unflushed ones.
+    ///
+    /// # Safety
+    /// Owner thread only, inside `begin_write`/`end_write`.
+    #[inline(always)]
+    pub(crate) unsafe fn set_base(&self, bytes: i64, blocks: i64) {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        local.base_bytes = bytes;
+        local.base_blocks = blocks;
+        self.unflushed_bytes.store(0, Ordering::Relaxed);
+        self.unflushed_blocks.store(0, Ordering::Relaxed);
+    }
+
+    /// The record of `captured` on this thread, created if new; the fallback record when the
+    /// tables cannot grow.
+    ///
+    /// # Safety
+    /// Owner thread only, inside `begin_write`/`end_write`.
+    #[inline(always)]
+    pub(crate) unsafe fn record_for(&self, captured: &Captured, mapped: &AtomicU64) -> &SiteRecord {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        let stack = captured.stack();
+        let mut slot = (captured.hash >> 7) as usize & local.table_mask;
+        let mut probes = 0;
+        loop {
+            // SAFETY: slot <= table_mask, within the table mapping.
+            let entry = unsafe { *local.table.add(slot) };
+            if entry.is_null() {
+                break;
+            }
+            probes += 1;
+            if probes > local.table_mask {
+                return &self.fallback_record; // full table that could not grow
+            }
+            // SAFETY: table entries point at published records, never freed.
+            let record = unsafe { &*entry };
+            if record.hash == captured.hash && record.stack() == stack {
+                return record;
+            }
+            slot = (slot + 1) & local.table_mask;
+        }
+        // SAFETY: forwarded owner-only contract.
+        match unsafe { self.insert_record(local, captured, slot, mapped) } {
+            Some(record) => record,
+            None => &self.fallback_record,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    unsafe fn insert_record(
+        &self,
+        local: &mut OwnerOnly,
+        captured: &Captured,
+        slot: usize,
+        mapped: &AtomicU64,
+    ) -> Option<&SiteRecord> {
+        let stack = captured.stack();
+        // Copy the frames into the arena.
+        if local.frames_left < stack.len() {
+            let bytes = FRAME_ARENA_WORDS * std::mem::size_of::<usize>();
+            let arena = sys::map_zeroed(bytes).cast::<usize>();
+            if arena.is_null() {
+                return None;
+            }
+            mapped.fetch_add(bytes as u64, Ordering::Relaxed);
+            local.frames_cursor = arena;
+            local.frames_left = FRAME_ARENA_WORDS;
+        }
+        let frames = local.frames_cursor;
+        // SAFETY: the arena has `frames_left >= stack.len()` free words at `frames_cursor`.
+        unsafe {
+            ptr::copy_nonoverlapping(stack.as_ptr(), frames, stack.len());
+            local.frames_cursor = frames.add(stack.len());
+        }
+        local.frames_left -= stack.len();
+
+        // Append a record, opening a new chunk when the tail is full.
+        // SAFETY: chunks are never freed; the tail is only appended to by the owner.
+        let mut tail = unsafe { &*local.tail_chunk };
+        let mut len = tail.len.load(Ordering::Relaxed);
+        if len == RECORDS_PER_CHUNK {
+            let bytes = std::mem::size_of::<RecordChunk>();
+            let chunk = sys::map_zeroed(bytes).cast::<RecordChunk>();
+            if chunk.is_null() {
+                return None;
+            }
+            mapped.fetch_add(bytes as u64, Ordering::Relaxed);
+            tail.next.store(chunk, Ordering::Release);
+            local.tail_chunk = chunk;
+            // SAFETY: just mapped and linked; zeroed memory is a valid empty chunk.
+            tail = unsafe { &*chunk };
+            len = 0;
+        }
+        let record_ptr = &tail.records[len] as *const SiteRecord as *mut SiteRecord;
+        // SAFETY: slot `len` is not yet published, so no reader looks at it; the owner writes it
+        // whole before the release store of the new length publishes it.
+        unsafe {
+            record_ptr.write(SiteRecord::new(
+                self,
+                captured.hash,
+                frames,
+                stack.len() as u32,
+                captured.end as u8,
+            ));
+        }
+        tail.len.store(len + 1, Ordering::Release);
+
+        // SAFETY: slot <= table_mask and was found empty.
+        unsafe { *local.table.add(slot) = record_ptr };
+        local.table_len += 1;
+        if local.table_len * 2 > local.table_mask + 1 {
+            // SAFETY: owner-only, as this function.
+            unsafe { grow_table(local, mapped) };
+        }
+        // SAFETY: published above, never freed.
+        Some(unsafe { &*record_ptr })
+    }
+}
+
+/// Doubles the owner's hash table (only the owner reads it, so the old one can be unmapped).
+///
+/// # Safety
+/// Called by the owner thread of `local` only.
+#[cold]
+unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
+    let old_slots = local.table_mask + 1;
+    let new_slots = old_slots * 2;
+    let word = std::mem::size_of::<*const SiteRecord>();
+    let table = sys::map_zeroed(new_slots * word).cast::<*const SiteRecord>();
+    if table.is_null() {
+        return; // stays at a higher load factor; lookups still terminate while any slot is empty
+    }
+    mapped.fetch_add(((new_slots - old_slots) * word) as u64, Ordering::Relaxed);
+    let mask = new_slots - 1;
+    for i in 0..old_slots {
+        // SAFETY: i < old_slots, within the old table.
+        let entry = unsafe { *local.table.add(i) };
+        if entry.is_null() {
+            continue;
+        }
+        // SAFETY: entries point at published records.
+        let hash = unsafe { (*entry).hash };
+        let mut slot = (hash >> 7) as usize & mask;
+        // SAFETY: slot <= mask, within the new table, which has empty slots left.
+        unsafe {
+            while !(*table.add(slot)).is_null() {
+                slot = (slot + 1) & mask;
+            }
+            *table.add(slot) = entry;
+        }
+    }
+    // SAFETY: the old table is exactly one mapping of old_slots words, used by the owner only.
+    unsafe { sys::unmap(local.table.cast(), old_slots * word) };
+    local.table = table;
+    local.table_mask = mask;
+}
