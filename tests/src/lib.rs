@@ -1,1 +1,100 @@
+//! Shared pieces of the test programs: deterministic workloads and small helpers.
 
+use std::hint::black_box;
+
+/// A tiny deterministic generator (an LCG), so every run allocates the same sizes in the same order.
+#[derive(Debug, Clone)]
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Lcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The oracle's single-threaded work: boxes, vectors grown by push (reallocs), strings, shrinks,
+/// frees in random order; returns what it keeps (every 16th object).
+#[inline(never)]
+pub fn oracle_work(seed: u64, rounds: usize) -> Vec<Vec<u8>> {
+    let mut rng = Lcg::new(seed);
+    let mut live: Vec<Vec<u8>> = Vec::new();
+    let mut kept = Vec::new();
+    for i in 0..rounds {
+        match rng.below(4) {
+            0 => live.push(vec![7u8; 8 + rng.below(500) as usize]),
+            1 => {
+                let mut v = Vec::new();
+                for b in 0..rng.below(300) {
+                    v.push(b as u8);
+                }
+                live.push(v);
+            }
+            2 => live.push(format!("item {i} {}", rng.next()).into_bytes()),
+            _ => {
+                if !live.is_empty() {
+                    let at = rng.below(live.len() as u64) as usize;
+                    let mut v = live.swap_remove(at);
+                    v.truncate(v.len() / 2);
+                    v.shrink_to_fit();
+                    black_box(&v);
+                }
+            }
+        }
+        if i % 16 == 0 {
+            if let Some(v) = live.pop() {
+                kept.push(v);
+            }
+        }
+        if live.len() > 64 {
+            let at = rng.below(live.len() as u64) as usize;
+            drop(live.swap_remove(at));
+        }
+    }
+    drop(live);
+    kept
+}
+
+/// The oracle's multi-threaded work: `threads` threads each run [`oracle_work`]; what they keep is
+/// handed to the calling thread, which frees half of it (cross-thread frees) and returns the rest.
+pub fn oracle_threads(threads: usize, rounds: usize) -> Vec<Vec<u8>> {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| std::thread::spawn(move || oracle_work(t as u64 + 1, rounds)))
+        .collect();
+    let mut kept = Vec::new();
+    for handle in handles {
+        let mut got = handle.join().expect("worker panicked");
+        let half = got.len() / 2;
+        got.truncate(half);
+        kept.append(&mut got);
+    }
+    kept
+}
+
+/// Figures printed by the oracle programs, one JSON line, compared by the oracle test.
+pub fn print_figures(total_blocks: u64, total_bytes: u64, live_blocks: u64, live_bytes: u64, peak_blocks: u64, peak_bytes: u64) {
+    println!(
+        "{{\"total_blocks\":{total_blocks},\"total_bytes\":{total_bytes},\"live_blocks\":{live_blocks},\"live_bytes\":{live_bytes},\"peak_blocks\":{peak_blocks},\"peak_bytes\":{peak_bytes}}}"
+    );
+}
+
+/// The one group whose key ends with `suffix` (a `file!():line` pair), or a panic naming the keys.
+pub fn stat_ending_with<'s>(stats: &'s [tracealloc::Stat], suffix: &str) -> &'s tracealloc::Stat {
+    let found: Vec<_> = stats.iter().filter(|s| s.key.ends_with(suffix)).collect();
+    match found.as_slice() {
+        [one] => one,
+        _ => panic!(
+            "expected one key ending with {suffix}, found {}: {:#?}",
+            found.len(),
+            stats.iter().map(|s| &s.key).collect::<Vec<_>>()
+        ),
+    }
+}

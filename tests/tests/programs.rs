@@ -1,0 +1,81 @@
+//! Runs each test program in its own process (allocation counts are per process) and checks it
+//! succeeded; the programs assert exact figures themselves.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `program`, killing it (and failing) if it takes longer than `limit`.
+fn run(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start test program");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            panic!("{program} did not finish within {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn attribution_by_line_function_file_and_stack() {
+    let out = run(env!("CARGO_BIN_EXE_attribution"), &[], &[], LIMIT);
+    assert!(out.contains("attribution ok"));
+}
+
+#[test]
+fn threads_are_named_and_cross_thread_frees_stay_charged_to_the_allocator() {
+    let out = run(env!("CARGO_BIN_EXE_threads"), &[], &[], LIMIT);
+    assert!(out.contains("threads ok"));
+}
+
+#[test]
+fn diff_shows_exact_growth_of_a_leak_and_zero_for_a_balanced_site() {
+    let out = run(env!("CARGO_BIN_EXE_leak_diff"), &[], &[], LIMIT);
+    assert!(out.contains("leak_diff ok"));
+}
+
+#[test]
+fn snapshots_of_two_runs_diff_by_symbols() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-runs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (dir.join("old.json"), dir.join("new.json"));
+    let program = env!("CARGO_BIN_EXE_leak_diff");
+    run(program, &["10", old.to_str().unwrap()], &[], LIMIT);
+    run(program, &["30", new.to_str().unwrap()], &[], LIMIT);
+    let old = tracealloc::Snapshot::load(&old).unwrap();
+    let new = tracealloc::Snapshot::load(&new).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_ne!(old.meta.pid, new.meta.pid);
+    let top = new.diff(&old).top(1, tracealloc::GroupBy::Line);
+    assert!(top[0].key.ends_with("tests/src/bin/leak_diff.rs:14"), "{top:#?}");
+    assert_eq!((top[0].bytes_diff, top[0].blocks_diff), (20 * 256, 20));
+    let by_function = new.diff(&old).top(1, tracealloc::GroupBy::Function);
+    assert_eq!(by_function[0].key, "leak_diff::leak");
+}
+
+#[test]
+fn snapshots_in_a_loop_while_threads_allocate_finish() {
+    let out = run(env!("CARGO_BIN_EXE_concurrency"), &[], &[], LIMIT);
+    assert!(out.contains("concurrency ok"));
+}
