@@ -8,11 +8,16 @@ pub struct Lcg(u64);
 
 impl Lcg {
     pub fn new(seed: u64) -> Self {
-        Lcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+        Lcg(seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407))
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 
@@ -80,7 +85,14 @@ pub fn oracle_threads(threads: usize, rounds: usize) -> Vec<Vec<u8>> {
 }
 
 /// Figures printed by the oracle programs, one JSON line, compared by the oracle test.
-pub fn print_figures(total_blocks: u64, total_bytes: u64, live_blocks: u64, live_bytes: u64, peak_blocks: u64, peak_bytes: u64) {
+pub fn print_figures(
+    total_blocks: u64,
+    total_bytes: u64,
+    live_blocks: u64,
+    live_bytes: u64,
+    peak_blocks: u64,
+    peak_bytes: u64,
+) {
     println!(
         "{{\"total_blocks\":{total_blocks},\"total_bytes\":{total_bytes},\"live_blocks\":{live_blocks},\"live_bytes\":{live_bytes},\"peak_blocks\":{peak_blocks},\"peak_bytes\":{peak_bytes}}}"
     );

@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn figures(program: &str, mode: &str) -> serde_json::Value {
-    let out = Command::new(program).arg(mode).output().expect("run oracle program");
-    assert!(out.status.success(), "{program} {mode} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(program)
+        .arg(mode)
+        .output()
+        .expect("run oracle program");
+    assert!(
+        out.status.success(),
+        "{program} {mode} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("one JSON line")
 }
 
@@ -12,7 +19,10 @@ fn figures(program: &str, mode: &str) -> serde_json::Value {
 fn single_thread_totals_live_and_peak_equal_dhat() {
     let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "single");
     let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc"), "single");
-    assert!(dhat["total_blocks"].as_u64().unwrap() > 20_000, "the workload must do real work: {dhat}");
+    assert!(
+        dhat["total_blocks"].as_u64().unwrap() > 20_000,
+        "the workload must do real work: {dhat}"
+    );
     assert!(dhat["peak_bytes"].as_u64().unwrap() > dhat["live_bytes"].as_u64().unwrap());
     assert_eq!(ours, dhat);
 }
@@ -21,8 +31,14 @@ fn single_thread_totals_live_and_peak_equal_dhat() {
 fn four_thread_totals_and_live_equal_dhat() {
     let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "threads");
     let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc"), "threads");
-    assert!(dhat["total_blocks"].as_u64().unwrap() > 40_000, "the workload must do real work: {dhat}");
+    assert!(
+        dhat["total_blocks"].as_u64().unwrap() > 40_000,
+        "the workload must do real work: {dhat}"
+    );
     for field in ["total_blocks", "total_bytes", "live_blocks", "live_bytes"] {
-        assert_eq!(ours[field], dhat[field], "{field}: ours {ours}, dhat {dhat}");
+        assert_eq!(
+            ours[field], dhat[field],
+            "{field}: ours {ours}, dhat {dhat}"
+        );
     }
 }

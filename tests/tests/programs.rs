@@ -68,7 +68,10 @@ fn snapshots_of_two_runs_diff_by_symbols() {
     std::fs::remove_dir_all(&dir).ok();
     assert_ne!(old.meta.pid, new.meta.pid);
     let top = new.diff(&old).top(1, tracealloc::GroupBy::Line);
-    assert!(top[0].key.ends_with("tests/src/bin/leak_diff.rs:14"), "{top:#?}");
+    assert!(
+        top[0].key.ends_with("tests/src/bin/leak_diff.rs:14"),
+        "{top:#?}"
+    );
     assert_eq!((top[0].bytes_diff, top[0].blocks_diff), (20 * 256, 20));
     let by_function = new.diff(&old).top(1, tracealloc::GroupBy::Function);
     assert_eq!(by_function[0].key, "leak_diff::leak");

@@ -60,15 +60,31 @@ fn main() {
     let lines = after.statistics(GroupBy::Line);
 
     let s = stat_ending_with(&lines, &key(box_line));
-    assert_eq!((s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks), (1000, 10, 1000, 10), "{s}");
+    assert_eq!(
+        (s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks),
+        (1000, 10, 1000, 10),
+        "{s}"
+    );
     let s = stat_ending_with(&lines, &key(vec_line));
-    assert_eq!((s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks), (80, 1, 80, 1), "{s}");
+    assert_eq!(
+        (s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks),
+        (80, 1, 80, 1),
+        "{s}"
+    );
     // Growth by push: one alloc of 4 elements, then reallocs to 8, 16, 32, 64 and 128 elements.
     let s = stat_ending_with(&lines, &key(push_line));
     assert_eq!(pushed.capacity(), 128);
-    assert_eq!((s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks), (1024, 1, 2016, 6), "{s}");
+    assert_eq!(
+        (s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks),
+        (1024, 1, 2016, 6),
+        "{s}"
+    );
     let s = stat_ending_with(&lines, &key(format_line));
-    assert_eq!((s.live_bytes, s.live_blocks), (text.capacity() as u64, 1), "{s}");
+    assert_eq!(
+        (s.live_bytes, s.live_blocks),
+        (text.capacity() as u64, 1),
+        "{s}"
+    );
     // SAFETY: written once before main, read after.
     let before_main_line = unsafe { BEFORE_MAIN_LINE };
     let s = stat_ending_with(&lines, &key(before_main_line));
@@ -76,7 +92,10 @@ fn main() {
 
     // Functions and files group the same sites.
     let functions = after.statistics(GroupBy::Function);
-    let s = functions.iter().find(|s| s.key == "attribution::boxes").expect("boxes() is a key");
+    let s = functions
+        .iter()
+        .find(|s| s.key == "attribution::boxes")
+        .expect("boxes() is a key");
     assert_eq!((s.live_bytes, s.live_blocks), (1080, 11), "{s}");
     let files = after.statistics(GroupBy::File);
     let s = stat_ending_with(&files, file!());
@@ -86,17 +105,34 @@ fn main() {
     let stacks = after.statistics(GroupBy::Stack);
     let push_stack = stacks
         .iter()
-        .find(|s| s.frames().any(|f| f.starts_with("attribution::pushes ") && f.ends_with(&(key(push_line) + ")"))))
+        .find(|s| {
+            s.frames().any(|f| {
+                f.starts_with("attribution::pushes ") && f.ends_with(&(key(push_line) + ")"))
+            })
+        })
         .expect("a stack through pushes()");
-    assert!(push_stack.frames().any(|f| f.starts_with("attribution::main ")), "{}", push_stack.key);
+    assert!(
+        push_stack
+            .frames()
+            .any(|f| f.starts_with("attribution::main ")),
+        "{}",
+        push_stack.key
+    );
 
     // The snapshots' own memory is not counted: the diff holds exactly the four sites above.
     let diff = after.diff(&before);
-    let grown: u64 = diff.statistics(GroupBy::Line).iter().map(|d| d.bytes_diff.max(0) as u64).sum();
+    let grown: u64 = diff
+        .statistics(GroupBy::Line)
+        .iter()
+        .map(|d| d.bytes_diff.max(0) as u64)
+        .sum();
     assert_eq!(grown, 1000 + 80 + 1024 + text.capacity() as u64);
 
     // Save and load give the same snapshot.
-    let path = std::env::temp_dir().join(format!("tracealloc-attribution-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "tracealloc-attribution-{}.json",
+        std::process::id()
+    ));
     after.save(&path).expect("save");
     let loaded = Snapshot::load(&path).expect("load");
     std::fs::remove_file(&path).ok();

@@ -49,7 +49,10 @@ fn main() {
     assert!(rounds > 0);
     let by_thread = tracealloc::snapshot().statistics(tracealloc::GroupBy::Thread);
     for i in 0..3 {
-        assert!(by_thread.iter().any(|s| s.key == format!("churn-{i}")), "{by_thread:#?}");
+        assert!(
+            by_thread.iter().any(|s| s.key == format!("churn-{i}")),
+            "{by_thread:#?}"
+        );
     }
     println!("concurrency ok");
 }

@@ -44,14 +44,39 @@ fn main() {
     let after = tracealloc::snapshot();
     let diffs = after.diff(&before).statistics(GroupBy::Line);
     let key = |line: u32| format!("{}:{line}", file!());
-    let leaking = diffs.iter().find(|d| d.key.ends_with(&key(LEAK_LINE))).expect("leak line");
-    assert_eq!((leaking.bytes_diff, leaking.blocks_diff), (25 * 256, 25), "{leaking}");
-    assert_eq!((leaking.live_bytes, leaking.live_blocks), (35 * 256, 35), "{leaking}");
+    let leaking = diffs
+        .iter()
+        .find(|d| d.key.ends_with(&key(LEAK_LINE)))
+        .expect("leak line");
+    assert_eq!(
+        (leaking.bytes_diff, leaking.blocks_diff),
+        (25 * 256, 25),
+        "{leaking}"
+    );
+    assert_eq!(
+        (leaking.live_bytes, leaking.live_blocks),
+        (35 * 256, 35),
+        "{leaking}"
+    );
     assert_eq!(diffs[0].key, leaking.key, "the leak is the top change");
-    let even = diffs.iter().find(|d| d.key.ends_with(&key(BALANCED_LINE))).expect("balanced line");
-    assert_eq!((even.bytes_diff, even.blocks_diff, even.live_bytes), (0, 0, 0), "{even}");
-    assert_eq!((even.total_bytes_diff, even.total_blocks_diff), (25 * 512, 25), "{even}");
+    let even = diffs
+        .iter()
+        .find(|d| d.key.ends_with(&key(BALANCED_LINE)))
+        .expect("balanced line");
+    assert_eq!(
+        (even.bytes_diff, even.blocks_diff, even.live_bytes),
+        (0, 0, 0),
+        "{even}"
+    );
+    assert_eq!(
+        (even.total_bytes_diff, even.total_blocks_diff),
+        (25 * 512, 25),
+        "{even}"
+    );
     let lines = after.statistics(GroupBy::Line);
-    assert_eq!(stat_ending_with(&lines, &key(BALANCED_LINE)).total_blocks, 35);
+    assert_eq!(
+        stat_ending_with(&lines, &key(BALANCED_LINE)).total_blocks,
+        35
+    );
     println!("leak_diff ok");
 }

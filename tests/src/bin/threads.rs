@@ -38,18 +38,41 @@ fn main() {
     };
     // worker-a: 10 blocks of 1000 and their Vec of 10 (24-byte) handles; 5 blocks still live.
     let a = get("worker-a");
-    assert_eq!((a.live_bytes, a.live_blocks, a.total_bytes, a.total_blocks), (5000 + 240, 6, 10_000 + 240, 11), "{a}");
+    assert_eq!(
+        (a.live_bytes, a.live_blocks, a.total_bytes, a.total_blocks),
+        (5000 + 240, 6, 10_000 + 240, 11),
+        "{a}"
+    );
     // main: its 4 blocks of 500 (freed by `freer`) and their Vec handle (freed too).
     let main = get("main");
-    assert_eq!((main.live_bytes, main.live_blocks, main.total_bytes, main.total_blocks), (0, 0, 2000 + 96, 5), "{main}");
-    assert!(by_thread.iter().all(|s| s.key != "freer"), "freer allocated nothing here: {by_thread:#?}");
+    assert_eq!(
+        (
+            main.live_bytes,
+            main.live_blocks,
+            main.total_bytes,
+            main.total_blocks
+        ),
+        (0, 0, 2000 + 96, 5),
+        "{main}"
+    );
+    assert!(
+        by_thread.iter().all(|s| s.key != "freer"),
+        "freer allocated nothing here: {by_thread:#?}"
+    );
     let unnamed_stat = by_thread
         .iter()
         .find(|s| s.key.starts_with("thread-"))
         .unwrap_or_else(|| panic!("an unnamed thread: {by_thread:#?}"));
-    assert_eq!((unnamed_stat.live_bytes, unnamed_stat.live_blocks), (300 + 72, 4), "{unnamed_stat}");
+    assert_eq!(
+        (unnamed_stat.live_bytes, unnamed_stat.live_blocks),
+        (300 + 72, 4),
+        "{unnamed_stat}"
+    );
     let names: Vec<_> = snapshot.threads.iter().map(|t| t.name.as_str()).collect();
-    assert!(names.contains(&"freer"), "every allocating thread is listed: {names:?}");
+    assert!(
+        names.contains(&"freer"),
+        "every allocating thread is listed: {names:?}"
+    );
     std::hint::black_box((from_worker, unnamed));
     println!("threads ok");
 }
