@@ -1,1 +1,15 @@
+//! Renders tracealloc snapshots for people and scripts: top-N tables, diffs, leak and thread
+//! reports, metadata, and flamegraphs (through inferno). Renderers take `impl Write`; the CLI is a
+//! thin layer over these functions.
 
+#![forbid(unsafe_code)]
+
+mod flame;
+mod output;
+mod progress;
+mod tables;
+
+pub use flame::{FlameOptions, flamegraph};
+pub use output::{OutputError, write_atomically};
+pub use progress::load_with_progress;
+pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};

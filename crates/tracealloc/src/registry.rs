@@ -311,3 +311,374 @@ impl Registry {
         *floor = (epoch, now.live_bytes, now.live_blocks);
     }
 }
+
+/// The model check: random operation sequences run through the bookkeeping and through a trivially
+/// correct reference (one map, one lock), and every counter must agree.
+#[cfg(test)]
+mod model_check {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use proptest::prelude::*;
+
+    use super::Registry;
+    use crate::capture::Captured;
+    use crate::record::{Counts, SiteRecord};
+    use crate::thread::ThreadState;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Alloc {
+            thread: usize,
+            site: usize,
+            size: usize,
+        },
+        Realloc {
+            thread: usize,
+            block: usize,
+            size: usize,
+        },
+        Free {
+            thread: usize,
+            block: usize,
+        },
+    }
+
+    const THREADS: usize = 3;
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few distinct small sizes make equal live totals (peak ties) common.
+        let size = prop_oneof![
+            prop::sample::select(vec![8usize, 16, 24, 32]),
+            1usize..64,
+            64usize..4096,
+            4096usize..200_000
+        ];
+        prop_oneof![
+            3 => (0..THREADS, 0..4usize, size.clone()).prop_map(|(thread, site, size)| Op::Alloc { thread, site, size }),
+            2 => (0..THREADS, any::<usize>(), size).prop_map(|(thread, block, size)| Op::Realloc { thread, block, size }),
+            2 => (0..THREADS, any::<usize>()).prop_map(|(thread, block)| Op::Free { thread, block }),
+        ]
+    }
+
+    /// The reference: every live block in one map under one lock, counters recomputed by hand.
+    #[derive(Default)]
+    struct Reference {
+        blocks: Mutex<Vec<(usize, usize, u64)>>, // (site, allocating thread, size)
+        sites: HashMap<(usize, usize), Counts>,
+        live: (u64, u64),
+        total: (u64, u64),
+        peak: (u64, u64),
+    }
+
+    impl Reference {
+        fn check_peak(&mut self) {
+            if self.live.0 >= self.peak.0 {
+                self.peak = self.live;
+            }
+        }
+    }
+
+    fn stack_of(site: usize) -> Captured {
+        Captured::of(&[0x1000 + site * 16, 0x2000, 0x3000 + site])
+    }
+
+    /// Runs `ops` on a fresh registry and on the reference; returns both for comparison.
+    fn run(
+        ops: &[Op],
+        threshold: i64,
+        threads: usize,
+    ) -> (&'static Registry, Vec<&'static ThreadState>, Reference) {
+        let registry: &'static Registry = Box::leak(Box::new(Registry::new(threshold)));
+        let states: Vec<&ThreadState> = (0..threads)
+            .map(|_| registry.register_thread().unwrap())
+            .collect();
+        let mut reference = Reference::default();
+        let mut records: Vec<&SiteRecord> = Vec::new();
+        for op in ops {
+            let mut blocks = reference.blocks.lock().unwrap();
+            match *op {
+                Op::Alloc { thread, site, size } => {
+                    let thread = thread % threads;
+                    // SAFETY: this test thread is the only one using any of the states.
+                    let record =
+                        unsafe { registry.record_alloc(states[thread], &stack_of(site), size) };
+                    records.push(record);
+                    blocks.push((site, thread, size as u64));
+                    let c = reference.sites.entry((site, thread)).or_default();
+                    c.live_bytes += size as u64;
+                    c.live_blocks += 1;
+                    c.total_bytes += size as u64;
+                    c.total_blocks += 1;
+                    reference.live = (reference.live.0 + size as u64, reference.live.1 + 1);
+                    reference.total = (reference.total.0 + size as u64, reference.total.1 + 1);
+                    drop(blocks);
+                    reference.check_peak();
+                }
+                Op::Realloc {
+                    thread,
+                    block,
+                    size,
+                } if !blocks.is_empty() => {
+                    let i = block % blocks.len();
+                    let (site, owner, old) = blocks[i];
+                    // SAFETY: as above.
+                    unsafe {
+                        registry.record_realloc(
+                            states[thread % threads],
+                            records[i],
+                            old as usize,
+                            size,
+                        )
+                    };
+                    blocks[i].2 = size as u64;
+                    let c = reference.sites.get_mut(&(site, owner)).unwrap();
+                    c.live_bytes = c.live_bytes + size as u64 - old;
+                    c.total_bytes += size as u64;
+                    c.total_blocks += 1;
+                    reference.live.0 = reference.live.0 + size as u64 - old;
+                    reference.total = (reference.total.0 + size as u64, reference.total.1 + 1);
+                    drop(blocks);
+                    reference.check_peak();
+                }
+                Op::Free { thread, block } if !blocks.is_empty() => {
+                    let i = block % blocks.len();
+                    let (site, owner, size) = blocks.swap_remove(i);
+                    let record = records.swap_remove(i);
+                    // SAFETY: as above.
+                    unsafe {
+                        registry.record_dealloc(states[thread % threads], record, size as usize)
+                    };
+                    let c = reference.sites.get_mut(&(site, owner)).unwrap();
+                    c.live_bytes -= size;
+                    c.live_blocks -= 1;
+                    reference.live = (reference.live.0 - size, reference.live.1 - 1);
+                }
+                _ => {}
+            }
+        }
+        (registry, states, reference)
+    }
+
+    fn site_counts(states: &[&ThreadState]) -> HashMap<(usize, usize), Counts> {
+        let mut found = HashMap::new();
+        for (t, state) in states.iter().enumerate() {
+            for record in state.records() {
+                let site = (record.stack()[0] - 0x1000) / 16;
+                let counts = state
+                    .read_consistent(|| record.read_local())
+                    .plus(record.read_remote());
+                found.insert((site, t), counts);
+            }
+        }
+        found
+    }
+
+    fn compare(
+        registry: &Registry,
+        states: &[&ThreadState],
+        reference: &Reference,
+        exact_peak: bool,
+    ) {
+        let stats = registry.stats();
+        assert_eq!(
+            (stats.live_bytes, stats.live_blocks),
+            reference.live,
+            "live"
+        );
+        assert_eq!(
+            (stats.total_bytes, stats.total_blocks),
+            reference.total,
+            "total"
+        );
+        if exact_peak {
+            assert_eq!(
+                (stats.peak_bytes, stats.peak_blocks),
+                reference.peak,
+                "peak"
+            );
+        }
+        assert_eq!(site_counts(states), reference.sites, "per site and thread");
+        let per_thread: Vec<(u64, u64)> = (0..states.len())
+            .map(|t| {
+                reference
+                    .sites
+                    .iter()
+                    .filter(|((_, th), _)| *th == t)
+                    .fold((0, 0), |a, (_, c)| {
+                        (a.0 + c.live_bytes, a.1 + c.total_blocks)
+                    })
+            })
+            .collect();
+        let found: Vec<(u64, u64)> = (0..states.len())
+            .map(|t| {
+                site_counts(states)
+                    .iter()
+                    .filter(|((_, th), _)| *th == t)
+                    .fold((0, 0), |a, (_, c)| {
+                        (a.0 + c.live_bytes, a.1 + c.total_blocks)
+                    })
+            })
+            .collect();
+        assert_eq!(found, per_thread, "per thread");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Flushing on every operation, every figure is exact, the peak included, whatever the
+        /// threads' interleaving.
+        #[test]
+        fn bookkeeping_matches_the_reference(ops in prop::collection::vec(op(), 1..300)) {
+            let (registry, states, reference) = run(&ops, 0, THREADS);
+            compare(registry, &states, &reference, true);
+        }
+
+        /// With the production flush threshold, one thread's figures are all exact, the peak too.
+        #[test]
+        fn one_thread_with_buffered_flushes_matches_the_reference(ops in prop::collection::vec(op(), 1..300)) {
+            let (registry, states, reference) = run(&ops, 64 * 1024, 1);
+            compare(registry, &states, &reference, true);
+        }
+
+        /// With the production threshold and several threads, totals and live figures are exact and
+        /// the peak is within the documented bound (threshold per thread).
+        #[test]
+        fn several_threads_with_buffered_flushes_bound_the_peak(ops in prop::collection::vec(op(), 1..300)) {
+            let (registry, states, reference) = run(&ops, 64 * 1024, THREADS);
+            compare(registry, &states, &reference, false);
+            let peak = registry.stats().peak_bytes as i64;
+            let bound = 64 * 1024 * THREADS as i64 + 200_000;
+            prop_assert!((peak - reference.peak.0 as i64).abs() <= bound, "peak {} vs {}", peak, reference.peak.0);
+        }
+    }
+
+    /// Of equal peaks the latest counts, as in dhat-rs: the peak's blocks are those of the latest.
+    #[test]
+    fn equal_peaks_keep_the_latest_block_count() {
+        use Op::*;
+        let ops = [
+            Alloc {
+                thread: 0,
+                site: 0,
+                size: 100,
+            },
+            Free {
+                thread: 0,
+                block: 0,
+            },
+            Alloc {
+                thread: 0,
+                site: 1,
+                size: 60,
+            },
+            Alloc {
+                thread: 0,
+                site: 1,
+                size: 40,
+            },
+        ];
+        let (registry, _, reference) = run(&ops, 64 * 1024, 1);
+        assert_eq!(reference.peak, (100, 2));
+        let stats = registry.stats();
+        assert_eq!((stats.peak_bytes, stats.peak_blocks), (100, 2));
+    }
+
+    /// Real threads, concurrently: each allocates, reallocs and frees with its own state, then the
+    /// main thread frees half of every thread's survivors (remote frees). Quiescent figures are exact.
+    #[test]
+    fn concurrent_threads_match_the_reference_when_quiescent() {
+        let registry: &'static Registry = Box::leak(Box::new(Registry::new(64 * 1024)));
+        let workers: Vec<_> = (0..4usize)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let state = registry.register_thread().unwrap();
+                    let mut live: Vec<(&SiteRecord, usize, usize)> = Vec::new();
+                    let mut sites: HashMap<usize, Counts> = HashMap::new();
+                    let mut seed = t as u64 + 1;
+                    for _ in 0..20_000 {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let r = (seed >> 33) as usize;
+                        let site = r % 5;
+                        let size = 1 + r % 3000;
+                        // SAFETY: each worker uses only its own state.
+                        unsafe {
+                            match r % 4 {
+                                0 | 1 => {
+                                    live.push((
+                                        registry.record_alloc(state, &stack_of(site), size),
+                                        site,
+                                        size,
+                                    ));
+                                    let c = sites.entry(site).or_default();
+                                    c.live_bytes += size as u64;
+                                    c.live_blocks += 1;
+                                    c.total_bytes += size as u64;
+                                    c.total_blocks += 1;
+                                }
+                                2 if !live.is_empty() => {
+                                    let i = r % live.len();
+                                    let (record, site, old) = live[i];
+                                    registry.record_realloc(state, record, old, size);
+                                    live[i].2 = size;
+                                    let c = sites.get_mut(&site).unwrap();
+                                    c.live_bytes = c.live_bytes + size as u64 - old as u64;
+                                    c.total_bytes += size as u64;
+                                    c.total_blocks += 1;
+                                }
+                                _ if !live.is_empty() => {
+                                    let (record, site, size) = live.swap_remove(r % live.len());
+                                    registry.record_dealloc(state, record, size);
+                                    let c = sites.get_mut(&site).unwrap();
+                                    c.live_bytes -= size as u64;
+                                    c.live_blocks -= 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    (state.index as usize, live, sites)
+                })
+            })
+            .collect();
+        let main_state = registry.register_thread().unwrap();
+        let mut expected: HashMap<(usize, usize), Counts> = HashMap::new();
+        for worker in workers {
+            let (t, mut live, sites) = worker.join().unwrap();
+            for (site, c) in sites {
+                expected.insert((site, t), c);
+            }
+            let keep = live.len() / 2;
+            for (record, site, size) in live.drain(keep..) {
+                // SAFETY: the main thread uses only its own state.
+                unsafe { registry.record_dealloc(main_state, record, size) };
+                let c = expected.get_mut(&(site, t)).unwrap();
+                c.live_bytes -= size as u64;
+                c.live_blocks -= 1;
+            }
+        }
+        let mut found = HashMap::new();
+        for state in registry.threads() {
+            for record in state.records() {
+                let site = (record.stack()[0] - 0x1000) / 16;
+                let counts = state
+                    .read_consistent(|| record.read_local())
+                    .plus(record.read_remote());
+                found.insert((site, state.index as usize), counts);
+            }
+        }
+        assert_eq!(found, expected);
+        let stats = registry.stats();
+        let live: (u64, u64) = expected
+            .values()
+            .fold((0, 0), |a, c| (a.0 + c.live_bytes, a.1 + c.live_blocks));
+        let total: (u64, u64) = expected
+            .values()
+            .fold((0, 0), |a, c| (a.0 + c.total_bytes, a.1 + c.total_blocks));
+        assert_eq!((stats.live_bytes, stats.live_blocks), live);
+        assert_eq!((stats.total_bytes, stats.total_blocks), total);
+        assert!(stats.peak_bytes >= stats.live_bytes);
+    }
+}

@@ -1,0 +1,246 @@
+//! `tracealloc`: reads snapshot files written by the tracealloc library. Each command parses its
+//! arguments, makes one library call, and prints.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tracealloc_report::{FlameOptions, Format, ReportOptions};
+use tracealloc_snapshot::{GroupBy, Metric, Snapshot, SortBy};
+
+#[derive(Parser)]
+#[command(
+    name = "tracealloc",
+    version,
+    about = "Read tracealloc heap snapshots: top sites, diffs, leaks, threads, flamegraphs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The top-N groups by live (or total) memory.
+    Top {
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+        /// Order by live bytes, total bytes, or live blocks.
+        #[arg(long, value_enum, default_value_t = SortArg::Live)]
+        sort: SortArg,
+    },
+    /// What changed from OLD to NEW, largest absolute change first (works across runs).
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
+    /// An SVG flamegraph (differential with --diff OLD).
+    Flamegraph {
+        file: PathBuf,
+        /// Output file [default: FILE's stem with .svg, next to FILE].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MetricArg::Live)]
+        metric: MetricArg,
+        /// Draw the change since OLD: growth red, shrink blue.
+        #[arg(long, value_name = "OLD")]
+        diff: Option<PathBuf>,
+        /// The allocating thread as the root frame.
+        #[arg(long)]
+        by_thread: bool,
+        /// Allocation sites at the root, their callers above.
+        #[arg(long)]
+        inverted: bool,
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// What is still live, by full stack, largest first.
+    Leaks {
+        file: PathBuf,
+        #[arg(short, default_value_t = 10)]
+        n: usize,
+        /// Only what grew since this older snapshot.
+        #[arg(long, value_name = "OLD")]
+        since: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
+    /// One row per thread: live and total memory, and its top site.
+    Threads {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
+    /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
+    Info { file: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct Select {
+    /// How many groups to show.
+    #[arg(short, default_value_t = 10)]
+    n: usize,
+    /// Group by allocating function, line, file, whole stack, or thread.
+    #[arg(long, value_enum, default_value_t = ByArg::Line)]
+    by: ByArg,
+    /// Keep only sites whose allocating frame (function, file or file:line) matches this glob.
+    #[arg(long, value_name = "PAT")]
+    include: Vec<String>,
+    /// Drop sites whose allocating frame matches this glob.
+    #[arg(long, value_name = "PAT")]
+    exclude: Vec<String>,
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ByArg {
+    Function,
+    Line,
+    File,
+    Stack,
+    Thread,
+}
+#[derive(Clone, Copy, ValueEnum)]
+enum SortArg {
+    Live,
+    Total,
+    Blocks,
+}
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    Live,
+    Total,
+    Blocks,
+}
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
+impl Select {
+    fn options(&self, sort: SortBy) -> ReportOptions {
+        let mut o = ReportOptions::default();
+        o.n = self.n;
+        o.by = match self.by {
+            ByArg::Function => GroupBy::Function,
+            ByArg::Line => GroupBy::Line,
+            ByArg::File => GroupBy::File,
+            ByArg::Stack => GroupBy::Stack,
+            ByArg::Thread => GroupBy::Thread,
+        };
+        o.sort = sort;
+        o.include = self.include.clone();
+        o.exclude = self.exclude.clone();
+        o.format = self.format.into();
+        o
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Snapshot> {
+    Ok(tracealloc_report::load_with_progress(path)?)
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Top { file, select, sort } => {
+            let sort = match sort {
+                SortArg::Live => SortBy::Live,
+                SortArg::Total => SortBy::Total,
+                SortArg::Blocks => SortBy::Blocks,
+            };
+            tracealloc_report::top(&load(&file)?, &select.options(sort), out)?
+        }
+        Command::Diff { old, new, select } => tracealloc_report::diff(
+            &load(&old)?,
+            &load(&new)?,
+            &select.options(SortBy::Live),
+            out,
+        )?,
+        Command::Flamegraph {
+            file,
+            output,
+            metric,
+            diff,
+            by_thread,
+            inverted,
+            title,
+        } => {
+            let snapshot = load(&file)?;
+            let older = diff.as_deref().map(load).transpose()?;
+            let output = output.unwrap_or_else(|| file.with_extension("svg"));
+            let mut options = FlameOptions::default();
+            options.metric = match metric {
+                MetricArg::Live => Metric::LiveBytes,
+                MetricArg::Total => Metric::TotalBytes,
+                MetricArg::Blocks => Metric::LiveBlocks,
+            };
+            options.by_thread = by_thread;
+            options.inverted = inverted;
+            options.title = title;
+            tracealloc_report::write_atomically(&output, |w| {
+                tracealloc_report::flamegraph(&snapshot, older.as_ref(), &options, w)
+            })?;
+            writeln!(out, "{}", output.display())?
+        }
+        Command::Leaks {
+            file,
+            n,
+            since,
+            format,
+        } => {
+            let snapshot = load(&file)?;
+            let since = since.as_deref().map(load).transpose()?;
+            tracealloc_report::leaks(&snapshot, since.as_ref(), n, format.into(), out)?
+        }
+        Command::Threads { file, format } => {
+            tracealloc_report::threads(&load(&file)?, format.into(), out)?
+        }
+        Command::Info { file } => {
+            writeln!(out, "{:>24}: {}", "file", file.display())?;
+            tracealloc_report::info(&load(&file)?, out).context("writing")?
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A closed pipe (`tracealloc top f | head`) is success, not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match run(cli, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(out);
+            eprintln!("tracealloc: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

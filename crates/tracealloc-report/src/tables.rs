@@ -1,0 +1,422 @@
+//! Top-N tables, diffs, leak and thread reports and metadata, as aligned tables, JSON or CSV.
+//!
+//! JSON and CSV are a stable contract for scripts: `top` gives objects with at least `key,
+//! live_bytes, live_blocks, total_bytes, total_blocks`; `diff` objects with at least `key,
+//! live_bytes, live_blocks, bytes_diff, blocks_diff`.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, CellAlignment, Table, presets};
+use serde::Serialize;
+use tracealloc_snapshot::{
+    Filter, GroupBy, Snapshot, SortBy, Stat, StatDiff, human_bytes, human_bytes_signed,
+};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// What to show and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    pub n: usize,
+    pub by: GroupBy,
+    pub sort: SortBy,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub format: Format,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            n: 10,
+            by: GroupBy::Line,
+            sort: SortBy::Live,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            format: Format::Table,
+        }
+    }
+}
+
+impl ReportOptions {
+    fn filtered(&self, snapshot: &Snapshot) -> Snapshot {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return snapshot.clone();
+        }
+        let filters: Vec<Filter> = self
+            .include
+            .iter()
+            .map(|p| Filter::include(p))
+            .chain(self.exclude.iter().map(|p| Filter::exclude(p)))
+            .collect();
+        snapshot.filter(&filters)
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    for i in 0..header.len().saturating_sub(1) {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn key_cell(key: &str, by: GroupBy) -> String {
+    match by {
+        GroupBy::Stack => key
+            .split(Stat::STACK_SEPARATOR)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => key.to_owned(),
+    }
+}
+
+fn write_json<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, rows)?;
+    writeln!(out)
+}
+
+fn write_csv<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    for row in rows {
+        writer.serialize(row).map_err(io::Error::other)?;
+    }
+    writer.flush()
+}
+
+/// The top-N groups of a snapshot.
+pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
+    let snapshot = options.filtered(snapshot);
+    let all = snapshot.statistics_sorted(options.by, options.sort);
+    let live_total: u64 = all.iter().map(|s| s.live_bytes).sum();
+    let rows = &all[..all.len().min(options.n)];
+    match options.format {
+        Format::Json => write_json(out, rows),
+        Format::Csv => write_csv(out, rows),
+        Format::Table => {
+            let mut table = new_table(&[
+                "#",
+                "live",
+                "blocks",
+                "total",
+                "total blocks",
+                "share",
+                "key",
+            ]);
+            for (rank, s) in rows.iter().enumerate() {
+                table.add_row(vec![
+                    (rank + 1).to_string(),
+                    human_bytes(s.live_bytes),
+                    s.live_blocks.to_string(),
+                    human_bytes(s.total_bytes),
+                    s.total_blocks.to_string(),
+                    percent(s.live_bytes, live_total),
+                    key_cell(&s.key, options.by),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            writeln!(
+                out,
+                "{} of {} groups; live {} in all.",
+                rows.len(),
+                all.len(),
+                human_bytes(live_total)
+            )
+        }
+    }
+}
+
+/// What changed between two snapshots, largest absolute change first.
+pub fn diff(
+    old: &Snapshot,
+    new: &Snapshot,
+    options: &ReportOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (old, new) = (options.filtered(old), options.filtered(new));
+    let all = new.diff(&old).statistics(options.by);
+    let rows: Vec<&StatDiff> = all.iter().take(options.n).collect();
+    match options.format {
+        Format::Json => write_json(out, &rows),
+        Format::Csv => write_csv(out, &rows),
+        Format::Table => {
+            let mut table = new_table(&["#", "live", "change", "blocks", "change", "key"]);
+            for (rank, d) in rows.iter().enumerate() {
+                table.add_row(vec![
+                    (rank + 1).to_string(),
+                    human_bytes(d.live_bytes),
+                    human_bytes_signed(d.bytes_diff),
+                    d.live_blocks.to_string(),
+                    format!("{:+}", d.blocks_diff),
+                    key_cell(&d.key, options.by),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
+            writeln!(
+                out,
+                "{} of {} groups; live memory changed by {}.",
+                rows.len(),
+                all.len(),
+                human_bytes_signed(change)
+            )
+        }
+    }
+}
+
+/// What is still live, by full stack, largest first; with `since`, only what grew since then.
+pub fn leaks(
+    snapshot: &Snapshot,
+    since: Option<&Snapshot>,
+    n: usize,
+    format: Format,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Leak<'a> {
+        key: &'a str,
+        live_bytes: u64,
+        live_blocks: u64,
+        bytes_diff: Option<i64>,
+        blocks_diff: Option<i64>,
+    }
+    let diffs;
+    let stats;
+    let rows: Vec<Leak<'_>> = match since {
+        Some(old) => {
+            diffs = snapshot.diff(old).statistics(GroupBy::Stack);
+            diffs
+                .iter()
+                .filter(|d| d.bytes_diff > 0)
+                .take(n)
+                .map(|d| Leak {
+                    key: &d.key,
+                    live_bytes: d.live_bytes,
+                    live_blocks: d.live_blocks,
+                    bytes_diff: Some(d.bytes_diff),
+                    blocks_diff: Some(d.blocks_diff),
+                })
+                .collect()
+        }
+        None => {
+            stats = snapshot.statistics(GroupBy::Stack);
+            stats
+                .iter()
+                .filter(|s| s.live_bytes > 0)
+                .take(n)
+                .map(|s| Leak {
+                    key: &s.key,
+                    live_bytes: s.live_bytes,
+                    live_blocks: s.live_blocks,
+                    bytes_diff: None,
+                    blocks_diff: None,
+                })
+                .collect()
+        }
+    };
+    match format {
+        Format::Json => write_json(out, &rows),
+        Format::Csv => write_csv(out, &rows),
+        Format::Table => {
+            if rows.is_empty() {
+                return writeln!(
+                    out,
+                    "No live allocations{}.",
+                    if since.is_some() { " grew" } else { "" }
+                );
+            }
+            for (rank, leak) in rows.iter().enumerate() {
+                let grown = match leak.bytes_diff {
+                    Some(d) => format!(" ({} since the older snapshot)", human_bytes_signed(d)),
+                    None => String::new(),
+                };
+                writeln!(
+                    out,
+                    "#{} {} live in {} blocks{grown}",
+                    rank + 1,
+                    human_bytes(leak.live_bytes),
+                    leak.live_blocks
+                )?;
+                for frame in leak.key.split(Stat::STACK_SEPARATOR) {
+                    writeln!(out, "    {frame}")?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One row per thread: its figures and its top site.
+pub fn threads(snapshot: &Snapshot, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Row {
+        name: String,
+        tid: u64,
+        alive: bool,
+        live_bytes: u64,
+        live_blocks: u64,
+        total_bytes: u64,
+        total_blocks: u64,
+        top_site: String,
+    }
+    let mut rows: Vec<Row> = snapshot
+        .threads
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut own = snapshot.clone();
+            own.sites.retain(|s| s.thread as usize == i);
+            let sum = own.site_sum();
+            let top_site = own
+                .statistics(GroupBy::Line)
+                .into_iter()
+                .max_by_key(|s| (s.live_bytes, s.total_bytes))
+                .map(|s| s.key)
+                .unwrap_or_default();
+            Row {
+                name: t.name.clone(),
+                tid: t.tid,
+                alive: t.alive,
+                live_bytes: sum.live_bytes,
+                live_blocks: sum.live_blocks,
+                total_bytes: sum.total_bytes,
+                total_blocks: sum.total_blocks,
+                top_site,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.live_bytes
+            .cmp(&a.live_bytes)
+            .then(b.total_bytes.cmp(&a.total_bytes))
+            .then(a.name.cmp(&b.name))
+    });
+    match format {
+        Format::Json => write_json(out, &rows),
+        Format::Csv => write_csv(out, &rows),
+        Format::Table => {
+            let mut table = new_table(&[
+                "thread",
+                "live",
+                "blocks",
+                "total",
+                "total blocks",
+                "top site",
+            ]);
+            table
+                .column_mut(0)
+                .map(|c| c.set_cell_alignment(CellAlignment::Left));
+            for r in &rows {
+                let name = if r.alive {
+                    r.name.clone()
+                } else {
+                    format!("{} (exited)", r.name)
+                };
+                table.add_row(vec![
+                    name,
+                    human_bytes(r.live_bytes),
+                    r.live_blocks.to_string(),
+                    human_bytes(r.total_bytes),
+                    r.total_blocks.to_string(),
+                    r.top_site.clone(),
+                ]);
+            }
+            writeln!(out, "{table}")
+        }
+    }
+}
+
+/// The metadata and totals of a snapshot.
+pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+    let m = &snapshot.meta;
+    let t = &snapshot.totals;
+    let p = &snapshot.profiler;
+    let c = &p.captures;
+    let rows = [
+        ("command", m.command.join(" ")),
+        ("pid", m.pid.to_string()),
+        ("time (unix ms)", m.time_unix_ms.to_string()),
+        (
+            "capture",
+            format!(
+                "{}, depth {}{}",
+                m.capture.method,
+                m.capture.max_depth,
+                if m.capture.frame_pointers {
+                    ""
+                } else {
+                    " (no frame pointers)"
+                }
+            ),
+        ),
+        (
+            "live",
+            format!("{} in {} blocks", human_bytes(t.live_bytes), t.live_blocks),
+        ),
+        (
+            "total",
+            format!(
+                "{} in {} blocks",
+                human_bytes(t.total_bytes),
+                t.total_blocks
+            ),
+        ),
+        (
+            "peak",
+            format!("{} in {} blocks", human_bytes(t.peak_bytes), t.peak_blocks),
+        ),
+        ("process RSS", human_bytes(m.rss_bytes)),
+        ("process threads", m.thread_count.to_string()),
+        (
+            "sites / stacks / frames",
+            format!(
+                "{} / {} / {}",
+                snapshot.sites.len(),
+                snapshot.stacks.len(),
+                snapshot.frames.len()
+            ),
+        ),
+        ("threads that allocated", snapshot.threads.len().to_string()),
+        (
+            "stack captures",
+            format!(
+                "{} complete, {} truncated, {} broken",
+                c.complete, c.truncated, c.broken
+            ),
+        ),
+        ("profiler's own memory", human_bytes(p.own_bytes)),
+        (
+            "tracealloc version",
+            format!(
+                "{} (file format {})",
+                m.tracealloc_version, snapshot.version
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:>24}: {v}")?;
+    }
+    Ok(())
+}
