@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions};
 use tracealloc_snapshot::{GroupBy, Metric, Snapshot, SortBy};
@@ -214,8 +213,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             tracealloc_report::threads(&load(&file)?, format.into(), out)?
         }
         Command::Info { file } => {
+            let snapshot = load(&file)?;
             writeln!(out, "{:>24}: {}", "file", file.display())?;
-            tracealloc_report::info(&load(&file)?, out).context("writing")?
+            tracealloc_report::info(&snapshot, out)?
         }
     }
     out.flush()?;

@@ -26,6 +26,7 @@ pub fn write_atomically<E: std::fmt::Display>(
         _ => Path::new("."),
     };
     let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".tracealloc-")
         .tempfile_in(dir)
         .map_err(|e| fail(format!("cannot create a file here: {e}")))?;

@@ -82,6 +82,14 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
+/// Writes a table without the padding comfy-table leaves at the end of each line.
+fn write_table(out: &mut dyn Write, table: &Table) -> io::Result<()> {
+    for line in table.to_string().lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
 fn key_cell(key: &str, by: GroupBy) -> String {
     match by {
         GroupBy::Stack => key
@@ -135,7 +143,7 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     key_cell(&s.key, options.by),
                 ]);
             }
-            writeln!(out, "{table}")?;
+            write_table(out, &table)?;
             writeln!(
                 out,
                 "{} of {} groups; live {} in all.",
@@ -172,7 +180,7 @@ pub fn diff(
                     key_cell(&d.key, options.by),
                 ]);
             }
-            writeln!(out, "{table}")?;
+            write_table(out, &table)?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(
                 out,
@@ -343,7 +351,7 @@ pub fn threads(snapshot: &Snapshot, format: Format, out: &mut dyn Write) -> io::
                     r.top_site.clone(),
                 ]);
             }
-            writeln!(out, "{table}")
+            write_table(out, &table)
         }
     }
 }

@@ -78,6 +78,7 @@ impl Snapshot {
             _ => Path::new("."),
         };
         let mut tmp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .prefix(".tracealloc-")
             .suffix(".tmp")
             .tempfile_in(dir)

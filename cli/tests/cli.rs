@@ -1,0 +1,334 @@
+//! The CLI on a small checked-in pair of snapshots: reference outputs (re-bless with
+//! `BLESS=1 cargo test -p tracealloc-cli`), flamegraphs, and every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn parse_svg(svg: &str) {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(svg, options).expect("well-formed XML");
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn tracealloc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run tracealloc")
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = tracealloc(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Compares with `tests/expected/<name>`, or rewrites it when `BLESS` is set.
+fn check_reference(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("no reference {}; run with BLESS=1", path.display()));
+    assert_eq!(
+        actual,
+        expected,
+        "output differs from {}; re-bless with BLESS=1 if intended",
+        path.display()
+    );
+}
+
+#[test]
+fn reference_outputs() {
+    let old = data("old.json");
+    let new = data("new.json");
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let cases: &[(&str, &[&str])] = &[
+        ("top.txt", &["top", new, "-n", "5"]),
+        (
+            "top-function.json",
+            &[
+                "top", new, "--by", "function", "--format", "json", "-n", "3",
+            ],
+        ),
+        (
+            "top-total.csv",
+            &["top", new, "--sort", "total", "--format", "csv", "-n", "4"],
+        ),
+        (
+            "top-stack.txt",
+            &[
+                "top",
+                new,
+                "--by",
+                "stack",
+                "-n",
+                "1",
+                "--include",
+                "leak_diff::*",
+            ],
+        ),
+        ("diff.txt", &["diff", old, new, "-n", "4"]),
+        (
+            "diff.json",
+            &["diff", old, new, "-n", "2", "--format", "json"],
+        ),
+        (
+            "leaks-since.txt",
+            &["leaks", new, "--since", old, "-n", "1"],
+        ),
+        ("threads.txt", &["threads", new]),
+    ];
+    for (name, args) in cases {
+        check_reference(name, &stdout_of(args));
+    }
+    let info = stdout_of(&["info", new]).replace(new, "new.json");
+    check_reference("info.txt", &info);
+}
+
+#[test]
+fn json_contract_for_scripts() {
+    let new = data("new.json");
+    let rows: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "top",
+        new.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let first = &rows[0];
+    for field in [
+        "key",
+        "live_bytes",
+        "live_blocks",
+        "total_bytes",
+        "total_blocks",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "top JSON lacks {field}: {first}"
+        );
+    }
+    let old = data("old.json");
+    let rows: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let first = &rows[0];
+    for field in [
+        "key",
+        "live_bytes",
+        "live_blocks",
+        "bytes_diff",
+        "blocks_diff",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "diff JSON lacks {field}: {first}"
+        );
+    }
+    // The leak: 5 more blocks of 256 bytes at the leaking line.
+    assert!(
+        first["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/src/bin/leak_diff.rs:14"),
+        "{first}"
+    );
+    assert_eq!(
+        (first["bytes_diff"].as_i64(), first["blocks_diff"].as_i64()),
+        (Some(5 * 256), Some(5))
+    );
+}
+
+#[test]
+fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-flame-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("plain.svg");
+    let diff = dir.join("diff.svg");
+    let new = data("new.json");
+    let out = stdout_of(&[
+        "flamegraph",
+        new.to_str().unwrap(),
+        "-o",
+        plain.to_str().unwrap(),
+    ]);
+    assert_eq!(out.trim(), plain.to_str().unwrap());
+    stdout_of(&[
+        "flamegraph",
+        new.to_str().unwrap(),
+        "--diff",
+        data("old.json").to_str().unwrap(),
+        "-o",
+        diff.to_str().unwrap(),
+    ]);
+    let plain_svg = std::fs::read_to_string(&plain).unwrap();
+    let diff_svg = std::fs::read_to_string(&diff).unwrap();
+    for svg in [&plain_svg, &diff_svg] {
+        parse_svg(svg);
+        assert!(
+            svg.contains("leak_diff::leak (") && svg.contains("leak_diff.rs:14)"),
+            "the leaking frame is drawn"
+        );
+    }
+    assert_ne!(plain_svg, diff_svg);
+    // Growth is drawn red in a differential flamegraph; the plain one uses the memory palette.
+    assert!(diff_svg.contains("rgb(255,"), "growth in red");
+    let by_thread = dir.join("threads.svg");
+    stdout_of(&[
+        "flamegraph",
+        new.to_str().unwrap(),
+        "--by-thread",
+        "--inverted",
+        "--metric",
+        "total",
+        "-o",
+        by_thread.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&by_thread).unwrap();
+    parse_svg(&svg);
+    assert!(
+        svg.contains(">main<") || svg.contains("main ("),
+        "the thread is a frame"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read_to_string(data("new.json")).unwrap();
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("missing.json", None, "cannot read"),
+        ("empty.json", Some(Vec::new()), "is empty"),
+        (
+            "truncated.json",
+            Some(good.as_bytes()[..good.len() / 2].to_vec()),
+            "is truncated",
+        ),
+        ("random.json", Some(random), "is not JSON"),
+        (
+            "other.json",
+            Some(br#"{"hello": [1, 2, 3]}"#.to_vec()),
+            "is not a tracealloc snapshot",
+        ),
+        (
+            "v99.json",
+            Some(
+                good.replacen("\"version\":1", "\"version\":99", 1)
+                    .into_bytes(),
+            ),
+            "unsupported format version 99",
+        ),
+        (
+            "damaged.json",
+            Some(
+                good.replacen("\"stack\":0", "\"stack\":99999", 1)
+                    .into_bytes(),
+            ),
+            "damaged snapshot",
+        ),
+    ];
+    let mut paths = vec![(dir.clone(), "is a directory".to_owned())];
+    for (name, content, message) in &cases {
+        let path = dir.join(name);
+        if let Some(bytes) = content {
+            std::fs::write(&path, bytes).unwrap();
+        }
+        paths.push((path, message.to_string()));
+    }
+    for (path, message) in &paths {
+        for command in [
+            &["top"][..],
+            &["info"],
+            &["leaks"],
+            &["threads"],
+            &["flamegraph"],
+        ] {
+            let mut args: Vec<&str> = command.to_vec();
+            args.push(path.to_str().unwrap());
+            let out = tracealloc(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+            assert!(
+                stderr.contains(path.to_str().unwrap()) && stderr.contains(message.as_str()),
+                "{args:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("panicked") && out.stdout.is_empty(),
+                "{args:?}: {stderr}"
+            );
+        }
+        let out = tracealloc(&[
+            "diff",
+            data("old.json").to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    // No flamegraph file is left for a bad input.
+    let svgs = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "svg")
+        })
+        .count();
+    assert_eq!(svgs, 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_closed_pipe_is_success() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args([
+            "top",
+            data("new.json").to_str().unwrap(),
+            "--by",
+            "stack",
+            "-n",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
