@@ -35,13 +35,13 @@ pub enum Object {
 fn make(rng: &mut Lcg) -> Object {
     let size = 8 + rng.below(505) as usize;
     match rng.below(8) {
-        0 | 1 | 2 => Object::Boxed(vec![1u8; size].into_boxed_slice()),
-        3 | 4 => {
+        0..=2 => Object::Boxed(vec![1u8; size].into_boxed_slice()),
+        3..=4 => {
             let mut s = String::with_capacity(size);
-            s.push_str("w");
+            s.push('w');
             Object::Text(s)
         }
-        5 | 6 => Object::Bytes(Vec::with_capacity(size)),
+        5..=6 => Object::Bytes(Vec::with_capacity(size)),
         _ => {
             let mut v = Vec::new();
             for i in 0..(8 + size / 8) as u32 {

@@ -13,7 +13,7 @@ impl Lcg {
             .wrapping_add(1442695040888963407))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_value(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -22,7 +22,7 @@ impl Lcg {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_value() % n
     }
 }
 
@@ -43,7 +43,7 @@ pub fn oracle_work(seed: u64, rounds: usize) -> Vec<Vec<u8>> {
                 }
                 live.push(v);
             }
-            2 => live.push(format!("item {i} {}", rng.next()).into_bytes()),
+            2 => live.push(format!("item {i} {}", rng.next_value()).into_bytes()),
             _ => {
                 if !live.is_empty() {
                     let at = rng.below(live.len() as u64) as usize;
@@ -54,10 +54,10 @@ pub fn oracle_work(seed: u64, rounds: usize) -> Vec<Vec<u8>> {
                 }
             }
         }
-        if i % 16 == 0 {
-            if let Some(v) = live.pop() {
-                kept.push(v);
-            }
+        if i % 16 == 0
+            && let Some(v) = live.pop()
+        {
+            kept.push(v);
         }
         if live.len() > 64 {
             let at = rng.below(live.len() as u64) as usize;

@@ -73,7 +73,7 @@ fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::NOTHING)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     for i in 0..header.len().saturating_sub(1) {
         if let Some(column) = table.column_mut(i) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -333,9 +333,9 @@ pub fn threads(snapshot: &Snapshot, format: Format, out: &mut dyn Write) -> io::
                 "total blocks",
                 "top site",
             ]);
-            table
-                .column_mut(0)
-                .map(|c| c.set_cell_alignment(CellAlignment::Left));
+            if let Some(column) = table.column_mut(0) {
+                column.set_cell_alignment(CellAlignment::Left);
+            }
             for r in &rows {
                 let name = if r.alive {
                     r.name.clone()

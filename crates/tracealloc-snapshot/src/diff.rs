@@ -31,11 +31,11 @@ impl fmt::Display for StatDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: live {} ({}) in {} blocks ({:+})",
+            "{}: live {} ({}) in {} ({:+})",
             self.key,
             crate::human_bytes(self.live_bytes),
             crate::human_bytes_signed(self.bytes_diff),
-            self.live_blocks,
+            crate::blocks(self.live_blocks),
             self.blocks_diff
         )
     }

@@ -74,12 +74,12 @@ impl fmt::Display for Stat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: live {} in {} blocks, total {} in {} blocks",
+            "{}: live {} in {}, total {} in {}",
             self.key,
             crate::human_bytes(self.live_bytes),
-            self.live_blocks,
+            crate::blocks(self.live_blocks),
             crate::human_bytes(self.total_bytes),
-            self.total_blocks
+            crate::blocks(self.total_blocks)
         )
     }
 }

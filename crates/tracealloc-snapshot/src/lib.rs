@@ -37,3 +37,12 @@ pub fn human_bytes_signed(bytes: i64) -> String {
         _ => human_bytes(0),
     }
 }
+
+/// "1 block", "2 blocks".
+pub(crate) fn blocks(n: u64) -> String {
+    if n == 1 {
+        "1 block".to_owned()
+    } else {
+        format!("{n} blocks")
+    }
+}

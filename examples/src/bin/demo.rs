@@ -17,7 +17,8 @@ impl Server {
         let body = format!("request {id}: {}", "x".repeat(100));
         let words: Vec<&str> = body.split(' ').collect();
         let response = render(&words);
-        self.cache.insert(id, vec![0u8; 4096]); // leaks: the cache is never trimmed
+        let buffer = vec![0u8; 4096]; // leaks: the cache below is never trimmed
+        self.cache.insert(id, buffer);
         response.len()
     }
 }
@@ -55,6 +56,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     before.save("tracealloc-before.json")?;
     after.save("tracealloc-after.json")?;
+    let svg = std::path::Path::new("tracealloc-after.svg");
+    tracealloc_report::write_atomically(svg, |out| {
+        tracealloc_report::flamegraph(
+            &after,
+            None,
+            &tracealloc_report::FlameOptions::default(),
+            out,
+        )
+    })?;
     let stats = tracealloc::stats();
     println!(
         "\nLive {} in {} blocks; peak {}; profiler's own memory {}.",
@@ -63,6 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracealloc::model::human_bytes(stats.peak_bytes),
         tracealloc::model::human_bytes(after.profiler.own_bytes),
     );
-    println!("Wrote tracealloc-before.json and tracealloc-after.json.");
+    println!(
+        "Wrote tracealloc-before.json, tracealloc-after.json and tracealloc-after.svg (open it in a browser)."
+    );
+    println!(
+        "Next: cargo install --path cli && tracealloc diff tracealloc-before.json tracealloc-after.json"
+    );
     Ok(())
 }

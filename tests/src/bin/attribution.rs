@@ -24,6 +24,10 @@ fn key(line: u32) -> String {
 }
 
 #[inline(never)]
+#[allow(
+    clippy::vec_box,
+    reason = "ten separate heap blocks are what is measured"
+)]
 fn boxes() -> (Vec<Box<[u8; 100]>>, u32, u32) {
     let vec_line = line!() + 1;
     let mut v = Vec::with_capacity(10);

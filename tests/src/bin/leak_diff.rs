@@ -1,6 +1,9 @@
-//! A leaking site shows its exact growth in a diff, a balanced site shows zero. With arguments
-//! `<count> <path>`, leaks `count` blocks of 256 bytes and saves a snapshot to `path` (for the
-//! diff across two runs).
+//! A leaking site shows its exact growth in a diff, a balanced site shows zero. With `<count> <path>`,
+//! leaks `count` blocks of 256 bytes and saves a snapshot to `path` (for the diff across two runs).
+#![allow(
+    clippy::vec_box,
+    reason = "one heap block per leaked object is the point"
+)]
 
 use tracealloc::GroupBy;
 use tracealloc_tests::stat_ending_with;
