@@ -1,5 +1,6 @@
 //! A leaking site shows its exact growth in a diff, a balanced site shows zero. With `<count> <path>`,
-//! leaks `count` blocks of 256 bytes and saves a snapshot to `path` (for the diff across two runs).
+//! leaks `count` blocks of 256 bytes, saves a snapshot to `path` (for the diff across two runs) and
+//! prints the leaking line's `file:line`.
 #![allow(
     clippy::vec_box,
     reason = "one heap block per leaked object is the point"
@@ -33,6 +34,7 @@ fn main() {
             balanced();
         }
         tracealloc::snapshot().save(path).unwrap();
+        println!("{}:{LEAK_LINE}", file!());
         return;
     }
     for _ in 0..10 {
