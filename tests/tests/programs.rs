@@ -79,3 +79,48 @@ fn snapshots_in_a_loop_while_threads_allocate_finish() {
     let out = run(env!("CARGO_BIN_EXE_concurrency"), &[], &[], LIMIT);
     assert!(out.contains("concurrency ok"));
 }
+
+#[test]
+fn alignments_reallocs_failures_zero_sizes_tls_destructors_and_fork() {
+    let out = run(env!("CARGO_BIN_EXE_edges"), &[], &[], LIMIT);
+    assert!(out.contains("edges ok"));
+}
+
+#[test]
+fn a_snapshot_is_written_at_exit_when_asked() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for how in ["return", "exit"] {
+        let pattern = dir.join(format!("{how}-{{pid}}.json"));
+        run(
+            env!("CARGO_BIN_EXE_exit_snapshot"),
+            &[how],
+            &[("TRACEALLOC_OUT", pattern.to_str().unwrap())],
+            LIMIT,
+        );
+        let written: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&format!("{how}-"))
+            })
+            .collect();
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert!(
+            !written[0].to_str().unwrap().contains("{pid}"),
+            "the pid is filled in"
+        );
+        let snapshot = tracealloc::Snapshot::load(&written[0]).unwrap();
+        let leak = snapshot
+            .statistics(tracealloc::GroupBy::Function)
+            .into_iter()
+            .find(|s| s.key == "exit_snapshot::leak_at_exit")
+            .expect("the leak is in the exit snapshot");
+        assert_eq!((leak.live_bytes, leak.live_blocks), (12_345, 1));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
