@@ -26,16 +26,16 @@ fn huge_alignments() {
         // SAFETY: a non-zero-size layout; the block is used within its size and freed with it.
         unsafe {
             let p = alloc(layout);
-            assert!(!p.is_null() && p as usize % align == 0, "align {align}");
+            assert!(!p.is_null() && (p as usize).is_multiple_of(align), "align {align}");
             p.write_bytes(0xAB, 100);
             assert_eq!(delta(start), (100, 1, 100, 1), "align {align}");
             let p = realloc(p, layout, 50_000); // grow
-            assert!(!p.is_null() && p as usize % align == 0);
+            assert!(!p.is_null() && (p as usize).is_multiple_of(align));
             assert_eq!(*p.add(99), 0xAB);
             assert_eq!(delta(start), (50_000, 1, 50_100, 2));
             let bigger = Layout::from_size_align(50_000, align).unwrap();
             let p = realloc(p, bigger, 10); // shrink
-            assert!(!p.is_null() && p as usize % align == 0);
+            assert!(!p.is_null() && (p as usize).is_multiple_of(align));
             assert_eq!(*p.add(9), 0xAB);
             assert_eq!(delta(start), (10, 1, 50_110, 3));
             dealloc(p, Layout::from_size_align(10, align).unwrap());
