@@ -26,7 +26,10 @@ fn huge_alignments() {
         // SAFETY: a non-zero-size layout; the block is used within its size and freed with it.
         unsafe {
             let p = alloc(layout);
-            assert!(!p.is_null() && (p as usize).is_multiple_of(align), "align {align}");
+            assert!(
+                !p.is_null() && (p as usize).is_multiple_of(align),
+                "align {align}"
+            );
             p.write_bytes(0xAB, 100);
             assert_eq!(delta(start), (100, 1, 100, 1), "align {align}");
             let p = realloc(p, layout, 50_000); // grow
