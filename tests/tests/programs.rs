@@ -43,6 +43,18 @@ fn attribution_by_line_function_file_and_stack() {
     assert!(out.contains("attribution ok"));
 }
 
+/// Without frame pointers (forced here), the DWARF unwinder gives the same attribution, exactly.
+#[test]
+fn attribution_is_the_same_with_the_unwinder() {
+    let out = run(
+        env!("CARGO_BIN_EXE_attribution"),
+        &["dwarf-unwind"],
+        &[("TRACEALLOC_CAPTURE", "unwind")],
+        LIMIT,
+    );
+    assert!(out.contains("attribution ok"));
+}
+
 #[test]
 fn threads_are_named_and_cross_thread_frees_stay_charged_to_the_allocator() {
     let out = run(env!("CARGO_BIN_EXE_threads"), &[], &[], LIMIT);

@@ -44,7 +44,7 @@ impl Frame {
 
     /// A process or thread entry point of the C library, where stacks start.
     pub fn is_entry_point(&self) -> bool {
-        ENTRY_POINTS.contains(&self.function.as_str())
+        self.function.starts_with("__libc_start") || ENTRY_POINTS.contains(&self.function.as_str())
     }
 
     /// A frame of the profiler itself or of the allocator shims around it.

@@ -61,7 +61,9 @@ impl CaptureMode {
 /// Decides the capture mode once (idempotent; racing threads reach the same answer).
 #[cold]
 pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
-    let mode = if frame_pointers_work(stack) {
+    let mode = if unwind_requested() {
+        CaptureMode::Unwind
+    } else if frame_pointers_work(stack) {
         CaptureMode::FramePointers
     } else {
         crate::sys::write_stderr(
@@ -72,6 +74,21 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     };
     MODE.store(mode as u8, Ordering::Relaxed);
     mode
+}
+
+/// The environment variable that forces a capture method: `TRACEALLOC_CAPTURE=unwind` uses the
+/// DWARF unwinder even when frame pointers work (to compare the two, or to work around a library
+/// built without frame pointers in the middle of the stacks).
+pub const CAPTURE_ENV: &str = "TRACEALLOC_CAPTURE";
+
+/// Whether `TRACEALLOC_CAPTURE=unwind` is set. Read with `getenv`, which does not allocate.
+fn unwind_requested() -> bool {
+    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string that we
+    // only read here, before anything in this process could have changed the environment.
+    unsafe {
+        let value = libc::getenv(c"TRACEALLOC_CAPTURE".as_ptr());
+        !value.is_null() && std::ffi::CStr::from_ptr(value).to_bytes() == b"unwind"
+    }
 }
 
 /// Frame pointers as this build was compiled, seen by walking from our own known call chain.

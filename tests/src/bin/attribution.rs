@@ -56,7 +56,16 @@ fn formatted() -> (String, u32) {
 }
 
 fn main() {
+    let expected_method = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "frame-pointers".to_owned());
     let before = tracealloc::snapshot();
+    assert_eq!(before.meta.capture.method, expected_method);
+    assert_eq!(
+        before.profiler.captures.broken, 0,
+        "{:?}",
+        before.profiler.captures
+    );
     let (boxes, vec_line, box_line) = boxes();
     let (pushed, push_line) = pushes();
     let (text, format_line) = formatted();
