@@ -46,17 +46,21 @@ impl Snapshot {
     /// Folded stack of each site, root first, merged and sorted, as `(stack, value)`; zero values
     /// are kept so that a differential fold sees every stack of both snapshots.
     fn fold_map(&self, options: &FoldOptions) -> BTreeMap<String, u64> {
+        let frame_labels: Vec<String> = self
+            .frame_labels()
+            .into_iter()
+            .map(|l| l.replace(';', ","))
+            .collect();
         let labels: Vec<String> = self
             .stacks
             .iter()
             .map(|stack| {
-                let frames: Vec<String> = stack
+                let frames: Vec<&str> = stack
                     .frames
                     .iter()
                     .rev()
-                    .map(|&f| &self.frames[f as usize])
-                    .take_while(|f| !f.is_profiler())
-                    .map(|f| f.label().replace(';', ","))
+                    .take_while(|&&f| !self.frames[f as usize].is_profiler())
+                    .map(|&f| frame_labels[f as usize].as_str())
                     .collect();
                 frames.join(";")
             })

@@ -89,10 +89,25 @@ impl Snapshot {
     pub(crate) fn keys(&self, by: GroupBy) -> SiteKeys {
         let per_stack = match by {
             GroupBy::Thread => Vec::new(),
+            GroupBy::Stack => {
+                // Each frame's label once, then joined per stack: stacks share most frames.
+                let labels = self.frame_labels();
+                self.stacks
+                    .iter()
+                    .map(|stack| {
+                        let frames = stack.frames.iter().map(|&f| (f, &self.frames[f as usize]));
+                        let kept: Vec<&str> = frames
+                            .skip_while(|(_, frame)| frame.is_profiler())
+                            .map(|(f, _)| labels[f as usize].as_str())
+                            .collect();
+                        kept.join(Stat::STACK_SEPARATOR)
+                    })
+                    .collect()
+            }
             _ => self
                 .stacks
                 .iter()
-                .map(|stack| self.stack_key(stack, by))
+                .map(|stack| self.user_frame_key(stack, by))
                 .collect(),
         };
         let per_thread = match by {
@@ -106,17 +121,12 @@ impl Snapshot {
         }
     }
 
-    fn stack_key(&self, stack: &crate::Stack, by: GroupBy) -> String {
-        if by == GroupBy::Stack {
-            let labels: Vec<String> = stack
-                .frames
-                .iter()
-                .map(|&f| &self.frames[f as usize])
-                .skip_while(|f| f.is_profiler())
-                .map(|f| f.label())
-                .collect();
-            return labels.join(Stat::STACK_SEPARATOR);
-        }
+    /// Every frame's label (`function (file:line)`), by frame index.
+    pub(crate) fn frame_labels(&self) -> Vec<String> {
+        self.frames.iter().map(|f| f.label()).collect()
+    }
+
+    fn user_frame_key(&self, stack: &crate::Stack, by: GroupBy) -> String {
         let Some(frame) = self.user_frame(stack) else {
             return "??".to_owned();
         };
