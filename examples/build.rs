@@ -19,7 +19,7 @@ fn main() {
     }
     writeln!(
         code,
-        "pub(crate) static SITES: [fn(u32, &mut Vec<Box<[u8]>>); 1000] = ["
+        "pub(crate) type Site = fn(u32, &mut Vec<Box<[u8]>>);\npub(crate) static SITES: [Site; 1000] = ["
     )
     .unwrap();
     for f in 0..1000 {
