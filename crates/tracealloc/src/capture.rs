@@ -8,6 +8,8 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::thread::ThreadState;
+
 /// Frames kept per stack; deeper stacks are truncated (and counted as such).
 pub(crate) const MAX_DEPTH: usize = 64;
 
@@ -68,10 +70,14 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     } else {
         crate::sys::write_stderr(
             b"tracealloc: this program has no frame pointers; falling back to DWARF unwinding, \
-              which is about 100x slower. Build with RUSTFLAGS=\"-C force-frame-pointers=yes\".\n",
+              which costs about 100 ns more per allocation. Build with RUSTFLAGS=\"-C force-frame-pointers=yes\".\n",
         );
         CaptureMode::Unwind
     };
+    #[cfg(target_arch = "x86_64")]
+    if mode == CaptureMode::Unwind {
+        crate::unwind::build();
+    }
     MODE.store(mode as u8, Ordering::Relaxed);
     mode
 }
@@ -155,8 +161,20 @@ impl Captured {
         captured
     }
 
+    /// Empties the capture before a new walk.
+    pub(crate) fn reset(&mut self) {
+        self.depth = 0;
+        self.hash = 0;
+        self.end = CaptureEnd::Complete;
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Appends a return address; the caller checks `depth() < MAX_DEPTH` first.
     #[inline(always)]
-    fn push(&mut self, ret: usize) {
+    pub(crate) fn push(&mut self, ret: usize) {
         self.frames[self.depth] = MaybeUninit::new(ret);
         self.depth += 1;
         self.hash = mix(self.hash, ret);
@@ -168,23 +186,32 @@ impl Captured {
         unsafe { std::slice::from_raw_parts(self.frames.as_ptr().cast::<usize>(), self.depth) }
     }
 
-    /// Captures the calling stack with the decided mode.
+    /// Captures the calling stack with the decided mode, for the calling thread's `state`.
     #[inline(always)]
-    pub(crate) fn capture(&mut self, mode: CaptureMode, stack: (usize, usize)) {
+    pub(crate) fn capture(&mut self, mode: CaptureMode, state: &ThreadState) {
         match mode {
             CaptureMode::FramePointers => {
-                walk_frame_pointers(self, stack);
+                walk_frame_pointers(self, state.stack);
             }
-            _ => self.unwind(),
+            _ => self.unwind(state),
         }
     }
 
+    /// Unwinds with DWARF call-frame information: framehop where available, else
+    /// `_Unwind_Backtrace`.
     #[cold]
     #[inline(never)]
-    fn unwind(&mut self) {
-        self.depth = 0;
-        self.hash = 0;
-        self.end = CaptureEnd::Complete;
+    fn unwind(&mut self, state: &ThreadState) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the cache is this thread's own (made on its first unwind) and `stack`
+            // bounds this thread's stack.
+            if unsafe { crate::unwind::unwind(self, state.unwind_cache(), state.stack) } {
+                return;
+            }
+        }
+        let _ = state;
+        self.reset();
         // SAFETY: trace_unsynchronized requires that no other backtrace call runs concurrently with
         // it in a way that breaks the platform unwinder; `_Unwind_Backtrace` (its backend here) is
         // thread-safe. The callback neither allocates nor panics.

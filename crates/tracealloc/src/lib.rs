@@ -26,6 +26,7 @@ mod snapshot;
 mod symbolize;
 mod sys;
 mod thread;
+mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;

@@ -24,6 +24,9 @@ pub(crate) struct Registry {
     /// Sum of the live deltas threads have flushed.
     flushed_bytes: AtomicI64,
     flushed_blocks: AtomicI64,
+    /// Counts flushes: orders the peak candidates of different threads (of equal peaks, the
+    /// latest counts, as in dhat-rs).
+    flush_seq: AtomicU64,
     /// Bumped by `reset_peak`; candidates of older epochs no longer count.
     peak_epoch: AtomicU64,
     /// The live figures at the last `reset_peak`: (epoch, bytes, blocks).
@@ -48,6 +51,7 @@ impl Registry {
             thread_count: AtomicU32::new(0),
             flushed_bytes: AtomicI64::new(0),
             flushed_blocks: AtomicI64::new(0),
+            flush_seq: AtomicU64::new(0),
             peak_epoch: AtomicU64::new(0),
             peak_floor: Mutex::new((0, 0, 0)),
             flush_threshold,
@@ -107,7 +111,7 @@ impl Registry {
         let (mut unflushed_bytes, mut unflushed_blocks) =
             unsafe { thread.add_unflushed(bytes, blocks) };
         // SAFETY: forwarded contract.
-        let (mut base_bytes, mut base_blocks) = unsafe { thread.base() };
+        let (mut base_bytes, mut base_blocks, mut base_seq) = unsafe { thread.base() };
         if unflushed_bytes.unsigned_abs() >= self.flush_threshold as u64 {
             base_bytes = self
                 .flushed_bytes
@@ -117,8 +121,9 @@ impl Registry {
                 .flushed_blocks
                 .fetch_add(unflushed_blocks, Ordering::Relaxed)
                 + unflushed_blocks;
+            base_seq = self.flush_seq.fetch_add(1, Ordering::Relaxed) + 1;
             // SAFETY: forwarded contract.
-            unsafe { thread.set_base(base_bytes, base_blocks) };
+            unsafe { thread.set_base(base_bytes, base_blocks, base_seq) };
             unflushed_bytes = 0;
             unflushed_blocks = 0;
         }
@@ -134,6 +139,7 @@ impl Registry {
             if live_bytes >= thread.peak_bytes.load(Ordering::Relaxed) {
                 thread.peak_bytes.store(live_bytes, Ordering::Relaxed);
                 thread.peak_blocks.store(live_blocks, Ordering::Relaxed);
+                thread.peak_seq.store(base_seq, Ordering::Relaxed);
             }
         }
     }
@@ -282,14 +288,16 @@ impl Registry {
         } else {
             (0, 0)
         };
+        let mut peak_seq = 0;
         for thread in self.threads() {
             let c = thread.counts();
             live_bytes += c.unflushed_bytes;
             live_blocks += c.unflushed_blocks;
             stats.total_bytes += c.total_bytes;
             stats.total_blocks += c.total_blocks;
-            if c.peak_epoch == epoch && c.peak_bytes >= peak_bytes {
-                (peak_bytes, peak_blocks) = (c.peak_bytes, c.peak_blocks);
+            // Of equal peaks the latest counts: the later flush, or any candidate over the floor.
+            if c.peak_epoch == epoch && (c.peak_bytes, c.peak_seq) >= (peak_bytes, peak_seq) {
+                (peak_bytes, peak_blocks, peak_seq) = (c.peak_bytes, c.peak_blocks, c.peak_seq);
             }
         }
         stats.live_bytes = live_bytes.max(0) as u64;

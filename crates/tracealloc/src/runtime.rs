@@ -124,7 +124,7 @@ pub(crate) fn on_alloc(size: usize) -> *const SiteRecord {
         return REGISTRY.record_orphan_alloc(size);
     };
     let mut captured = Captured::empty();
-    captured.capture(CaptureMode::current(), thread.stack);
+    captured.capture(CaptureMode::current(), thread);
     // SAFETY: `thread` is the calling thread's own state.
     unsafe { REGISTRY.record_alloc(thread, &captured, size) }
 }

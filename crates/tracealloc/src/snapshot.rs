@@ -79,7 +79,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let mut captures = CaptureCounts::default();
     for c in &copied {
         let frames = c.stack.iter().flat_map(|addr| resolved[addr].iter());
-        let stack = builder.stack(frames.skip_while(|f| f.is_profiler()));
+        let stack = builder.stack(frames.skip_while(|f| is_own_frame(f)));
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
         let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
@@ -123,6 +123,20 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         snapshot_ms: started.elapsed().as_millis() as u64,
     };
     snapshot
+}
+
+/// This crate's sources as its debug info names them, to recognize our own frames even when they
+/// were inlined (inlined frames carry no crate path in their names with `line-tables-only`).
+const OWN_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+
+/// A frame of the profiler (the capture itself, when the DWARF unwinder walks through it) or of
+/// the allocator shims: dropped from the innermost end of every stack.
+fn is_own_frame(frame: &Frame) -> bool {
+    frame.is_profiler()
+        || frame
+            .file
+            .as_deref()
+            .is_some_and(|f| f.starts_with(OWN_SOURCES))
 }
 
 /// Interns frames and stacks.

@@ -31,6 +31,8 @@ struct OwnerOnly {
     /// Flushed live bytes and blocks seen at this thread's last flush.
     base_bytes: i64,
     base_blocks: i64,
+    /// The registry's flush sequence number of that flush: orders peaks of different threads.
+    base_seq: u64,
     /// Open-addressing table of record pointers, keyed by stack hash.
     table: *mut *const SiteRecord,
     table_mask: usize,
@@ -55,10 +57,15 @@ pub(crate) struct ThreadState {
     pub(crate) peak_bytes: AtomicU64,
     pub(crate) peak_blocks: AtomicU64,
     pub(crate) peak_epoch: AtomicU64,
+    /// The flush sequence number current when the peak candidate was set.
+    pub(crate) peak_seq: AtomicU64,
     pub(crate) alive: AtomicBool,
     name: [AtomicU8; 16],
     name_set: AtomicBool,
     pub(crate) first_chunk: AtomicPtr<RecordChunk>,
+    /// This thread's framehop rule cache, made on its first DWARF unwind (owner only).
+    #[cfg(target_arch = "x86_64")]
+    unwind_cache: AtomicPtr<crate::unwind::RuleCache>,
     /// Stands in for a site record when none can be made (out of memory for the tables).
     pub(crate) fallback_record: SiteRecord,
     local: UnsafeCell<OwnerOnly>,
@@ -78,6 +85,7 @@ pub(crate) struct ThreadCounts {
     pub(crate) peak_bytes: u64,
     pub(crate) peak_blocks: u64,
     pub(crate) peak_epoch: u64,
+    pub(crate) peak_seq: u64,
 }
 
 #[inline(always)]
@@ -148,14 +156,18 @@ impl ThreadState {
                 peak_bytes: AtomicU64::new(0),
                 peak_blocks: AtomicU64::new(0),
                 peak_epoch: AtomicU64::new(0),
+                peak_seq: AtomicU64::new(0),
                 alive: AtomicBool::new(true),
                 name: Default::default(),
                 name_set: AtomicBool::new(false),
                 first_chunk: AtomicPtr::new(chunk),
+                #[cfg(target_arch = "x86_64")]
+                unwind_cache: AtomicPtr::new(ptr::null_mut()),
                 fallback_record: SiteRecord::empty(state),
                 local: UnsafeCell::new(OwnerOnly {
                     base_bytes: 0,
                     base_blocks: 0,
+                    base_seq: 0,
                     table,
                     table_mask: INITIAL_TABLE_SLOTS - 1,
                     table_len: 0,
@@ -222,7 +234,20 @@ impl ThreadState {
             peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_blocks: self.peak_blocks.load(Ordering::Relaxed),
             peak_epoch: self.peak_epoch.load(Ordering::Relaxed),
+            peak_seq: self.peak_seq.load(Ordering::Relaxed),
         })
+    }
+
+    /// This thread's unwinder cache, made on first use. Called by the owner thread only, under the
+    /// reentrancy guard (making the cache allocates).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn unwind_cache(&self) -> *mut crate::unwind::RuleCache {
+        let mut cache = self.unwind_cache.load(Ordering::Relaxed);
+        if cache.is_null() {
+            cache = crate::unwind::new_cache();
+            self.unwind_cache.store(cache, Ordering::Relaxed);
+        }
+        cache
     }
 
     /// Every record published so far.
@@ -284,10 +309,10 @@ impl ThreadState {
     /// # Safety
     /// Owner thread only.
     #[inline(always)]
-    pub(crate) unsafe fn base(&self) -> (i64, i64) {
+    pub(crate) unsafe fn base(&self) -> (i64, i64, u64) {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &*self.local.get() };
-        (local.base_bytes, local.base_blocks)
+        (local.base_bytes, local.base_blocks, local.base_seq)
     }
 
     /// Sets the flushed totals seen and zeroes the unflushed ones.
@@ -295,11 +320,12 @@ impl ThreadState {
     /// # Safety
     /// Owner thread only, inside `begin_write`/`end_write`.
     #[inline(always)]
-    pub(crate) unsafe fn set_base(&self, bytes: i64, blocks: i64) {
+    pub(crate) unsafe fn set_base(&self, bytes: i64, blocks: i64, seq: u64) {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         local.base_bytes = bytes;
         local.base_blocks = blocks;
+        local.base_seq = seq;
         self.unflushed_bytes.store(0, Ordering::Relaxed);
         self.unflushed_blocks.store(0, Ordering::Relaxed);
     }
