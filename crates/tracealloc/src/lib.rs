@@ -17,6 +17,7 @@
 
 mod capture;
 mod exit;
+mod fork;
 mod guard;
 mod header;
 mod record;

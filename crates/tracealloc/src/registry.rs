@@ -30,7 +30,7 @@ pub(crate) struct Registry {
     /// Bumped by `reset_peak`; candidates of older epochs no longer count.
     peak_epoch: AtomicU64,
     /// The live figures at the last `reset_peak`: (epoch, bytes, blocks).
-    peak_floor: Mutex<(u64, u64, u64)>,
+    pub(crate) peak_floor: Mutex<(u64, u64, u64)>,
     /// A thread flushes its live delta once it reaches this many bytes (0: on every operation).
     flush_threshold: i64,
     /// Bytes of memory mapped for the profiler's own tables.

@@ -78,7 +78,11 @@ fn install_process_hooks() {
         if libc::pthread_key_create(&mut key, Some(on_thread_exit)) == 0 {
             EXIT_KEY.store(key, Ordering::Release);
         }
-        libc::pthread_atfork(None, None, Some(on_fork_child));
+        libc::pthread_atfork(
+            Some(crate::fork::prepare),
+            Some(crate::fork::release),
+            Some(on_fork_child),
+        );
         libc::atexit(on_process_exit);
     }
     PROCESS_HOOKS.store(2, Ordering::Release);
@@ -95,6 +99,7 @@ extern "C" fn on_thread_exit(state: *mut libc::c_void) {
 /// In a forked child only the forking thread survives: the others' states stop being alive, and
 /// an update they had under way will never end.
 extern "C" fn on_fork_child() {
+    crate::fork::release();
     let current = CURRENT.with(Cell::get);
     for thread in REGISTRY.threads() {
         if std::ptr::eq(thread, current) {

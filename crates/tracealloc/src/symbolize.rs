@@ -6,7 +6,10 @@ use std::sync::{Mutex, PoisonError};
 
 use tracealloc_snapshot::Frame;
 
-static CACHE: Mutex<Option<HashMap<usize, Vec<Frame>>>> = Mutex::new(None);
+pub(crate) type SymbolCache = Option<HashMap<usize, Vec<Frame>>>;
+
+/// Symbolized addresses. Held across `fork` by the fork hooks, so a child never inherits it locked.
+pub(crate) static CACHE: Mutex<SymbolCache> = Mutex::new(None);
 
 /// The frames of each address, innermost (most inlined) first, filling `out` by address.
 pub(crate) fn resolve_all(

@@ -1,6 +1,6 @@
 //! The allocator's edge cases: huge alignments, realloc in both directions, `alloc_zeroed`,
 //! allocation failure (null passed through, nothing recorded), zero-size types, allocations in TLS
-//! destructors and at thread start and exit, and `fork` while another thread allocates.
+//! destructors and at thread start and exit, and `fork` while other threads allocate and snapshot.
 
 use std::alloc::{GlobalAlloc, Layout, alloc, alloc_zeroed, dealloc, realloc};
 use std::sync::Arc;
@@ -134,13 +134,23 @@ fn thread_start_and_exit() {
     );
 }
 
-fn fork_while_another_thread_allocates() {
+fn fork_while_other_threads_allocate_and_snapshot() {
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::hint::black_box(vec![0u8; 64]);
+            }
+        })
+    };
+    // Holds the profiler's locks often: a child forked meanwhile must not inherit them held.
+    let snapshotter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::black_box(tracealloc::snapshot());
+                tracealloc::reset_peak();
             }
         })
     };
@@ -151,6 +161,7 @@ fn fork_while_another_thread_allocates() {
         if pid == 0 {
             let kept = vec![5u8; 1000];
             let snapshot = tracealloc::snapshot();
+            tracealloc::reset_peak();
             let ok = !snapshot.sites.is_empty() && tracealloc::stats().live_bytes >= 1000;
             std::hint::black_box(kept);
             // SAFETY: ends the child at once, without running the parent's exit handlers.
@@ -167,6 +178,7 @@ fn fork_while_another_thread_allocates() {
     }
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();
+    snapshotter.join().unwrap();
 }
 
 fn main() {
@@ -175,6 +187,6 @@ fn main() {
     failures();
     zero_sized();
     thread_start_and_exit();
-    fork_while_another_thread_allocates();
+    fork_while_other_threads_allocate_and_snapshot();
     println!("edges ok");
 }
