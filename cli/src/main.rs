@@ -149,8 +149,15 @@ impl Select {
         o.include = self.include.clone();
         o.exclude = self.exclude.clone();
         o.format = self.format.into();
+        o.color = color();
         o
     }
+}
+
+/// Color on a terminal only, and never when `NO_COLOR` is set (to anything but the empty string).
+fn color() -> bool {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
@@ -207,10 +214,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         } => {
             let snapshot = load(&file)?;
             let since = since.as_deref().map(load).transpose()?;
-            tracealloc_report::leaks(&snapshot, since.as_ref(), n, format.into(), out)?
+            tracealloc_report::leaks(&snapshot, since.as_ref(), n, format.into(), color(), out)?
         }
         Command::Threads { file, format } => {
-            tracealloc_report::threads(&load(&file)?, format.into(), out)?
+            tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?
         }
         Command::Info { file } => {
             let snapshot = load(&file)?;

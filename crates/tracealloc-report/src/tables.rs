@@ -31,6 +31,8 @@ pub struct ReportOptions {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub format: Format,
+    /// ANSI colors in tables (the CLI turns them on for a terminal without `NO_COLOR`).
+    pub color: bool,
 }
 
 impl Default for ReportOptions {
@@ -42,6 +44,7 @@ impl Default for ReportOptions {
             include: Vec::new(),
             exclude: Vec::new(),
             format: Format::Table,
+            color: false,
         }
     }
 }
@@ -82,12 +85,45 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-/// Writes a table without the padding comfy-table leaves at the end of each line.
-fn write_table(out: &mut dyn Write, table: &Table) -> io::Result<()> {
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const RESET: &str = "\x1b[0m";
+
+/// Writes a table without the padding comfy-table leaves at the end of each line. With `color`,
+/// the header is bold and each row takes its style from `rows`: (ANSI style, lines of the row).
+fn write_table(
+    out: &mut dyn Write,
+    table: &Table,
+    color: bool,
+    rows: &[(&str, usize)],
+) -> io::Result<()> {
+    let mut styles = std::iter::once(BOLD).chain(
+        rows.iter()
+            .flat_map(|&(style, lines)| std::iter::repeat_n(style, lines)),
+    );
     for line in table.to_string().lines() {
-        writeln!(out, "{}", line.trim_end())?;
+        let style = styles.next().unwrap_or("");
+        if color && !style.is_empty() {
+            writeln!(out, "{style}{}{RESET}", line.trim_end())?;
+        } else {
+            writeln!(out, "{}", line.trim_end())?;
+        }
     }
     Ok(())
+}
+
+/// Growth red, shrinkage green.
+fn change_style(change: i64) -> &'static str {
+    match change.signum() {
+        1 => RED,
+        -1 => GREEN,
+        _ => "",
+    }
+}
+
+fn lines_of(cell: &str) -> usize {
+    cell.lines().count().max(1)
 }
 
 fn key_cell(key: &str, by: GroupBy) -> String {
@@ -143,7 +179,15 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     key_cell(&s.key, options.by),
                 ]);
             }
-            write_table(out, &table)?;
+            write_table(
+                out,
+                &table,
+                options.color,
+                &rows
+                    .iter()
+                    .map(|s| ("", lines_of(&key_cell(&s.key, options.by))))
+                    .collect::<Vec<_>>(),
+            )?;
             writeln!(
                 out,
                 "{} of {} groups; live {} in all.",
@@ -180,7 +224,20 @@ pub fn diff(
                     key_cell(&d.key, options.by),
                 ]);
             }
-            write_table(out, &table)?;
+            write_table(
+                out,
+                &table,
+                options.color,
+                &rows
+                    .iter()
+                    .map(|d| {
+                        (
+                            change_style(d.bytes_diff),
+                            lines_of(&key_cell(&d.key, options.by)),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(
                 out,
@@ -199,6 +256,7 @@ pub fn leaks(
     since: Option<&Snapshot>,
     n: usize,
     format: Format,
+    color: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     #[derive(Serialize)]
@@ -259,9 +317,10 @@ pub fn leaks(
                     Some(d) => format!(" ({} since the older snapshot)", human_bytes_signed(d)),
                     None => String::new(),
                 };
+                let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
                 writeln!(
                     out,
-                    "#{} {} live in {} blocks{grown}",
+                    "{bold}#{} {} live in {} blocks{grown}{reset}",
                     rank + 1,
                     human_bytes(leak.live_bytes),
                     leak.live_blocks
@@ -277,7 +336,12 @@ pub fn leaks(
 }
 
 /// One row per thread: its figures and its top site.
-pub fn threads(snapshot: &Snapshot, format: Format, out: &mut dyn Write) -> io::Result<()> {
+pub fn threads(
+    snapshot: &Snapshot,
+    format: Format,
+    color: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     #[derive(Serialize)]
     struct Row {
         name: String,
@@ -351,7 +415,7 @@ pub fn threads(snapshot: &Snapshot, format: Format, out: &mut dyn Write) -> io::
                     r.top_site.clone(),
                 ]);
             }
-            write_table(out, &table)
+            write_table(out, &table, color, &[])
         }
     }
 }
