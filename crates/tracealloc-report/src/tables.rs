@@ -490,5 +490,18 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     for (k, v) in rows {
         writeln!(out, "{k:>24}: {v}")?;
     }
+    if let Some(a) = &m.allocator {
+        writeln!(
+            out,
+            "{:>24}: allocated {}, active {}, resident {}, mapped {}, retained {}, metadata {}",
+            a.name,
+            human_bytes(a.allocated),
+            human_bytes(a.active),
+            human_bytes(a.resident),
+            human_bytes(a.mapped),
+            human_bytes(a.retained),
+            human_bytes(a.metadata)
+        )?;
+    }
     Ok(())
 }

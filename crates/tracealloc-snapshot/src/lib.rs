@@ -20,8 +20,8 @@ pub use folded::{FoldOptions, Metric};
 pub use format::{FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError};
 pub use group::{GroupBy, SortBy, Stat};
 pub use model::{
-    CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site, Snapshot, Stack,
-    ThreadInfo,
+    AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
+    Snapshot, Stack, ThreadInfo,
 };
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.

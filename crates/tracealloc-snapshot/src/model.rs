@@ -91,6 +91,22 @@ pub struct Metadata {
     /// Threads of the process at the moment, from the kernel.
     pub thread_count: u64,
     pub tracealloc_version: String,
+    /// The inner allocator's own figures, when it reports them (jemalloc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<AllocatorStats>,
+}
+
+/// An allocator's own view of its memory (jemalloc's `stats.*`), in bytes: what the program asked
+/// for against what the allocator holds from the system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocatorStats {
+    pub name: String,
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+    pub mapped: u64,
+    pub retained: u64,
+    pub metadata: u64,
 }
 
 /// How the stack captures ended. A profile with many broken chains is not to be trusted.

@@ -62,6 +62,16 @@ impl Profiler<System> {
     }
 }
 
+#[cfg(feature = "jemalloc")]
+impl Profiler<tikv_jemallocator::Jemalloc> {
+    /// Profiles jemalloc (feature `jemalloc`); snapshots then also record jemalloc's own figures.
+    pub const fn jemalloc() -> Self {
+        Profiler {
+            inner: tikv_jemallocator::Jemalloc,
+        }
+    }
+}
+
 impl<A: GlobalAlloc> Profiler<A> {
     /// Profiles `inner`, for example `tikv_jemallocator::Jemalloc`.
     pub const fn new(inner: A) -> Self {

@@ -238,5 +238,27 @@ fn metadata() -> Metadata {
         rss_bytes: proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024,
         thread_count: proc_status_field(&status, "Threads:").unwrap_or(0),
         tracealloc_version: env!("CARGO_PKG_VERSION").to_owned(),
+        allocator: allocator_stats(),
     }
+}
+
+/// jemalloc's own figures (feature `jemalloc`), after advancing its statistics epoch.
+#[cfg(feature = "jemalloc")]
+fn allocator_stats() -> Option<tracealloc_snapshot::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(tracealloc_snapshot::AllocatorStats {
+        name: "jemalloc".to_owned(),
+        allocated: stats::allocated::read().ok()? as u64,
+        active: stats::active::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+        mapped: stats::mapped::read().ok()? as u64,
+        retained: stats::retained::read().ok()? as u64,
+        metadata: stats::metadata::read().ok()? as u64,
+    })
+}
+
+#[cfg(not(feature = "jemalloc"))]
+fn allocator_stats() -> Option<tracealloc_snapshot::AllocatorStats> {
+    None
 }

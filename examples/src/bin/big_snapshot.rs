@@ -24,6 +24,7 @@ fn main() {
         rss_bytes: 0,
         thread_count: 8,
         tracealloc_version: "synthetic".into(),
+        allocator: None,
     });
     let frames = (stacks / 10).max(100);
     snapshot.frames = (0..frames)
