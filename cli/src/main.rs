@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions};
-use tracealloc_snapshot::{GroupBy, Metric, Snapshot, SortBy};
+use tracealloc_snapshot::{FoldOptions, GroupBy, Metric, Snapshot, SortBy};
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +77,30 @@ enum Command {
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info { file: PathBuf },
+    /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, speedscope) or
+    /// folded stacks (flamegraph.pl, speedscope).
+    Export {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Output file [default: FILE's stem with .pb.gz or .folded, next to FILE].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// For folded stacks: the figure counted.
+        #[arg(long, value_enum, default_value_t = MetricArg::Live)]
+        metric: MetricArg,
+        /// For folded stacks: the allocating thread as the root frame.
+        #[arg(long)]
+        by_thread: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// pprof's profile.proto, gzipped: alloc_objects, alloc_space, inuse_objects, inuse_space.
+    Pprof,
+    /// One line per stack: `root;...;leaf value`.
+    Folded,
 }
 
 #[derive(clap::Args)]
@@ -122,6 +146,16 @@ enum FormatArg {
     Table,
     Json,
     Csv,
+}
+
+impl From<MetricArg> for Metric {
+    fn from(m: MetricArg) -> Self {
+        match m {
+            MetricArg::Live => Metric::LiveBytes,
+            MetricArg::Total => Metric::TotalBytes,
+            MetricArg::Blocks => Metric::LiveBlocks,
+        }
+    }
 }
 
 impl From<FormatArg> for Format {
@@ -193,11 +227,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let older = diff.as_deref().map(load).transpose()?;
             let output = output.unwrap_or_else(|| file.with_extension("svg"));
             let mut options = FlameOptions::default();
-            options.metric = match metric {
-                MetricArg::Live => Metric::LiveBytes,
-                MetricArg::Total => Metric::TotalBytes,
-                MetricArg::Blocks => Metric::LiveBlocks,
-            };
+            options.metric = metric.into();
             options.by_thread = by_thread;
             options.inverted = inverted;
             options.title = title;
@@ -215,6 +245,34 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let snapshot = load(&file)?;
             let since = since.as_deref().map(load).transpose()?;
             tracealloc_report::leaks(&snapshot, since.as_ref(), n, format.into(), color(), out)?
+        }
+        Command::Export {
+            file,
+            format,
+            output,
+            metric,
+            by_thread,
+        } => {
+            let snapshot = load(&file)?;
+            let output = output.unwrap_or_else(|| {
+                file.with_extension(match format {
+                    ExportFormat::Pprof => "pb.gz",
+                    ExportFormat::Folded => "folded",
+                })
+            });
+            tracealloc_report::write_atomically(&output, |w| match format {
+                ExportFormat::Pprof => tracealloc_report::pprof(&snapshot, w),
+                ExportFormat::Folded => {
+                    let mut fold = FoldOptions::default();
+                    fold.metric = metric.into();
+                    fold.by_thread = by_thread;
+                    snapshot
+                        .folded(&fold)
+                        .iter()
+                        .try_for_each(|line| writeln!(w, "{line}"))
+                }
+            })?;
+            writeln!(out, "{}", output.display())?
         }
         Command::Threads { file, format } => {
             tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?

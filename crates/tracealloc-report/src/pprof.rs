@@ -1,0 +1,301 @@
+//! Export to pprof's `profile.proto` (gzipped), as Go heap profiles have it: `go tool pprof`,
+//! Pyroscope, speedscope and others read it. Sample types `alloc_objects/count, alloc_space/bytes,
+//! inuse_objects/count, inuse_space/bytes`; the default is `inuse_space`. A location holds one
+//! frame and the frames inlined into it (the last line is the outermost, as pprof wants). Each
+//! sample carries a `thread` label. Counts are exact: the period is 1.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use prost::Message;
+use tracealloc_snapshot::Snapshot;
+
+#[derive(Clone, PartialEq, Message)]
+struct Profile {
+    #[prost(message, repeated, tag = "1")]
+    sample_type: Vec<ValueType>,
+    #[prost(message, repeated, tag = "2")]
+    sample: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    location: Vec<Location>,
+    #[prost(message, repeated, tag = "5")]
+    function: Vec<Function>,
+    #[prost(string, repeated, tag = "6")]
+    string_table: Vec<String>,
+    #[prost(int64, tag = "9")]
+    time_nanos: i64,
+    #[prost(message, optional, tag = "11")]
+    period_type: Option<ValueType>,
+    #[prost(int64, tag = "12")]
+    period: i64,
+    #[prost(int64, repeated, tag = "13")]
+    comment: Vec<i64>,
+    #[prost(int64, tag = "14")]
+    default_sample_type: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ValueType {
+    #[prost(int64, tag = "1")]
+    r#type: i64,
+    #[prost(int64, tag = "2")]
+    unit: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Sample {
+    #[prost(uint64, repeated, tag = "1")]
+    location_id: Vec<u64>,
+    #[prost(int64, repeated, tag = "2")]
+    value: Vec<i64>,
+    #[prost(message, repeated, tag = "3")]
+    label: Vec<Label>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Label {
+    #[prost(int64, tag = "1")]
+    key: i64,
+    #[prost(int64, tag = "2")]
+    str: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Location {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(message, repeated, tag = "4")]
+    line: Vec<Line>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Line {
+    #[prost(uint64, tag = "1")]
+    function_id: u64,
+    #[prost(int64, tag = "2")]
+    line: i64,
+    #[prost(int64, tag = "3")]
+    column: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Function {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(int64, tag = "2")]
+    name: i64,
+    #[prost(int64, tag = "3")]
+    system_name: i64,
+    #[prost(int64, tag = "4")]
+    filename: i64,
+}
+
+/// pprof's string table: index 0 is the empty string.
+#[derive(Default)]
+struct Strings {
+    table: Vec<String>,
+    index: HashMap<String, i64>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> i64 {
+        if self.table.is_empty() {
+            self.table.push(String::new());
+            self.index.insert(String::new(), 0);
+        }
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.table.len() as i64;
+        self.table.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+}
+
+/// Writes `snapshot` as a gzipped pprof profile.
+pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut strings = Strings::default();
+    let mut profile = Profile {
+        sample_type: [
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes"),
+        ]
+        .iter()
+        .map(|(t, u)| ValueType {
+            r#type: strings.id(t),
+            unit: strings.id(u),
+        })
+        .collect(),
+        period_type: Some(ValueType {
+            r#type: strings.id("space"),
+            unit: strings.id("bytes"),
+        }),
+        period: 1,
+        time_nanos: (snapshot.meta.time_unix_ms as i64).saturating_mul(1_000_000),
+        ..Profile::default()
+    };
+    profile.default_sample_type = strings.id("inuse_space");
+    let comment = format!(
+        "tracealloc {} snapshot of pid {}: {}",
+        snapshot.meta.tracealloc_version,
+        snapshot.meta.pid,
+        snapshot.meta.command.join(" ")
+    );
+    profile.comment.push(strings.id(&comment));
+
+    // Functions by (name, file); locations by the run of frame ids they hold.
+    let mut functions: HashMap<(String, String), u64> = HashMap::new();
+    let mut locations: HashMap<Vec<u32>, u64> = HashMap::new();
+    let mut stack_locations: Vec<Vec<u64>> = Vec::with_capacity(snapshot.stacks.len());
+    for stack in &snapshot.stacks {
+        let mut ids = Vec::new();
+        let mut run: Vec<u32> = Vec::new();
+        let frames = stack
+            .frames
+            .iter()
+            .skip_while(|&&f| snapshot.frames[f as usize].is_profiler());
+        for &f in frames {
+            run.push(f);
+            if snapshot.frames[f as usize].inlined {
+                continue; // inlined into the next frame: same location
+            }
+            let next_id = locations.len() as u64 + 1;
+            let id = *locations.entry(run.clone()).or_insert_with(|| {
+                let lines = run
+                    .iter()
+                    .map(|&f| {
+                        let frame = &snapshot.frames[f as usize];
+                        let file = frame.file.clone().unwrap_or_default();
+                        let key = (frame.function.clone(), file.clone());
+                        let next_fn = functions.len() as u64 + 1;
+                        let function_id = *functions.entry(key).or_insert_with(|| {
+                            let name = strings.id(&frame.function);
+                            profile.function.push(Function {
+                                id: next_fn,
+                                name,
+                                system_name: name,
+                                filename: strings.id(&file),
+                            });
+                            next_fn
+                        });
+                        Line {
+                            function_id,
+                            line: i64::from(frame.line.unwrap_or(0)),
+                            column: i64::from(frame.column.unwrap_or(0)),
+                        }
+                    })
+                    .collect();
+                profile.location.push(Location {
+                    id: next_id,
+                    line: lines,
+                });
+                next_id
+            });
+            ids.push(id);
+            run.clear();
+        }
+        stack_locations.push(ids);
+    }
+    let thread_key = strings.id("thread");
+    let thread_names: Vec<i64> = snapshot
+        .threads
+        .iter()
+        .map(|t| strings.id(&t.name))
+        .collect();
+    for site in &snapshot.sites {
+        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        profile.sample.push(Sample {
+            location_id: stack_locations[site.stack as usize].clone(),
+            value: vec![
+                signed(site.total_blocks),
+                signed(site.total_bytes),
+                signed(site.live_blocks),
+                signed(site.live_bytes),
+            ],
+            label: vec![Label {
+                key: thread_key,
+                str: thread_names[site.thread as usize],
+            }],
+        });
+    }
+    profile.string_table = strings.table;
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    gz.write_all(&profile.encode_to_vec())?;
+    gz.finish()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn profile_decodes_with_exact_values_and_inlined_lines() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/tests/data/new.json");
+        let snapshot = Snapshot::load(path).unwrap();
+        let mut gz = Vec::new();
+        pprof(&snapshot, &mut gz).unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let profile = Profile::decode(&raw[..]).unwrap();
+        let names: Vec<&str> = profile
+            .sample_type
+            .iter()
+            .map(|t| profile.string_table[t.r#type as usize].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "alloc_objects",
+                "alloc_space",
+                "inuse_objects",
+                "inuse_space"
+            ]
+        );
+        let sums = snapshot.site_sum();
+        let column = |i: usize| {
+            profile
+                .sample
+                .iter()
+                .map(|s| s.value[i] as u64)
+                .sum::<u64>()
+        };
+        assert_eq!(
+            (column(0), column(1), column(2), column(3)),
+            (
+                sums.total_blocks,
+                sums.total_bytes,
+                sums.live_blocks,
+                sums.live_bytes
+            )
+        );
+        // A location holds a frame and those inlined into it: as many lines as frames in all.
+        let frames_in_stacks: usize = snapshot.stacks.iter().map(|s| s.frames.len()).sum();
+        let (first, _) = profile
+            .sample
+            .iter()
+            .zip(&snapshot.sites)
+            .find(|(_, site)| site.stack == 0)
+            .unwrap();
+        let lines_in_samples: usize = first
+            .location_id
+            .iter()
+            .map(|&id| profile.location[id as usize - 1].line.len())
+            .sum();
+        assert_eq!(lines_in_samples, snapshot.stacks[0].frames.len());
+        assert!(frames_in_stacks > 0);
+        let leak = profile
+            .function
+            .iter()
+            .any(|f| profile.string_table[f.name as usize] == "leak_diff::leak");
+        assert!(leak, "the leaking function is named");
+    }
+}
