@@ -270,6 +270,7 @@ fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
             &["leaks"],
             &["threads"],
             &["flamegraph"],
+            &["export", "--format", "pprof"],
         ] {
             let mut args: Vec<&str> = command.to_vec();
             args.push(path.to_str().unwrap());
@@ -293,18 +294,18 @@ fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
         ]);
         assert_eq!(out.status.code(), Some(1));
     }
-    // No flamegraph file is left for a bad input.
-    let svgs = std::fs::read_dir(&dir)
+    // No output file (flamegraph or export) is left for a bad input.
+    let outputs = std::fs::read_dir(&dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
                 .unwrap()
                 .path()
                 .extension()
-                .is_some_and(|x| x == "svg")
+                .is_some_and(|x| x == "svg" || x == "gz")
         })
         .count();
-    assert_eq!(svgs, 0);
+    assert_eq!(outputs, 0);
     std::fs::remove_dir_all(&dir).ok();
 }
 
