@@ -1,6 +1,8 @@
 //! `tracealloc`: reads snapshot files written by the tracealloc library. Each command parses its
 //! arguments, makes one library call, and prints.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -366,6 +366,12 @@ impl ThreadState {
         }
     }
 
+    /// Copies `captured`'s frames into the arena, appends a record for them and puts it in the
+    /// table at `slot`; `None` when memory for them cannot be mapped.
+    ///
+    /// # Safety
+    /// Called by the owner thread only, inside `begin_write`/`end_write`, with `local` this state's
+    /// owner-only part and `slot` the empty table slot where the lookup of `captured` ended.
     #[cold]
     #[inline(never)]
     unsafe fn insert_record(

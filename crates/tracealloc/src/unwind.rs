@@ -45,6 +45,10 @@ mod imp {
         (version == 1 && encoding == 0x1b).then(|| (hdr + 4).wrapping_add_signed(i64::from(field)))
     }
 
+    /// `dl_iterate_phdr`'s callback: records one loaded object's unwind sections.
+    ///
+    /// # Safety
+    /// Called by `dl_iterate_phdr` with a valid `info`, and `data` pointing at a `Vec<Object>`.
     unsafe extern "C" fn collect_object(
         info: *mut libc::dl_phdr_info,
         _size: usize,
