@@ -43,6 +43,7 @@ pub(crate) enum CaptureMode {
 static MODE: AtomicU8 = AtomicU8::new(CaptureMode::Undecided as u8);
 
 impl CaptureMode {
+    #[inline(always)]
     pub(crate) fn current() -> CaptureMode {
         match MODE.load(Ordering::Relaxed) {
             1 => CaptureMode::FramePointers,
@@ -136,9 +137,24 @@ fn probe_inner(stack: (usize, usize)) -> u32 {
     seen
 }
 
+/// Folds one return address into a stack's hash. Two one-cycle operations, so the walk is not
+/// held up by a multiply per frame; [`table_slot`] mixes the result before it picks a slot (stacks
+/// are compared whole on lookup, so the hash only spreads them).
 #[inline(always)]
 fn mix(hash: u64, addr: usize) -> u64 {
-    (hash.rotate_left(5) ^ addr as u64).wrapping_mul(0x517c_c1b7_2722_0a95)
+    hash.rotate_left(5) ^ addr as u64
+}
+
+/// The slot of a stack hash in a table of `mask + 1` slots (murmur3's 64-bit finalizer).
+#[inline(always)]
+pub(crate) fn table_slot(hash: u64, mask: usize) -> usize {
+    let mut h = hash;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h as usize & mask
 }
 
 impl Captured {
@@ -251,8 +267,10 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
     }
     // Frames below our own are not part of the chain; the current frame bounds it from below.
     let low = low.max(&fp as *const usize as usize);
-    out.depth = 0;
-    out.hash = 0;
+    // Depth and hash stay in registers through the loop (through `out`, each step would wait on
+    // the store of the previous one).
+    let mut depth = 0;
+    let mut hash = 0u64;
     let end = loop {
         if fp == 0 || fp < low || fp > high.saturating_sub(16) {
             break CaptureEnd::Complete;
@@ -270,15 +288,19 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
         if ret == 0 {
             break CaptureEnd::Complete;
         }
-        if out.depth == MAX_DEPTH {
+        if depth == MAX_DEPTH {
             break CaptureEnd::Truncated;
         }
-        out.push(ret);
+        out.frames[depth] = MaybeUninit::new(ret);
+        depth += 1;
+        hash = mix(hash, ret);
         if next != 0 && next <= fp {
             break CaptureEnd::Broken;
         }
         fp = next;
     };
+    out.depth = depth;
+    out.hash = hash;
     out.end = end;
     true
 }

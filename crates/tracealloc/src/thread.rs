@@ -16,7 +16,7 @@ use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
 
-use crate::capture::Captured;
+use crate::capture::{Captured, table_slot};
 use crate::record::{RECORDS_PER_CHUNK, RecordChunk, SiteRecord};
 use crate::sys;
 
@@ -340,7 +340,7 @@ impl ThreadState {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         let stack = captured.stack();
-        let mut slot = (captured.hash >> 7) as usize & local.table_mask;
+        let mut slot = table_slot(captured.hash, local.table_mask);
         let mut probes = 0;
         loop {
             // SAFETY: slot <= table_mask, within the table mapping.
@@ -467,7 +467,7 @@ unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
         }
         // SAFETY: entries point at published records.
         let hash = unsafe { (*entry).hash };
-        let mut slot = (hash >> 7) as usize & mask;
+        let mut slot = table_slot(hash, mask);
         // SAFETY: slot <= mask, within the new table, which has empty slots left.
         unsafe {
             while !(*table.add(slot)).is_null() {
