@@ -5,13 +5,12 @@
 #![forbid(unsafe_code)]
 
 mod flame;
-mod output;
 mod pprof;
 mod progress;
 mod tables;
 
 pub use flame::{FlameOptions, flamegraph};
-pub use output::{OutputError, write_atomically};
 pub use pprof::pprof;
 pub use progress::load_with_progress;
 pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};
+pub use tracealloc_snapshot::{SaveError as OutputError, write_atomically};

@@ -267,37 +267,34 @@ pub fn leaks(
         bytes_diff: Option<i64>,
         blocks_diff: Option<i64>,
     }
-    let diffs;
-    let stats;
+    let leak = |key, live_bytes, live_blocks, change: Option<(i64, i64)>| Leak {
+        key,
+        live_bytes,
+        live_blocks,
+        bytes_diff: change.map(|c| c.0),
+        blocks_diff: change.map(|c| c.1),
+    };
+    let grown;
+    let live;
     let rows: Vec<Leak<'_>> = match since {
         Some(old) => {
-            diffs = snapshot.diff(old).statistics(GroupBy::Stack);
-            diffs
-                .iter()
-                .filter(|d| d.bytes_diff > 0)
-                .take(n)
-                .map(|d| Leak {
-                    key: &d.key,
-                    live_bytes: d.live_bytes,
-                    live_blocks: d.live_blocks,
-                    bytes_diff: Some(d.bytes_diff),
-                    blocks_diff: Some(d.blocks_diff),
+            grown = snapshot.diff(old).statistics(GroupBy::Stack);
+            let grown = grown.iter().filter(|d| d.bytes_diff > 0).take(n);
+            grown
+                .map(|d| {
+                    leak(
+                        &d.key,
+                        d.live_bytes,
+                        d.live_blocks,
+                        Some((d.bytes_diff, d.blocks_diff)),
+                    )
                 })
                 .collect()
         }
         None => {
-            stats = snapshot.statistics(GroupBy::Stack);
-            stats
-                .iter()
-                .filter(|s| s.live_bytes > 0)
-                .take(n)
-                .map(|s| Leak {
-                    key: &s.key,
-                    live_bytes: s.live_bytes,
-                    live_blocks: s.live_blocks,
-                    bytes_diff: None,
-                    blocks_diff: None,
-                })
+            live = snapshot.statistics(GroupBy::Stack);
+            let live = live.iter().filter(|s| s.live_bytes > 0).take(n);
+            live.map(|s| leak(&s.key, s.live_bytes, s.live_blocks, None))
                 .collect()
         }
     };

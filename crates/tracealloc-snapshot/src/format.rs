@@ -48,13 +48,42 @@ pub enum LoadProblem {
     Invalid(String),
 }
 
-/// Why a snapshot file could not be written. Displays as one line naming the file.
+/// A file that could not be written (a snapshot, or any output written with
+/// [`write_atomically`]). Displays as one line naming the file.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: cannot write snapshot: {source}", path.display())]
+#[error("{}: {message}", path.display())]
 pub struct SaveError {
     pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+    pub message: String,
+}
+
+/// Writes `path` through a temporary file in the same directory, renamed into place only when
+/// `render` succeeded: a failure never leaves a half-written file.
+pub fn write_atomically<E: fmt::Display>(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), SaveError> {
+    let fail = |message: String| SaveError {
+        path: path.to_owned(),
+        message,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .prefix(".tracealloc-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| fail(format!("cannot create a file here: {e}")))?;
+    {
+        let mut out = BufWriter::new(tmp.as_file_mut());
+        render(&mut out).map_err(|e| fail(e.to_string()))?;
+        out.flush().map_err(|e| fail(e.to_string()))?;
+    }
+    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    Ok(())
 }
 
 /// The fields every version has, read to tell a wrong version from a corrupt file.
@@ -68,29 +97,10 @@ impl Snapshot {
     /// Writes the snapshot as JSON to `path`, through a temporary file in the same directory that is
     /// renamed into place: a failure never leaves a half-written file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SaveError> {
-        let path = path.as_ref();
-        let err = |source| SaveError {
-            path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .prefix(".tracealloc-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        {
-            let mut out = BufWriter::new(tmp.as_file_mut());
-            serde_json::to_writer(&mut out, self).map_err(|e| err(e.into()))?;
-            out.write_all(b"\n").map_err(err)?;
-            out.flush().map_err(err)?;
-        }
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        Ok(())
+        write_atomically(path.as_ref(), |out| {
+            serde_json::to_writer(&mut *out, self)?;
+            out.write_all(b"\n").map_err(serde_json::Error::io)
+        })
     }
 
     /// Reads a snapshot file written by [`Snapshot::save`] (this format version only).

@@ -17,7 +17,10 @@ mod model;
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;
 pub use folded::{FoldOptions, Metric};
-pub use format::{FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError};
+pub use format::{
+    FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError,
+    write_atomically,
+};
 pub use group::{GroupBy, SortBy, Stat};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
