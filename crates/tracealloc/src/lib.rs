@@ -16,6 +16,7 @@
 //! frame pointers the profiler detects it, says so once on stderr and falls back to DWARF unwinding.
 
 mod capture;
+mod carve;
 mod exit;
 mod fork;
 mod guard;

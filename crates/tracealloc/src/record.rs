@@ -170,21 +170,38 @@ impl Counts {
     }
 }
 
-/// Records per chunk of a thread's record list.
-pub(crate) const RECORDS_PER_CHUNK: usize = 256;
-
-/// A block of records in a zeroed mapping. The owner appends; readers see `len` published records.
+/// A block of records: this header, then `capacity` records, in zeroed memory. The owner appends;
+/// readers see the `len` published records.
+#[repr(C)]
 pub(crate) struct RecordChunk {
     pub(crate) next: AtomicPtr<RecordChunk>,
     pub(crate) len: AtomicUsize,
-    pub(crate) records: [SiteRecord; RECORDS_PER_CHUNK],
+    pub(crate) capacity: usize,
 }
 
 impl RecordChunk {
+    /// Bytes for a chunk of `capacity` records.
+    pub(crate) const fn bytes(capacity: usize) -> usize {
+        std::mem::size_of::<RecordChunk>() + capacity * std::mem::size_of::<SiteRecord>()
+    }
+
+    /// The first record slot.
+    pub(crate) fn slots(&self) -> *mut SiteRecord {
+        // SAFETY: the records follow the header within the chunk's memory (`bytes(capacity)`);
+        // the header's size is a multiple of the records' alignment (8).
+        unsafe {
+            (self as *const RecordChunk as *mut u8)
+                .add(std::mem::size_of::<RecordChunk>())
+                .cast()
+        }
+    }
+
     /// The published records.
     pub(crate) fn published(&self) -> &[SiteRecord] {
-        let len = self.len.load(Ordering::Acquire).min(RECORDS_PER_CHUNK);
-        &self.records[..len]
+        let len = self.len.load(Ordering::Acquire).min(self.capacity);
+        // SAFETY: the first `len` slots were written whole before `len` was published (release);
+        // zeroed or written, every slot is a valid record.
+        unsafe { std::slice::from_raw_parts(self.slots(), len) }
     }
 }
 

@@ -3,15 +3,16 @@
 
 use std::ptr;
 
-/// Maps `len` bytes of zeroed, private memory, or returns null.
-pub(crate) fn map_zeroed(len: usize) -> *mut u8 {
+/// Maps `len` bytes of zeroed, private memory, committed page by page as it is touched, or
+/// returns null.
+pub(crate) fn map_zeroed_lazily(len: usize) -> *mut u8 {
     // SAFETY: an anonymous private mapping with no address hint touches no existing memory.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
         )
@@ -23,10 +24,10 @@ pub(crate) fn map_zeroed(len: usize) -> *mut u8 {
     }
 }
 
-/// Unmaps memory from [`map_zeroed`].
+/// Unmaps memory from [`map_zeroed_lazily`].
 ///
 /// # Safety
-/// `p` and `len` come from one successful `map_zeroed(len)` call, and nothing uses the memory after.
+/// `p` and `len` come from one successful `map_zeroed_lazily(len)` call, and nothing uses the memory after.
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller guarantees this is exactly one live mapping no longer used.
     unsafe { libc::munmap(p.cast(), len) };

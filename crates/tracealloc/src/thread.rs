@@ -6,22 +6,29 @@
 //!                         │ seq (sequence lock over the counters below and the owner's records)
 //!                         │ counters: unflushed live, totals, peak candidate
 //!                         │ OwnerOnly: stack-hash table ──> records; frame arena
-//!                         └ first_chunk ──> RecordChunk[256 records] ──next──> RecordChunk ...
+//!                         └ first_chunk ──> RecordChunk[8 records] ──next──> RecordChunk[16] ...
 //! ```
 //!
-//! All memory here comes from `mmap`, never from the global allocator, and is never freed: blocks
-//! may outlive their thread and still point at its records.
+//! All memory here is carved from the profiler's own mappings ([`crate::carve`]), never from the
+//! global allocator, and is never freed: blocks may outlive their thread and still point at its
+//! records.
 
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
 
 use crate::capture::{Captured, table_slot};
-use crate::record::{RECORDS_PER_CHUNK, RecordChunk, SiteRecord};
+use crate::carve::carve;
+use crate::record::{RecordChunk, SiteRecord};
 use crate::sys;
 
-const INITIAL_TABLE_SLOTS: usize = 512;
-const FRAME_ARENA_WORDS: usize = 16 * 1024;
+/// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
+/// as the thread meets more distinct stacks, up to the largest sizes below.
+const INITIAL_TABLE_SLOTS: usize = 64;
+const INITIAL_CHUNK_RECORDS: usize = 8;
+const MAX_CHUNK_RECORDS: usize = 1024;
+const INITIAL_FRAME_WORDS: usize = 128;
+const MAX_FRAME_WORDS: usize = 64 * 1024;
 /// Seqlock read attempts before a reader takes what it sees: a writer that died mid-update (the
 /// other threads of a forked parent) must not hang readers.
 const MAX_READ_ATTEMPTS: u32 = 10_000;
@@ -40,6 +47,8 @@ struct OwnerOnly {
     tail_chunk: *mut RecordChunk,
     frames_cursor: *mut usize,
     frames_left: usize,
+    /// Words of the next frame arena.
+    next_frame_words: usize,
 }
 
 /// One thread's profiler state. See the module docs for the layout.
@@ -112,29 +121,15 @@ impl ThreadState {
         mapped: &AtomicU64,
     ) -> *mut ThreadState {
         let size = std::mem::size_of::<ThreadState>();
-        let state = sys::map_zeroed(size).cast::<ThreadState>();
         let table_bytes = INITIAL_TABLE_SLOTS * std::mem::size_of::<*const SiteRecord>();
-        let table = sys::map_zeroed(table_bytes).cast::<*const SiteRecord>();
-        let chunk = sys::map_zeroed(std::mem::size_of::<RecordChunk>()).cast::<RecordChunk>();
+        let state = carve(size, mapped).cast::<ThreadState>();
+        let table = carve(table_bytes, mapped).cast::<*const SiteRecord>();
+        let chunk = carve(RecordChunk::bytes(INITIAL_CHUNK_RECORDS), mapped).cast::<RecordChunk>();
         if state.is_null() || table.is_null() || chunk.is_null() {
-            // SAFETY: each non-null pointer is a mapping of the given size, not yet shared.
-            unsafe {
-                if !state.is_null() {
-                    sys::unmap(state.cast(), size)
-                }
-                if !table.is_null() {
-                    sys::unmap(table.cast(), table_bytes)
-                }
-                if !chunk.is_null() {
-                    sys::unmap(chunk.cast(), std::mem::size_of::<RecordChunk>())
-                }
-            }
-            return ptr::null_mut();
+            return ptr::null_mut(); // what was carved stays unused: memory is exhausted anyway
         }
-        mapped.fetch_add(
-            (size + table_bytes + std::mem::size_of::<RecordChunk>()) as u64,
-            Ordering::Relaxed,
-        );
+        // SAFETY: the chunk is fresh zeroed memory of `bytes(INITIAL_CHUNK_RECORDS)`, ours alone.
+        unsafe { ptr::addr_of_mut!((*chunk).capacity).write(INITIAL_CHUNK_RECORDS) };
         let stack = sys::stack_bounds().unwrap_or_else(|| {
             // Unknown bounds: allow the walk 1 MiB above the current frame.
             let here = &size as *const usize as usize;
@@ -174,6 +169,7 @@ impl ThreadState {
                     tail_chunk: chunk,
                     frames_cursor: ptr::null_mut(),
                     frames_left: 0,
+                    next_frame_words: INITIAL_FRAME_WORDS,
                 }),
             });
         }
@@ -384,14 +380,14 @@ impl ThreadState {
         let stack = captured.stack();
         // Copy the frames into the arena.
         if local.frames_left < stack.len() {
-            let bytes = FRAME_ARENA_WORDS * std::mem::size_of::<usize>();
-            let arena = sys::map_zeroed(bytes).cast::<usize>();
+            let words = local.next_frame_words.max(stack.len());
+            let arena = carve(words * std::mem::size_of::<usize>(), mapped).cast::<usize>();
             if arena.is_null() {
                 return None;
             }
-            mapped.fetch_add(bytes as u64, Ordering::Relaxed);
             local.frames_cursor = arena;
-            local.frames_left = FRAME_ARENA_WORDS;
+            local.frames_left = words;
+            local.next_frame_words = (words * 2).min(MAX_FRAME_WORDS);
         }
         let frames = local.frames_cursor;
         // SAFETY: the arena has `frames_left >= stack.len()` free words at `frames_cursor`.
@@ -405,20 +401,22 @@ impl ThreadState {
         // SAFETY: chunks are never freed; the tail is only appended to by the owner.
         let mut tail = unsafe { &*local.tail_chunk };
         let mut len = tail.len.load(Ordering::Relaxed);
-        if len == RECORDS_PER_CHUNK {
-            let bytes = std::mem::size_of::<RecordChunk>();
-            let chunk = sys::map_zeroed(bytes).cast::<RecordChunk>();
+        if len == tail.capacity {
+            let capacity = (tail.capacity * 2).min(MAX_CHUNK_RECORDS);
+            let chunk = carve(RecordChunk::bytes(capacity), mapped).cast::<RecordChunk>();
             if chunk.is_null() {
                 return None;
             }
-            mapped.fetch_add(bytes as u64, Ordering::Relaxed);
+            // SAFETY: fresh zeroed memory for `capacity` records, not yet linked, ours alone.
+            unsafe { ptr::addr_of_mut!((*chunk).capacity).write(capacity) };
             tail.next.store(chunk, Ordering::Release);
             local.tail_chunk = chunk;
-            // SAFETY: just mapped and linked; zeroed memory is a valid empty chunk.
+            // SAFETY: just carved and linked; zeroed memory with its capacity is an empty chunk.
             tail = unsafe { &*chunk };
             len = 0;
         }
-        let record_ptr = &tail.records[len] as *const SiteRecord as *mut SiteRecord;
+        // SAFETY: len < capacity: a slot within the chunk.
+        let record_ptr = unsafe { tail.slots().add(len) };
         // SAFETY: slot `len` is not yet published, so no reader looks at it; the owner writes it
         // whole before the release store of the new length publishes it.
         unsafe {
@@ -444,7 +442,8 @@ impl ThreadState {
     }
 }
 
-/// Doubles the owner's hash table (only the owner reads it, so the old one can be unmapped).
+/// Doubles the owner's hash table (the old one is left unused: carved memory is never freed, and
+/// the tables a thread leaves behind add up to less than its last one).
 ///
 /// # Safety
 /// Called by the owner thread of `local` only.
@@ -453,11 +452,10 @@ unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
     let old_slots = local.table_mask + 1;
     let new_slots = old_slots * 2;
     let word = std::mem::size_of::<*const SiteRecord>();
-    let table = sys::map_zeroed(new_slots * word).cast::<*const SiteRecord>();
+    let table = carve(new_slots * word, mapped).cast::<*const SiteRecord>();
     if table.is_null() {
         return; // stays at a higher load factor; lookups still terminate while any slot is empty
     }
-    mapped.fetch_add(((new_slots - old_slots) * word) as u64, Ordering::Relaxed);
     let mask = new_slots - 1;
     for i in 0..old_slots {
         // SAFETY: i < old_slots, within the old table.
@@ -476,8 +474,6 @@ unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
             *table.add(slot) = entry;
         }
     }
-    // SAFETY: the old table is exactly one mapping of old_slots words, used by the owner only.
-    unsafe { sys::unmap(local.table.cast(), old_slots * word) };
     local.table = table;
     local.table_mask = mask;
 }

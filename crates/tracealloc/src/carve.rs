@@ -1,0 +1,75 @@
+//! The profiler's own memory for its tables: carved, lock-free, from large lazily-committed
+//! mappings, and never freed (blocks may outlive their thread and still point at its records).
+//!
+//! Carving packs the small structures of each thread (its state, a small table, a first chunk of
+//! records, a first frame arena) next to each other, so a short-lived thread costs about one page of
+//! resident memory and no mapping of its own: programs that start thousands of threads neither
+//! bloat nor run out of the kernel's mapping count.
+//!
+//! ```text
+//!  REGIONS[0] ──> [ state | table | chunk | frames | state | table | ... ]  (64 MiB, on demand)
+//!  REGIONS[1] ──> ...                   CURRENT: the region being carved
+//! ```
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+const REGION_BYTES: usize = 64 << 20;
+const MAX_REGIONS: usize = 256;
+/// Carved pieces are aligned to a cache line, so two threads' pieces never share one.
+const ALIGN: usize = 64;
+
+static REGIONS: [AtomicPtr<u8>; MAX_REGIONS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REGIONS];
+static CURSORS: [AtomicUsize; MAX_REGIONS] = [const { AtomicUsize::new(0) }; MAX_REGIONS];
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+
+/// The region `i`, mapped on first use; null when memory is exhausted.
+fn region(i: usize) -> *mut u8 {
+    let base = REGIONS[i].load(Ordering::Acquire);
+    if !base.is_null() {
+        return base;
+    }
+    let fresh = crate::sys::map_zeroed_lazily(REGION_BYTES);
+    if fresh.is_null() {
+        return fresh;
+    }
+    match REGIONS[i].compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            // SAFETY: `fresh` is our own mapping of REGION_BYTES, never shared.
+            unsafe { crate::sys::unmap(fresh, REGION_BYTES) };
+            winner
+        }
+    }
+}
+
+/// `bytes` of zeroed memory aligned to 64, or null when memory is exhausted. Adds the bytes to
+/// `carved` (the profiler's own-memory figure).
+pub(crate) fn carve(bytes: usize, carved: &AtomicU64) -> *mut u8 {
+    let bytes = bytes.div_ceil(ALIGN) * ALIGN;
+    carved.fetch_add(bytes as u64, Ordering::Relaxed);
+    if bytes > REGION_BYTES / 8 {
+        return crate::sys::map_zeroed_lazily(bytes); // big tables get mappings of their own
+    }
+    loop {
+        let i = CURRENT.load(Ordering::Acquire);
+        if i >= MAX_REGIONS {
+            return crate::sys::map_zeroed_lazily(bytes);
+        }
+        let base = region(i);
+        if base.is_null() {
+            return base;
+        }
+        let start = CURSORS[i].fetch_add(bytes, Ordering::Relaxed);
+        if start + bytes <= REGION_BYTES {
+            // SAFETY: [start, start + bytes) lies inside region i, and no other carve got it.
+            return unsafe { base.add(start) };
+        }
+        let _ = CURRENT.compare_exchange(i, i + 1, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
