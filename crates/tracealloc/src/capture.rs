@@ -275,7 +275,7 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
         if fp == 0 || fp < low || fp > high.saturating_sub(16) {
             break CaptureEnd::Complete;
         }
-        if fp % std::mem::align_of::<usize>() != 0 {
+        if !fp.is_multiple_of(std::mem::align_of::<usize>()) {
             break CaptureEnd::Broken;
         }
         // SAFETY: (1) fp is 8-aligned and `fp + 16 <= high`, so both words lie in

@@ -211,7 +211,7 @@ impl ThreadState {
             fence(Ordering::Acquire);
             let after = self.seq.load(Ordering::Relaxed);
             attempts += 1;
-            if (before == after && before % 2 == 0) || attempts >= MAX_READ_ATTEMPTS {
+            if (before == after && before.is_multiple_of(2)) || attempts >= MAX_READ_ATTEMPTS {
                 return value;
             }
             std::hint::spin_loop();

@@ -185,7 +185,7 @@ mod imp {
         }
         let high = high as u64;
         let mut read_stack = |addr: u64| {
-            if addr >= sp && addr + 8 <= high && addr % 8 == 0 {
+            if addr >= sp && addr + 8 <= high && addr.is_multiple_of(8) {
                 // SAFETY: within [sp, high): the live part of this thread's stack, mapped.
                 Ok(unsafe { (addr as *const u64).read() })
             } else {
