@@ -233,10 +233,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             options.by_thread = by_thread;
             options.inverted = inverted;
             options.title = title;
-            tracealloc_report::write_atomically(&output, |w| {
+            write_output(out, &output, |w| {
                 tracealloc_report::flamegraph(&snapshot, older.as_ref(), &options, w)
-            })?;
-            writeln!(out, "{}", output.display())?
+            })?
         }
         Command::Leaks {
             file,
@@ -262,7 +261,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     ExportFormat::Folded => "folded",
                 })
             });
-            tracealloc_report::write_atomically(&output, |w| match format {
+            write_output(out, &output, |w| match format {
                 ExportFormat::Pprof => tracealloc_report::pprof(&snapshot, w),
                 ExportFormat::Folded => {
                     let mut fold = FoldOptions::default();
@@ -273,8 +272,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                         .iter()
                         .try_for_each(|line| writeln!(w, "{line}"))
                 }
-            })?;
-            writeln!(out, "{}", output.display())?
+            })?
         }
         Command::Threads { file, format } => {
             tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?
@@ -286,6 +284,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Writes an output file whole or not at all, then prints its path.
+fn write_output<E: std::fmt::Display>(
+    out: &mut dyn Write,
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> anyhow::Result<()> {
+    tracealloc_report::write_atomically(path, render)?;
+    writeln!(out, "{}", path.display())?;
     Ok(())
 }
 

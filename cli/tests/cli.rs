@@ -103,51 +103,39 @@ fn reference_outputs() {
     check_reference("info.txt", &info);
 }
 
+/// The first row of a command's JSON output, checked to have `fields`.
+fn first_json_row(args: &[&str], fields: &[&str]) -> serde_json::Value {
+    let rows: serde_json::Value = serde_json::from_str(&stdout_of(args)).unwrap();
+    let first = rows[0].clone();
+    for field in fields {
+        assert!(
+            first.get(field).is_some(),
+            "{args:?}: JSON lacks {field}: {first}"
+        );
+    }
+    first
+}
+
 #[test]
 fn json_contract_for_scripts() {
-    let new = data("new.json");
-    let rows: serde_json::Value = serde_json::from_str(&stdout_of(&[
-        "top",
-        new.to_str().unwrap(),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
-    let first = &rows[0];
-    for field in [
+    let (old, new) = (data("old.json"), data("new.json"));
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let stat = [
         "key",
         "live_bytes",
         "live_blocks",
         "total_bytes",
         "total_blocks",
-    ] {
-        assert!(
-            first.get(field).is_some(),
-            "top JSON lacks {field}: {first}"
-        );
-    }
-    let old = data("old.json");
-    let rows: serde_json::Value = serde_json::from_str(&stdout_of(&[
-        "diff",
-        old.to_str().unwrap(),
-        new.to_str().unwrap(),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
-    let first = &rows[0];
-    for field in [
+    ];
+    first_json_row(&["top", new, "--format", "json"], &stat);
+    let change = [
         "key",
         "live_bytes",
         "live_blocks",
         "bytes_diff",
         "blocks_diff",
-    ] {
-        assert!(
-            first.get(field).is_some(),
-            "diff JSON lacks {field}: {first}"
-        );
-    }
+    ];
+    let first = first_json_row(&["diff", old, new, "--format", "json"], &change);
     // The leak: 5 more blocks of 256 bytes at the leaking line.
     assert!(
         first["key"]

@@ -122,8 +122,26 @@ fn change_style(change: i64) -> &'static str {
     }
 }
 
-fn lines_of(cell: &str) -> usize {
-    cell.lines().count().max(1)
+/// A table of rows (cells, ANSI style of the row) under `header`: figures right-aligned, the last
+/// column (the key) left-aligned, and the first too when `label_first`. A row is as tall as its
+/// last cell (stacks print one frame per line).
+fn write_rows<'s>(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: impl Iterator<Item = (Vec<String>, &'s str)>,
+    color: bool,
+    label_first: bool,
+) -> io::Result<()> {
+    let mut table = new_table(header);
+    if label_first && let Some(column) = table.column_mut(0) {
+        column.set_cell_alignment(CellAlignment::Left);
+    }
+    let mut styles = Vec::new();
+    for (cells, style) in rows {
+        styles.push((style, cells.last().map_or(1, |c| c.lines().count().max(1))));
+        table.add_row(cells);
+    }
+    write_table(out, &table, color, &styles)
 }
 
 fn key_cell(key: &str, by: GroupBy) -> String {
@@ -159,17 +177,8 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
         Format::Json => write_json(out, rows),
         Format::Csv => write_csv(out, rows),
         Format::Table => {
-            let mut table = new_table(&[
-                "#",
-                "live",
-                "blocks",
-                "total",
-                "total blocks",
-                "share",
-                "key",
-            ]);
-            for (rank, s) in rows.iter().enumerate() {
-                table.add_row(vec![
+            let table_rows = rows.iter().enumerate().map(|(rank, s)| {
+                let cells = vec![
                     (rank + 1).to_string(),
                     human_bytes(s.live_bytes),
                     s.live_blocks.to_string(),
@@ -177,17 +186,19 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     s.total_blocks.to_string(),
                     percent(s.live_bytes, live_total),
                     key_cell(&s.key, options.by),
-                ]);
-            }
-            write_table(
-                out,
-                &table,
-                options.color,
-                &rows
-                    .iter()
-                    .map(|s| ("", lines_of(&key_cell(&s.key, options.by))))
-                    .collect::<Vec<_>>(),
-            )?;
+                ];
+                (cells, "")
+            });
+            let header = [
+                "#",
+                "live",
+                "blocks",
+                "total",
+                "total blocks",
+                "share",
+                "key",
+            ];
+            write_rows(out, &header, table_rows, options.color, false)?;
             writeln!(
                 out,
                 "{} of {} groups; live {} in all.",
@@ -213,31 +224,19 @@ pub fn diff(
         Format::Json => write_json(out, &rows),
         Format::Csv => write_csv(out, &rows),
         Format::Table => {
-            let mut table = new_table(&["#", "live", "change", "blocks", "change", "key"]);
-            for (rank, d) in rows.iter().enumerate() {
-                table.add_row(vec![
+            let table_rows = rows.iter().enumerate().map(|(rank, d)| {
+                let cells = vec![
                     (rank + 1).to_string(),
                     human_bytes(d.live_bytes),
                     human_bytes_signed(d.bytes_diff),
                     d.live_blocks.to_string(),
                     format!("{:+}", d.blocks_diff),
                     key_cell(&d.key, options.by),
-                ]);
-            }
-            write_table(
-                out,
-                &table,
-                options.color,
-                &rows
-                    .iter()
-                    .map(|d| {
-                        (
-                            change_style(d.bytes_diff),
-                            lines_of(&key_cell(&d.key, options.by)),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            )?;
+                ];
+                (cells, change_style(d.bytes_diff))
+            });
+            let header = ["#", "live", "change", "blocks", "change", "key"];
+            write_rows(out, &header, table_rows, options.color, false)?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(
                 out,
@@ -350,29 +349,22 @@ pub fn threads(
         total_blocks: u64,
         top_site: String,
     }
+    let per_thread = snapshot.statistics_per_thread(GroupBy::Line);
     let mut rows: Vec<Row> = snapshot
         .threads
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut own = snapshot.clone();
-            own.sites.retain(|s| s.thread as usize == i);
-            let sum = own.site_sum();
-            let top_site = own
-                .statistics(GroupBy::Line)
-                .into_iter()
-                .max_by_key(|s| (s.live_bytes, s.total_bytes))
-                .map(|s| s.key)
-                .unwrap_or_default();
+        .zip(per_thread)
+        .map(|(t, groups)| {
+            let sum = |f: fn(&Stat) -> u64| groups.iter().map(f).sum();
             Row {
                 name: t.name.clone(),
                 tid: t.tid,
                 alive: t.alive,
-                live_bytes: sum.live_bytes,
-                live_blocks: sum.live_blocks,
-                total_bytes: sum.total_bytes,
-                total_blocks: sum.total_blocks,
-                top_site,
+                live_bytes: sum(|s| s.live_bytes),
+                live_blocks: sum(|s| s.live_blocks),
+                total_bytes: sum(|s| s.total_bytes),
+                total_blocks: sum(|s| s.total_blocks),
+                top_site: groups.first().map(|s| s.key.clone()).unwrap_or_default(),
             }
         })
         .collect();
@@ -386,33 +378,31 @@ pub fn threads(
         Format::Json => write_json(out, &rows),
         Format::Csv => write_csv(out, &rows),
         Format::Table => {
-            let mut table = new_table(&[
-                "thread",
-                "live",
-                "blocks",
-                "total",
-                "total blocks",
-                "top site",
-            ]);
-            if let Some(column) = table.column_mut(0) {
-                column.set_cell_alignment(CellAlignment::Left);
-            }
-            for r in &rows {
+            let table_rows = rows.iter().map(|r| {
                 let name = if r.alive {
                     r.name.clone()
                 } else {
                     format!("{} (exited)", r.name)
                 };
-                table.add_row(vec![
+                let cells = vec![
                     name,
                     human_bytes(r.live_bytes),
                     r.live_blocks.to_string(),
                     human_bytes(r.total_bytes),
                     r.total_blocks.to_string(),
                     r.top_site.clone(),
-                ]);
-            }
-            write_table(out, &table, color, &[])
+                ];
+                (cells, "")
+            });
+            let header = [
+                "thread",
+                "live",
+                "blocks",
+                "total",
+                "total blocks",
+                "top site",
+            ];
+            write_rows(out, &header, table_rows, color, true)
         }
     }
 }

@@ -162,6 +162,31 @@ impl Snapshot {
         stats
     }
 
+    /// Per thread (by index into [`Snapshot::threads`]): its groups, largest live bytes first.
+    /// Keys are computed once for all threads.
+    pub fn statistics_per_thread(&self, by: GroupBy) -> Vec<Vec<Stat>> {
+        let keys = self.keys(by);
+        let mut per_thread: Vec<HashMap<&str, Stat>> = vec![HashMap::new(); self.threads.len()];
+        for site in &self.sites {
+            let key = keys.of(site);
+            per_thread[site.thread as usize]
+                .entry(key)
+                .or_insert_with(|| Stat {
+                    key: key.to_owned(),
+                    ..Stat::default()
+                })
+                .add(site);
+        }
+        per_thread
+            .into_iter()
+            .map(|groups| {
+                let mut stats: Vec<Stat> = groups.into_values().collect();
+                sort_stats(&mut stats, SortBy::Live);
+                stats
+            })
+            .collect()
+    }
+
     /// The `n` largest groups by live bytes.
     pub fn top(&self, n: usize, by: GroupBy) -> Vec<Stat> {
         let mut stats = self.statistics(by);
