@@ -222,7 +222,7 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         });
     }
     profile.string_table = strings.table;
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     gz.write_all(&profile.encode_to_vec())?;
     gz.finish()?;
     Ok(())
