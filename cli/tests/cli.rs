@@ -321,3 +321,60 @@ fn a_closed_pipe_is_success() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Colors and the spinner appear on a terminal only, and colors never with `NO_COLOR`; piped output
+/// is plain and stderr stays empty.
+#[test]
+fn color_and_progress_only_on_a_terminal() {
+    let old = data("old.json");
+    let new = data("new.json");
+    let args = [
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "-n",
+        "2",
+    ];
+    let piped = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(!piped.stdout.contains(&0x1b), "no escape codes when piped");
+    assert!(
+        piped.stderr.is_empty(),
+        "no progress when piped: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+
+    // `script` runs the command on a pseudo-terminal (util-linux); skip where it is missing.
+    let on_terminal = |no_color: Option<&str>| {
+        let command = format!("{} {}", env!("CARGO_BIN_EXE_tracealloc"), args.join(" "));
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        script
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(colored) = on_terminal(None) else {
+        eprintln!("skipped: no `script` to make a terminal");
+        return;
+    };
+    assert!(
+        colored.contains("\x1b[31m"),
+        "growth in red on a terminal: {colored:?}"
+    );
+    let plain = on_terminal(Some("1")).unwrap();
+    assert!(
+        !plain.contains("\x1b[31m") && !plain.contains("\x1b[1m"),
+        "NO_COLOR: {plain:?}"
+    );
+}
