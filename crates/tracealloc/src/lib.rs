@@ -15,6 +15,8 @@
 //! Build with `RUSTFLAGS="-C force-frame-pointers=yes"` for fast stack capture (about 10 ns); without
 //! frame pointers the profiler detects it, says so once on stderr and falls back to DWARF unwinding.
 
+#[cfg(test)]
+mod allocator_check;
 mod capture;
 mod carve;
 mod exit;
