@@ -136,3 +136,9 @@ fn a_snapshot_is_written_at_exit_when_asked() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sampling_keeps_totals_exact_and_estimates_sites() {
+    let out = run(env!("CARGO_BIN_EXE_sampling"), &[], &[], LIMIT);
+    assert!(out.contains("sampling ok"), "{out}");
+}

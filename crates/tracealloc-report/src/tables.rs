@@ -420,13 +420,20 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         (
             "capture",
             format!(
-                "{}, depth {}{}",
+                "{}, depth {}{}{}",
                 m.capture.method,
                 m.capture.max_depth,
                 if m.capture.frame_pointers {
                     ""
                 } else {
                     " (no frame pointers)"
+                },
+                match m.capture.sampling_bytes {
+                    0 => String::new(),
+                    n => format!(
+                        ", sampled every {} on average (site figures are estimates)",
+                        human_bytes(n)
+                    ),
                 }
             ),
         ),

@@ -76,6 +76,14 @@ pub struct CaptureInfo {
     pub max_depth: u32,
     /// Whether the program was found to be built with frame pointers.
     pub frame_pointers: bool,
+    /// Mean bytes between samples when sampling (site figures are then estimates; the totals stay
+    /// exact); 0 when every block is tracked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sampling_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where and when the snapshot was taken: the psutil-style view of the process.

@@ -26,6 +26,7 @@ mod header;
 mod record;
 mod registry;
 mod runtime;
+mod sampling;
 mod snapshot;
 mod symbolize;
 mod sys;
@@ -56,12 +57,17 @@ use header::Outer;
 #[derive(Debug, Default)]
 pub struct Profiler<A: GlobalAlloc = System> {
     inner: A,
+    /// Mean bytes between samples; 0 for exact mode.
+    sample_bytes: u64,
 }
 
 impl Profiler<System> {
     /// Profiles the system allocator.
     pub const fn system() -> Self {
-        Profiler { inner: System }
+        Profiler {
+            inner: System,
+            sample_bytes: 0,
+        }
     }
 }
 
@@ -69,16 +75,31 @@ impl Profiler<System> {
 impl Profiler<tikv_jemallocator::Jemalloc> {
     /// Profiles jemalloc (feature `jemalloc`); snapshots then also record jemalloc's own figures.
     pub const fn jemalloc() -> Self {
-        Profiler {
-            inner: tikv_jemallocator::Jemalloc,
-        }
+        Profiler::new(tikv_jemallocator::Jemalloc)
     }
 }
 
 impl<A: GlobalAlloc> Profiler<A> {
     /// Profiles `inner`, for example `tikv_jemallocator::Jemalloc`.
     pub const fn new(inner: A) -> Self {
-        Profiler { inner }
+        Profiler {
+            inner,
+            sample_bytes: 0,
+        }
+    }
+
+    /// Samples instead of tracking every block: on average one sample per `mean_bytes` allocated
+    /// (512 KiB is a good start for production), as Go's and jemalloc's heap profilers do. Only
+    /// sampled blocks have their stack captured; each stands for the blocks and bytes it represents
+    /// in its site's counters (unbiased estimates). [`stats`] stays exact. `0` means exact mode.
+    ///
+    /// ```ignore
+    /// #[global_allocator]
+    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system().sampled(512 * 1024);
+    /// ```
+    pub const fn sampled(mut self, mean_bytes: u64) -> Self {
+        self.sample_bytes = mean_bytes;
+        self
     }
 }
 
@@ -99,7 +120,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
         // SAFETY: (3) user is base + pad of a live block, pad >= 8.
-        unsafe { header::write(user, runtime::on_alloc(layout.size())) };
+        unsafe { header::write(user, runtime::on_alloc(layout.size(), self.sample_bytes)) };
         user
     }
 
@@ -116,7 +137,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (2) base + pad lies within the block; (3) the header precedes user.
         unsafe {
             let user = base.add(outer.pad);
-            header::write(user, runtime::on_alloc(layout.size()));
+            header::write(user, runtime::on_alloc(layout.size(), self.sample_bytes));
             user
         }
     }
@@ -129,7 +150,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         };
         // SAFETY: (1) ptr came from our alloc with this layout, so its header precedes it.
         let record = unsafe { header::read(ptr) };
-        runtime::on_dealloc(record, layout.size());
+        runtime::on_dealloc(record, layout.size(), self.sample_bytes);
         // SAFETY: (2) ptr - pad is the inner block, allocated with the same outer layout.
         unsafe { self.inner.dealloc(ptr.sub(outer.pad), outer.layout) };
     }
@@ -153,9 +174,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         if base.is_null() {
             return base;
         }
-        runtime::on_realloc(record, layout.size(), new_size);
         // SAFETY: (3) base + pad lies within the new block.
-        unsafe { base.add(new.pad) }
+        let user = unsafe { base.add(new.pad) };
+        let record = runtime::on_realloc(record, layout.size(), new_size, self.sample_bytes);
+        // SAFETY: (4) user is base + pad of the live new block; a sampled realloc may change the
+        // block's record.
+        unsafe { header::write(user, record) };
+        user
     }
 }
 

@@ -17,6 +17,40 @@ use crate::capture::Captured;
 use crate::record::{SiteRecord, wrapping};
 use crate::thread::{ThreadState, add_u64};
 
+/// Where an operation's change goes.
+pub(crate) enum Site<'s> {
+    /// No site: a block that was not sampled.
+    Untracked,
+    /// The block's record.
+    Record(&'s SiteRecord),
+    /// The record of this stack on the operating thread (made if new).
+    Captured(&'s Captured),
+}
+
+/// The change an operation makes to a site record: the block's own figures, or, for a sampled
+/// block, the estimates it stands for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SiteDelta {
+    pub(crate) live_bytes: i64,
+    pub(crate) live_blocks: i64,
+    pub(crate) total_bytes: u64,
+    pub(crate) total_blocks: u64,
+}
+
+impl SiteDelta {
+    /// A change of `live_bytes` and `live_blocks`; with `allocated`, one more block of that size in
+    /// the totals.
+    #[inline(always)]
+    pub(crate) fn exact(live_bytes: i64, live_blocks: i64, allocated: Option<usize>) -> SiteDelta {
+        SiteDelta {
+            live_bytes,
+            live_blocks,
+            total_bytes: allocated.map_or(0, |n| n as u64),
+            total_blocks: u64::from(allocated.is_some()),
+        }
+    }
+}
+
 /// The global figures and the list of thread states.
 pub(crate) struct Registry {
     threads: AtomicPtr<ThreadState>,
@@ -144,6 +178,47 @@ impl Registry {
         }
     }
 
+    /// Applies one operation of `thread`: `delta` to the site's record (found or made from a
+    /// capture, or none), `live` (bytes, blocks) to the live figures, and, for an alloc or a
+    /// realloc, `allocated` bytes to the totals. Returns the record (null for none).
+    ///
+    /// # Safety
+    /// Called on the owner thread of `thread` only (one operation at a time per state).
+    #[inline(always)]
+    pub(crate) unsafe fn apply(
+        &self,
+        thread: &ThreadState,
+        site: Site<'_>,
+        delta: SiteDelta,
+        live: (i64, i64),
+        allocated: Option<u64>,
+    ) -> *const SiteRecord {
+        // SAFETY: (1) owner thread, per contract; (2) begin/end are paired around every write.
+        unsafe {
+            thread.begin_write();
+            let record: *const SiteRecord = match site {
+                Site::Untracked => std::ptr::null(),
+                Site::Record(record) => record,
+                Site::Captured(captured) => thread.record_for(captured, &self.mapped_bytes),
+            };
+            if let Some(record) = record.as_ref() {
+                let (bytes, blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
+                if std::ptr::eq(record.owner, thread) {
+                    record.owner_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
+                } else {
+                    record.remote_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
+                }
+            }
+            if let Some(bytes) = allocated {
+                add_u64(&thread.total_bytes, bytes);
+                add_u64(&thread.total_blocks, 1);
+            }
+            self.account_live(thread, live.0, live.1, allocated.is_some());
+            thread.end_write();
+            record
+        }
+    }
+
     /// Counts a new block of `size` bytes allocated by `thread` at `captured`; returns its record.
     ///
     /// # Safety
@@ -155,17 +230,17 @@ impl Registry {
         captured: &Captured,
         size: usize,
     ) -> &'t SiteRecord {
-        let size = size as u64;
-        // SAFETY: (1) owner thread, per contract; (2) begin/end are paired around every write.
+        let delta = SiteDelta::exact(size as i64, 1, Some(size));
+        // SAFETY: (1) forwarded contract; (2) a capture always yields a record, published and
+        // never freed, so it outlives the thread's state borrow.
         unsafe {
-            thread.begin_write();
-            let record = thread.record_for(captured, &self.mapped_bytes);
-            record.owner_add(size, 1, size, 1);
-            add_u64(&thread.total_bytes, size);
-            add_u64(&thread.total_blocks, 1);
-            self.account_live(thread, size as i64, 1, true);
-            thread.end_write();
-            record
+            &*self.apply(
+                thread,
+                Site::Captured(captured),
+                delta,
+                (size as i64, 1),
+                Some(size as u64),
+            )
         }
     }
 
@@ -182,20 +257,18 @@ impl Registry {
         old: usize,
         new: usize,
     ) {
-        let delta = new as i64 - old as i64;
-        // SAFETY: (1) owner thread, per contract; (2) begin/end are paired around every write.
+        let change = new as i64 - old as i64;
+        let delta = SiteDelta::exact(change, 0, Some(new));
+        // SAFETY: forwarded contract.
         unsafe {
-            thread.begin_write();
-            if std::ptr::eq(record.owner, thread) {
-                record.owner_add(wrapping(delta), 0, new as u64, 1);
-            } else {
-                record.remote_add(wrapping(delta), 0, new as u64, 1);
-            }
-            add_u64(&thread.total_bytes, new as u64);
-            add_u64(&thread.total_blocks, 1);
-            self.account_live(thread, delta, 0, true);
-            thread.end_write();
-        }
+            self.apply(
+                thread,
+                Site::Record(record),
+                delta,
+                (change, 0),
+                Some(new as u64),
+            )
+        };
     }
 
     /// Counts the free by `thread` of a block of `size` bytes of `record`.
@@ -209,17 +282,17 @@ impl Registry {
         record: &SiteRecord,
         size: usize,
     ) {
-        // SAFETY: (1) owner thread, per contract; (2) begin/end are paired around every write.
+        let delta = SiteDelta::exact(-(size as i64), -1, None);
+        // SAFETY: forwarded contract.
         unsafe {
-            thread.begin_write();
-            if std::ptr::eq(record.owner, thread) {
-                record.owner_add(wrapping(-(size as i64)), wrapping(-1), 0, 0);
-            } else {
-                record.remote_add(wrapping(-(size as i64)), wrapping(-1), 0, 0);
-            }
-            self.account_live(thread, -(size as i64), -1, false);
-            thread.end_write();
-        }
+            self.apply(
+                thread,
+                Site::Record(record),
+                delta,
+                (-(size as i64), -1),
+                None,
+            )
+        };
     }
 
     /// Counts an allocation on a thread without state (memory for it could not be mapped).

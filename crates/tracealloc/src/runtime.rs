@@ -9,12 +9,12 @@
 //! ```
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
 use crate::record::SiteRecord;
-use crate::registry::Registry;
+use crate::registry::{Registry, Site, SiteDelta};
 use crate::thread::ThreadState;
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
@@ -117,10 +117,21 @@ extern "C" fn on_process_exit() {
     let _ = std::panic::catch_unwind(crate::exit::write_exit_snapshot);
 }
 
-/// Accounts a new block of `size` bytes; returns the record to store in its header (null for the
-/// profiler's own blocks).
+/// The header record of blocks left out by sampling: they count in the whole-process figures only.
+pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(std::ptr::null());
+/// The sampling interval in use (0: exact mode), for the snapshot's metadata.
+pub(crate) static SAMPLING_BYTES: AtomicU64 = AtomicU64::new(0);
+
+fn capture_here(thread: &ThreadState) -> Captured {
+    let mut captured = Captured::empty();
+    captured.capture(CaptureMode::current(), thread);
+    captured
+}
+
+/// Accounts a new block of `size` bytes (`mean`: the sampling interval, 0 for exact mode);
+/// returns the record to store in its header (null for the profiler's own blocks).
 #[inline(always)]
-pub(crate) fn on_alloc(size: usize) -> *const SiteRecord {
+pub(crate) fn on_alloc(size: usize, mean: u64) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
@@ -128,42 +139,137 @@ pub(crate) fn on_alloc(size: usize) -> *const SiteRecord {
     let Some(thread) = current_thread() else {
         return REGISTRY.record_orphan_alloc(size);
     };
+    if mean != 0 {
+        return on_sampled_alloc(thread, size, mean);
+    }
     let mut captured = Captured::empty();
     captured.capture(CaptureMode::current(), thread);
     // SAFETY: `thread` is the calling thread's own state.
     unsafe { REGISTRY.record_alloc(thread, &captured, size) }
 }
 
-/// Accounts a realloc of a block of `record` from `old` to `new` bytes (the block keeps its site).
 #[inline(always)]
-pub(crate) fn on_realloc(record: *const SiteRecord, old: usize, new: usize) {
-    // SAFETY: header records are null or published records, never freed.
-    let Some(record) = (unsafe { record.as_ref() }) else {
-        REGISTRY.record_own(new as i64 - old as i64);
-        return;
-    };
-    match current_thread() {
-        // SAFETY: `thread` is the calling thread's own state.
-        Some(thread) if !record.owner.is_null() => unsafe {
-            REGISTRY.record_realloc(thread, record, old, new)
-        },
-        _ => REGISTRY.record_orphan_change(record, old, new, false),
+fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
+    let allocated = Some(size as u64);
+    // SAFETY: `thread` is the calling thread's own state.
+    if !unsafe { thread.take_sample(size, mean) } {
+        // SAFETY: as above.
+        unsafe {
+            REGISTRY.apply(
+                thread,
+                Site::Untracked,
+                SiteDelta::default(),
+                (size as i64, 1),
+                allocated,
+            )
+        };
+        return &UNSAMPLED;
     }
+    sampled_with(mean);
+    let delta = SiteDelta::sampled_alloc(size, mean);
+    let captured = capture_here(thread);
+    // SAFETY: as above.
+    unsafe {
+        REGISTRY.apply(
+            thread,
+            Site::Captured(&captured),
+            delta,
+            (size as i64, 1),
+            allocated,
+        )
+    }
+}
+
+#[cold]
+fn sampled_with(mean: u64) {
+    if SAMPLING_BYTES.load(Ordering::Relaxed) != mean {
+        SAMPLING_BYTES.store(mean, Ordering::Relaxed);
+    }
+}
+
+/// Accounts a realloc of a block of `record` from `old` to `new` bytes; returns the record for the
+/// new block's header (the same, except when sampling picks a block that was left out).
+#[inline(always)]
+pub(crate) fn on_realloc(
+    record: *const SiteRecord,
+    old: usize,
+    new: usize,
+    mean: u64,
+) -> *const SiteRecord {
+    // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
+    let Some(site) = (unsafe { record.as_ref() }) else {
+        REGISTRY.record_own(new as i64 - old as i64);
+        return record;
+    };
+    let thread = match current_thread() {
+        Some(thread) if !site.owner.is_null() || (mean != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
+            thread
+        }
+        _ => {
+            REGISTRY.record_orphan_change(site, old, new, false);
+            return record;
+        }
+    };
+    if mean == 0 {
+        // SAFETY: `thread` is the calling thread's own state.
+        unsafe { REGISTRY.record_realloc(thread, site, old, new) };
+        return record;
+    }
+    on_sampled_realloc(thread, site, old, new, mean)
+}
+
+#[inline(always)]
+fn on_sampled_realloc(
+    thread: &ThreadState,
+    site: &SiteRecord,
+    old: usize,
+    new: usize,
+    mean: u64,
+) -> *const SiteRecord {
+    let live = (new as i64 - old as i64, 0);
+    let allocated = Some(new as u64);
+    if !std::ptr::eq(site, &UNSAMPLED) {
+        let delta = SiteDelta::sampled_realloc(old, new, mean);
+        // SAFETY: `thread` is the calling thread's own state.
+        return unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
+    }
+    // The new size is allocated bytes: a sample point may fall in it.
+    // SAFETY: as above.
+    if !unsafe { thread.take_sample(new, mean) } {
+        let delta = SiteDelta::default();
+        // SAFETY: as above.
+        unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, allocated) };
+        return site;
+    }
+    sampled_with(mean);
+    let captured = capture_here(thread);
+    let delta = SiteDelta::sampled_alloc(new, mean);
+    // SAFETY: as above.
+    unsafe { REGISTRY.apply(thread, Site::Captured(&captured), delta, live, allocated) }
 }
 
 /// Accounts the free of a block of `record` of `size` bytes.
 #[inline(always)]
-pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize) {
-    // SAFETY: header records are null or published records, never freed.
-    let Some(record) = (unsafe { record.as_ref() }) else {
+pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, mean: u64) {
+    // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
+    let Some(site) = (unsafe { record.as_ref() }) else {
         REGISTRY.record_own(-(size as i64));
         return;
     };
+    let live = (-(size as i64), -1);
     match current_thread() {
-        // SAFETY: `thread` is the calling thread's own state.
-        Some(thread) if !record.owner.is_null() => unsafe {
-            REGISTRY.record_dealloc(thread, record, size)
+        // SAFETY (all arms): `thread` is the calling thread's own state.
+        Some(thread) if mean == 0 && !site.owner.is_null() => unsafe {
+            REGISTRY.record_dealloc(thread, site, size)
         },
-        _ => REGISTRY.record_orphan_change(record, size, 0, true),
+        Some(thread) if mean != 0 && std::ptr::eq(site, &UNSAMPLED) => unsafe {
+            REGISTRY.apply(thread, Site::Untracked, SiteDelta::default(), live, None);
+        },
+        Some(thread) if mean != 0 && !site.owner.is_null() => {
+            let delta = SiteDelta::sampled_free(size, mean);
+            // SAFETY: as above.
+            unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
+        }
+        _ => REGISTRY.record_orphan_change(site, size, 0, true),
     }
 }

@@ -49,6 +49,10 @@ struct OwnerOnly {
     frames_left: usize,
     /// Words of the next frame arena.
     next_frame_words: usize,
+    /// Sampling (only with `Profiler::sampled`): bytes until the next sample, and the generator
+    /// of the intervals (zero until the thread's first sampled allocation).
+    sample_left: i64,
+    sample_rng: u64,
 }
 
 /// One thread's profiler state. See the module docs for the layout.
@@ -170,6 +174,8 @@ impl ThreadState {
                     frames_cursor: ptr::null_mut(),
                     frames_left: 0,
                     next_frame_words: INITIAL_FRAME_WORDS,
+                    sample_left: 0,
+                    sample_rng: 0,
                 }),
             });
         }
@@ -324,6 +330,28 @@ impl ThreadState {
         local.base_seq = seq;
         self.unflushed_bytes.store(0, Ordering::Relaxed);
         self.unflushed_blocks.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts `size` bytes against the sampling interval; true when a sample point falls in them.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn take_sample(&self, size: usize, mean: u64) -> bool {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        if local.sample_rng == 0 {
+            // Seeded per thread, so runs are reproducible; the first interval is drawn too.
+            local.sample_rng = 0x9e37_79b9_7f4a_7c15
+                ^ (u64::from(self.index) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            local.sample_left = crate::sampling::next_interval(&mut local.sample_rng, mean);
+        }
+        local.sample_left -= size as i64;
+        if local.sample_left > 0 {
+            return false;
+        }
+        local.sample_left = crate::sampling::next_interval(&mut local.sample_rng, mean);
+        true
     }
 
     /// The record of `captured` on this thread, created if new; the fallback record when the

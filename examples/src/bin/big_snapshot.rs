@@ -20,6 +20,7 @@ fn main() {
             method: "frame-pointers".into(),
             max_depth: 64,
             frame_pointers: true,
+            sampling_bytes: 0,
         },
         rss_bytes: 0,
         thread_count: 8,

@@ -1,0 +1,95 @@
+//! Sampling by bytes (opt-in, [`crate::Profiler::sampled`]): each thread samples the allocated
+//! bytes as a Poisson process with the given mean interval, like Go's and jemalloc's heap
+//! profilers, so a block of `s` bytes is sampled with probability `p = 1 - exp(-s / mean)`. Only
+//! sampled blocks have their stack captured; each stands for `1 / p` blocks and `s / p` bytes in its
+//! site's counters (estimates, unbiased). The whole-process figures ([`crate::stats`]) stay exact:
+//! every block is still counted there.
+//!
+//! A block's contribution is a function of its current size only, so a free or realloc takes back
+//! exactly what was added, and a site's live estimate returns to zero when its blocks are freed.
+
+use crate::registry::SiteDelta;
+
+impl SiteDelta {
+    /// What a sampled new block of `size` bytes adds to its site.
+    pub(crate) fn sampled_alloc(size: usize, mean: u64) -> SiteDelta {
+        let (bytes, blocks) = contribution(size, mean);
+        SiteDelta {
+            live_bytes: bytes as i64,
+            live_blocks: blocks as i64,
+            total_bytes: bytes,
+            total_blocks: blocks,
+        }
+    }
+
+    /// What a sampled block's realloc from `old` to `new` bytes changes at its site.
+    pub(crate) fn sampled_realloc(old: usize, new: usize, mean: u64) -> SiteDelta {
+        let (old_bytes, old_blocks) = contribution(old, mean);
+        let (new_bytes, new_blocks) = contribution(new, mean);
+        SiteDelta {
+            live_bytes: new_bytes as i64 - old_bytes as i64,
+            live_blocks: new_blocks as i64 - old_blocks as i64,
+            total_bytes: new_bytes,
+            total_blocks: new_blocks,
+        }
+    }
+
+    /// What freeing a sampled block of `size` bytes takes back from its site.
+    pub(crate) fn sampled_free(size: usize, mean: u64) -> SiteDelta {
+        let (bytes, blocks) = contribution(size, mean);
+        SiteDelta {
+            live_bytes: -(bytes as i64),
+            live_blocks: -(blocks as i64),
+            ..SiteDelta::default()
+        }
+    }
+}
+
+/// A sampled block's contribution to its site: (estimated bytes, estimated blocks).
+#[inline]
+pub(crate) fn contribution(size: usize, mean: u64) -> (u64, u64) {
+    let p = -(-(size as f64) / mean as f64).exp_m1(); // 1 - exp(-s/mean), accurate for small s
+    if p <= 0.0 {
+        return (size as u64, 1);
+    }
+    let weight = 1.0 / p;
+    (
+        (size as f64 * weight).round() as u64,
+        weight.round().max(1.0) as u64,
+    )
+}
+
+/// The bytes until the next sample: exponentially distributed with the given mean, from a
+/// per-thread xorshift generator (never zero).
+pub(crate) fn next_interval(rng: &mut u64, mean: u64) -> i64 {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    // A uniform value in (0, 1]: 53 random bits, plus one so it is never zero.
+    let uniform = ((*rng >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    ((-uniform.ln() * mean as f64) as i64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contributions_are_unbiased_weights() {
+        // A block far larger than the interval is always sampled: weight 1.
+        assert_eq!(contribution(100 << 20, 512 << 10), (100 << 20, 1));
+        // A small block stands for about mean / size blocks.
+        let (bytes, blocks) = contribution(64, 512 << 10);
+        assert!((8190..=8194).contains(&blocks), "{blocks}");
+        assert!((bytes as i64 - 64 * 8192).abs() < 64 * 2, "{bytes}");
+    }
+
+    #[test]
+    fn intervals_have_the_requested_mean() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15;
+        let n = 100_000;
+        let sum: i64 = (0..n).map(|_| next_interval(&mut rng, 1 << 16)).sum();
+        let mean = sum as f64 / n as f64;
+        assert!((mean - 65536.0).abs() < 65536.0 * 0.02, "{mean}");
+    }
+}

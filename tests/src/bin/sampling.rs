@@ -1,0 +1,107 @@
+//! Sampling mode: whole-process figures stay exact, site figures are unbiased estimates close to
+//! the truth, and a site's live estimate returns to exactly zero when its blocks are freed.
+
+use tracealloc::GroupBy;
+
+#[global_allocator]
+static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system().sampled(64 * 1024);
+
+#[inline(never)]
+fn small_blocks(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| vec![1u8; 1000]).collect()
+}
+
+#[inline(never)]
+fn large_blocks(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| vec![2u8; 256 * 1024]).collect()
+}
+
+#[inline(never)]
+fn grown_by_push() -> Vec<u32> {
+    let mut v = Vec::new();
+    for i in 0..250_000 {
+        v.push(i);
+    }
+    v
+}
+
+fn live_of(snapshot: &tracealloc::Snapshot, function: &str) -> (u64, u64) {
+    snapshot
+        .statistics(GroupBy::Function)
+        .iter()
+        .filter(|s| s.key.starts_with(function))
+        .fold((0, 0), |acc, s| {
+            (acc.0 + s.live_bytes, acc.1 + s.live_blocks)
+        })
+}
+
+fn within(estimate: u64, truth: u64, tolerance: f64) -> bool {
+    (estimate as f64 - truth as f64).abs() <= truth as f64 * tolerance
+}
+
+fn main() {
+    let start = tracealloc::stats();
+    let small = small_blocks(20_000);
+    let large = large_blocks(100);
+    let grown = grown_by_push();
+    let end = tracealloc::stats();
+    let truth_small = 20_000 * 1000 + small.capacity() as u64 * 24;
+    let truth_large = 100 * 256 * 1024 + large.capacity() as u64 * 24;
+    let truth_grown = grown.capacity() as u64 * 4;
+    // Whole-process figures are exact, sampled or not.
+    assert_eq!(
+        end.live_bytes - start.live_bytes,
+        truth_small + truth_large + truth_grown
+    );
+    assert_eq!(
+        end.live_blocks - start.live_blocks,
+        20_000 + 1 + 100 + 1 + 1
+    );
+
+    let snapshot = tracealloc::snapshot();
+    assert_eq!(snapshot.meta.capture.sampling_bytes, 64 * 1024);
+    let (small_est, small_blocks_est) = live_of(&snapshot, "sampling::small_blocks");
+    let (large_est, _) = live_of(&snapshot, "sampling::large_blocks");
+    let (grown_est, grown_blocks_est) = live_of(&snapshot, "sampling::grown_by_push");
+    assert!(
+        within(small_est, truth_small, 0.15),
+        "small blocks: {small_est} for {truth_small}"
+    );
+    assert!(
+        within(small_blocks_est, 20_001, 0.15),
+        "small blocks: {small_blocks_est} blocks"
+    );
+    assert!(
+        within(large_est, truth_large, 0.10),
+        "large blocks: {large_est} for {truth_large}"
+    );
+    assert!(
+        within(grown_est, truth_grown, 0.01),
+        "grown vector: {grown_est} for {truth_grown}"
+    );
+    assert_eq!(grown_blocks_est, 1);
+    // Far fewer stacks were captured than blocks allocated.
+    assert!(
+        snapshot.profiler.stacks_captured < 50,
+        "{}",
+        snapshot.profiler.stacks_captured
+    );
+
+    drop((small, large, grown));
+    let freed = tracealloc::snapshot();
+    for function in [
+        "sampling::small_blocks",
+        "sampling::large_blocks",
+        "sampling::grown_by_push",
+    ] {
+        assert_eq!(
+            live_of(&freed, function),
+            (0, 0),
+            "{function} after freeing"
+        );
+    }
+    assert_eq!(tracealloc::stats().live_bytes, start.live_bytes);
+    println!(
+        "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, grown {grown_est} for {truth_grown}"
+    );
+}
