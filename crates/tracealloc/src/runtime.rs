@@ -258,13 +258,15 @@ pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, mean: u64) {
     };
     let live = (-(size as i64), -1);
     match current_thread() {
-        // SAFETY (all arms): `thread` is the calling thread's own state.
-        Some(thread) if mean == 0 && !site.owner.is_null() => unsafe {
-            REGISTRY.record_dealloc(thread, site, size)
-        },
-        Some(thread) if mean != 0 && std::ptr::eq(site, &UNSAMPLED) => unsafe {
-            REGISTRY.apply(thread, Site::Untracked, SiteDelta::default(), live, None);
-        },
+        Some(thread) if mean == 0 && !site.owner.is_null() => {
+            // SAFETY: `thread` is the calling thread's own state.
+            unsafe { REGISTRY.record_dealloc(thread, site, size) }
+        }
+        Some(thread) if mean != 0 && std::ptr::eq(site, &UNSAMPLED) => {
+            let delta = SiteDelta::default();
+            // SAFETY: as above.
+            unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, None) };
+        }
         Some(thread) if mean != 0 && !site.owner.is_null() => {
             let delta = SiteDelta::sampled_free(size, mean);
             // SAFETY: as above.
