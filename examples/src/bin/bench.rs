@@ -86,6 +86,11 @@ fn main() {
             dir.join("bench-tracealloc-jemalloc"),
             vec![],
         ),
+        (
+            "tracealloc sampled",
+            dir.join("bench-tracealloc-sampled"),
+            vec![],
+        ),
     ];
     if heaptrack {
         variants.push((
