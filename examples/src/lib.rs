@@ -162,6 +162,15 @@ pub fn peak_rss_bytes() -> u64 {
         * 1024
 }
 
+/// The body of the profiled benchmark binaries: runs the workload named on the command line, then
+/// prints the allocation events (allocs + reallocs) the profiler counted, for ns per event.
+pub fn run_counting_events() {
+    let (name, scale) = args();
+    let before = tracealloc::stats().total_blocks;
+    run_workload(&name, scale);
+    println!("{}", tracealloc::stats().total_blocks - before);
+}
+
 /// Workload name and scale from the command line.
 pub fn args() -> (String, f64) {
     let mut args = std::env::args().skip(1);

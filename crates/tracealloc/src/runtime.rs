@@ -142,6 +142,7 @@ pub(crate) fn on_alloc(size: usize, mean: u64) -> *const SiteRecord {
     if mean != 0 {
         return on_sampled_alloc(thread, size, mean);
     }
+    // Not `capture_here`: returning the 520-byte capture by value costs W1 about 0.15x (measured).
     let mut captured = Captured::empty();
     captured.capture(CaptureMode::current(), thread);
     // SAFETY: `thread` is the calling thread's own state.

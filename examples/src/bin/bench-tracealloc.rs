@@ -4,8 +4,5 @@
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 
 fn main() {
-    let (name, scale) = tracealloc_examples::args();
-    let before = tracealloc::stats().total_blocks;
-    tracealloc_examples::run_workload(&name, scale);
-    println!("{}", tracealloc::stats().total_blocks - before);
+    tracealloc_examples::run_counting_events();
 }
