@@ -222,7 +222,8 @@ impl Captured {
         {
             // SAFETY: the cache is this thread's own (made on its first unwind) and `stack`
             // bounds this thread's stack.
-            if unsafe { crate::unwind::unwind(self, state.unwind_cache(), state.stack) } {
+            if unsafe { crate::unwind::unwind(self, state.unwind_cache(), state.stack, MAX_DEPTH) }
+            {
                 return;
             }
         }

@@ -1,11 +1,16 @@
-//! The fallback stack capture for programs without frame pointers: framehop unwinding in process
-//! from the DWARF call-frame information (`.eh_frame`) of every loaded object, about 100 ns per
-//! stack instead of the 1.5 us of `_Unwind_Backtrace`.
+//! The fallback stack capture for programs without frame pointers: unwinding in process from the
+//! DWARF call-frame information (`.eh_frame`) of every loaded object.
 //!
-//! The unwinder is built once, when the fallback is chosen (under the reentrancy guard), from the
-//! objects loaded at that moment; each thread gets its own rule cache on first use. Unwinding
-//! itself never allocates. Code loaded later (`dlopen`) is not known: stacks through it end there
-//! and count as broken. On other architectures the fallback is `_Unwind_Backtrace`.
+//! Each return address's rule is read from `.eh_frame` once (with gimli) and kept in a compact,
+//! process-wide cache, so a frame then costs one cache lookup and two or three stack reads: a few
+//! nanoseconds, and still tens, not thousands, when the profiler is compiled without optimization
+//! (a plain debug build). Frames whose rule does not fit the compact form go to framehop.
+//!
+//! The unwinder is built once, when the fallback is chosen, from the objects loaded at that moment.
+//! Reading a new rule allocates (gimli's context), so every capture runs under the reentrancy
+//! guard. Code loaded later (`dlopen`) is not known: framehop walks its frames by frame pointer, and
+//! stacks through it may end there (counted as broken). On other architectures the fallback is
+//! `_Unwind_Backtrace`.
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
@@ -15,13 +20,11 @@ mod imp {
     use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
     use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder};
 
-    use crate::capture::{CaptureEnd, Captured, MAX_DEPTH};
+    use crate::capture::{CaptureEnd, Captured};
 
     type Sections = &'static [u8];
     pub(crate) type DwarfUnwinder = UnwinderX86_64<Sections, MustNotAllocateDuringUnwind>;
     pub(crate) type RuleCache = CacheX86_64<MustNotAllocateDuringUnwind>;
-
-    static UNWINDER: AtomicPtr<DwarfUnwinder> = AtomicPtr::new(std::ptr::null_mut());
 
     /// A loaded object's unwind sections, found with `dl_iterate_phdr`.
     struct Object {
@@ -108,10 +111,19 @@ mod imp {
         }
     }
 
+    /// What is built once, when the fallback is chosen: the loaded objects and framehop's unwinder
+    /// over them (for the frames whose rule does not fit the compact form).
+    struct Built {
+        objects: Vec<Object>,
+        framehop: DwarfUnwinder,
+    }
+
+    static BUILT: AtomicPtr<Built> = AtomicPtr::new(std::ptr::null_mut());
+
     /// Builds the unwinder from the objects loaded now, once. Call under the reentrancy guard.
     #[cold]
     pub(crate) fn build() {
-        if !UNWINDER.load(Ordering::Acquire).is_null() {
+        if !BUILT.load(Ordering::Acquire).is_null() {
             return;
         }
         let mut objects: Vec<Object> = Vec::new();
@@ -122,10 +134,13 @@ mod imp {
                 (&mut objects as *mut Vec<Object>).cast(),
             )
         };
-        let mut unwinder = DwarfUnwinder::new();
+        let mut framehop = DwarfUnwinder::new();
         for object in &objects {
             // SAFETY: text, .eh_frame_hdr and .eh_frame lie in the object's readable loaded
-            // segments, which stay mapped (we never unload what we registered; see module docs).
+            // segments. They stay mapped as long as the object stays loaded; an object unloaded
+            // with `dlclose` would leave dangling sections here (see the module docs: objects that
+            // come and go are not supported; the ones seen at start-up are the executable and the
+            // libraries it links, which are never unloaded).
             let sections = unsafe {
                 ExplicitModuleSectionInfo {
                     base_svma: 0,
@@ -139,10 +154,11 @@ mod imp {
                 }
             };
             let avma = object.bias + object.text.start..object.bias + object.text.end;
-            unwinder.add_module(Module::new(String::new(), avma, object.bias, sections));
+            framehop.add_module(Module::new(String::new(), avma, object.bias, sections));
         }
-        let built = Box::into_raw(Box::new(unwinder));
-        if UNWINDER
+        rules::map_cache();
+        let built = Box::into_raw(Box::new(Built { objects, framehop }));
+        if BUILT
             .compare_exchange(
                 std::ptr::null_mut(),
                 built,
@@ -156,12 +172,87 @@ mod imp {
         }
     }
 
-    /// A new per-thread rule cache. Call under the reentrancy guard (it allocates).
+    /// A new per-thread rule cache for framehop. Call under the reentrancy guard (it allocates).
     pub(crate) fn new_cache() -> *mut RuleCache {
         Box::into_raw(Box::new(RuleCache::default()))
     }
 
-    /// Unwinds the calling stack into `out`. Returns false when no unwinder was built.
+    /// The compact unwind rule of `address` (a return address minus one, or the first frame's
+    /// instruction pointer) read from its object's `.eh_frame`: [`rules::DELEGATE`] when the rule
+    /// does not fit the compact form or no object holds the address. Runs on a cache miss only;
+    /// allocates (gimli's context), so it runs under the reentrancy guard.
+    #[cold]
+    #[inline(never)]
+    fn read_rule(built: &Built, address: u64) -> u64 {
+        use gimli::{
+            BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, RegisterRule, UnwindContext,
+            UnwindSection, X86_64,
+        };
+        let Some(object) = built
+            .objects
+            .iter()
+            .find(|o| address >= o.bias + o.text.start && address < o.bias + o.text.end)
+        else {
+            return rules::DELEGATE;
+        };
+        let avma = |r: &Range<u64>| object.bias + r.start;
+        let bases = BaseAddresses::default()
+            .set_eh_frame_hdr(avma(&object.eh_frame_hdr))
+            .set_eh_frame(avma(&object.eh_frame))
+            .set_text(avma(&object.text));
+        // SAFETY: the sections lie in the object's loaded segments (see `build`).
+        let (hdr, eh_frame) = unsafe {
+            (
+                mapped(object.bias, &object.eh_frame_hdr),
+                mapped(object.bias, &object.eh_frame),
+            )
+        };
+        let Ok(hdr) = EhFrameHdr::new(hdr, LittleEndian).parse(&bases, 8) else {
+            return rules::DELEGATE;
+        };
+        let Some(table) = hdr.table() else {
+            return rules::DELEGATE;
+        };
+        let eh_frame = EhFrame::new(eh_frame, LittleEndian);
+        let mut context = Box::new(UnwindContext::new());
+        let Ok(row) = table.unwind_info_for_address(
+            &eh_frame,
+            &bases,
+            &mut context,
+            address,
+            |section, bases, offset| section.cie_from_offset(bases, offset),
+        ) else {
+            return rules::DELEGATE;
+        };
+        // As framehop reads them: no rule for the return address ends the stack.
+        match row.register(X86_64::RA) {
+            None | Some(RegisterRule::Undefined) => return rules::END,
+            Some(RegisterRule::Offset(-8)) => {}
+            Some(_) => return rules::DELEGATE,
+        }
+        let (from_frame_pointer, cfa_offset) = match *row.cfa() {
+            CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => {
+                (false, offset)
+            }
+            CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => {
+                (true, offset)
+            }
+            _ => return rules::DELEGATE,
+        };
+        let saved_frame_pointer = match row.register(X86_64::RBP) {
+            None | Some(RegisterRule::Undefined | RegisterRule::SameValue) => None,
+            Some(RegisterRule::Offset(offset)) => Some(offset),
+            Some(_) => return rules::DELEGATE,
+        };
+        rules::pack(from_frame_pointer, cfa_offset, saved_frame_pointer)
+    }
+
+    /// Unwinds the calling stack into `out`, at most `limit` frames. Returns false when no
+    /// unwinder was built.
+    ///
+    /// Each frame costs one lookup in a process-wide cache of compact rules (see [`rules`]) and
+    /// two or three reads of the stack; the DWARF rules are read once per return address. That
+    /// keeps the walk cheap even when the profiler is compiled without optimization.
     ///
     /// # Safety
     /// `cache` comes from [`new_cache`] and is used by the calling thread only; `stack` bounds the
@@ -171,22 +262,136 @@ mod imp {
         out: &mut Captured,
         cache: *mut RuleCache,
         (_, high): (usize, usize),
+        limit: usize,
     ) -> bool {
         // SAFETY: published once, never freed.
-        let Some(unwinder) = (unsafe { UNWINDER.load(Ordering::Acquire).as_ref() }) else {
+        let Some(built) = (unsafe { BUILT.load(Ordering::Acquire).as_ref() }) else {
             return false;
         };
+        let (mut pc, mut sp, mut bp): (u64, u64, u64);
+        // SAFETY: reads registers only; one block, so pc and sp belong to the same instruction.
+        unsafe {
+            std::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        let low = sp;
+        let high = high as u64;
+        // Only the live part of this thread's stack, from our own frame up, is read.
+        // Plain operators, not closures or helpers: this loop runs per frame, and in an
+        // unoptimized build every call costs.
+        let readable = |addr: u64| addr >= low && addr <= high - 8 && addr & 7 == 0;
+        let cache_table = rules::table();
+        out.reset();
+        let mut first = true;
+        out.end = loop {
+            let lookup = if first { pc } else { pc - 1 };
+            let mut rule = rules::lookup(cache_table, lookup);
+            if rule == rules::MISS {
+                rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
+            }
+            if rule == rules::END {
+                break CaptureEnd::Complete;
+            }
+            if rule == rules::DELEGATE {
+                let address = if first {
+                    framehop::FrameAddress::from_instruction_pointer(pc)
+                } else {
+                    match framehop::FrameAddress::from_return_address(pc) {
+                        Some(address) => address,
+                        None => break CaptureEnd::Broken,
+                    }
+                };
+                let mut regs = UnwindRegsX86_64::new(pc, sp, bp);
+                let mut read_stack = |addr: u64| {
+                    if readable(addr) {
+                        // SAFETY: within [low, high): the live part of this thread's stack.
+                        Ok(unsafe { (addr as *const u64).read() })
+                    } else {
+                        Err(())
+                    }
+                };
+                // SAFETY: the caller gives this thread's own cache.
+                let cache = unsafe { &mut *cache };
+                match built
+                    .framehop
+                    .unwind_frame(address, &mut regs, cache, &mut read_stack)
+                {
+                    Ok(Some(ret)) => {
+                        pc = ret;
+                        sp = regs.sp();
+                        bp = regs.bp();
+                    }
+                    Ok(None) => break CaptureEnd::Complete,
+                    Err(_) => break CaptureEnd::Broken,
+                }
+            } else {
+                let (from_frame_pointer, cfa_offset, saved_frame_pointer) = rules::unpack(rule);
+                let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add_signed(cfa_offset);
+                if cfa <= sp || !readable(cfa - 8) {
+                    break CaptureEnd::Broken;
+                }
+                // SAFETY: `cfa - 8` is in the readable part of this thread's stack (checked).
+                let ret = unsafe { ((cfa - 8) as *const u64).read() };
+                if let Some(offset) = saved_frame_pointer {
+                    let at = cfa.wrapping_add_signed(offset);
+                    if !readable(at) {
+                        break CaptureEnd::Broken;
+                    }
+                    // SAFETY: as above, checked.
+                    bp = unsafe { (at as *const u64).read() };
+                }
+                pc = ret;
+                sp = cfa;
+            }
+            first = false;
+            if pc == 0 {
+                break CaptureEnd::Complete;
+            }
+            if out.depth() >= limit {
+                break CaptureEnd::Truncated;
+            }
+            out.push(pc as usize);
+        };
+        true
+    }
+
+    /// framehop's own walk of the calling stack, for the test that the compact rules match it.
+    ///
+    /// # Safety
+    /// As [`unwind`].
+    #[cfg(test)]
+    #[inline(never)]
+    pub(crate) unsafe fn unwind_with_framehop(
+        out: &mut Captured,
+        cache: *mut RuleCache,
+        (_, high): (usize, usize),
+    ) {
+        // SAFETY: published once, never freed.
+        let built = unsafe { BUILT.load(Ordering::Acquire).as_ref() }.expect("built");
         let (pc, sp, bp): (u64, u64, u64);
         // SAFETY: reads registers only.
         unsafe {
-            std::arch::asm!("lea {}, [rip]", out(reg) pc, options(nomem, nostack, preserves_flags));
-            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
-            std::arch::asm!("mov {}, rbp", out(reg) bp, options(nomem, nostack, preserves_flags));
+            std::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags)
+            );
         }
         let high = high as u64;
         let mut read_stack = |addr: u64| {
             if addr >= sp && addr + 8 <= high && addr.is_multiple_of(8) {
-                // SAFETY: within [sp, high): the live part of this thread's stack, mapped.
+                // SAFETY: within the live part of this thread's stack.
                 Ok(unsafe { (addr as *const u64).read() })
             } else {
                 Err(())
@@ -194,7 +399,7 @@ mod imp {
         };
         // SAFETY: the caller gives this thread's own cache.
         let cache = unsafe { &mut *cache };
-        let mut frames = unwinder.iter_frames(
+        let mut frames = built.framehop.iter_frames(
             pc,
             UnwindRegsX86_64::new(pc, sp, bp),
             cache,
@@ -204,17 +409,206 @@ mod imp {
         out.end = loop {
             match frames.next() {
                 Ok(Some(framehop::FrameAddress::ReturnAddress(ret))) => {
-                    if out.depth() == MAX_DEPTH {
-                        break CaptureEnd::Truncated;
-                    }
-                    out.push(u64::from(ret) as usize);
+                    out.push(u64::from(ret) as usize)
                 }
-                Ok(Some(framehop::FrameAddress::InstructionPointer(_))) => {} // our own frame
+                Ok(Some(framehop::FrameAddress::InstructionPointer(_))) => {}
                 Ok(None) => break CaptureEnd::Complete,
                 Err(_) => break CaptureEnd::Broken,
             }
         };
-        true
+    }
+
+    /// The process-wide cache of compact unwind rules, shared by all threads without a lock.
+    ///
+    /// A rule says how to find the caller's frame from a frame: its canonical frame address (CFA)
+    /// is the stack pointer or the frame pointer plus an offset; the return address is at CFA - 8;
+    /// the caller's frame pointer is unchanged or saved at CFA + an offset. Almost every frame of
+    /// compiled code fits that form. Rules are interned in a small table, so a cache entry is one
+    /// word, `address << 16 | rule index`, written and read atomically: an entry can never pair
+    /// one address with another's rule.
+    mod rules {
+        use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+        /// The frame does not fit the compact form: framehop unwinds it.
+        pub(super) const DELEGATE: u64 = 1;
+        /// The return address is undefined: the stack ends here (`_start`, `clone`).
+        pub(super) const END: u64 = 2;
+
+        const KIND_STACK_POINTER: u64 = 4;
+        const KIND_FRAME_POINTER: u64 = 5;
+        const SAVED_FRAME_POINTER: u64 = 1 << 8;
+
+        const RULE_SLOTS: usize = 4096;
+        /// Interned rules: index 0 is no rule, 1 and 2 are DELEGATE and END.
+        static RULES: [AtomicU64; RULE_SLOTS] = {
+            let mut rules = [const { AtomicU64::new(0) }; RULE_SLOTS];
+            rules[DELEGATE as usize] = AtomicU64::new(DELEGATE);
+            rules[END as usize] = AtomicU64::new(END);
+            rules
+        };
+        static RULE_COUNT: AtomicUsize = AtomicUsize::new(3);
+
+        const CACHE_BITS: u32 = 16;
+        const CACHE_SLOTS: usize = 1 << CACHE_BITS;
+        /// `CACHE_SLOTS` entries, mapped when the fallback is chosen (512 KiB of address space,
+        /// committed as it is touched).
+        static CACHE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+
+        /// Maps the cache, once.
+        pub(super) fn map_cache() {
+            if !CACHE.load(Ordering::Acquire).is_null() {
+                return;
+            }
+            let bytes = CACHE_SLOTS * std::mem::size_of::<AtomicU64>();
+            let table = crate::sys::map_zeroed_lazily(bytes).cast::<AtomicU64>();
+            if !table.is_null() {
+                crate::runtime::REGISTRY
+                    .mapped_bytes
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                CACHE.store(table, Ordering::Release);
+            }
+        }
+
+        pub(super) fn pack(from_frame_pointer: bool, cfa_offset: i64, saved: Option<i64>) -> u64 {
+            let Ok(cfa_offset) = i32::try_from(cfa_offset) else {
+                return DELEGATE;
+            };
+            let Ok(saved_offset) = i16::try_from(saved.unwrap_or(0)) else {
+                return DELEGATE;
+            };
+            let kind = if from_frame_pointer {
+                KIND_FRAME_POINTER
+            } else {
+                KIND_STACK_POINTER
+            };
+            let flag = if saved.is_some() {
+                SAVED_FRAME_POINTER
+            } else {
+                0
+            };
+            kind | flag | u64::from(saved_offset as u16) << 16 | u64::from(cfa_offset as u32) << 32
+        }
+
+        /// `(from_frame_pointer, cfa_offset, saved_frame_pointer_offset)` of a packed rule.
+        #[inline(always)]
+        pub(super) fn unpack(rule: u64) -> (bool, i64, Option<i64>) {
+            let saved = if rule & SAVED_FRAME_POINTER != 0 {
+                Some(i64::from((rule >> 16) as u16 as i16))
+            } else {
+                None
+            };
+            (
+                rule & 0xff == KIND_FRAME_POINTER,
+                i64::from((rule >> 32) as u32 as i32),
+                saved,
+            )
+        }
+
+        /// No rule cached for the address.
+        pub(super) const MISS: u64 = 0;
+
+        /// The cache (null until mapped), to pass to [`lookup`] and [`fill`].
+        #[inline(always)]
+        pub(super) fn table() -> *const AtomicU64 {
+            CACHE.load(Ordering::Acquire)
+        }
+
+        #[inline(always)]
+        fn slot(table: *const AtomicU64, address: u64) -> Option<&'static AtomicU64> {
+            if table.is_null() || address >> 48 != 0 {
+                return None;
+            }
+            let slot = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_BITS)) as usize;
+            // SAFETY: slot < CACHE_SLOTS, within the mapping `table` (from `table()`), which is
+            // never unmapped.
+            Some(unsafe { &*table.add(slot) })
+        }
+
+        /// The cached rule of `address`, or [`MISS`].
+        #[inline(always)]
+        pub(super) fn lookup(table: *const AtomicU64, address: u64) -> u64 {
+            let Some(entry) = slot(table, address) else {
+                return MISS;
+            };
+            // Acquire: the interned rule was stored before the entry that names it.
+            let word = entry.load(Ordering::Acquire);
+            let index = (word & 0xffff) as usize;
+            if word >> 16 != address || index == 0 {
+                return MISS;
+            }
+            RULES[index].load(Ordering::Relaxed)
+        }
+
+        /// Caches `rule` for `address`; returns it.
+        #[cold]
+        pub(super) fn fill(table: *const AtomicU64, address: u64, rule: u64) -> u64 {
+            if let (Some(entry), Some(index)) = (slot(table, address), intern(rule)) {
+                entry.store(address << 16 | index as u64, Ordering::Release);
+            }
+            rule
+        }
+
+        /// The index of `rule` in the rule table, added if new; `None` when the table is full.
+        #[cold]
+        fn intern(rule: u64) -> Option<usize> {
+            if rule == DELEGATE || rule == END {
+                return Some(rule as usize);
+            }
+            let count = RULE_COUNT.load(Ordering::Acquire).min(RULE_SLOTS);
+            if let Some(i) = (3..count).find(|&i| RULES[i].load(Ordering::Relaxed) == rule) {
+                return Some(i);
+            }
+            // Racing threads may intern the same rule twice; both indexes are right.
+            let index = RULE_COUNT.fetch_add(1, Ordering::AcqRel);
+            if index >= RULE_SLOTS {
+                return None;
+            }
+            RULES[index].store(rule, Ordering::Release);
+            Some(index)
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::imp::{build, new_cache, unwind, unwind_with_framehop};
+    use crate::capture::{CaptureEnd, Captured, MAX_DEPTH};
+
+    /// Both walks from one frame: the first return addresses (into this function) differ, the
+    /// rest must not.
+    #[inline(never)]
+    fn both_walks(stack: (usize, usize)) -> (Captured, Captured) {
+        let cache = new_cache();
+        let (mut ours, mut theirs) = (Captured::empty(), Captured::empty());
+        // SAFETY: a fresh cache for this thread; `stack` bounds this thread's stack.
+        unsafe {
+            assert!(unwind(&mut ours, cache, stack, MAX_DEPTH));
+            unwind_with_framehop(&mut theirs, cache, stack);
+        }
+        (ours, theirs)
+    }
+
+    #[inline(never)]
+    fn nested(depth: u32, stack: (usize, usize)) -> (Captured, Captured) {
+        if depth == 0 {
+            return both_walks(stack);
+        }
+        std::hint::black_box(nested(depth - 1, stack))
+    }
+
+    /// The compact rules walk the stack exactly as framehop does, frame for frame, to the same end,
+    /// from a cold cache and from a warm one.
+    #[test]
+    fn compact_rules_walk_like_framehop() {
+        build();
+        let stack = crate::sys::stack_bounds().expect("stack bounds");
+        for round in 0..2 {
+            let (ours, theirs) = nested(12, stack);
+            assert!(ours.depth() > 12, "round {round}: {} frames", ours.depth());
+            assert_eq!(ours.stack()[1..], theirs.stack()[1..], "round {round}");
+            assert_eq!(ours.end, theirs.end, "round {round}");
+            assert_eq!(ours.end, CaptureEnd::Complete, "round {round}");
+        }
     }
 }
 
