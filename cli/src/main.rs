@@ -57,6 +57,9 @@ enum Command {
         /// Allocation sites at the root, their callers above.
         #[arg(long)]
         inverted: bool,
+        /// Keep every frame: std's start-up below `main` and each thread's closure too.
+        #[arg(long)]
+        full_stacks: bool,
         #[arg(long)]
         title: Option<String>,
     },
@@ -94,6 +97,9 @@ enum Command {
         /// For folded stacks: the allocating thread as the root frame.
         #[arg(long)]
         by_thread: bool,
+        /// For folded stacks: keep every frame, std's start-up included.
+        #[arg(long)]
+        full_stacks: bool,
     },
 }
 
@@ -223,6 +229,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             diff,
             by_thread,
             inverted,
+            full_stacks,
             title,
         } => {
             let snapshot = load(&file)?;
@@ -232,6 +239,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             options.metric = metric.into();
             options.by_thread = by_thread;
             options.inverted = inverted;
+            options.full_stacks = full_stacks;
             options.title = title;
             write_output(out, &output, |w| {
                 tracealloc_report::flamegraph(&snapshot, older.as_ref(), &options, w)
@@ -253,6 +261,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             output,
             metric,
             by_thread,
+            full_stacks,
         } => {
             let snapshot = load(&file)?;
             let output = output.unwrap_or_else(|| {
@@ -267,6 +276,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     let mut fold = FoldOptions::default();
                     fold.metric = metric.into();
                     fold.by_thread = by_thread;
+                    fold.full_stacks = full_stacks;
                     snapshot
                         .folded(&fold)
                         .iter()

@@ -142,3 +142,30 @@ fn sampling_keeps_totals_exact_and_estimates_sites() {
     let out = run(env!("CARGO_BIN_EXE_sampling"), &[], &[], LIMIT);
     assert!(out.contains("sampling ok"), "{out}");
 }
+
+/// The `recurse` frames kept in the truncated stack of the `depth` program run with `depth`.
+fn recurse_frames_kept(depth: Option<&str>) -> usize {
+    let expected = depth.unwrap_or("128");
+    let envs: Vec<(&str, &str)> = depth.map(|d| ("TRACEALLOC_DEPTH", d)).into_iter().collect();
+    let out = run(env!("CARGO_BIN_EXE_depth"), &[expected], &envs, LIMIT);
+    assert!(out.contains("depth ok"), "{out}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("recurse frames "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {out}"))
+}
+
+/// A recursion deeper than the limit is one stack rooted at `[truncated]`; the default limit is
+/// 128 frames and `TRACEALLOC_DEPTH` moves it frame for frame.
+#[test]
+fn truncated_stacks_are_marked_and_the_depth_is_configurable() {
+    let default = recurse_frames_kept(None);
+    let at_16 = recurse_frames_kept(Some("16"));
+    let at_32 = recurse_frames_kept(Some("32"));
+    assert_eq!(at_32 - at_16, 16, "16 more frames kept: {at_16} -> {at_32}");
+    assert_eq!(
+        default - at_32,
+        96,
+        "128 frames by default: {at_32} -> {default}"
+    );
+}

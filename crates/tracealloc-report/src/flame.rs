@@ -14,6 +14,8 @@ pub struct FlameOptions {
     pub by_thread: bool,
     /// Reversed stacks: allocation sites at the root, their callers above.
     pub inverted: bool,
+    /// Every frame, std's start-up included (see [`FoldOptions::full_stacks`]).
+    pub full_stacks: bool,
     /// The title; a default naming the metric when `None`.
     pub title: Option<String>,
 }
@@ -29,6 +31,7 @@ pub fn flamegraph(
     let mut fold = FoldOptions::default();
     fold.metric = options.metric;
     fold.by_thread = options.by_thread;
+    fold.full_stacks = options.full_stacks;
     let lines = match older {
         Some(old) => snapshot.folded_diff(old, &fold),
         None => snapshot.folded(&fold),

@@ -407,6 +407,24 @@ pub fn threads(
     }
 }
 
+/// The share of truncated captures, with the variable that raises the limit when it matters.
+fn truncated_share(c: &tracealloc_snapshot::CaptureCounts, depth: u32) -> String {
+    let all = c.complete + c.truncated + c.broken;
+    if c.truncated == 0 || all == 0 {
+        return String::new();
+    }
+    let share = c.truncated as f64 * 100.0 / all as f64;
+    let hint = if depth < 256 {
+        format!(
+            "; deeper stacks with TRACEALLOC_DEPTH={}",
+            (depth * 2).min(256)
+        )
+    } else {
+        String::new()
+    };
+    format!(" ({share:.1}% at the depth limit of {depth}{hint})")
+}
+
 /// The metadata and totals of a snapshot.
 pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     let m = &snapshot.meta;
@@ -468,8 +486,11 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         (
             "stack captures",
             format!(
-                "{} complete, {} truncated, {} broken",
-                c.complete, c.truncated, c.broken
+                "{} complete, {} truncated{}, {} broken",
+                c.complete,
+                c.truncated,
+                truncated_share(c, m.capture.max_depth),
+                c.broken
             ),
         ),
         ("profiler's own memory", human_bytes(p.own_bytes)),

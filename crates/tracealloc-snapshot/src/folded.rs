@@ -40,9 +40,44 @@ pub struct FoldOptions {
     pub metric: Metric,
     /// Put the allocating thread's name as the root frame.
     pub by_thread: bool,
+    /// Keep every frame, std's start-up included. By default a stack starts below std's
+    /// `__rust_begin_short_backtrace` (the marker std's own backtraces cut at), so at `main` or at
+    /// the thread's closure.
+    pub full_stacks: bool,
 }
 
+/// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
+/// the program's `main` or a thread's closure.
+const SHORT_BACKTRACE_MARKER: &str = "__rust_begin_short_backtrace";
+
 impl Snapshot {
+    /// The frames of `stack` a person reads, root first: without the profiler's frames at the
+    /// leaf end and, unless `full_stacks`, without std's start-up at the root end.
+    pub fn readable_frames(&self, stack: &crate::Stack, full_stacks: bool) -> Vec<u32> {
+        let mut frames: Vec<u32> = stack
+            .frames
+            .iter()
+            .copied()
+            .skip_while(|&f| self.frames[f as usize].is_profiler())
+            .collect();
+        frames.reverse();
+        if !full_stacks
+            && let Some(marker) = frames.iter().rposition(|&f| {
+                self.frames[f as usize]
+                    .function
+                    .contains(SHORT_BACKTRACE_MARKER)
+            })
+        {
+            // std's glue right after the marker (`FnOnce::call_once` around `main`) goes too.
+            let start = frames[marker + 1..]
+                .iter()
+                .position(|&f| !self.frames[f as usize].is_runtime())
+                .map_or(frames.len(), |p| marker + 1 + p);
+            frames.drain(..start);
+        }
+        frames
+    }
+
     /// Folded stack of each site, root first, merged and sorted, as `(stack, value)`; zero values
     /// are kept so that a differential fold sees every stack of both snapshots.
     fn fold_map(&self, options: &FoldOptions) -> BTreeMap<String, u64> {
@@ -55,12 +90,10 @@ impl Snapshot {
             .stacks
             .iter()
             .map(|stack| {
-                let frames: Vec<&str> = stack
-                    .frames
-                    .iter()
-                    .rev()
-                    .take_while(|&&f| !self.frames[f as usize].is_profiler())
-                    .map(|&f| frame_labels[f as usize].as_str())
+                let frames: Vec<&str> = self
+                    .readable_frames(stack, options.full_stacks)
+                    .into_iter()
+                    .map(|f| frame_labels[f as usize].as_str())
                     .collect();
                 frames.join(";")
             })

@@ -24,7 +24,7 @@ pub use format::{
 pub use group::{GroupBy, SortBy, Stat};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
-    Snapshot, Stack, ThreadInfo,
+    Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
 };
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.

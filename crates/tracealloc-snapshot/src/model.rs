@@ -35,6 +35,9 @@ pub struct Frame {
     pub inlined: bool,
 }
 
+/// The function name of the outermost frame of a stack cut at the depth limit.
+pub const TRUNCATED_FRAME: &str = "[truncated]";
+
 /// A call stack, innermost (allocating) frame first, as indices into [`Snapshot::frames`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]

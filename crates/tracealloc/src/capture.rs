@@ -6,12 +6,55 @@
 //! frame-pointer walk would return wrong stacks.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::thread::ThreadState;
 
-/// Frames kept per stack; deeper stacks are truncated (and counted as such).
-pub(crate) const MAX_DEPTH: usize = 64;
+/// The most frames a stack can keep (`TRACEALLOC_DEPTH` is capped here).
+pub(crate) const MAX_DEPTH: usize = 256;
+/// Frames kept per stack unless `TRACEALLOC_DEPTH` says otherwise: enough for recursive-descent
+/// parsers in debug builds (syn parsing real code goes 40-110 frames deep there).
+pub(crate) const DEFAULT_DEPTH: usize = 128;
+
+/// The environment variable that sets how many frames a stack keeps (1 to 256; default 128).
+/// Deeper stacks are truncated: counted as such, and marked by a `[truncated]` outermost frame.
+pub const DEPTH_ENV: &str = "TRACEALLOC_DEPTH";
+
+/// Frames kept per stack, set once with the capture mode.
+static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
+
+/// Frames kept per stack.
+#[inline(always)]
+pub(crate) fn depth_limit() -> usize {
+    DEPTH.load(Ordering::Relaxed)
+}
+
+/// `TRACEALLOC_DEPTH`, when set to a number from 1 to [`MAX_DEPTH`]. Read with `getenv`, which
+/// does not allocate.
+fn requested_depth() -> Option<usize> {
+    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string that we
+    // only read here.
+    let value = unsafe {
+        let value = libc::getenv(c"TRACEALLOC_DEPTH".as_ptr());
+        if value.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(value).to_bytes()
+    };
+    let depth = std::str::from_utf8(value)
+        .ok()?
+        .trim()
+        .parse::<usize>()
+        .ok()?;
+    if (1..=MAX_DEPTH).contains(&depth) {
+        Some(depth)
+    } else {
+        crate::sys::write_stderr(
+            b"tracealloc: TRACEALLOC_DEPTH must be a number from 1 to 256; using 128\n",
+        );
+        None
+    }
+}
 
 /// How a stack capture ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +107,9 @@ impl CaptureMode {
 /// Decides the capture mode once (idempotent; racing threads reach the same answer).
 #[cold]
 pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
+    if let Some(depth) = requested_depth() {
+        DEPTH.store(depth, Ordering::Relaxed);
+    }
     let mode = if unwind_requested() {
         CaptureMode::Unwind
     } else if frame_pointers_work(stack) {
@@ -188,7 +234,7 @@ impl Captured {
         self.depth
     }
 
-    /// Appends a return address; the caller checks `depth() < MAX_DEPTH` first.
+    /// Appends a return address; the caller checks `depth() < depth_limit()` first.
     #[inline(always)]
     pub(crate) fn push(&mut self, ret: usize) {
         self.frames[self.depth] = MaybeUninit::new(ret);
@@ -222,19 +268,21 @@ impl Captured {
         {
             // SAFETY: the cache is this thread's own (made on its first unwind) and `stack`
             // bounds this thread's stack.
-            if unsafe { crate::unwind::unwind(self, state.unwind_cache(), state.stack, MAX_DEPTH) }
-            {
+            if unsafe {
+                crate::unwind::unwind(self, state.unwind_cache(), state.stack, depth_limit())
+            } {
                 return;
             }
         }
         let _ = state;
         self.reset();
+        let limit = depth_limit();
         // SAFETY: trace_unsynchronized requires that no other backtrace call runs concurrently with
         // it in a way that breaks the platform unwinder; `_Unwind_Backtrace` (its backend here) is
         // thread-safe. The callback neither allocates nor panics.
         unsafe {
             backtrace::trace_unsynchronized(|frame| {
-                if self.depth == MAX_DEPTH {
+                if self.depth == limit {
                     self.end = CaptureEnd::Truncated;
                     return false;
                 }
@@ -270,6 +318,7 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
     let low = low.max(&fp as *const usize as usize);
     // Depth and hash stay in registers through the loop (through `out`, each step would wait on
     // the store of the previous one).
+    let limit = depth_limit();
     let mut depth = 0;
     let mut hash = 0u64;
     let end = loop {
@@ -289,7 +338,7 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
         if ret == 0 {
             break CaptureEnd::Complete;
         }
-        if depth == MAX_DEPTH {
+        if depth >= limit {
             break CaptureEnd::Truncated;
         }
         out.frames[depth] = MaybeUninit::new(ret);

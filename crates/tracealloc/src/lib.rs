@@ -38,7 +38,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::Path;
 
-pub use capture::CAPTURE_ENV;
+pub use capture::{CAPTURE_ENV, DEPTH_ENV};
 pub use exit::OUT_ENV;
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;

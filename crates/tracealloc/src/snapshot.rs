@@ -8,7 +8,7 @@ use tracealloc_snapshot::{
     CaptureCounts, CaptureInfo, Frame, Metadata, ProfilerFigures, Site, Snapshot, Stack, ThreadInfo,
 };
 
-use crate::capture::{CaptureEnd, CaptureMode, MAX_DEPTH};
+use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
 use crate::guard::ReentrancyGuard;
 use crate::record::{Counts, SiteRecord, non_negative};
 use crate::registry::Registry;
@@ -77,9 +77,19 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
+    let truncated_marker = Frame {
+        function: tracealloc_snapshot::TRUNCATED_FRAME.to_owned(),
+        file: None,
+        line: None,
+        column: None,
+        inlined: false,
+    };
     for c in &copied {
         let frames = c.stack.iter().flat_map(|addr| resolved[addr].iter());
-        let stack = builder.stack(frames.skip_while(|f| is_own_frame(f)));
+        // A truncated stack does not reach the thread's entry: its outermost frame says so, so
+        // that flamegraphs do not show what the limit left as a root of its own.
+        let marker = (c.end == CaptureEnd::Truncated as u8).then_some(&truncated_marker);
+        let stack = builder.stack(frames.skip_while(|f| is_own_frame(f)).chain(marker));
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
         let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
@@ -232,7 +242,7 @@ fn metadata() -> Metadata {
             .unwrap_or(0),
         capture: CaptureInfo {
             method: mode.name().to_owned(),
-            max_depth: MAX_DEPTH as u32,
+            max_depth: depth_limit() as u32,
             frame_pointers: mode == CaptureMode::FramePointers,
             sampling_bytes: crate::runtime::SAMPLING_BYTES
                 .load(std::sync::atomic::Ordering::Relaxed),
