@@ -9,6 +9,7 @@ use tracealloc::model::FoldOptions;
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // one heap block per box is the point
 fn recurse(n: u32, out: &mut Vec<Box<[u8; 64]>>) {
     if n == 0 {
         out.push(Box::new([7u8; 64]));

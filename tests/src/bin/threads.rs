@@ -13,6 +13,7 @@ fn make_blocks(count: usize, size: usize) -> Vec<Vec<u8>> {
 }
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // one heap block per element is the point
 fn leak_blocks(count: usize) -> Vec<Box<[u8; 16]>> {
     (0..count).map(|_| Box::new([3u8; 16])).collect()
 }
