@@ -169,3 +169,29 @@ fn truncated_stacks_are_marked_and_the_depth_is_configurable() {
         "128 frames by default: {at_32} -> {default}"
     );
 }
+
+/// An unoptimized profiler says so once per process, on stderr, with the fix; an optimized one
+/// says nothing. (Here the dev profile is opt-level 0 and the release one is optimized, so debug
+/// assertions tell which this is; CI checks the release side on the attribution program.)
+#[test]
+fn the_unoptimized_build_notice_appears_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_threads"))
+        .output()
+        .expect("run threads");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = usize::from(cfg!(debug_assertions));
+    assert_eq!(
+        stderr
+            .matches("the profiler is compiled without optimization")
+            .count(),
+        expected,
+        "{stderr}"
+    );
+    if expected == 1 {
+        assert!(
+            stderr.contains("[profile.dev.package.tracealloc]\n    opt-level = 3"),
+            "{stderr}"
+        );
+    }
+}

@@ -110,6 +110,8 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     if let Some(depth) = requested_depth() {
         DEPTH.store(depth, Ordering::Relaxed);
     }
+    #[cfg(tracealloc_unoptimized)]
+    crate::sys::write_stderr(UNOPTIMIZED_NOTICE);
     let mode = if unwind_requested() {
         CaptureMode::Unwind
     } else if frame_pointers_work(stack) {
@@ -117,7 +119,8 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     } else {
         crate::sys::write_stderr(
             b"tracealloc: this program has no frame pointers; falling back to DWARF unwinding, \
-              which costs about 100 ns more per allocation. Build with RUSTFLAGS=\"-C force-frame-pointers=yes\".\n",
+              which costs a few ns more per frame of every allocation's stack. Build with \
+              RUSTFLAGS=\"-C force-frame-pointers=yes\".\n",
         );
         CaptureMode::Unwind
     };
@@ -128,6 +131,19 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     MODE.store(mode as u8, Ordering::Relaxed);
     mode
 }
+
+/// Said once at start-up when the profiler itself was compiled at opt-level 0 (a plain debug
+/// build): its code then costs several times what it does optimized, on every allocation.
+#[cfg(tracealloc_unoptimized)]
+const UNOPTIMIZED_NOTICE: &[u8] = concat!(
+    "tracealloc: the profiler is compiled without optimization, which makes every allocation\n",
+    "several times slower than it needs to be. For fast debug builds, add to your workspace's\n",
+    "Cargo.toml\n",
+    "    [profile.dev.package.tracealloc]\n",
+    "    opt-level = 3\n",
+    "and build with frame pointers (see \"Debug builds\" in tracealloc's README).\n",
+)
+.as_bytes();
 
 /// The environment variable that forces a capture method: `TRACEALLOC_CAPTURE=unwind` uses the
 /// DWARF unwinder even when frame pointers work (to compare the two, or to work around a library
@@ -206,7 +222,7 @@ pub(crate) fn table_slot(hash: u64, mask: usize) -> usize {
 impl Captured {
     pub(crate) fn empty() -> Self {
         Captured {
-            frames: [MaybeUninit::uninit(); MAX_DEPTH],
+            frames: [const { MaybeUninit::uninit() }; MAX_DEPTH],
             depth: 0,
             hash: 0,
             end: CaptureEnd::Complete,
