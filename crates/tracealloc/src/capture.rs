@@ -200,23 +200,24 @@ fn probe_inner(stack: (usize, usize)) -> u32 {
 }
 
 /// Folds one return address into a stack's hash. Two one-cycle operations, so the walk is not
-/// held up by a multiply per frame; [`table_slot`] mixes the result before it picks a slot (stacks
+/// held up by a multiply per frame; [`table_place`] mixes the result before it picks a slot (stacks
 /// are compared whole on lookup, so the hash only spreads them).
 #[inline(always)]
 fn mix(hash: u64, addr: usize) -> u64 {
     hash.rotate_left(5) ^ addr as u64
 }
 
-/// The slot of a stack hash in a table of `mask + 1` slots (murmur3's 64-bit finalizer).
+/// Where a stack hash goes in a table of `mask + 1` slots, and the tag its entry carries (murmur3's
+/// 64-bit finalizer: the low bits pick the slot, the high ones make the tag).
 #[inline(always)]
-pub(crate) fn table_slot(hash: u64, mask: usize) -> usize {
+pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
     let mut h = hash;
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^= h >> 33;
-    h as usize & mask
+    (h as usize & mask, crate::thread::entry_tag(h))
 }
 
 impl Captured {

@@ -29,7 +29,7 @@ fn region(i: usize) -> *mut u8 {
     if !base.is_null() {
         return base;
     }
-    let fresh = crate::sys::map_zeroed_lazily(REGION_BYTES);
+    let fresh = map_low(REGION_BYTES);
     if fresh.is_null() {
         return fresh;
     }
@@ -48,18 +48,38 @@ fn region(i: usize) -> *mut u8 {
     }
 }
 
-/// `bytes` of zeroed memory aligned to 64, or null when memory is exhausted. Adds the bytes to
-/// `carved` (the profiler's own-memory figure).
+/// A lazily-committed mapping that lies below 2^48, or null. Record tables keep 16 bits of hash in
+/// the bits above (see `thread::entry_tag`); Linux maps there unless asked for higher addresses,
+/// and a mapping that is not there counts as memory exhausted.
+fn map_low(bytes: usize) -> *mut u8 {
+    let p = crate::sys::map_zeroed_lazily(bytes);
+    if !p.is_null() && ((p as usize).checked_add(bytes)).is_none_or(|end| end as u64 > 1 << 48) {
+        // SAFETY: our own fresh mapping of `bytes`, never shared.
+        unsafe { crate::sys::unmap(p, bytes) };
+        return std::ptr::null_mut();
+    }
+    p
+}
+
+/// `bytes` of zeroed memory aligned to 64 and below 2^48, or null when memory is exhausted. Adds
+/// the bytes to `carved` (the profiler's own-memory figure) when it succeeds.
 pub(crate) fn carve(bytes: usize, carved: &AtomicU64) -> *mut u8 {
     let bytes = bytes.div_ceil(ALIGN) * ALIGN;
-    carved.fetch_add(bytes as u64, Ordering::Relaxed);
+    let p = carve_uncounted(bytes);
+    if !p.is_null() {
+        carved.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    p
+}
+
+fn carve_uncounted(bytes: usize) -> *mut u8 {
     if bytes > REGION_BYTES / 8 {
-        return crate::sys::map_zeroed_lazily(bytes); // big tables get mappings of their own
+        return map_low(bytes); // big tables get mappings of their own
     }
     loop {
         let i = CURRENT.load(Ordering::Acquire);
         if i >= MAX_REGIONS {
-            return crate::sys::map_zeroed_lazily(bytes);
+            return map_low(bytes);
         }
         let base = region(i);
         if base.is_null() {

@@ -17,7 +17,7 @@ use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
 
-use crate::capture::{Captured, table_slot};
+use crate::capture::{Captured, table_place};
 use crate::carve::carve;
 use crate::record::{RecordChunk, SiteRecord};
 use crate::sys;
@@ -40,8 +40,8 @@ struct OwnerOnly {
     base_blocks: i64,
     /// The registry's flush sequence number of that flush: orders peaks of different threads.
     base_seq: u64,
-    /// Open-addressing table of record pointers, keyed by stack hash.
-    table: *mut *const SiteRecord,
+    /// Open-addressing table of tagged record pointers ([`entry_tag`]), keyed by stack hash.
+    table: *mut usize,
     table_mask: usize,
     table_len: usize,
     tail_chunk: *mut RecordChunk,
@@ -127,7 +127,7 @@ impl ThreadState {
         let size = std::mem::size_of::<ThreadState>();
         let table_bytes = INITIAL_TABLE_SLOTS * std::mem::size_of::<*const SiteRecord>();
         let state = carve(size, mapped).cast::<ThreadState>();
-        let table = carve(table_bytes, mapped).cast::<*const SiteRecord>();
+        let table = carve(table_bytes, mapped).cast::<usize>();
         let chunk = carve(RecordChunk::bytes(INITIAL_CHUNK_RECORDS), mapped).cast::<RecordChunk>();
         if state.is_null() || table.is_null() || chunk.is_null() {
             return ptr::null_mut(); // what was carved stays unused: memory is exhausted anyway
@@ -364,22 +364,25 @@ impl ThreadState {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         let stack = captured.stack();
-        let mut slot = table_slot(captured.hash, local.table_mask);
+        let (mut slot, tag) = table_place(captured.hash, local.table_mask);
         let mut probes = 0;
         loop {
             // SAFETY: slot <= table_mask, within the table mapping.
             let entry = unsafe { *local.table.add(slot) };
-            if entry.is_null() {
+            if entry == 0 {
                 break;
             }
             probes += 1;
             if probes > local.table_mask {
                 return &self.fallback_record; // full table that could not grow
             }
-            // SAFETY: table entries point at published records, never freed.
-            let record = unsafe { &*entry };
-            if record.hash == captured.hash && record.stack() == stack {
-                return record;
+            // The tag spares reading the records of other stacks (a cache miss each).
+            if entry & TAG_MASK == tag {
+                // SAFETY: table entries point at published records, never freed.
+                let record = unsafe { &*((entry & !TAG_MASK) as *const SiteRecord) };
+                if record.hash == captured.hash && record.stack() == stack {
+                    return record;
+                }
             }
             slot = (slot + 1) & local.table_mask;
         }
@@ -458,8 +461,9 @@ impl ThreadState {
         }
         tail.len.store(len + 1, Ordering::Release);
 
+        let (_, tag) = table_place(captured.hash, local.table_mask);
         // SAFETY: slot <= table_mask and was found empty.
-        unsafe { *local.table.add(slot) = record_ptr };
+        unsafe { *local.table.add(slot) = tagged(record_ptr, tag) };
         local.table_len += 1;
         if local.table_len * 2 > local.table_mask + 1 {
             // SAFETY: owner-only, as this function.
@@ -468,6 +472,22 @@ impl ThreadState {
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
     }
+}
+
+/// The bits of a table entry above every address carved for records (see [`crate::carve`]: its
+/// regions lie below 2^48), which carry 16 bits of the stack's hash.
+const TAG_MASK: usize = ((0xffff_u64) << 48) as usize;
+
+/// The tag of a mixed stack hash (never 0, so an entry is never 0).
+#[inline(always)]
+pub(crate) fn entry_tag(mixed: u64) -> usize {
+    (((mixed >> 48) | 0x8000) << 48) as usize & TAG_MASK
+}
+
+/// A table entry: the record's address with `tag` in the bits above it.
+fn tagged(record: *const SiteRecord, tag: usize) -> usize {
+    debug_assert_eq!(record as usize & TAG_MASK, 0, "carved memory lies below 2^48");
+    record as usize | tag
 }
 
 /// Doubles the owner's hash table (the old one is left unused: carved memory is never freed, and
@@ -479,8 +499,8 @@ impl ThreadState {
 unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
     let old_slots = local.table_mask + 1;
     let new_slots = old_slots * 2;
-    let word = std::mem::size_of::<*const SiteRecord>();
-    let table = carve(new_slots * word, mapped).cast::<*const SiteRecord>();
+    let word = std::mem::size_of::<usize>();
+    let table = carve(new_slots * word, mapped).cast::<usize>();
     if table.is_null() {
         return; // stays at a higher load factor; lookups still terminate while any slot is empty
     }
@@ -488,15 +508,15 @@ unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
     for i in 0..old_slots {
         // SAFETY: i < old_slots, within the old table.
         let entry = unsafe { *local.table.add(i) };
-        if entry.is_null() {
+        if entry == 0 {
             continue;
         }
         // SAFETY: entries point at published records.
-        let hash = unsafe { (*entry).hash };
-        let mut slot = table_slot(hash, mask);
+        let hash = unsafe { (*((entry & !TAG_MASK) as *const SiteRecord)).hash };
+        let (mut slot, _) = table_place(hash, mask);
         // SAFETY: slot <= mask, within the new table, which has empty slots left.
         unsafe {
-            while !(*table.add(slot)).is_null() {
+            while *table.add(slot) != 0 {
                 slot = (slot + 1) & mask;
             }
             *table.add(slot) = entry;
