@@ -486,7 +486,11 @@ pub(crate) fn entry_tag(mixed: u64) -> usize {
 
 /// A table entry: the record's address with `tag` in the bits above it.
 fn tagged(record: *const SiteRecord, tag: usize) -> usize {
-    debug_assert_eq!(record as usize & TAG_MASK, 0, "carved memory lies below 2^48");
+    debug_assert_eq!(
+        record as usize & TAG_MASK,
+        0,
+        "carved memory lies below 2^48"
+    );
     record as usize | tag
 }
 

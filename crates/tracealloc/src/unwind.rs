@@ -426,7 +426,7 @@ mod imp {
     /// compiled code fits that form. Rules are interned in a small table, so a cache entry is one
     /// word, `address << 16 | rule index`, written and read atomically: an entry can never pair
     /// one address with another's rule.
-    mod rules {
+    pub(super) mod rules {
         use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
         /// The frame does not fit the compact form: framehop unwinds it.
@@ -532,20 +532,94 @@ mod imp {
             };
             // Acquire: the interned rule was stored before the entry that names it.
             let word = entry.load(Ordering::Acquire);
-            let index = (word & 0xffff) as usize;
-            if word >> 16 != address || index == 0 {
+            let payload = word & 0xffff;
+            if word >> 16 != address || payload == 0 {
                 return MISS;
             }
-            RULES[index].load(Ordering::Relaxed)
+            if payload & INLINE != 0 {
+                return expand(payload);
+            }
+            RULES[payload as usize].load(Ordering::Relaxed)
+        }
+
+        /// A cache entry's payload holds the common rules itself, sparing a dependent load per
+        /// frame: `INLINE | from_frame_pointer << 14 | saved << 13 | cfa_offset / 8 << 7 |
+        /// -saved_offset / 8`. Others are indexes into the rule table.
+        const INLINE: u64 = 0x8000;
+
+        /// The inline payload of `rule`, when it fits.
+        fn compact(rule: u64) -> Option<u64> {
+            let kind = rule & 0xff;
+            if kind != KIND_STACK_POINTER && kind != KIND_FRAME_POINTER {
+                return None;
+            }
+            let (from_frame_pointer, cfa_offset, saved) = unpack(rule);
+            let saved_offset = saved.unwrap_or(0);
+            let fits = cfa_offset % 8 == 0
+                && (0..64 * 8).contains(&cfa_offset)
+                && saved_offset % 8 == 0
+                && (-127 * 8..=0).contains(&saved_offset);
+            fits.then(|| {
+                INLINE
+                    | u64::from(from_frame_pointer) << 14
+                    | u64::from(saved.is_some()) << 13
+                    | ((cfa_offset / 8) as u64) << 7
+                    | (-saved_offset / 8) as u64
+            })
+        }
+
+        /// The packed rule of an inline payload.
+        #[inline(always)]
+        fn expand(payload: u64) -> u64 {
+            let kind = if payload & 1 << 14 != 0 {
+                KIND_FRAME_POINTER
+            } else {
+                KIND_STACK_POINTER
+            };
+            let flag = if payload & 1 << 13 != 0 {
+                SAVED_FRAME_POINTER
+            } else {
+                0
+            };
+            let cfa_offset = (payload >> 7 & 0x3f) * 8;
+            let saved_offset = -((payload & 0x7f) as i64 * 8);
+            kind | flag | u64::from(saved_offset as i16 as u16) << 16 | cfa_offset << 32
         }
 
         /// Caches `rule` for `address`; returns it.
         #[cold]
         pub(super) fn fill(table: *const AtomicU64, address: u64, rule: u64) -> u64 {
-            if let (Some(entry), Some(index)) = (slot(table, address), intern(rule)) {
-                entry.store(address << 16 | index as u64, Ordering::Release);
+            let payload = compact(rule).or_else(|| intern(rule).map(|index| index as u64));
+            if let (Some(entry), Some(payload)) = (slot(table, address), payload) {
+                entry.store(address << 16 | payload, Ordering::Release);
             }
             rule
+        }
+
+        /// Checks `expand(compact(rule)) == rule` over the rules that fit (for a test).
+        #[cfg(test)]
+        pub(crate) fn check_inline_round_trip() {
+            let mut fitted = 0;
+            for from_frame_pointer in [false, true] {
+                for cfa_offset in (-16..600).step_by(4) {
+                    for saved in [None, Some(-16), Some(-8), Some(-1016), Some(-1024), Some(8)] {
+                        let rule = pack(from_frame_pointer, cfa_offset, saved);
+                        if let Some(payload) = compact(rule) {
+                            assert_eq!(
+                                expand(payload),
+                                rule,
+                                "{from_frame_pointer} {cfa_offset} {saved:?}"
+                            );
+                            fitted += 1;
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                fitted,
+                2 * 64 * 4,
+                "every multiple of 8 below 512, four saved offsets"
+            );
         }
 
         /// The index of `rule` in the rule table, added if new; `None` when the table is full.
@@ -594,6 +668,12 @@ mod tests {
             return both_walks(stack);
         }
         std::hint::black_box(nested(depth - 1, stack))
+    }
+
+    /// Every rule that fits a cache entry's payload comes back unchanged.
+    #[test]
+    fn inline_payloads_round_trip() {
+        super::imp::rules::check_inline_round_trip();
     }
 
     /// The compact rules walk the stack exactly as framehop does, frame for frame, to the same end,
