@@ -110,3 +110,28 @@ pub fn stat_ending_with<'s>(stats: &'s [tracealloc::Stat], suffix: &str) -> &'s 
         ),
     }
 }
+
+#[inline(never)]
+fn sample_env_blocks() -> Vec<Vec<u8>> {
+    (0..2000).map(|_| vec![5u8; 1000]).collect()
+}
+
+/// The body of the `sample_env*` programs: allocates 2,000 blocks of 1,000 bytes at one site and
+/// prints the mode the profiler ran in and that site's live blocks, as
+/// `sampling <bytes> from_env <bool> blocks <n>`.
+pub fn sample_env_report() {
+    let blocks = sample_env_blocks();
+    let snapshot = tracealloc::snapshot();
+    let site: u64 = snapshot
+        .statistics(tracealloc::GroupBy::Function)
+        .iter()
+        .filter(|s| s.key.contains("sample_env_blocks"))
+        .map(|s| s.live_blocks)
+        .sum();
+    let capture = &snapshot.meta.capture;
+    println!(
+        "sampling {} from_env {} blocks {site}",
+        capture.sampling_bytes, capture.sampling_from_env
+    );
+    std::hint::black_box(blocks);
+}

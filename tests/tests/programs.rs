@@ -195,3 +195,49 @@ fn the_unoptimized_build_notice_appears_once() {
         );
     }
 }
+
+/// A sampled realloc that is a thread's first event captures with the DWARF unwinder, whose caches
+/// allocate: it must not re-enter the profiler (it would recurse until the stack overflows).
+#[test]
+fn a_sampled_realloc_does_not_reenter_the_profiler() {
+    let out = run(
+        env!("CARGO_BIN_EXE_realloc_reentry"),
+        &[],
+        &[("TRACEALLOC_CAPTURE", "unwind")],
+        LIMIT,
+    );
+    assert!(out.contains("realloc reentry ok"), "{out}");
+}
+
+/// `(sampling bytes, chosen by TRACEALLOC_SAMPLE, live blocks of the site: 2,000 blocks and their Vec)`.
+fn sample_env(program: &str, sample: Option<&str>) -> (u64, bool, u64) {
+    let envs: Vec<(&str, &str)> = sample
+        .map(|s| ("TRACEALLOC_SAMPLE", s))
+        .into_iter()
+        .collect();
+    let out = run(program, &[], &envs, LIMIT);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    match words.as_slice() {
+        ["sampling", bytes, "from_env", from_env, "blocks", blocks] => (
+            bytes.parse().unwrap(),
+            from_env.parse().unwrap(),
+            blocks.parse().unwrap(),
+        ),
+        _ => panic!("unexpected output: {out}"),
+    }
+}
+
+/// `TRACEALLOC_SAMPLE` switches an exact build to sampling and a sampled build to exact mode, and
+/// the snapshot says which mode ran and who chose it.
+#[test]
+fn tracealloc_sample_switches_the_mode_without_a_rebuild() {
+    let exact = env!("CARGO_BIN_EXE_sample_env");
+    let sampled = env!("CARGO_BIN_EXE_sample_env_sampled");
+    assert_eq!(sample_env(exact, None), (0, false, 2001));
+    let (bytes, from_env, estimate) = sample_env(exact, Some("65536"));
+    assert_eq!((bytes, from_env), (65536, true));
+    assert_ne!(estimate, 2001, "sampled: the site's figure is an estimate");
+    let (bytes, from_env, _) = sample_env(sampled, None);
+    assert_eq!((bytes, from_env), (65536, false));
+    assert_eq!(sample_env(sampled, Some("0")), (0, true, 2001));
+}

@@ -446,11 +446,17 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                 } else {
                     " (no frame pointers)"
                 },
-                match m.capture.sampling_bytes {
-                    0 => String::new(),
-                    n => format!(
-                        ", sampled every {} on average (site figures are estimates)",
-                        human_bytes(n)
+                match (m.capture.sampling_bytes, m.capture.sampling_from_env) {
+                    (0, false) => String::new(),
+                    (0, true) => ", exact (TRACEALLOC_SAMPLE=0)".to_owned(),
+                    (n, from_env) => format!(
+                        ", sampled every {} on average, set by {} (site figures are estimates)",
+                        human_bytes(n),
+                        if from_env {
+                            "TRACEALLOC_SAMPLE"
+                        } else {
+                            "Profiler::sampled"
+                        }
                     ),
                 }
             ),

@@ -83,6 +83,10 @@ pub struct CaptureInfo {
     /// exact); 0 when every block is tracked.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sampling_bytes: u64,
+    /// Whether `TRACEALLOC_SAMPLE` chose the mode (sampled, or exact with 0), overriding the
+    /// program's own `Profiler` setting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sampling_from_env: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

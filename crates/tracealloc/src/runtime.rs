@@ -119,8 +119,46 @@ extern "C" fn on_process_exit() {
 
 /// The header record of blocks left out by sampling: they count in the whole-process figures only.
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(std::ptr::null());
-/// The sampling interval in use (0: exact mode), for the snapshot's metadata.
-pub(crate) static SAMPLING_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The sampling interval in use (0: exact mode), decided at the process's first allocation from
+/// `TRACEALLOC_SAMPLE` or the profiler's own setting; [`SAMPLING_UNDECIDED`] before.
+static SAMPLING_BYTES: AtomicU64 = AtomicU64::new(SAMPLING_UNDECIDED);
+const SAMPLING_UNDECIDED: u64 = u64::MAX;
+/// Who chose the sampling interval: 0 the code (`Profiler::sampled`, or exact by default), 1
+/// `TRACEALLOC_SAMPLE`.
+static SAMPLING_FROM_ENV: AtomicU8 = AtomicU8::new(0);
+
+/// The environment variable that chooses sampling at start-up without a rebuild: the mean bytes
+/// between samples, `0` for exact mode. It overrides `Profiler::sampled`.
+pub const SAMPLE_ENV: &str = "TRACEALLOC_SAMPLE";
+
+/// The sampling interval in use: 0 for exact mode.
+#[inline(always)]
+fn sampling_bytes(configured: u64) -> u64 {
+    match SAMPLING_BYTES.load(Ordering::Relaxed) {
+        SAMPLING_UNDECIDED => decide_sampling(configured),
+        mean => mean,
+    }
+}
+
+/// Decides the sampling interval once, at the first allocation; racing threads reach the same
+/// answer (the environment and the profiler's setting do not change).
+#[cold]
+#[inline(never)]
+fn decide_sampling(configured: u64) -> u64 {
+    let from_env = crate::sys::env_u64(c"TRACEALLOC_SAMPLE");
+    let mean = from_env.unwrap_or(configured);
+    SAMPLING_FROM_ENV.store(u8::from(from_env.is_some()), Ordering::Relaxed);
+    SAMPLING_BYTES.store(mean, Ordering::Relaxed);
+    mean
+}
+
+/// The sampling interval and whether `TRACEALLOC_SAMPLE` chose it, for the snapshot's metadata.
+pub(crate) fn sampling() -> (u64, bool) {
+    match SAMPLING_BYTES.load(Ordering::Relaxed) {
+        SAMPLING_UNDECIDED => (0, false),
+        mean => (mean, SAMPLING_FROM_ENV.load(Ordering::Relaxed) == 1),
+    }
+}
 
 fn capture_here(thread: &ThreadState) -> Captured {
     let mut captured = Captured::empty();
@@ -136,11 +174,12 @@ fn capture_here(thread: &ThreadState) -> Captured {
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(size: usize, mean: u64) -> *const SiteRecord {
+pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
     };
+    let mean = sampling_bytes(configured_mean);
     let Some(thread) = current_thread() else {
         return REGISTRY.record_orphan_alloc(size);
     };
@@ -171,7 +210,6 @@ fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const Site
         };
         return &UNSAMPLED;
     }
-    sampled_with(mean);
     let delta = SiteDelta::sampled_alloc(size, mean);
     let captured = capture_here(thread);
     // SAFETY: as above.
@@ -183,13 +221,6 @@ fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const Site
             (size as i64, 1),
             allocated,
         )
-    }
-}
-
-#[cold]
-fn sampled_with(mean: u64) {
-    if SAMPLING_BYTES.load(Ordering::Relaxed) != mean {
-        SAMPLING_BYTES.store(mean, Ordering::Relaxed);
     }
 }
 
@@ -205,13 +236,20 @@ pub(crate) fn on_realloc(
     record: *const SiteRecord,
     old: usize,
     new: usize,
-    mean: u64,
+    configured_mean: u64,
 ) -> *const SiteRecord {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
         REGISTRY.record_own(new as i64 - old as i64);
         return record;
     };
+    // A sampled realloc may capture a stack, and a capture may allocate (the unwinder's caches):
+    // nested allocations must go straight to the inner allocator.
+    let Some(_guard) = ReentrancyGuard::enter() else {
+        REGISTRY.record_orphan_change(site, old, new, false);
+        return record;
+    };
+    let mean = sampling_bytes(configured_mean);
     let thread = match current_thread() {
         Some(thread) if !site.owner.is_null() || (mean != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
             thread
@@ -252,7 +290,6 @@ fn on_sampled_realloc(
         unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, allocated) };
         return site;
     }
-    sampled_with(mean);
     let captured = capture_here(thread);
     let delta = SiteDelta::sampled_alloc(new, mean);
     // SAFETY: as above.
@@ -266,12 +303,19 @@ fn on_sampled_realloc(
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, mean: u64) {
+pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, configured_mean: u64) {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
         REGISTRY.record_own(-(size as i64));
         return;
     };
+    // Making the thread's state (its first event may be a free) takes the guard itself; nothing
+    // else here allocates, but the guard keeps every hook under one rule.
+    let Some(_guard) = ReentrancyGuard::enter() else {
+        REGISTRY.record_orphan_change(site, size, 0, true);
+        return;
+    };
+    let mean = sampling_bytes(configured_mean);
     let live = (-(size as i64), -1);
     match current_thread() {
         Some(thread) if mean == 0 && !site.owner.is_null() => {

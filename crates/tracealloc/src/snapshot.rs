@@ -244,8 +244,8 @@ fn metadata() -> Metadata {
             method: mode.name().to_owned(),
             max_depth: depth_limit() as u32,
             frame_pointers: mode == CaptureMode::FramePointers,
-            sampling_bytes: crate::runtime::SAMPLING_BYTES
-                .load(std::sync::atomic::Ordering::Relaxed),
+            sampling_bytes: crate::runtime::sampling().0,
+            sampling_from_env: crate::runtime::sampling().1,
         },
         rss_bytes: proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024,
         thread_count: proc_status_field(&status, "Threads:").unwrap_or(0),

@@ -21,6 +21,7 @@ fn main() {
             max_depth: 64,
             frame_pointers: true,
             sampling_bytes: 0,
+            sampling_from_env: false,
         },
         rss_bytes: 0,
         thread_count: 8,
