@@ -42,3 +42,21 @@ fn four_thread_totals_and_live_equal_dhat() {
         );
     }
 }
+
+/// Over jemalloc (the `jemalloc` feature, at tikv-jemallocator's current release), the totals are
+/// dhat-rs's too.
+#[cfg(feature = "jemalloc")]
+#[test]
+fn totals_over_jemalloc_equal_dhat() {
+    let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "single");
+    let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc_jemalloc"), "single");
+    assert_eq!(ours, dhat);
+    let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "threads");
+    let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc_jemalloc"), "threads");
+    for field in ["total_blocks", "total_bytes", "live_blocks", "live_bytes"] {
+        assert_eq!(
+            ours[field], dhat[field],
+            "{field}: ours {ours}, dhat {dhat}"
+        );
+    }
+}

@@ -72,6 +72,11 @@ impl Profiler<System> {
     }
 }
 
+/// jemalloc as the inner allocator (feature `jemalloc`), to name the profiler's type:
+/// `static ALLOC: tracealloc::Profiler<tracealloc::Jemalloc> = tracealloc::Profiler::jemalloc();`
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
 #[cfg(feature = "jemalloc")]
 impl Profiler<tikv_jemallocator::Jemalloc> {
     /// Profiles jemalloc (feature `jemalloc`); snapshots then also record jemalloc's own figures.
