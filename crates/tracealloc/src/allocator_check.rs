@@ -129,3 +129,96 @@ proptest! {
         prop_assert_eq!(REGISTRY.stats().live_bytes, start.live_bytes, "all freed");
     }
 }
+
+/// An inner allocator that remembers the layout of its last request.
+#[derive(Default)]
+struct RecordingInner {
+    last: Mutex<Option<Layout>>,
+}
+
+impl RecordingInner {
+    fn last(&self) -> Layout {
+        self.last.lock().unwrap().expect("a request")
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged.
+unsafe impl GlobalAlloc for RecordingInner {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        *self.last.lock().unwrap() = Some(layout);
+        // SAFETY: forwarded contract.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        *self.last.lock().unwrap() = Some(layout);
+        // SAFETY: forwarded contract.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a valid layout was given for the old block, so this one is valid too.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        *self.last.lock().unwrap() = Some(new);
+        // SAFETY: forwarded contract.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// What the inner allocator is asked for is at most 16 bytes more than the caller's block, for
+/// every alignment: page-aligned buffers and 2 MiB-aligned ones do not pay their alignment again.
+#[test]
+fn every_alignment_costs_at_most_16_bytes_per_block() {
+    let _registry = REGISTRY_USERS.lock().unwrap_or_else(|e| e.into_inner());
+    let profiler = Profiler::new(RecordingInner::default());
+    for (size, align) in [
+        (1, 1),
+        (100, 8),
+        (100, 16),
+        (100, 32),
+        (5000, 64),
+        (4096, 4096),
+        (10_001, 4096),
+        (3 << 20, 2 << 20),
+        (1, 2 << 20),
+    ] {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        let asked = |what: &str, user_size: usize| {
+            let inner = profiler.inner.last();
+            assert!(
+                inner.size() <= user_size + 16 && inner.align() >= align,
+                "{what} of {user_size} bytes aligned to {align}: the inner allocator was asked for {inner:?}"
+            );
+        };
+        // SAFETY: (1) non-zero sizes; (2) each block is freed once, with its current layout.
+        unsafe {
+            let p = profiler.alloc(layout);
+            assert!(!p.is_null() && p as usize % align == 0);
+            asked("alloc", size);
+            p.write_bytes(0xab, size);
+            let grown = profiler.realloc(p, layout, size * 2);
+            assert!(!grown.is_null() && grown as usize % align == 0);
+            asked("realloc up", size * 2);
+            assert!(
+                std::slice::from_raw_parts(grown, size)
+                    .iter()
+                    .all(|&b| b == 0xab)
+            );
+            let shrunk = profiler.realloc(
+                grown,
+                Layout::from_size_align(size * 2, align).unwrap(),
+                size,
+            );
+            asked("realloc down", size);
+            assert!(
+                std::slice::from_raw_parts(shrunk, size)
+                    .iter()
+                    .all(|&b| b == 0xab)
+            );
+            let z = profiler.alloc_zeroed(layout);
+            asked("alloc_zeroed", size);
+            assert!(std::slice::from_raw_parts(z, size).iter().all(|&b| b == 0));
+            profiler.dealloc(z, layout);
+            profiler.dealloc(shrunk, layout);
+            asked("dealloc", size);
+        }
+    }
+}

@@ -53,8 +53,9 @@ use header::Outer;
 /// The profiling allocator: wraps an inner allocator (the system's by default, or jemalloc) and
 /// charges every block to its call stack and thread.
 ///
-/// Each block carries an 8-byte header (more for alignments above 8) holding the address of its
-/// site's record, so frees and reallocs find their site without a lookup.
+/// Each block carries the address of its site's record (an 8- or 16-byte header, or a trailer of
+/// at most 15 bytes for alignments above 16), so frees and reallocs find their site without a
+/// lookup.
 #[derive(Debug, Default)]
 pub struct Profiler<A: GlobalAlloc = System> {
     inner: A,
@@ -109,9 +110,10 @@ impl<A: GlobalAlloc> Profiler<A> {
     }
 }
 
-// SAFETY: every method forwards to the inner allocator with a layout that is the user's grown by
-// `pad` bytes at the front (same alignment or larger), and returns `base + pad`, which keeps the
-// user's alignment and size; failures (null) are passed through without recording anything.
+// SAFETY: every method forwards to the inner allocator with the user's layout grown by a header
+// (`pad` bytes in front, same alignment or larger) or a trailer (behind the user's bytes, same
+// alignment), and returns `base + pad`, which keeps the user's alignment and size; failures (null)
+// are passed through without recording anything.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -125,8 +127,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         }
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
-        // SAFETY: (3) user is base + pad of a live block, pad >= 8.
-        unsafe { header::write(user, runtime::on_alloc(layout.size(), self.sample_bytes)) };
+        // SAFETY: (3) user is base + pad of a live block of the outer layout.
+        unsafe { outer.write(user, runtime::on_alloc(layout.size(), self.sample_bytes)) };
         user
     }
 
@@ -140,10 +142,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         if base.is_null() {
             return base;
         }
-        // SAFETY: (2) base + pad lies within the block; (3) the header precedes user.
+        // SAFETY: (2) base + pad lies within the block; (3) user is base + pad of a live block
+        // of the outer layout.
         unsafe {
             let user = base.add(outer.pad);
-            header::write(user, runtime::on_alloc(layout.size(), self.sample_bytes));
+            outer.write(user, runtime::on_alloc(layout.size(), self.sample_bytes));
             user
         }
     }
@@ -154,8 +157,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         let Some(outer) = Outer::of(layout) else {
             return;
         };
-        // SAFETY: (1) ptr came from our alloc with this layout, so its header precedes it.
-        let record = unsafe { header::read(ptr) };
+        // SAFETY: (1) ptr came from our alloc with this layout, so it holds its record address.
+        let record = unsafe { outer.read(ptr) };
         runtime::on_dealloc(record, layout.size(), self.sample_bytes);
         // SAFETY: (2) ptr - pad is the inner block, allocated with the same outer layout.
         unsafe { self.inner.dealloc(ptr.sub(outer.pad), outer.layout) };
@@ -169,10 +172,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         let Some(new) = Outer::of_size(new_size, layout.align()) else {
             return std::ptr::null_mut();
         };
-        // SAFETY: (1) ptr came from our alloc with `layout`, so its header precedes it.
-        let record = unsafe { header::read(ptr) };
-        // SAFETY: (2) ptr - pad is the inner block of the old outer layout; the new size keeps the
-        // alignment and the header, which the inner realloc copies along.
+        // SAFETY: (1) ptr came from our alloc with `layout`, so it holds its record address.
+        let record = unsafe { old.read(ptr) };
+        // SAFETY: (2) ptr - pad is the inner block of the old outer layout; the new outer layout
+        // has the same alignment (the same place for the record: header or trailer).
         let base = unsafe {
             self.inner
                 .realloc(ptr.sub(old.pad), old.layout, new.layout.size())
@@ -183,9 +186,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (3) base + pad lies within the new block.
         let user = unsafe { base.add(new.pad) };
         let record = runtime::on_realloc(record, layout.size(), new_size, self.sample_bytes);
-        // SAFETY: (4) user is base + pad of the live new block; a sampled realloc may change the
-        // block's record.
-        unsafe { header::write(user, record) };
+        // SAFETY: (4) user is base + pad of the live new block of the new outer layout (a trailer
+        // moves with the size; a sampled realloc may change the block's record).
+        unsafe { new.write(user, record) };
         user
     }
 }
