@@ -191,11 +191,11 @@ fn every_alignment_costs_at_most_16_bytes_per_block() {
         // SAFETY: (1) non-zero sizes; (2) each block is freed once, with its current layout.
         unsafe {
             let p = profiler.alloc(layout);
-            assert!(!p.is_null() && p as usize % align == 0);
+            assert!(!p.is_null() && (p as usize).is_multiple_of(align));
             asked("alloc", size);
             p.write_bytes(0xab, size);
             let grown = profiler.realloc(p, layout, size * 2);
-            assert!(!grown.is_null() && grown as usize % align == 0);
+            assert!(!grown.is_null() && (grown as usize).is_multiple_of(align));
             asked("realloc up", size * 2);
             assert!(
                 std::slice::from_raw_parts(grown, size)
