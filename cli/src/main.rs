@@ -54,7 +54,10 @@ enum Command {
         /// The allocating thread as the root frame.
         #[arg(long)]
         by_thread: bool,
-        /// Allocation sites at the root, their callers above.
+        /// Reversed stacks: allocation sites at the root, their callers above.
+        #[arg(long)]
+        reverse: bool,
+        /// An icicle graph: roots at the top, stacks growing down.
         #[arg(long)]
         inverted: bool,
         /// Keep every frame: std's start-up below `main` and each thread's closure too.
@@ -73,6 +76,9 @@ enum Command {
         since: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
+        /// Every frame, std's allocation internals and start-up included.
+        #[arg(long)]
+        full_stacks: bool,
     },
     /// One row per thread: live and total memory, and its top site.
     Threads {
@@ -127,6 +133,9 @@ struct Select {
     exclude: Vec<String>,
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+    /// With --by stack: every frame, std's allocation internals and start-up included.
+    #[arg(long)]
+    full_stacks: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -184,6 +193,7 @@ impl Select {
             ByArg::Function => GroupBy::Function,
             ByArg::Line => GroupBy::Line,
             ByArg::File => GroupBy::File,
+            ByArg::Stack if self.full_stacks => GroupBy::FullStack,
             ByArg::Stack => GroupBy::Stack,
             ByArg::Thread => GroupBy::Thread,
         };
@@ -228,6 +238,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             metric,
             diff,
             by_thread,
+            reverse,
             inverted,
             full_stacks,
             title,
@@ -238,6 +249,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let mut options = FlameOptions::default();
             options.metric = metric.into();
             options.by_thread = by_thread;
+            options.reverse = reverse;
             options.inverted = inverted;
             options.full_stacks = full_stacks;
             options.title = title;
@@ -250,10 +262,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             n,
             since,
             format,
+            full_stacks,
         } => {
             let snapshot = load(&file)?;
             let since = since.as_deref().map(load).transpose()?;
-            tracealloc_report::leaks(&snapshot, since.as_ref(), n, format.into(), color(), out)?
+            let mut options = ReportOptions::default();
+            options.n = n;
+            options.format = format.into();
+            options.color = color();
+            options.by = if full_stacks {
+                GroupBy::FullStack
+            } else {
+                GroupBy::Stack
+            };
+            tracealloc_report::leaks(&snapshot, since.as_ref(), &options, out)?
         }
         Command::Export {
             file,

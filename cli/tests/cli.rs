@@ -18,6 +18,14 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The leaking line of the fixtures (`file:line`), written by `regenerate-fixtures.sh`.
+fn leak_line() -> String {
+    std::fs::read_to_string(data("leak-line.txt"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 fn tracealloc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tracealloc"))
         .args(args)
@@ -138,10 +146,7 @@ fn json_contract_for_scripts() {
     let first = first_json_row(&["diff", old, new, "--format", "json"], &change);
     // The leak: 5 more blocks of 256 bytes at the leaking line.
     assert!(
-        first["key"]
-            .as_str()
-            .unwrap()
-            .ends_with("tests/src/bin/leak_diff.rs:14"),
+        first["key"].as_str().unwrap().ends_with(&leak_line()),
         "{first}"
     );
     assert_eq!(
@@ -177,7 +182,7 @@ fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
     for svg in [&plain_svg, &diff_svg] {
         parse_svg(svg);
         assert!(
-            svg.contains("leak_diff::leak (") && svg.contains("leak_diff.rs:14)"),
+            svg.contains("leak_diff::leak (") && svg.contains(&format!("{})", leak_line())),
             "the leaking frame is drawn"
         );
     }
@@ -189,7 +194,7 @@ fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
         "flamegraph",
         new.to_str().unwrap(),
         "--by-thread",
-        "--inverted",
+        "--reverse",
         "--metric",
         "total",
         "-o",

@@ -72,7 +72,8 @@ fn main() {
     ]
     .map(String::from);
     let text = tracealloc_cli(&dir, &args);
-    let expected = format!("{}:{LEAK_LINE}", file!());
+    // Shown relative to the working directory (the package's, under cargo test).
+    let expected = format!("tests/end_to_end.rs:{LEAK_LINE}");
     let top = text.lines().nth(1).unwrap_or_default();
     assert!(
         top.contains(&expected) && top.contains("+40"),

@@ -144,13 +144,15 @@ fn write_rows<'s>(
     write_table(out, &table, color, &styles)
 }
 
-fn key_cell(key: &str, by: GroupBy) -> String {
+/// A key as a table shows it: source paths shortened, a stack one frame per line.
+fn key_cell(snapshot: &Snapshot, key: &str, by: GroupBy) -> String {
+    let key = snapshot.short_paths(key);
     match by {
         GroupBy::Stack => key
             .split(Stat::STACK_SEPARATOR)
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => key.to_owned(),
+        _ => key.into_owned(),
     }
 }
 
@@ -185,7 +187,7 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     human_bytes(s.total_bytes),
                     s.total_blocks.to_string(),
                     percent(s.live_bytes, live_total),
-                    key_cell(&s.key, options.by),
+                    key_cell(&snapshot, &s.key, options.by),
                 ];
                 (cells, "")
             });
@@ -231,7 +233,7 @@ pub fn diff(
                     human_bytes_signed(d.bytes_diff),
                     d.live_blocks.to_string(),
                     format!("{:+}", d.blocks_diff),
-                    key_cell(&d.key, options.by),
+                    key_cell(&new, &d.key, options.by),
                 ];
                 (cells, change_style(d.bytes_diff))
             });
@@ -249,15 +251,20 @@ pub fn diff(
     }
 }
 
-/// What is still live, by full stack, largest first; with `since`, only what grew since then.
+/// What is still live, by stack, largest first; with `since`, only what grew since then. Uses
+/// `options.n`, `format` and `color`; the stacks are readable ones unless `options.by` is
+/// [`GroupBy::FullStack`].
 pub fn leaks(
     snapshot: &Snapshot,
     since: Option<&Snapshot>,
-    n: usize,
-    format: Format,
-    color: bool,
+    options: &ReportOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let (n, format, color) = (options.n, options.format, options.color);
+    let by = match options.by {
+        GroupBy::FullStack => GroupBy::FullStack,
+        _ => GroupBy::Stack,
+    };
     #[derive(Serialize)]
     struct Leak<'a> {
         key: &'a str,
@@ -277,7 +284,7 @@ pub fn leaks(
     let live;
     let rows: Vec<Leak<'_>> = match since {
         Some(old) => {
-            grown = snapshot.diff(old).statistics(GroupBy::Stack);
+            grown = snapshot.diff(old).statistics(by);
             let grown = grown.iter().filter(|d| d.bytes_diff > 0).take(n);
             grown
                 .map(|d| {
@@ -291,7 +298,7 @@ pub fn leaks(
                 .collect()
         }
         None => {
-            live = snapshot.statistics(GroupBy::Stack);
+            live = snapshot.statistics(by);
             let live = live.iter().filter(|s| s.live_bytes > 0).take(n);
             live.map(|s| leak(&s.key, s.live_bytes, s.live_blocks, None))
                 .collect()
@@ -321,7 +328,7 @@ pub fn leaks(
                     human_bytes(leak.live_bytes),
                     leak.live_blocks
                 )?;
-                for frame in leak.key.split(Stat::STACK_SEPARATOR) {
+                for frame in snapshot.short_paths(leak.key).split(Stat::STACK_SEPARATOR) {
                     writeln!(out, "    {frame}")?;
                 }
                 writeln!(out)?;
@@ -390,7 +397,7 @@ pub fn threads(
                     r.live_blocks.to_string(),
                     human_bytes(r.total_bytes),
                     r.total_blocks.to_string(),
-                    r.top_site.clone(),
+                    snapshot.short_paths(&r.top_site).into_owned(),
                 ];
                 (cells, "")
             });

@@ -44,6 +44,9 @@ pub struct FoldOptions {
     /// `__rust_begin_short_backtrace` (the marker std's own backtraces cut at), so at `main` or at
     /// the thread's closure.
     pub full_stacks: bool,
+    /// Keep full source paths. By default they are shortened for reading
+    /// ([`crate::short_path`]).
+    pub full_paths: bool,
 }
 
 /// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
@@ -52,7 +55,9 @@ const SHORT_BACKTRACE_MARKER: &str = "__rust_begin_short_backtrace";
 
 impl Snapshot {
     /// The frames of `stack` a person reads, root first: without the profiler's frames at the
-    /// leaf end and, unless `full_stacks`, without std's start-up at the root end.
+    /// leaf end and, unless `full_stacks`, without std's start-up at the root end nor std's
+    /// allocation internals at the leaf end (the call the program made, `Vec::push` or
+    /// `Box::new`, stays; `RawVecInner::try_allocate_in` and `alloc::alloc::alloc` go).
     pub fn readable_frames(&self, stack: &crate::Stack, full_stacks: bool) -> Vec<u32> {
         let mut frames: Vec<u32> = stack
             .frames
@@ -60,6 +65,14 @@ impl Snapshot {
             .copied()
             .skip_while(|&f| self.frames[f as usize].is_profiler())
             .collect();
+        if !full_stacks
+            && let Some(own) = frames
+                .iter()
+                .position(|&f| !self.frames[f as usize].is_runtime())
+            && own > 1
+        {
+            frames.drain(..own - 1);
+        }
         frames.reverse();
         if !full_stacks
             && let Some(marker) = frames.iter().rposition(|&f| {
@@ -84,7 +97,14 @@ impl Snapshot {
         let frame_labels: Vec<String> = self
             .frame_labels()
             .into_iter()
-            .map(|l| l.replace(';', ","))
+            .map(|l| {
+                let l = if options.full_paths {
+                    l
+                } else {
+                    self.short_paths(&l).into_owned()
+                };
+                l.replace(';', ",")
+            })
             .collect();
         let labels: Vec<String> = self
             .stacks

@@ -17,8 +17,13 @@ pub enum GroupBy {
     Line,
     /// The allocating user frame's file.
     File,
-    /// The whole stack, frames joined by [`Stat::STACK_SEPARATOR`], innermost first.
+    /// The stack as a person reads it, frames joined by [`Stat::STACK_SEPARATOR`], innermost
+    /// first: from the call into the standard library's allocation code (`Vec::push`,
+    /// `Box::new`) out to `main` or the thread's closure ([`Snapshot::readable_frames`]).
     Stack,
+    /// Every frame of the stack, std's allocation internals and start-up included.
+    #[serde(rename = "full-stack")]
+    FullStack,
     /// The allocating thread's name.
     Thread,
 }
@@ -89,16 +94,17 @@ impl Snapshot {
     pub(crate) fn keys(&self, by: GroupBy) -> SiteKeys {
         let per_stack = match by {
             GroupBy::Thread => Vec::new(),
-            GroupBy::Stack => {
+            GroupBy::Stack | GroupBy::FullStack => {
                 // Each frame's label once, then joined per stack: stacks share most frames.
                 let labels = self.frame_labels();
                 self.stacks
                     .iter()
                     .map(|stack| {
-                        let frames = stack.frames.iter().map(|&f| (f, &self.frames[f as usize]));
+                        let mut frames = self.readable_frames(stack, by == GroupBy::FullStack);
+                        frames.reverse(); // innermost first
                         let kept: Vec<&str> = frames
-                            .skip_while(|(_, frame)| frame.is_profiler())
-                            .map(|(f, _)| labels[f as usize].as_str())
+                            .iter()
+                            .map(|&f| labels[f as usize].as_str())
                             .collect();
                         kept.join(Stat::STACK_SEPARATOR)
                     })

@@ -13,6 +13,7 @@ mod format;
 mod frame;
 mod group;
 mod model;
+mod paths;
 
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;
@@ -26,6 +27,7 @@ pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
     Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
 };
+pub use paths::{short_path, short_paths_in};
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
 pub fn human_bytes(bytes: u64) -> String {

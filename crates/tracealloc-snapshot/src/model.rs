@@ -106,6 +106,10 @@ pub struct Metadata {
     /// Threads of the process at the moment, from the kernel.
     pub thread_count: u64,
     pub tracealloc_version: String,
+    /// The working directory of the process: the program's own source paths are shown relative
+    /// to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
     /// The inner allocator's own figures, when it reports them (jemalloc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocator: Option<AllocatorStats>,
@@ -178,6 +182,11 @@ impl Snapshot {
             threads: Vec::new(),
             sites: Vec::new(),
         }
+    }
+
+    /// `text` with its source paths shortened for people ([`crate::short_paths_in`]).
+    pub fn short_paths<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        crate::short_paths_in(text, self.meta.working_dir.as_deref())
     }
 
     /// The frames of a stack, innermost first.

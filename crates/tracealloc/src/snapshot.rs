@@ -250,6 +250,9 @@ fn metadata() -> Metadata {
         rss_bytes: proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024,
         thread_count: proc_status_field(&status, "Threads:").unwrap_or(0),
         tracealloc_version: env!("CARGO_PKG_VERSION").to_owned(),
+        working_dir: std::env::current_dir()
+            .ok()
+            .map(|d| d.to_string_lossy().into_owned()),
         allocator: allocator_stats(),
     }
 }

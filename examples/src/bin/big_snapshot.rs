@@ -26,6 +26,7 @@ fn main() {
         rss_bytes: 0,
         thread_count: 8,
         tracealloc_version: "synthetic".into(),
+        working_dir: None,
         allocator: None,
     });
     let frames = (stacks / 10).max(100);

@@ -1,0 +1,128 @@
+//! Source paths as people read them: `std/src/rt.rs` for the toolchain's sources,
+//! `serde_json-1.0.140/src/de.rs` for registry crates, paths relative to the working directory for
+//! the program's own files. Files and JSON keep the full paths; tables, stacks, flamegraphs and
+//! folded stacks show these.
+
+use std::borrow::Cow;
+
+/// `path` shortened for reading; `workdir` is the directory the program ran in, when known.
+pub fn short_path<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
+    // The toolchain's sources: `/rustc/<commit>/library/std/src/rt.rs` -> `std/src/rt.rs`.
+    if let Some(rest) = path.strip_prefix("/rustc/")
+        && let Some((_, after_commit)) = rest.split_once('/')
+    {
+        return Cow::Borrowed(
+            after_commit
+                .strip_prefix("library/")
+                .unwrap_or(after_commit),
+        );
+    }
+    // What std vendors: `/rust/deps/hashbrown-0.15.2/src/raw.rs` -> `hashbrown-0.15.2/src/raw.rs`.
+    if let Some(rest) = path.strip_prefix("/rust/deps/") {
+        return Cow::Borrowed(rest);
+    }
+    // Registry crates: `<cargo home>/registry/src/<index>-<hash>/serde_json-1.0.140/src/de.rs`.
+    if let Some(at) = path.find("/registry/src/")
+        && let Some((_, in_index)) = path[at + "/registry/src/".len()..].split_once('/')
+    {
+        return Cow::Borrowed(in_index);
+    }
+    // Git dependencies: `<cargo home>/git/checkouts/<name>-<hash>/<revision>/src/lib.rs`.
+    if let Some(at) = path.find("/git/checkouts/") {
+        let mut parts = path[at + "/git/checkouts/".len()..].splitn(3, '/');
+        if let (Some(checkout), Some(_revision), Some(rest)) =
+            (parts.next(), parts.next(), parts.next())
+        {
+            let name = checkout.rsplit_once('-').map_or(checkout, |(name, _)| name);
+            return Cow::Owned(format!("{name}/{rest}"));
+        }
+    }
+    if let Some(dir) = workdir.filter(|d| !d.is_empty())
+        && let Some(rest) = path.strip_prefix(dir)
+        && let Some(relative) = rest.strip_prefix('/')
+    {
+        return Cow::Borrowed(relative);
+    }
+    Cow::Borrowed(path)
+}
+
+/// `text` (a key, a frame label, a folded stack) with every absolute path in it shortened by
+/// [`short_path`]. A path starts with `/` at the start of the text or after `(`, ` ` or `;`, and
+/// runs to the next `:`, `)`, `;` or space.
+pub fn short_paths_in<'t>(text: &'t str, workdir: Option<&str>) -> Cow<'t, str> {
+    if !text.contains('/') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut previous: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        let starts_path = c == '/' && matches!(previous, None | Some('(' | ' ' | ';'));
+        if starts_path {
+            let end = rest.find([':', ')', ';', ' ']).unwrap_or(rest.len());
+            out.push_str(&short_path(&rest[..end], workdir));
+            previous = rest[..end].chars().last();
+            rest = &rest[end..];
+        } else {
+            out.push(c);
+            previous = Some(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toolchain_registry_git_and_own_paths_are_shortened() {
+        let cases = [
+            (
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/rt.rs",
+                "std/src/rt.rs",
+            ),
+            (
+                "/rust/deps/hashbrown-0.15.2/src/raw/mod.rs",
+                "hashbrown-0.15.2/src/raw/mod.rs",
+            ),
+            (
+                "/home/me/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde_json-1.0.140/src/de.rs",
+                "serde_json-1.0.140/src/de.rs",
+            ),
+            (
+                "/home/me/.cargo/git/checkouts/tokio-a1b2c3d4/5e6f7a8/tokio/src/lib.rs",
+                "tokio/tokio/src/lib.rs",
+            ),
+            ("/work/app/src/main.rs", "src/main.rs"),
+            ("/elsewhere/src/main.rs", "/elsewhere/src/main.rs"),
+        ];
+        for (path, short) in cases {
+            assert_eq!(short_path(path, Some("/work/app")), short, "{path}");
+        }
+        assert_eq!(
+            short_path("/work/app/src/main.rs", None),
+            "/work/app/src/main.rs"
+        );
+    }
+
+    #[test]
+    fn paths_inside_labels_and_folded_stacks_are_shortened() {
+        let folded = "app::main (/work/app/src/main.rs:7);alloc::vec::Vec<T>::push \
+                      (/rustc/abc/library/alloc/src/vec/mod.rs:2417) 64";
+        assert_eq!(
+            short_paths_in(folded, Some("/work/app")),
+            "app::main (src/main.rs:7);alloc::vec::Vec<T>::push (alloc/src/vec/mod.rs:2417) 64"
+        );
+        assert_eq!(
+            short_paths_in("/work/app/src/lib.rs:12", Some("/work/app")),
+            "src/lib.rs:12"
+        );
+        // Not paths: slashes inside names and types.
+        assert_eq!(
+            short_paths_in("<a/b as c>::d 5", Some("/work/app")),
+            "<a/b as c>::d 5"
+        );
+    }
+}
