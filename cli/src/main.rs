@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions};
-use tracealloc_snapshot::{FoldOptions, GroupBy, Metric, Snapshot, SortBy};
+use tracealloc_snapshot::{FoldOptions, GroupBy, Metric, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +30,8 @@ enum Command {
         #[command(flatten)]
         select: Select,
         /// Order by live bytes, total bytes, or live blocks.
-        #[arg(long, value_enum, default_value_t = SortArg::Live)]
-        sort: SortArg,
+        #[arg(long, value_enum, default_value_t = MetricArg::Live)]
+        sort: MetricArg,
     },
     /// What changed from OLD to NEW, largest absolute change first (works across runs).
     Diff {
@@ -147,16 +147,16 @@ enum ByArg {
     Thread,
 }
 #[derive(Clone, Copy, ValueEnum)]
-enum SortArg {
-    Live,
-    Total,
-    Blocks,
-}
-#[derive(Clone, Copy, ValueEnum)]
+/// A figure to rank by or to draw: one set of names for `--sort` and `--metric`.
 enum MetricArg {
+    /// Live bytes.
     Live,
+    /// Bytes ever allocated.
     Total,
+    /// Live blocks.
     Blocks,
+    /// Blocks ever allocated: the number of allocations.
+    Allocations,
 }
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -171,6 +171,7 @@ impl From<MetricArg> for Metric {
             MetricArg::Live => Metric::LiveBytes,
             MetricArg::Total => Metric::TotalBytes,
             MetricArg::Blocks => Metric::LiveBlocks,
+            MetricArg::Allocations => Metric::TotalBlocks,
         }
     }
 }
@@ -186,7 +187,7 @@ impl From<FormatArg> for Format {
 }
 
 impl Select {
-    fn options(&self, sort: SortBy) -> ReportOptions {
+    fn options(&self, sort: Metric) -> ReportOptions {
         let mut o = ReportOptions::default();
         o.n = self.n;
         o.by = match self.by {
@@ -219,17 +220,12 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Top { file, select, sort } => {
-            let sort = match sort {
-                SortArg::Live => SortBy::Live,
-                SortArg::Total => SortBy::Total,
-                SortArg::Blocks => SortBy::Blocks,
-            };
-            tracealloc_report::top(&load(&file)?, &select.options(sort), out)?
+            tracealloc_report::top(&load(&file)?, &select.options(sort.into()), out)?
         }
         Command::Diff { old, new, select } => tracealloc_report::diff(
             &load(&old)?,
             &load(&new)?,
-            &select.options(SortBy::Live),
+            &select.options(Metric::LiveBytes),
             out,
         )?,
         Command::Flamegraph {

@@ -76,12 +76,7 @@ pub fn flamegraph(
     if lines.is_empty() {
         return Err("nothing to draw: no allocations for this metric".to_owned());
     }
-    let what = match options.metric {
-        Metric::LiveBytes => "live bytes",
-        Metric::TotalBytes => "total bytes allocated",
-        Metric::LiveBlocks => "live blocks",
-        Metric::TotalBlocks => "total blocks allocated",
-    };
+    let what = options.metric.describe();
     let mut palette = PaletteMap::default();
     for frame in &snapshot.frames {
         // The label exactly as the fold writes it.

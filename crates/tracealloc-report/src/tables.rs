@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, Table, presets};
 use serde::Serialize;
 use tracealloc_snapshot::{
-    Filter, GroupBy, Snapshot, SortBy, Stat, StatDiff, human_bytes, human_bytes_signed,
+    Filter, GroupBy, Metric, Snapshot, Stat, StatDiff, human_bytes, human_bytes_signed,
 };
 
 /// How results are printed.
@@ -27,7 +27,7 @@ pub enum Format {
 pub struct ReportOptions {
     pub n: usize,
     pub by: GroupBy,
-    pub sort: SortBy,
+    pub sort: Metric,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub format: Format,
@@ -40,7 +40,7 @@ impl Default for ReportOptions {
         ReportOptions {
             n: 10,
             by: GroupBy::Line,
-            sort: SortBy::Live,
+            sort: Metric::LiveBytes,
             include: Vec::new(),
             exclude: Vec::new(),
             format: Format::Table,
@@ -174,6 +174,8 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
     let snapshot = options.filtered(snapshot);
     let all = snapshot.statistics_sorted(options.by, options.sort);
     let live_total: u64 = all.iter().map(|s| s.live_bytes).sum();
+    let allocated_total: u64 = all.iter().map(|s| s.total_bytes).sum();
+    let sort_total: u64 = all.iter().map(|s| s.figure(options.sort)).sum();
     let rows = &all[..all.len().min(options.n)];
     match options.format {
         Format::Json => write_json(out, rows),
@@ -186,28 +188,39 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     s.live_blocks.to_string(),
                     human_bytes(s.total_bytes),
                     s.total_blocks.to_string(),
-                    percent(s.live_bytes, live_total),
+                    percent(s.figure(options.sort), sort_total),
                     key_cell(&snapshot, &s.key, options.by),
                 ];
                 (cells, "")
             });
+            let share = format!("share of {}", options.sort.describe());
             let header = [
                 "#",
                 "live",
                 "blocks",
                 "total",
                 "total blocks",
-                "share",
+                share.as_str(),
                 "key",
             ];
             write_rows(out, &header, table_rows, options.color, false)?;
             writeln!(
                 out,
-                "{} of {} groups; live {} in all.",
+                "{} of {} groups; live {} in all, {} allocated.",
                 rows.len(),
                 all.len(),
-                human_bytes(live_total)
-            )
+                human_bytes(live_total),
+                human_bytes(allocated_total)
+            )?;
+            // An exit snapshot after the program freed its memory: the live ranking is noise.
+            let mostly_freed = live_total.saturating_mul(100) < allocated_total;
+            if options.sort == Metric::LiveBytes && mostly_freed {
+                writeln!(
+                    out,
+                    "Almost nothing is live (under 1% of what was allocated): `--sort total` ranks by bytes allocated, `--sort allocations` by their number."
+                )?;
+            }
+            Ok(())
         }
     }
 }
@@ -532,4 +545,59 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Snapshot {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/tests/data/new.json");
+        Snapshot::load(path).unwrap()
+    }
+
+    fn top_text(snapshot: &Snapshot, sort: Metric) -> String {
+        let mut options = ReportOptions::default();
+        options.sort = sort;
+        let mut out = Vec::new();
+        top(snapshot, &options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// An exit snapshot where (almost) everything was freed: `top` says the live ranking is
+    /// noise and names the sorts that are not.
+    #[test]
+    fn top_says_when_almost_nothing_is_live() {
+        let mut freed = fixture();
+        for site in &mut freed.sites {
+            site.live_bytes = 0;
+            site.live_blocks = 0;
+        }
+        let note = "Almost nothing is live";
+        assert!(top_text(&freed, Metric::LiveBytes).contains(note));
+        assert!(!top_text(&freed, Metric::TotalBytes).contains(note));
+        assert!(!top_text(&fixture(), Metric::LiveBytes).contains(note));
+    }
+
+    /// Every metric is a sort key: the number of allocations ranks the site that allocated most
+    /// often first, whatever is live.
+    #[test]
+    fn every_metric_sorts() {
+        let snapshot = fixture();
+        for metric in [
+            Metric::LiveBytes,
+            Metric::LiveBlocks,
+            Metric::TotalBytes,
+            Metric::TotalBlocks,
+        ] {
+            let stats = snapshot.statistics_sorted(GroupBy::Line, metric);
+            assert!(
+                stats
+                    .windows(2)
+                    .all(|w| w[0].figure(metric) >= w[1].figure(metric)),
+                "{metric:?}"
+            );
+        }
+    }
 }

@@ -4,13 +4,17 @@ use std::collections::BTreeMap;
 
 use crate::model::{Site, Snapshot};
 
-/// The figure a flamegraph's widths show.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A figure of a site or group: what flamegraph widths show and what tables sort by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Metric {
+    /// Bytes live now (what is held).
     #[default]
     LiveBytes,
+    /// Bytes ever allocated (churn).
     TotalBytes,
+    /// Blocks live now.
     LiveBlocks,
+    /// Blocks ever allocated (the number of allocations).
     TotalBlocks,
 }
 
@@ -29,6 +33,16 @@ impl Metric {
         match self {
             Metric::LiveBytes | Metric::TotalBytes => "bytes",
             Metric::LiveBlocks | Metric::TotalBlocks => "blocks",
+        }
+    }
+
+    /// The figure in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::LiveBytes => "live bytes",
+            Metric::TotalBytes => "total bytes allocated",
+            Metric::LiveBlocks => "live blocks",
+            Metric::TotalBlocks => "total blocks allocated",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Metric;
 use crate::model::{Site, Snapshot};
 
 /// What sites are grouped by.
@@ -26,18 +27,6 @@ pub enum GroupBy {
     FullStack,
     /// The allocating thread's name.
     Thread,
-}
-
-/// The order of a statistics table: largest first by this figure.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum SortBy {
-    /// Live bytes (what is held now).
-    #[default]
-    Live,
-    /// Total bytes ever allocated (churn).
-    Total,
-    /// Live blocks.
-    Blocks,
 }
 
 /// The counters of one group.
@@ -66,12 +55,25 @@ impl Stat {
         self.key.split(Self::STACK_SEPARATOR)
     }
 
-    fn sort_figure(&self, sort: SortBy) -> (u64, u64) {
-        match sort {
-            SortBy::Live => (self.live_bytes, self.total_bytes),
-            SortBy::Total => (self.total_bytes, self.live_bytes),
-            SortBy::Blocks => (self.live_blocks, self.live_bytes),
+    /// The figure `metric` names, for sorting and shares.
+    pub fn figure(&self, metric: Metric) -> u64 {
+        match metric {
+            Metric::LiveBytes => self.live_bytes,
+            Metric::LiveBlocks => self.live_blocks,
+            Metric::TotalBytes => self.total_bytes,
+            Metric::TotalBlocks => self.total_blocks,
         }
+    }
+
+    /// The sort key: the metric, then the other figure of the same kind (live or total) to break
+    /// ties.
+    fn sort_figure(&self, metric: Metric) -> (u64, u64) {
+        let tie = match metric {
+            Metric::LiveBytes => self.total_bytes,
+            Metric::TotalBytes => self.live_bytes,
+            Metric::LiveBlocks | Metric::TotalBlocks => self.live_bytes,
+        };
+        (self.figure(metric), tie)
     }
 }
 
@@ -145,11 +147,11 @@ impl Snapshot {
 
     /// All groups, largest live bytes first (ties: larger total bytes, then key).
     pub fn statistics(&self, by: GroupBy) -> Vec<Stat> {
-        self.statistics_sorted(by, SortBy::Live)
+        self.statistics_sorted(by, Metric::LiveBytes)
     }
 
     /// All groups, largest first by `sort` (ties: the other byte figure, then key).
-    pub fn statistics_sorted(&self, by: GroupBy, sort: SortBy) -> Vec<Stat> {
+    pub fn statistics_sorted(&self, by: GroupBy, sort: Metric) -> Vec<Stat> {
         let keys = self.keys(by);
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut stats: Vec<Stat> = Vec::new();
@@ -187,7 +189,7 @@ impl Snapshot {
             .into_iter()
             .map(|groups| {
                 let mut stats: Vec<Stat> = groups.into_values().collect();
-                sort_stats(&mut stats, SortBy::Live);
+                sort_stats(&mut stats, Metric::LiveBytes);
                 stats
             })
             .collect()
@@ -201,7 +203,7 @@ impl Snapshot {
     }
 }
 
-pub(crate) fn sort_stats(stats: &mut [Stat], sort: SortBy) {
+pub(crate) fn sort_stats(stats: &mut [Stat], sort: Metric) {
     stats.sort_by(|a, b| {
         b.sort_figure(sort)
             .cmp(&a.sort_figure(sort))

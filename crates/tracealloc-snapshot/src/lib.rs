@@ -22,7 +22,7 @@ pub use format::{
     FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError,
     write_atomically,
 };
-pub use group::{GroupBy, SortBy, Stat};
+pub use group::{GroupBy, Stat};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
     Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,

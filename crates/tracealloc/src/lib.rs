@@ -44,7 +44,7 @@ pub use runtime::SAMPLE_ENV;
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;
 pub use tracealloc_snapshot::{
-    Filter, GroupBy, HeapStats, LoadError, SaveError, SortBy, Stat, StatDiff,
+    Filter, GroupBy, HeapStats, LoadError, Metric, SaveError, Stat, StatDiff,
 };
 
 use guard::ReentrancyGuard;
