@@ -558,8 +558,10 @@ mod tests {
     }
 
     fn top_text(snapshot: &Snapshot, sort: Metric) -> String {
-        let mut options = ReportOptions::default();
-        options.sort = sort;
+        let options = ReportOptions {
+            sort,
+            ..Default::default()
+        };
         let mut out = Vec::new();
         top(snapshot, &options, &mut out).unwrap();
         String::from_utf8(out).unwrap()
