@@ -32,7 +32,7 @@ impl fmt::Display for StatDiff {
         write!(
             f,
             "{}: live {} ({}) in {} ({:+})",
-            self.key,
+            crate::paths::short_paths_here(&self.key),
             crate::human_bytes(self.live_bytes),
             crate::human_bytes_signed(self.bytes_diff),
             crate::blocks(self.live_blocks),

@@ -82,7 +82,7 @@ impl fmt::Display for Stat {
         write!(
             f,
             "{}: live {} in {}, total {} in {}",
-            self.key,
+            crate::paths::short_paths_here(&self.key),
             crate::human_bytes(self.live_bytes),
             crate::blocks(self.live_blocks),
             crate::human_bytes(self.total_bytes),

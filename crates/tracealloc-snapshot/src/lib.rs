@@ -27,7 +27,7 @@ pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
     Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
 };
-pub use paths::{short_path, short_paths_in};
+pub use paths::{short_path, short_paths_in, workspace_of};
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
 pub fn human_bytes(bytes: u64) -> String {

@@ -110,6 +110,10 @@ pub struct Metadata {
     /// to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    /// The program's workspace, when its executable lies in a cargo `target` directory (the
+    /// directory that holds `target`): its source paths are shown relative to it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_dir: Option<String>,
     /// The inner allocator's own figures, when it reports them (jemalloc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocator: Option<AllocatorStats>,
@@ -184,9 +188,17 @@ impl Snapshot {
         }
     }
 
-    /// `text` with its source paths shortened for people ([`crate::short_paths_in`]).
+    /// `text` with its source paths shortened for people ([`crate::short_paths_in`]): relative
+    /// to the program's workspace when known, else to its working directory.
     pub fn short_paths<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        crate::short_paths_in(text, self.meta.working_dir.as_deref())
+        let root = self.meta.workspace_dir.as_deref();
+        let shorter = crate::short_paths_in(text, root.or(self.meta.working_dir.as_deref()));
+        match (root, &self.meta.working_dir) {
+            (Some(_), Some(workdir)) if shorter.contains('/') => {
+                std::borrow::Cow::Owned(crate::short_paths_in(&shorter, Some(workdir)).into_owned())
+            }
+            _ => shorter,
+        }
     }
 
     /// The frames of a stack, innermost first.

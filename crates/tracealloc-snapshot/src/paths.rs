@@ -72,6 +72,35 @@ pub fn short_paths_in<'t>(text: &'t str, workdir: Option<&str>) -> Cow<'t, str> 
     Cow::Owned(out)
 }
 
+/// The directory holding the cargo `target` directory `exe` lies in: the workspace it was built
+/// in, for cargo's usual layout.
+pub fn workspace_of(exe: &std::path::Path) -> Option<String> {
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.file_name() == Some("target".as_ref()))?;
+    Some(target.parent()?.to_string_lossy().into_owned())
+}
+
+/// `text` shortened for the running program's own output (`Display` of statistics): relative to
+/// its workspace (found from its executable) or, failing that, its working directory.
+pub(crate) fn short_paths_here(text: &str) -> Cow<'_, str> {
+    static ROOTS: std::sync::OnceLock<(Option<String>, Option<String>)> =
+        std::sync::OnceLock::new();
+    let (workspace, workdir) = ROOTS.get_or_init(|| {
+        let workspace = std::env::current_exe().ok().and_then(|e| workspace_of(&e));
+        let workdir = std::env::current_dir()
+            .ok()
+            .map(|d| d.to_string_lossy().into_owned());
+        (workspace, workdir)
+    });
+    match short_paths_in(text, workspace.as_deref().or(workdir.as_deref())) {
+        Cow::Owned(s) if workspace.is_some() => {
+            Cow::Owned(short_paths_in(&s, workdir.as_deref()).into_owned())
+        }
+        shorter => shorter,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,6 +253,9 @@ fn metadata() -> Metadata {
         working_dir: std::env::current_dir()
             .ok()
             .map(|d| d.to_string_lossy().into_owned()),
+        workspace_dir: std::env::current_exe()
+            .ok()
+            .and_then(|exe| tracealloc_snapshot::workspace_of(&exe)),
         allocator: allocator_stats(),
     }
 }

@@ -27,6 +27,7 @@ fn main() {
         thread_count: 8,
         tracealloc_version: "synthetic".into(),
         working_dir: None,
+        workspace_dir: None,
         allocator: None,
     });
     let frames = (stacks / 10).max(100);
