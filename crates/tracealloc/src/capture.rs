@@ -335,7 +335,8 @@ fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool 
     let low = low.max(&fp as *const usize as usize);
     // Depth and hash stay in registers through the loop (through `out`, each step would wait on
     // the store of the previous one).
-    let limit = depth_limit();
+    // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
+    let limit = depth_limit().min(MAX_DEPTH);
     let mut depth = 0;
     let mut hash = 0u64;
     let end = loop {

@@ -3,6 +3,7 @@
 //! - `syn`: parses a large Rust source file 5 times with `syn` (recursive descent, 40-60 frames deep).
 //! - `json`: parses and re-serializes a generated JSON document with `serde_json`.
 //! - `regex`: compiles 200 patterns with `regex` and matches them against the same source text.
+//! - `depth<N>`: 400,000 allocations `N` frames deep, for the cost of a stack's depth.
 //!
 //! Each `real-*` binary runs one workload (`real-tracealloc syn`) and prints `workload_ns events`;
 //! the `bench-real` driver builds them in debug and release, with and without frame pointers, and
@@ -122,6 +123,45 @@ pub fn regex_workload(text: &str) -> usize {
     matches
 }
 
+/// Allocations made by [`depth_workload`].
+pub const DEPTH_ALLOCATIONS: usize = 400_000;
+
+#[inline(never)]
+fn leaf(site: usize, out: &mut Vec<Box<[u8]>>) {
+    let block = match site {
+        0 => vec![0u8; 24],
+        1 => vec![1u8; 48],
+        2 => vec![2u8; 96],
+        _ => vec![3u8; 200],
+    };
+    out.push(block.into_boxed_slice());
+}
+
+#[inline(never)]
+fn descend(depth: u32, site: usize, out: &mut Vec<Box<[u8]>>) {
+    if depth == 0 {
+        leaf(site, out);
+    } else {
+        descend(black_box(depth - 1), site, out);
+    }
+    black_box(&*out);
+}
+
+/// The cost of a stack's depth: [`DEPTH_ALLOCATIONS`] allocations, each `depth` frames below the
+/// workload (plus a few for `main` and the allocation itself), from 4 sites.
+pub fn depth_workload(depth: u32) -> usize {
+    let mut out = Vec::with_capacity(64);
+    let mut seen = 0;
+    for i in 0..DEPTH_ALLOCATIONS {
+        descend(depth, i % 4, &mut out);
+        if out.len() == 64 {
+            seen += out.len();
+            out.clear();
+        }
+    }
+    seen
+}
+
 /// Runs the workload named on the command line and prints `workload_ns`.
 pub fn main_for(allocator: &str) {
     let name = std::env::args().nth(1).unwrap_or_else(|| "syn".to_owned());
@@ -144,10 +184,17 @@ pub fn main_for(allocator: &str) {
             let seen = regex_workload(&source);
             (start.elapsed(), seen)
         }
-        other => {
-            eprintln!("{allocator}: unknown workload {other:?} (syn, json or regex)");
-            std::process::exit(2);
-        }
+        other => match other.strip_prefix("depth").and_then(|d| d.parse().ok()) {
+            Some(depth) => {
+                let start = Instant::now();
+                let seen = depth_workload(depth);
+                (start.elapsed(), seen)
+            }
+            None => {
+                eprintln!("{allocator}: unknown workload {other:?} (syn, json, regex or depth<N>)");
+                std::process::exit(2);
+            }
+        },
     };
     black_box(seen);
     println!("{}", elapsed.as_nanos());

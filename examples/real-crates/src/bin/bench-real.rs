@@ -3,8 +3,12 @@
 //! prints one table of medians with the ratios to the system allocator in the same build.
 //!
 //! ```sh
-//! cargo run --release -p tracealloc-real-crates --bin bench-real -- [runs] [workloads...]
+//! cargo run --release -p tracealloc-real-crates --bin bench-real -- [runs] [--release] [workloads...]
 //! ```
+//!
+//! Workloads: `syn`, `json`, `regex` (the default), and `depth<N>` (400,000 allocations `N` frames
+//! deep: the table then also gives the profiler's cost in ns per allocation). `--release` runs
+//! the release builds only.
 //!
 //! Builds (each in its own target directory under `target/bench-real/`):
 //! - `debug`: a plain `cargo build`, no frame pointers, the profiler unoptimized;
@@ -119,8 +123,9 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let release_only = args.next_if(|a| a == "--release").is_some();
     let mut workloads: Vec<String> = args.collect();
     if workloads.is_empty() {
         workloads = vec!["syn".into(), "json".into(), "regex".into()];
@@ -146,6 +151,9 @@ fn main() {
     println!("| build | workload | system | tracealloc | dhat-rs |");
     println!("|---|---|---|---|---|");
     for (index, build) in BUILDS.iter().enumerate() {
+        if release_only && !build.release {
+            continue;
+        }
         let dir = match compile(&workspace, build, index) {
             Ok(dir) => dir,
             Err(e) => {
@@ -166,7 +174,13 @@ fn main() {
                 eprintln!("bench-real: the system allocator's run of {workload} failed");
                 std::process::exit(1);
             };
+            let per_allocation = workload.starts_with("depth");
             let cell = |m: Option<f64>| match m {
+                Some(ms) if per_allocation => format!(
+                    "{ms:.0} ms ({:.2}x, +{:.0} ns per allocation)",
+                    ms / system,
+                    (ms - system) * 1e6 / tracealloc_real_crates::DEPTH_ALLOCATIONS as f64
+                ),
                 Some(ms) => format!("{ms:.0} ms ({:.2}x)", ms / system),
                 None => "failed".to_owned(),
             };
