@@ -241,3 +241,10 @@ fn tracealloc_sample_switches_the_mode_without_a_rebuild() {
     assert_eq!((bytes, from_env), (65536, false));
     assert_eq!(sample_env(sampled, Some("0")), (0, true, 2001));
 }
+
+/// 2,000 named threads, 16 at a time: a few reused states, every leaked block still attributed.
+#[test]
+fn exited_threads_are_reclaimed_and_their_blocks_stay_attributed() {
+    let out = run(env!("CARGO_BIN_EXE_churn"), &[], &[], LIMIT);
+    assert!(out.contains("churn ok"), "{out}");
+}

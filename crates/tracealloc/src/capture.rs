@@ -270,7 +270,7 @@ impl Captured {
     pub(crate) fn capture(&mut self, mode: CaptureMode, state: &ThreadState) {
         match mode {
             CaptureMode::FramePointers => {
-                walk_frame_pointers(self, state.stack);
+                walk_frame_pointers(self, state.stack());
             }
             _ => self.unwind(state),
         }
@@ -286,7 +286,7 @@ impl Captured {
             // SAFETY: the cache is this thread's own (made on its first unwind) and `stack`
             // bounds this thread's stack.
             if unsafe {
-                crate::unwind::unwind(self, state.unwind_cache(), state.stack, depth_limit())
+                crate::unwind::unwind(self, state.unwind_cache(), state.stack(), depth_limit())
             } {
                 return;
             }

@@ -17,6 +17,9 @@ use crate::capture::Captured;
 use crate::record::{SiteRecord, wrapping};
 use crate::thread::{ThreadState, add_u64};
 
+/// Exited threads' states kept for reuse at most (more exiting at once stay unused).
+const RETIRED_SLOTS: usize = 256;
+
 /// Where an operation's change goes.
 pub(crate) enum Site<'s> {
     /// No site: a block that was not sampled.
@@ -54,6 +57,9 @@ impl SiteDelta {
 /// The global figures and the list of thread states.
 pub(crate) struct Registry {
     threads: AtomicPtr<ThreadState>,
+    /// States of exited threads, for new threads to adopt: threads that come and go (a thread per
+    /// connection, a pool that reaps idle workers) reuse a few states instead of adding one each.
+    retired: [AtomicPtr<ThreadState>; RETIRED_SLOTS],
     thread_count: AtomicU32,
     /// Sum of the live deltas threads have flushed.
     flushed_bytes: AtomicI64,
@@ -82,6 +88,7 @@ impl Registry {
     pub(crate) const fn new(flush_threshold: i64) -> Registry {
         Registry {
             threads: AtomicPtr::new(std::ptr::null_mut()),
+            retired: [const { AtomicPtr::new(std::ptr::null_mut()) }; RETIRED_SLOTS],
             thread_count: AtomicU32::new(0),
             flushed_bytes: AtomicI64::new(0),
             flushed_blocks: AtomicI64::new(0),
@@ -97,9 +104,59 @@ impl Registry {
         }
     }
 
-    /// Creates and publishes the state of a new thread (to be used by that thread only).
+    /// The state for the calling thread, which has none yet: an exited thread's state from the
+    /// pool when one exited with the name this thread has now, else a new one, published.
     #[cold]
     pub(crate) fn register_thread(&self) -> Option<&ThreadState> {
+        let name = crate::sys::current_thread_name();
+        for slot in &self.retired {
+            let state = slot.load(Ordering::Acquire);
+            // SAFETY: pooled states are published states, never freed.
+            let Some(candidate) = (unsafe { state.as_ref() }) else {
+                continue;
+            };
+            if candidate.exited_with_name(&name)
+                && slot
+                    .compare_exchange(
+                        state,
+                        std::ptr::null_mut(),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                // SAFETY: (1) a retired state's owner has exited; (2) the exchange took it out of
+                // the pool for this thread alone.
+                unsafe { candidate.adopt() };
+                return Some(candidate);
+            }
+        }
+        self.new_thread_state()
+    }
+
+    /// Puts the state of a thread that is exiting in the pool, for the next thread that starts with
+    /// the same name (when the pool is full, the state stays unused). Called by that thread, after
+    /// it recorded its name and stopped using its state.
+    pub(crate) fn retire(&self, state: &ThreadState) {
+        let state = state as *const ThreadState as *mut ThreadState;
+        for slot in &self.retired {
+            if slot
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    state,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Creates and publishes a new thread state (to be used by the calling thread only).
+    #[cold]
+    fn new_thread_state(&self) -> Option<&ThreadState> {
         let index = self.thread_count.fetch_add(1, Ordering::Relaxed);
         let mut head = self.threads.load(Ordering::Acquire);
         let state = ThreadState::create(index, head, &self.mapped_bytes);

@@ -31,12 +31,17 @@ const NO_KEY: u32 = u32::MAX;
 static EXIT_KEY: AtomicU32 = AtomicU32::new(NO_KEY);
 static PROCESS_HOOKS: AtomicU8 = AtomicU8::new(0);
 
-/// The calling thread's state, made on its first use; `None` when memory for it is exhausted.
+/// What `CURRENT` holds once the thread has handed its state back (in its exit hooks): later
+/// allocations of that thread are counted without a state, as orphans.
+const EXITED: *const ThreadState = std::ptr::dangling();
+
+/// The calling thread's state, made on its first use; `None` when memory for it is exhausted or
+/// the thread is exiting.
 #[inline(always)]
 fn current_thread() -> Option<&'static ThreadState> {
     let state = CURRENT.with(Cell::get);
-    if state.is_null() {
-        return new_thread();
+    if state as usize <= EXITED as usize {
+        return if state.is_null() { new_thread() } else { None };
     }
     // SAFETY: states are published once and never freed.
     Some(unsafe { &*state })
@@ -56,7 +61,7 @@ fn new_thread() -> Option<&'static ThreadState> {
         unsafe { libc::pthread_setspecific(key, (state as *const ThreadState).cast()) };
     }
     if CaptureMode::current() == CaptureMode::Undecided {
-        decide_mode(state.stack);
+        decide_mode(state.stack());
     }
     Some(state)
 }
@@ -88,11 +93,15 @@ fn install_process_hooks() {
     PROCESS_HOOKS.store(2, Ordering::Release);
 }
 
-/// Thread exit (a pthread key destructor, after Rust's TLS destructors): keep the thread's name.
+/// Thread exit (a pthread key destructor, after Rust's TLS destructors): keep the thread's name,
+/// stop using the state (what the thread still allocates is counted without it), and hand the
+/// state to the pool for a later thread of the same name.
 extern "C" fn on_thread_exit(state: *mut libc::c_void) {
     // SAFETY: the key's value is the thread's published state, never freed.
     if let Some(state) = unsafe { state.cast::<ThreadState>().as_ref() } {
         state.capture_name();
+        CURRENT.with(|c| c.set(EXITED));
+        REGISTRY.retire(state);
     }
 }
 

@@ -15,7 +15,9 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+};
 
 use crate::capture::{Captured, table_place};
 use crate::carve::carve;
@@ -60,8 +62,10 @@ pub(crate) struct ThreadState {
     pub(crate) next: *const ThreadState,
     pub(crate) index: u32,
     pub(crate) tid: AtomicU64,
-    /// `[low, high)` of the thread's stack, for bounds-checked frame walks.
-    pub(crate) stack: (usize, usize),
+    /// `[low, high)` of the owner thread's stack, for bounds-checked frame walks (set again when
+    /// another thread adopts the state).
+    stack_low: AtomicUsize,
+    stack_high: AtomicUsize,
     seq: AtomicU64,
     pub(crate) unflushed_bytes: AtomicI64,
     pub(crate) unflushed_blocks: AtomicI64,
@@ -134,11 +138,7 @@ impl ThreadState {
         }
         // SAFETY: the chunk is fresh zeroed memory of `bytes(INITIAL_CHUNK_RECORDS)`, ours alone.
         unsafe { ptr::addr_of_mut!((*chunk).capacity).write(INITIAL_CHUNK_RECORDS) };
-        let stack = sys::stack_bounds().unwrap_or_else(|| {
-            // Unknown bounds: allow the walk 1 MiB above the current frame.
-            let here = &size as *const usize as usize;
-            (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
-        });
+        let (low, high) = current_stack();
         // SAFETY: (1) `state` is a fresh, exclusively owned, suitably aligned (page) mapping of
         // `size_of::<ThreadState>()` bytes; (2) nothing else can see it before it is published.
         unsafe {
@@ -146,7 +146,8 @@ impl ThreadState {
                 next,
                 index,
                 tid: AtomicU64::new(sys::current_tid()),
-                stack,
+                stack_low: AtomicUsize::new(low),
+                stack_high: AtomicUsize::new(high),
                 seq: AtomicU64::new(0),
                 unflushed_bytes: AtomicI64::new(0),
                 unflushed_blocks: AtomicI64::new(0),
@@ -275,6 +276,35 @@ impl ThreadState {
         if seq % 2 == 1 {
             self.seq.store(seq.wrapping_add(1), Ordering::Release);
         }
+    }
+
+    /// `[low, high)` of the owner thread's stack.
+    #[inline(always)]
+    pub(crate) fn stack(&self) -> (usize, usize) {
+        (
+            self.stack_low.load(Ordering::Relaxed),
+            self.stack_high.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Makes the calling thread the owner of this exited thread's state: its records, tables and
+    /// counters go on, under the new thread's id and stack.
+    ///
+    /// # Safety
+    /// The state's previous owner has exited and no longer touches it (it was retired), and the
+    /// caller took it from the pool, so no other thread adopts it too.
+    pub(crate) unsafe fn adopt(&self) {
+        let (low, high) = current_stack();
+        self.stack_low.store(low, Ordering::Relaxed);
+        self.stack_high.store(high, Ordering::Relaxed);
+        self.tid.store(sys::current_tid(), Ordering::Relaxed);
+        self.alive.store(true, Ordering::Relaxed);
+        self.name_set.store(false, Ordering::Release);
+    }
+
+    /// Whether this state's last owner, now exited, had the kernel name `name`.
+    pub(crate) fn exited_with_name(&self, name: &[u8; 16]) -> bool {
+        self.exit_name().is_some_and(|exited| &exited == name)
     }
 
     /// Records the thread's name as the kernel has it; called by the thread itself as it exits.
@@ -472,6 +502,15 @@ impl ThreadState {
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
     }
+}
+
+/// `[low, high)` of the calling thread's stack, or, when the C library cannot tell, a window from
+/// 64 KiB below the current frame to 1 MiB above it.
+fn current_stack() -> (usize, usize) {
+    sys::stack_bounds().unwrap_or_else(|| {
+        let here = &() as *const () as usize;
+        (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
+    })
 }
 
 /// The bits of a table entry above every address carved for records (see [`crate::carve`]: its
