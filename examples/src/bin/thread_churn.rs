@@ -9,7 +9,7 @@ use std::sync::Mutex;
 #[global_allocator]
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 
-static LEAKED: Mutex<Vec<Box<[u8; 64]>>> = Mutex::new(Vec::new());
+static LEAKED: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 #[inline(never)]
 fn site(which: usize, n: usize) -> usize {
@@ -35,7 +35,7 @@ fn work(n: usize) -> usize {
 
 #[inline(never)]
 fn leak() {
-    let block = Box::new([7u8; 64]);
+    let block = vec![7u8; 64];
     LEAKED.lock().unwrap().push(block);
 }
 
