@@ -50,6 +50,10 @@ pub use tracealloc_snapshot::{
 use guard::ReentrancyGuard;
 use header::Outer;
 
+/// Whether this build of the profiler is optimized. When it is not (a plain debug build), the
+/// profiler says so once on stderr with the fix (`opt-level = 3` for tracealloc; see the README).
+pub const PROFILER_OPTIMIZED: bool = !cfg!(tracealloc_unoptimized);
+
 /// The profiling allocator: wraps an inner allocator (the system's by default, or jemalloc) and
 /// charges every block to its call stack and thread.
 ///

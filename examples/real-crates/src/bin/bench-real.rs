@@ -85,10 +85,13 @@ fn compile(workspace: &Path, build: &Build, index: usize) -> Result<PathBuf, Str
                 "-C force-frame-pointers=no"
             },
         );
+    // This workspace optimizes tracealloc in dev builds: set the level either way.
     if build.release {
         cargo.arg("--release");
     } else if build.optimized_profiler {
         cargo.args(["--config", "profile.dev.package.tracealloc.opt-level=3"]);
+    } else {
+        cargo.args(["--config", "profile.dev.package.tracealloc.opt-level=0"]);
     }
     let status = cargo
         .status()
