@@ -531,6 +531,13 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     for (k, v) in rows {
         writeln!(out, "{k:>24}: {v}")?;
     }
+    if p.unreadable_records > 0 {
+        writeln!(
+            out,
+            "{:>24}: {} (their threads stayed mid-update; their figures are left out)",
+            "unreadable records", p.unreadable_records
+        )?;
+    }
     if let Some(a) = &m.allocator {
         writeln!(
             out,

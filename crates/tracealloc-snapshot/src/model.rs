@@ -154,6 +154,11 @@ pub struct ProfilerFigures {
     pub captures: CaptureCounts,
     /// Milliseconds the snapshot took to copy and symbolize.
     pub snapshot_ms: u64,
+    /// Records whose thread stayed inside an update while the snapshot read them (a thread
+    /// stopped mid-update): their owner-side figures could not be read consistently and are left
+    /// out rather than reported torn.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_records: u64,
 }
 
 /// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.

@@ -195,7 +195,7 @@ impl Registry {
     /// the thread's peak candidate when `check_peak` (after alloc and realloc, as dhat-rs does).
     ///
     /// # Safety
-    /// Owner thread of `thread` only, inside its `begin_write`/`end_write`.
+    /// Owner thread of `thread` only, inside its write section.
     #[inline(always)]
     unsafe fn account_live(&self, thread: &ThreadState, bytes: i64, blocks: i64, check_peak: bool) {
         // SAFETY: forwarded contract.
@@ -250,9 +250,10 @@ impl Registry {
         live: (i64, i64),
         allocated: Option<u64>,
     ) -> *const SiteRecord {
-        // SAFETY: (1) owner thread, per contract; (2) begin/end are paired around every write.
+        // SAFETY: (1) owner thread, per contract, with no other section open (one operation at a
+        // time per state); (2) everything below writes inside the section.
         unsafe {
-            thread.begin_write();
+            let _section = thread.write_section();
             let record: *const SiteRecord = match site {
                 Site::Untracked => std::ptr::null(),
                 Site::Record(record) => record,
@@ -271,7 +272,6 @@ impl Registry {
                 add_u64(&thread.total_blocks, 1);
             }
             self.account_live(thread, live.0, live.1, allocated.is_some());
-            thread.end_write();
             record
         }
     }
@@ -606,6 +606,7 @@ mod model_check {
                 let site = (record.stack()[0] - 0x1000) / 16;
                 let counts = state
                     .read_consistent(|| record.read_local())
+                    .expect("quiescent")
                     .plus(record.read_remote());
                 found.insert((site, t), counts);
             }
@@ -804,6 +805,7 @@ mod model_check {
                 let site = (record.stack()[0] - 0x1000) / 16;
                 let counts = state
                     .read_consistent(|| record.read_local())
+                    .expect("quiescent")
                     .plus(record.read_remote());
                 found.insert((site, state.index as usize), counts);
             }

@@ -23,14 +23,21 @@ struct Copied<'r> {
     counts: Counts,
 }
 
+/// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
+/// owner-side figures could only be read torn: they are left out and `unreadable` counts it.
 fn copy_record<'r>(
     thread: Option<&ThreadState>,
     record: &'r SiteRecord,
     index: usize,
+    unreadable: &mut u64,
 ) -> Copied<'r> {
     let remote = record.read_remote();
-    let local = match thread {
-        Some(t) => t.read_consistent(|| record.read_local()),
+    let local = match thread.map(|t| t.read_consistent(|| record.read_local())) {
+        Some(Ok(local)) => local,
+        Some(Err(_torn)) => {
+            *unreadable += 1;
+            Counts::default()
+        }
         None => Counts::default(),
     };
     Copied {
@@ -54,15 +61,26 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
 
     let mut copied = Vec::new();
     let mut stacks_captured = 0u64;
+    let mut unreadable_records = 0u64;
     for (i, state) in states.iter().enumerate() {
         for record in state.records() {
             stacks_captured += 1;
-            copied.push(copy_record(Some(state), record, i));
+            copied.push(copy_record(Some(state), record, i, &mut unreadable_records));
         }
-        copied.push(copy_record(Some(state), &state.fallback_record, i));
+        copied.push(copy_record(
+            Some(state),
+            &state.fallback_record,
+            i,
+            &mut unreadable_records,
+        ));
     }
     let orphan_thread = states.len();
-    copied.push(copy_record(None, &registry.orphan_record, orphan_thread));
+    copied.push(copy_record(
+        None,
+        &registry.orphan_record,
+        orphan_thread,
+        &mut unreadable_records,
+    ));
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
 
     let mut resolved = HashMap::new();
@@ -130,6 +148,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         own_bytes: registry.own_bytes(),
         stacks_captured,
         captures,
+        unreadable_records,
         snapshot_ms: started.elapsed().as_millis() as u64,
     };
     snapshot

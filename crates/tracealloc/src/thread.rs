@@ -31,9 +31,8 @@ const INITIAL_CHUNK_RECORDS: usize = 8;
 const MAX_CHUNK_RECORDS: usize = 1024;
 const INITIAL_FRAME_WORDS: usize = 128;
 const MAX_FRAME_WORDS: usize = 64 * 1024;
-/// Seqlock read attempts before a reader takes what it sees: a writer that died mid-update (the
-/// other threads of a forked parent) must not hang readers.
-const MAX_READ_ATTEMPTS: u32 = 10_000;
+/// How long a reader waits for an owner to leave an update before it gives up (and says so).
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// State only the owner thread touches.
 struct OwnerOnly {
@@ -183,51 +182,56 @@ impl ThreadState {
         state
     }
 
-    /// Starts an update of this thread's counters and records.
+    /// Opens an update of this thread's counters and records: readers retry until it is closed
+    /// (when the section is dropped).
     ///
     /// # Safety
-    /// Only the owner thread calls it, followed by exactly one [`Self::end_write`], without nesting.
+    /// The calling thread owns this state, and no other section of it is open. (Nothing inside a
+    /// section allocates or frees: the hooks hold the reentrancy guard, so a section never nests.)
     #[inline(always)]
-    pub(crate) unsafe fn begin_write(&self) {
-        self.seq.store(
-            self.seq.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+    pub(crate) unsafe fn write_section(&self) -> WriteSection<'_> {
+        let seq = self.seq.load(Ordering::Relaxed);
+        check_parity(seq, 0, "a write section opened inside another");
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
+        WriteSection { state: self }
     }
 
-    /// Ends an update started by [`Self::begin_write`].
-    ///
-    /// # Safety
-    /// As for `begin_write`.
-    #[inline(always)]
-    pub(crate) unsafe fn end_write(&self) {
-        self.seq.store(
-            self.seq.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Release,
-        );
-    }
-
-    /// Runs `read` until it saw no concurrent update of this thread (or gives up after
-    /// [`MAX_READ_ATTEMPTS`] and takes the last view, so a dead writer cannot hang readers).
-    pub(crate) fn read_consistent<T>(&self, mut read: impl FnMut() -> T) -> T {
-        let mut attempts = 0;
+    /// Runs `read` until it saw no concurrent update of this thread: `Ok` with a consistent view,
+    /// or `Err` with the last one when the owner stayed inside an update for [`READ_PATIENCE`]
+    /// (a thread stopped mid-update, as the other threads of a forked parent are), so that a dead
+    /// writer cannot hang readers and a torn view is never taken for a consistent one.
+    pub(crate) fn read_consistent<T>(&self, mut read: impl FnMut() -> T) -> Result<T, T> {
+        let mut attempts: u32 = 0;
+        let mut started: Option<std::time::Instant> = None;
         loop {
             let before = self.seq.load(Ordering::Acquire);
             let value = read();
             fence(Ordering::Acquire);
             let after = self.seq.load(Ordering::Relaxed);
-            attempts += 1;
-            if (before == after && before.is_multiple_of(2)) || attempts >= MAX_READ_ATTEMPTS {
-                return value;
+            if before == after && before.is_multiple_of(2) {
+                return Ok(value);
             }
-            std::hint::spin_loop();
-            if attempts % 64 == 0 {
+            attempts += 1;
+            // Spin briefly (an update takes nanoseconds), then yield, then sleep, with a deadline.
+            if attempts < 64 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let since = *started.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= READ_PATIENCE {
+                return Err(value);
+            }
+            if attempts < 256 {
                 std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
             }
         }
     }
 
+    /// The thread's counters (the last view when the thread stayed inside an update: see
+    /// [`Self::read_consistent`]; the whole-process figures are exact only when quiescent anyway).
     pub(crate) fn counts(&self) -> ThreadCounts {
         self.read_consistent(|| ThreadCounts {
             unflushed_bytes: self.unflushed_bytes.load(Ordering::Relaxed),
@@ -239,6 +243,7 @@ impl ThreadState {
             peak_epoch: self.peak_epoch.load(Ordering::Relaxed),
             peak_seq: self.peak_seq.load(Ordering::Relaxed),
         })
+        .unwrap_or_else(|last| last)
     }
 
     /// This thread's unwinder cache, made on first use. Called by the owner thread only, under the
@@ -327,7 +332,7 @@ impl ThreadState {
     /// Adds to this thread's live-bytes contribution; returns the unflushed totals.
     ///
     /// # Safety
-    /// Owner thread only, inside `begin_write`/`end_write`.
+    /// Owner thread only, inside a write section.
     #[inline(always)]
     pub(crate) unsafe fn add_unflushed(&self, bytes: i64, blocks: i64) -> (i64, i64) {
         (
@@ -350,7 +355,7 @@ impl ThreadState {
     /// Sets the flushed totals seen and zeroes the unflushed ones.
     ///
     /// # Safety
-    /// Owner thread only, inside `begin_write`/`end_write`.
+    /// Owner thread only, inside a write section.
     #[inline(always)]
     pub(crate) unsafe fn set_base(&self, bytes: i64, blocks: i64, seq: u64) {
         // SAFETY: the caller is the owner, the only thread touching `local`.
@@ -388,7 +393,7 @@ impl ThreadState {
     /// tables cannot grow.
     ///
     /// # Safety
-    /// Owner thread only, inside `begin_write`/`end_write`.
+    /// Owner thread only, inside a write section.
     #[inline(always)]
     pub(crate) unsafe fn record_for(&self, captured: &Captured, mapped: &AtomicU64) -> &SiteRecord {
         // SAFETY: the caller is the owner, the only thread touching `local`.
@@ -427,7 +432,7 @@ impl ThreadState {
     /// table at `slot`; `None` when memory for them cannot be mapped.
     ///
     /// # Safety
-    /// Called by the owner thread only, inside `begin_write`/`end_write`, with `local` this state's
+    /// Called by the owner thread only, inside a write section, with `local` this state's
     /// owner-only part and `slot` the empty table slot where the lookup of `captured` ended.
     #[cold]
     #[inline(never)]
@@ -504,6 +509,34 @@ impl ThreadState {
     }
 }
 
+/// An open update of a thread's state (see [`ThreadState::write_section`]); dropping it ends the
+/// update.
+pub(crate) struct WriteSection<'s> {
+    state: &'s ThreadState,
+}
+
+impl Drop for WriteSection<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let seq = self.state.seq.load(Ordering::Relaxed);
+        check_parity(seq, 1, "a write section ended twice");
+        self.state.seq.store(seq.wrapping_add(1), Ordering::Release);
+    }
+}
+
+/// In debug builds, checks that the sequence number has the parity of an open (1) or closed (0)
+/// section, and otherwise stops the process with a message: the allocator must not panic (a panic
+/// allocates), and a broken section would let readers take torn figures for consistent ones.
+#[inline(always)]
+fn check_parity(seq: u64, expected: u64, what: &str) {
+    if cfg!(debug_assertions) && seq % 2 != expected {
+        sys::write_stderr(b"tracealloc: internal error: ");
+        sys::write_stderr(what.as_bytes());
+        sys::write_stderr(b"\n");
+        std::process::abort();
+    }
+}
+
 /// `[low, high)` of the calling thread's stack, or, when the C library cannot tell, a window from
 /// 64 KiB below the current frame to 1 MiB above it.
 fn current_stack() -> (usize, usize) {
@@ -567,4 +600,25 @@ unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
     }
     local.table = table;
     local.table_mask = mask;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader never takes a torn view for a consistent one: with the owner stuck inside an
+    /// update, it waits its patience out and says the view is torn; once the update ends, it reads.
+    #[test]
+    fn a_reader_gives_up_on_a_stuck_writer_and_says_so() {
+        let mapped = AtomicU64::new(0);
+        // SAFETY: a fresh state, used by this thread only.
+        let state = unsafe { &*ThreadState::create(0, ptr::null(), &mapped) };
+        // SAFETY: this thread owns the state; no other section is open.
+        let section = unsafe { state.write_section() };
+        let started = std::time::Instant::now();
+        assert_eq!(state.read_consistent(|| 1), Err(1));
+        assert!(started.elapsed() >= READ_PATIENCE);
+        drop(section);
+        assert_eq!(state.read_consistent(|| 2), Ok(2));
+    }
 }
