@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 const REGION_BYTES: usize = 64 << 20;
 const MAX_REGIONS: usize = 256;
 /// Carved pieces are aligned to a cache line, so two threads' pieces never share one.
-const ALIGN: usize = 64;
+pub(crate) const ALIGN: usize = 64;
 
 static REGIONS: [AtomicPtr<u8>; MAX_REGIONS] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REGIONS];

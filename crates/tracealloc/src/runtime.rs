@@ -56,8 +56,10 @@ fn new_thread() -> Option<&'static ThreadState> {
     CURRENT.with(|c| c.set(state));
     let key = EXIT_KEY.load(Ordering::Acquire);
     if key != NO_KEY {
-        // SAFETY: `key` was made by pthread_key_create; for the first keys glibc stores the value
-        // in the thread descriptor without allocating.
+        // SAFETY: `key` is a live key made by pthread_key_create (keys are never deleted), and the
+        // value is a state that is never freed, so the key's destructor may read it at any time.
+        // (Allocation: glibc keeps the first 32 keys' values in the thread descriptor; beyond
+        // them it may call its own malloc, never ours.)
         unsafe { libc::pthread_setspecific(key, (state as *const ThreadState).cast()) };
     }
     if CaptureMode::current() == CaptureMode::Undecided {

@@ -34,6 +34,10 @@ const MAX_FRAME_WORDS: usize = 64 * 1024;
 /// How long a reader waits for an owner to leave an update before it gives up (and says so).
 const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
 
+// Carved memory is aligned to `carve::ALIGN`: enough for every structure carved here.
+const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::carve::ALIGN);
+const _: () = assert!(std::mem::align_of::<RecordChunk>() <= crate::carve::ALIGN);
+
 /// State only the owner thread touches.
 struct OwnerOnly {
     /// Flushed live bytes and blocks seen at this thread's last flush.
@@ -138,8 +142,9 @@ impl ThreadState {
         // SAFETY: the chunk is fresh zeroed memory of `bytes(INITIAL_CHUNK_RECORDS)`, ours alone.
         unsafe { ptr::addr_of_mut!((*chunk).capacity).write(INITIAL_CHUNK_RECORDS) };
         let (low, high) = current_stack();
-        // SAFETY: (1) `state` is a fresh, exclusively owned, suitably aligned (page) mapping of
-        // `size_of::<ThreadState>()` bytes; (2) nothing else can see it before it is published.
+        // SAFETY: (1) `state` is fresh, zeroed, exclusively owned memory of
+        // `size_of::<ThreadState>()` bytes, carved at a 64-byte boundary, which is at least the
+        // type's alignment; (2) nothing else can see it before it is published.
         unsafe {
             state.write(ThreadState {
                 next,
