@@ -248,3 +248,15 @@ fn exited_threads_are_reclaimed_and_their_blocks_stay_attributed() {
     let out = run(env!("CARGO_BIN_EXE_churn"), &[], &[], LIMIT);
     assert!(out.contains("churn ok"), "{out}");
 }
+
+/// Past the cap on distinct stacks, new stacks go to `[other stacks]`, counted exactly.
+#[test]
+fn distinct_stacks_are_capped_and_the_rest_counted_in_other_stacks() {
+    let out = run(
+        env!("CARGO_BIN_EXE_stack_cap"),
+        &[],
+        &[("TRACEALLOC_MAX_STACKS", "50")],
+        LIMIT,
+    );
+    assert!(out.contains("stack cap ok"), "{out}");
+}

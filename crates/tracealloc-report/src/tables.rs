@@ -531,6 +531,13 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     for (k, v) in rows {
         writeln!(out, "{k:>24}: {v}")?;
     }
+    if p.other_stacks_allocations > 0 {
+        writeln!(
+            out,
+            "{:>24}: {} allocations at stacks past the cap of {} distinct stacks (raise it with TRACEALLOC_MAX_STACKS)",
+            "[other stacks]", p.other_stacks_allocations, p.max_stacks
+        )?;
+    }
     if p.unreadable_records > 0 {
         writeln!(
             out,

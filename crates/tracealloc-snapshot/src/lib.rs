@@ -24,8 +24,8 @@ pub use format::{
 };
 pub use group::{GroupBy, Stat};
 pub use model::{
-    AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ProfilerFigures, Site,
-    Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
+    AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
+    ProfilerFigures, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
 

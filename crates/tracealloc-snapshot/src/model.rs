@@ -37,6 +37,9 @@ pub struct Frame {
 
 /// The function name of the outermost frame of a stack cut at the depth limit.
 pub const TRUNCATED_FRAME: &str = "[truncated]";
+/// The function name of the one frame of each thread's site for the stacks past the cap on
+/// distinct stacks.
+pub const OTHER_STACKS_FRAME: &str = "[other stacks]";
 
 /// A call stack, innermost (allocating) frame first, as indices into [`Snapshot::frames`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -159,6 +162,14 @@ pub struct ProfilerFigures {
     /// out rather than reported torn.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unreadable_records: u64,
+    /// Allocations charged to `[other stacks]` sites: made at new stacks past the cap on distinct
+    /// stacks (`max_stacks`, set with `TRACEALLOC_MAX_STACKS`), or when memory for the tables ran
+    /// out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_stacks_allocations: u64,
+    /// The cap on distinct (stack, thread) records.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_stacks: u64,
 }
 
 /// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.

@@ -110,6 +110,7 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
     if let Some(depth) = requested_depth() {
         DEPTH.store(depth, Ordering::Relaxed);
     }
+    crate::thread::STACK_BUDGET.configure();
     #[cfg(tracealloc_unoptimized)]
     crate::sys::write_stderr(UNOPTIMIZED_NOTICE);
     let mode = if unwind_requested() {

@@ -41,6 +41,7 @@ use std::path::Path;
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
 pub use exit::OUT_ENV;
 pub use runtime::SAMPLE_ENV;
+pub use thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;
 pub use tracealloc_snapshot::{

@@ -18,6 +18,8 @@ use crate::thread::ThreadState;
 /// One record's figures, copied out.
 struct Copied<'r> {
     thread: usize,
+    /// The thread's `[other stacks]` record.
+    fallback: bool,
     end: u8,
     stack: &'r [usize],
     counts: Counts,
@@ -42,6 +44,10 @@ fn copy_record<'r>(
     };
     Copied {
         thread: index,
+        fallback: std::ptr::eq(
+            record,
+            thread.map_or(std::ptr::null(), |t| &t.fallback_record),
+        ),
         end: record.end,
         stack: record.stack(),
         counts: local.plus(remote),
@@ -95,18 +101,25 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
-    let truncated_marker = Frame {
-        function: tracealloc_snapshot::TRUNCATED_FRAME.to_owned(),
+    let marker = |function: &str| Frame {
+        function: function.to_owned(),
         file: None,
         line: None,
         column: None,
         inlined: false,
     };
+    let truncated_marker = marker(tracealloc_snapshot::TRUNCATED_FRAME);
+    let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
+    let mut other_stacks_allocations = 0;
     for c in &copied {
         let frames = c.stack.iter().flat_map(|addr| resolved[addr].iter());
         // A truncated stack does not reach the thread's entry: its outermost frame says so, so
         // that flamegraphs do not show what the limit left as a root of its own.
-        let marker = (c.end == CaptureEnd::Truncated as u8).then_some(&truncated_marker);
+        let marker = if c.stack.is_empty() && c.fallback {
+            Some(&other_stacks_marker)
+        } else {
+            (c.end == CaptureEnd::Truncated as u8).then_some(&truncated_marker)
+        };
         let stack = builder.stack(frames.skip_while(|f| is_own_frame(f)).chain(marker));
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
@@ -118,6 +131,9 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             _ => &mut captures.broken,
         };
         **events += c.counts.total_blocks;
+        if c.fallback {
+            other_stacks_allocations += c.counts.total_blocks;
+        }
         threads_used[c.thread] = true;
         let key = (stack, c.thread as u32);
         let slot = *sites.entry(key).or_insert_with(|| {
@@ -149,6 +165,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         stacks_captured,
         captures,
         unreadable_records,
+        other_stacks_allocations,
+        max_stacks: crate::thread::STACK_BUDGET.figures().1,
         snapshot_ms: started.elapsed().as_millis() as u64,
     };
     snapshot

@@ -34,6 +34,56 @@ const MAX_FRAME_WORDS: usize = 64 * 1024;
 /// How long a reader waits for an owner to leave an update before it gives up (and says so).
 const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// The cap on distinct (stack, thread) records in the process, so that programs with unbounded
+/// stack shapes (deep recursion over varied input) keep bounded tables: past it, new stacks are
+/// charged, exactly, to their thread's `[other stacks]` record. Set with `TRACEALLOC_MAX_STACKS`.
+pub(crate) struct StackBudget {
+    made: AtomicUsize,
+    cap: AtomicUsize,
+}
+
+/// The environment variable that sets the cap on distinct stacks (default [`DEFAULT_MAX_STACKS`]).
+pub const MAX_STACKS_ENV: &str = "TRACEALLOC_MAX_STACKS";
+
+/// About 500 bytes per stack of 40 frames (its record, its frames, its table slots): 500,000
+/// stacks keep the tables near 250 MiB.
+pub const DEFAULT_MAX_STACKS: usize = 500_000;
+
+pub(crate) static STACK_BUDGET: StackBudget = StackBudget {
+    made: AtomicUsize::new(0),
+    cap: AtomicUsize::new(DEFAULT_MAX_STACKS),
+};
+
+impl StackBudget {
+    /// Reads `TRACEALLOC_MAX_STACKS`, once, at the first allocation.
+    pub(crate) fn configure(&self) {
+        if let Some(cap) = sys::env_u64(c"TRACEALLOC_MAX_STACKS") {
+            self.cap.store(
+                usize::try_from(cap).unwrap_or(usize::MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Counts one more record, or returns false when the cap is reached.
+    fn take_one(&self) -> bool {
+        let cap = self.cap.load(Ordering::Relaxed);
+        self.made
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |made| {
+                (made < cap).then_some(made + 1)
+            })
+            .is_ok()
+    }
+
+    /// `(records made, cap)`, for the snapshot.
+    pub(crate) fn figures(&self) -> (u64, u64) {
+        (
+            self.made.load(Ordering::Relaxed) as u64,
+            self.cap.load(Ordering::Relaxed) as u64,
+        )
+    }
+}
+
 // Carved memory is aligned to `carve::ALIGN`: enough for every structure carved here.
 const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::carve::ALIGN);
 const _: () = assert!(std::mem::align_of::<RecordChunk>() <= crate::carve::ALIGN);
@@ -86,7 +136,8 @@ pub(crate) struct ThreadState {
     /// This thread's framehop rule cache, made on its first DWARF unwind (owner only).
     #[cfg(target_arch = "x86_64")]
     unwind_cache: AtomicPtr<crate::unwind::RuleCache>,
-    /// Stands in for a site record when none can be made (out of memory for the tables).
+    /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
+    /// [`StackBudget`]), or out of memory for the tables. Snapshots show it as `[other stacks]`.
     pub(crate) fallback_record: SiteRecord,
     local: UnsafeCell<OwnerOnly>,
 }
@@ -448,6 +499,9 @@ impl ThreadState {
         slot: usize,
         mapped: &AtomicU64,
     ) -> Option<&SiteRecord> {
+        if !STACK_BUDGET.take_one() {
+            return None; // past the cap: charged to the thread's `[other stacks]` record
+        }
         let stack = captured.stack();
         // Copy the frames into the arena.
         if local.frames_left < stack.len() {
