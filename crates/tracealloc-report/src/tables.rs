@@ -519,7 +519,19 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                 c.broken
             ),
         ),
-        ("profiler's own memory", human_bytes(p.own_bytes)),
+        (
+            "profiler's own memory",
+            if p.tables_bytes > 0 {
+                format!(
+                    "{} ({} of tables, {} of symbol cache and other heap)",
+                    human_bytes(p.own_bytes),
+                    human_bytes(p.tables_bytes),
+                    human_bytes(p.own_bytes.saturating_sub(p.tables_bytes))
+                )
+            } else {
+                human_bytes(p.own_bytes)
+            },
+        ),
         (
             "tracealloc version",
             format!(

@@ -151,6 +151,10 @@ pub struct CaptureCounts {
 pub struct ProfilerFigures {
     /// Memory the profiler holds for itself: its tables, and heap blocks of its own.
     pub own_bytes: u64,
+    /// The part of `own_bytes` in the profiler's tables (records, stacks, thread states); the
+    /// rest is its heap: the symbol cache, mostly.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tables_bytes: u64,
     /// Distinct (stack, thread) records kept.
     pub stacks_captured: u64,
     /// How every stack capture ended, over all allocations.

@@ -391,10 +391,13 @@ impl Registry {
         self.own_heap_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Memory the profiler holds: its mappings and its own live heap blocks.
-    pub(crate) fn own_bytes(&self) -> u64 {
-        self.mapped_bytes.load(Ordering::Relaxed)
-            + self.own_heap_bytes.load(Ordering::Relaxed).max(0) as u64
+    /// The profiler's own memory in two parts: its tables (records, stacks, thread states, carved
+    /// from its mappings) and its heap blocks (the symbol cache, mostly).
+    pub(crate) fn own_bytes_parts(&self) -> (u64, u64) {
+        (
+            self.mapped_bytes.load(Ordering::Relaxed),
+            self.own_heap_bytes.load(Ordering::Relaxed).max(0) as u64,
+        )
     }
 
     /// Whole-process figures: exact when the program is quiescent.

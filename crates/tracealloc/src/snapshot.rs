@@ -94,10 +94,23 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         copied.iter().flat_map(|c| c.stack.iter().copied()),
         &mut resolved,
     );
+    // The profiler's own memory now: the symbolizer has released what it parsed, and the model
+    // below is the caller's.
+    let (tables_bytes, heap_bytes) = registry.own_bytes_parts();
 
     let mut snapshot = Snapshot::new(metadata());
     snapshot.totals = totals;
+    // Frames are interned once per return address (thousands), not once per stack frame
+    // (millions): stacks are then built from frame ids.
     let mut builder = Builder::default();
+    let mut address_frames: HashMap<usize, Vec<u32>> = HashMap::with_capacity(resolved.len());
+    for &addr in copied.iter().flat_map(|c| c.stack) {
+        // In the order stacks meet them, so that a snapshot's frame table is deterministic.
+        address_frames
+            .entry(addr)
+            .or_insert_with(|| resolved[&addr].iter().map(|f| builder.frame(f)).collect());
+    }
+    let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
     let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
@@ -112,15 +125,20 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
     let mut other_stacks_allocations = 0;
     for c in &copied {
-        let frames = c.stack.iter().flat_map(|addr| resolved[addr].iter());
+        let mut ids: Vec<u32> = c
+            .stack
+            .iter()
+            .flat_map(|addr| address_frames[addr].iter().copied())
+            .skip_while(|&id| own_frame[id as usize])
+            .collect();
         // A truncated stack does not reach the thread's entry: its outermost frame says so, so
         // that flamegraphs do not show what the limit left as a root of its own.
-        let marker = if c.stack.is_empty() && c.fallback {
-            Some(&other_stacks_marker)
-        } else {
-            (c.end == CaptureEnd::Truncated as u8).then_some(&truncated_marker)
-        };
-        let stack = builder.stack(frames.skip_while(|f| is_own_frame(f)).chain(marker));
+        if c.stack.is_empty() && c.fallback {
+            ids.push(builder.frame(&other_stacks_marker));
+        } else if c.end == CaptureEnd::Truncated as u8 {
+            ids.push(builder.frame(&truncated_marker));
+        }
+        let stack = builder.stack(ids);
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
         let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
@@ -161,7 +179,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         });
     }
     snapshot.profiler = ProfilerFigures {
-        own_bytes: registry.own_bytes(),
+        own_bytes: tables_bytes + heap_bytes,
+        tables_bytes,
         stacks_captured,
         captures,
         unreadable_records,
@@ -196,18 +215,17 @@ struct Builder {
 }
 
 impl Builder {
-    fn stack<'f>(&mut self, frames: impl Iterator<Item = &'f Frame>) -> u32 {
-        let ids: Vec<u32> = frames
-            .map(|frame| match self.frame_ids.get(frame) {
-                Some(&id) => id,
-                None => {
-                    let id = self.frames.len() as u32;
-                    self.frames.push(frame.clone());
-                    self.frame_ids.insert(frame.clone(), id);
-                    id
-                }
-            })
-            .collect();
+    fn frame(&mut self, frame: &Frame) -> u32 {
+        if let Some(&id) = self.frame_ids.get(frame) {
+            return id;
+        }
+        let id = self.frames.len() as u32;
+        self.frames.push(frame.clone());
+        self.frame_ids.insert(frame.clone(), id);
+        id
+    }
+
+    fn stack(&mut self, ids: Vec<u32>) -> u32 {
         if let Some(&id) = self.stack_ids.get(&ids) {
             return id;
         }

@@ -25,6 +25,10 @@ pub(crate) fn resolve_all(
         let frames = cache.entry(addr).or_insert_with(|| resolve(addr)).clone();
         out.insert(addr, frames);
     }
+    // The parsed debug info is most of the profiler's own memory (tens of MiB for a program that
+    // uses a few crates), and the next snapshot needs it only for addresses it has not seen:
+    // those resolved are kept above, the rest is parsed again on demand.
+    backtrace::clear_symbol_cache();
 }
 
 /// Symbolizes one return address (backtrace-rs steps back into the call instruction itself).
