@@ -3,12 +3,12 @@
 //! prints one table of medians with the ratios to the system allocator in the same build.
 //!
 //! ```sh
-//! cargo run --release -p tracealloc-real-crates --bin bench-real -- [runs] [--release] [workloads...]
+//! cargo run --release -p tracealloc-real-crates --bin bench-real -- [runs] [--release] [--only TEXT] [workloads...]
 //! ```
 //!
 //! Workloads: `syn`, `json`, `regex` (the default), and `depth<N>` (400,000 allocations `N` frames
 //! deep: the table then also gives the profiler's cost in ns per allocation). `--release` runs
-//! the release builds only.
+//! the release builds only; `--only TEXT` the builds whose name contains TEXT.
 //!
 //! Builds (each in its own target directory under `target/bench-real/`):
 //! - `debug`: a plain `cargo build`, no frame pointers, the profiler unoptimized;
@@ -129,6 +129,9 @@ fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
     let release_only = args.next_if(|a| a == "--release").is_some();
+    let only: Option<String> = args
+        .next_if(|a| a == "--only")
+        .and_then(|_| args.next());
     let mut workloads: Vec<String> = args.collect();
     if workloads.is_empty() {
         workloads = vec!["syn".into(), "json".into(), "regex".into()];
@@ -154,7 +157,9 @@ fn main() {
     println!("| build | workload | system | tracealloc | dhat-rs |");
     println!("|---|---|---|---|---|");
     for (index, build) in BUILDS.iter().enumerate() {
-        if release_only && !build.release {
+        if (release_only && !build.release)
+            || only.as_deref().is_some_and(|o| !build.name.contains(o))
+        {
             continue;
         }
         let dir = match compile(&workspace, build, index) {
