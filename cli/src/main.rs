@@ -88,8 +88,8 @@ enum Command {
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info { file: PathBuf },
-    /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, speedscope) or
-    /// folded stacks (flamegraph.pl, speedscope).
+    /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, Parca), folded
+    /// stacks (flamegraph.pl) or speedscope's JSON.
     Export {
         file: PathBuf,
         #[arg(long, value_enum)]
@@ -97,13 +97,14 @@ enum Command {
         /// Output file [default: FILE's stem with .pb.gz or .folded, next to FILE].
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// For folded stacks: the figure counted.
+        /// For folded stacks and speedscope: the figure counted.
         #[arg(long, value_enum, default_value_t = MetricArg::Live)]
         metric: MetricArg,
-        /// For folded stacks: the allocating thread as the root frame.
+        /// For folded stacks: the allocating thread as the root frame; for speedscope, one profile
+        /// per thread.
         #[arg(long)]
         by_thread: bool,
-        /// For folded stacks: keep every frame, std's start-up included.
+        /// For folded stacks and speedscope: keep every frame, std's start-up included.
         #[arg(long)]
         full_stacks: bool,
     },
@@ -115,6 +116,9 @@ enum ExportFormat {
     Pprof,
     /// One line per stack: `root;...;leaf value`.
     Folded,
+    /// speedscope's JSON: a sampled profile weighted by the metric (one per thread with
+    /// --by-thread), for https://www.speedscope.app.
+    Speedscope,
 }
 
 #[derive(clap::Args)]
@@ -286,20 +290,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 file.with_extension(match format {
                     ExportFormat::Pprof => "pb.gz",
                     ExportFormat::Folded => "folded",
+                    ExportFormat::Speedscope => "speedscope.json",
                 })
             });
+            let mut fold = FoldOptions::default();
+            fold.metric = metric.into();
+            fold.by_thread = by_thread;
+            fold.full_stacks = full_stacks;
             write_output(out, &output, |w| match format {
                 ExportFormat::Pprof => tracealloc_report::pprof(&snapshot, w),
-                ExportFormat::Folded => {
-                    let mut fold = FoldOptions::default();
-                    fold.metric = metric.into();
-                    fold.by_thread = by_thread;
-                    fold.full_stacks = full_stacks;
-                    snapshot
-                        .folded(&fold)
-                        .iter()
-                        .try_for_each(|line| writeln!(w, "{line}"))
-                }
+                ExportFormat::Folded => snapshot
+                    .folded(&fold)
+                    .iter()
+                    .try_for_each(|line| writeln!(w, "{line}")),
+                ExportFormat::Speedscope => tracealloc_report::speedscope(&snapshot, &fold, w),
             })?
         }
         Command::Threads { file, format } => {

@@ -383,3 +383,73 @@ fn color_and_progress_only_on_a_terminal() {
         "NO_COLOR: {plain:?}"
     );
 }
+
+/// speedscope exports validate against the schema speedscope's npm package ships, checked with
+/// ajv. Needs node and `npm install --prefix DIR speedscope@1 ajv@8` (CI does it, and points
+/// `TRACEALLOC_SPEEDSCOPE_DIR` at DIR); skipped with a notice otherwise.
+#[test]
+fn speedscope_export_validates_against_speedscopes_schema() {
+    let Some(dir) = std::env::var_os("TRACEALLOC_SPEEDSCOPE_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "skipped: set TRACEALLOC_SPEEDSCOPE_DIR to a directory with speedscope and ajv installed (see .ci/run)"
+        );
+        return;
+    };
+    let schema = dir.join("node_modules/speedscope/dist/release/file-format-schema.json");
+    assert!(schema.exists(), "no schema at {}", schema.display());
+    let out = std::env::temp_dir().join(format!("tracealloc-speedscope-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let new = data("new.json");
+    let mut files = Vec::new();
+    for (name, extra) in [
+        ("plain.json", vec![]),
+        (
+            "threads.json",
+            vec!["--by-thread", "--metric", "allocations"],
+        ),
+        ("full.json", vec!["--full-stacks", "--metric", "total"]),
+    ] {
+        let path = out.join(name);
+        let mut args = vec![
+            "export",
+            new.to_str().unwrap(),
+            "--format",
+            "speedscope",
+            "-o",
+            path.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        stdout_of(&args);
+        files.push(path);
+    }
+    let script = dir.join("validate-speedscope.mjs");
+    std::fs::write(
+        &script,
+        r#"import Ajv from "ajv";
+import fs from "fs";
+const schema = JSON.parse(fs.readFileSync("node_modules/speedscope/dist/release/file-format-schema.json"));
+const validate = new Ajv({ strict: false }).compile(schema);
+let failed = 0;
+for (const file of process.argv.slice(2)) {
+  if (!validate(JSON.parse(fs.readFileSync(file)))) {
+    console.log(file + ": " + JSON.stringify(validate.errors));
+    failed++;
+  }
+}
+process.exit(failed ? 1 : 0);
+"#,
+    )
+    .unwrap();
+    let result = Command::new("node")
+        .current_dir(&dir)
+        .arg(&script)
+        .args(&files)
+        .output()
+        .expect("run node");
+    assert!(
+        result.status.success(),
+        "speedscope's schema rejects our export: {}",
+        String::from_utf8_lossy(&result.stdout)
+    );
+    std::fs::remove_dir_all(&out).ok();
+}

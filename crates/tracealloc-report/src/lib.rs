@@ -7,10 +7,12 @@
 mod flame;
 mod pprof;
 mod progress;
+mod speedscope;
 mod tables;
 
 pub use flame::{FlameOptions, flamegraph};
 pub use pprof::pprof;
 pub use progress::load_with_progress;
+pub use speedscope::speedscope;
 pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};
 pub use tracealloc_snapshot::{SaveError as OutputError, write_atomically};

@@ -129,9 +129,7 @@ fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
     let release_only = args.next_if(|a| a == "--release").is_some();
-    let only: Option<String> = args
-        .next_if(|a| a == "--only")
-        .and_then(|_| args.next());
+    let only: Option<String> = args.next_if(|a| a == "--only").and_then(|_| args.next());
     let mut workloads: Vec<String> = args.collect();
     if workloads.is_empty() {
         workloads = vec!["syn".into(), "json".into(), "regex".into()];
