@@ -347,7 +347,8 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);
-            eprintln!("tracealloc: {e}");
+            // `{:#}`: the error and its causes on one line ("file: cannot read: No such file").
+            eprintln!("tracealloc: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -64,7 +64,7 @@ pub fn flamegraph(
     older: Option<&Snapshot>,
     options: &FlameOptions,
     out: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<(), FlameError> {
     let mut fold = FoldOptions::default();
     fold.metric = options.metric;
     fold.by_thread = options.by_thread;
@@ -74,7 +74,7 @@ pub fn flamegraph(
         None => snapshot.folded(&fold),
     };
     if lines.is_empty() {
-        return Err("nothing to draw: no allocations for this metric".to_owned());
+        return Err(FlameError::NothingToDraw);
     }
     let what = options.metric.describe();
     let mut palette = PaletteMap::default();
@@ -112,5 +112,17 @@ pub fn flamegraph(
     crate::progress::with_spinner(format!("rendering {} stacks", lines.len()), || {
         flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)
     })
-    .map_err(|e| e.to_string())
+    .map_err(FlameError::Render)
+}
+
+/// Why a flamegraph could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlameError {
+    /// No site has a non-zero figure for the metric.
+    #[error("nothing to draw: no allocations for this metric")]
+    NothingToDraw,
+    /// The renderer failed to write the SVG.
+    #[error("cannot render the flamegraph")]
+    Render(#[source] std::io::Error),
 }

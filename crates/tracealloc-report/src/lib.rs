@@ -10,7 +10,7 @@ mod progress;
 mod speedscope;
 mod tables;
 
-pub use flame::{FlameOptions, flamegraph};
+pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use pprof::pprof;
 pub use progress::load_with_progress;
 pub use speedscope::speedscope;

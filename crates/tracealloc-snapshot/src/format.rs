@@ -16,20 +16,37 @@ pub const FORMAT_VERSION: u32 = 1;
 /// certainly not one, and reading it would take the machine's memory.
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
-/// Why a snapshot file could not be read. Displays as one line: the file, then the problem.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {problem}", path.display())]
+/// Why a snapshot file could not be read. Displays as one line: the file, then the problem; an
+/// I/O error's own message is its [`source`](std::error::Error::source), so `{:#}` (anyhow) and
+/// error-chain printers show it once.
+#[derive(Debug)]
 pub struct LoadError {
     pub path: PathBuf,
     pub problem: LoadProblem,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.problem)
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            LoadProblem::Io(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// What was wrong with the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadProblem {
-    #[error("cannot read: {0}")]
-    Io(#[source] std::io::Error),
+    /// The I/O error is the [`LoadError`]'s source.
+    #[error("cannot read")]
+    Io(std::io::Error),
     #[error("is a directory, not a snapshot file")]
     Directory,
     #[error("is empty")]
@@ -49,12 +66,16 @@ pub enum LoadProblem {
 }
 
 /// A file that could not be written (a snapshot, or any output written with
-/// [`write_atomically`]). Displays as one line naming the file.
+/// [`write_atomically`]). Displays as one line naming the file and the step that failed; the I/O
+/// error, when there is one, is the [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", path.display())]
+#[error("{}: {what}", path.display())]
 pub struct SaveError {
     pub path: PathBuf,
-    pub message: String,
+    /// The step that failed, or the renderer's own message.
+    pub what: String,
+    #[source]
+    pub io: Option<std::io::Error>,
 }
 
 /// Writes `path` through a temporary file in the same directory, renamed into place only when
@@ -63,9 +84,14 @@ pub fn write_atomically<E: fmt::Display>(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<(), SaveError> {
-    let fail = |message: String| SaveError {
-        path: path.to_owned(),
-        message,
+    let io_fail = |what: &str| {
+        let path = path.to_owned();
+        let what = what.to_owned();
+        move |io: std::io::Error| SaveError {
+            path,
+            what,
+            io: Some(io),
+        }
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -76,13 +102,18 @@ pub fn write_atomically<E: fmt::Display>(
         .prefix(".tracealloc-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| fail(format!("cannot create a file here: {e}")))?;
+        .map_err(io_fail("cannot create a file here"))?;
     {
         let mut out = BufWriter::new(tmp.as_file_mut());
-        render(&mut out).map_err(|e| fail(e.to_string()))?;
-        out.flush().map_err(|e| fail(e.to_string()))?;
+        render(&mut out).map_err(|e| SaveError {
+            path: path.to_owned(),
+            what: e.to_string(),
+            io: None,
+        })?;
+        out.flush().map_err(io_fail("cannot write"))?;
     }
-    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    tmp.persist(path)
+        .map_err(|e| io_fail("cannot move the written file into place")(e.error))?;
     Ok(())
 }
 
@@ -211,5 +242,38 @@ fn classify(bytes: &[u8], e: serde_json::Error) -> LoadProblem {
 impl fmt::Display for crate::model::Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "pid {} `{}`", self.pid, self.command.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// The I/O error is the source, once: a chain printer shows "file: step: cause" without
+    /// repeating the cause, and callers can inspect the `io::Error`.
+    #[test]
+    fn io_errors_are_sources_shown_once() {
+        let missing = Path::new("/nonexistent-dir/x.json");
+        let load = Snapshot::load(missing).unwrap_err();
+        let io = load
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+        let chain = format!("{load}: {}", load.source().unwrap());
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+        assert!(
+            chain.starts_with("/nonexistent-dir/x.json: cannot read: "),
+            "{chain}"
+        );
+
+        let save = write_atomically(missing, |_| Ok::<(), std::io::Error>(())).unwrap_err();
+        assert_eq!(
+            save.io.as_ref().map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        assert!(save.source().is_some());
+        assert!(!save.to_string().contains("No such file"), "{save}");
     }
 }
