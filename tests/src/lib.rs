@@ -128,7 +128,7 @@ pub fn sample_env_report() {
         .filter(|s| s.key.contains("sample_env_blocks"))
         .map(|s| s.live_blocks)
         .sum();
-    let capture = &snapshot.meta.capture;
+    let capture = &snapshot.meta().capture;
     println!(
         "sampling {} from_env {} blocks {site}",
         capture.sampling_bytes, capture.sampling_from_env

@@ -78,7 +78,7 @@ fn snapshots_of_two_runs_diff_by_symbols() {
     let old = tracealloc::Snapshot::load(&old).unwrap();
     let new = tracealloc::Snapshot::load(&new).unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert_ne!(old.meta.pid, new.meta.pid);
+    assert_ne!(old.meta().pid, new.meta().pid);
     let top = new.diff(&old).top(1, tracealloc::GroupBy::Line);
     assert!(top[0].key.ends_with(leak_line.trim()), "{top:#?}");
     assert_eq!((top[0].bytes_diff, top[0].blocks_diff), (20 * 256, 20));
@@ -259,4 +259,11 @@ fn distinct_stacks_are_capped_and_the_rest_counted_in_other_stacks() {
         LIMIT,
     );
     assert!(out.contains("stack cap ok"), "{out}");
+}
+
+/// Every method of the snapshot type runs untracked, clone and drop included.
+#[test]
+fn looking_at_a_snapshot_does_not_change_the_next_one() {
+    let out = run(env!("CARGO_BIN_EXE_untracked"), &[], &[], LIMIT);
+    assert!(out.contains("untracked ok"), "{out}");
 }

@@ -193,10 +193,40 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// An empty snapshot without metadata (a placeholder; allocates nothing).
+    pub fn empty() -> Self {
+        let mut empty = Snapshot::new_without_format(Metadata {
+            pid: 0,
+            command: Vec::new(),
+            time_unix_ms: 0,
+            capture: CaptureInfo {
+                method: String::new(),
+                max_depth: 0,
+                frame_pointers: false,
+                sampling_bytes: 0,
+                sampling_from_env: false,
+            },
+            rss_bytes: 0,
+            thread_count: 0,
+            tracealloc_version: String::new(),
+            working_dir: None,
+            workspace_dir: None,
+            allocator: None,
+        });
+        empty.version = 0;
+        empty
+    }
+
     /// An empty snapshot of the current format with the given metadata.
     pub fn new(meta: Metadata) -> Self {
+        let mut snapshot = Snapshot::new_without_format(meta);
+        snapshot.format = crate::FORMAT_NAME.to_owned();
+        snapshot
+    }
+
+    fn new_without_format(meta: Metadata) -> Self {
         Snapshot {
-            format: crate::FORMAT_NAME.to_owned(),
+            format: String::new(),
             version: crate::FORMAT_VERSION,
             meta,
             totals: HeapStats::default(),

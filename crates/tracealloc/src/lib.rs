@@ -35,7 +35,6 @@ mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
-use std::ops::Deref;
 use std::path::Path;
 
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
@@ -218,11 +217,26 @@ pub fn snapshot() -> Snapshot {
     Snapshot(snapshot::take())
 }
 
-/// A snapshot of the heap taken by [`snapshot`] or loaded from a file. Derefs to the model
-/// ([`model::Snapshot`]) for its data; the methods here run untracked, so looking at a snapshot
-/// does not change the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A snapshot of the heap taken by [`snapshot`] or loaded from a file: the one snapshot type of
+/// the API. Everything here runs untracked (looking at a snapshot, cloning it or saving it does
+/// not change the next one). The data is read through accessors; [`Snapshot::as_model`] gives the
+/// plain model, whose own methods are ordinary code, tracked like yours.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Snapshot(model::Snapshot);
+
+impl Clone for Snapshot {
+    fn clone(&self) -> Self {
+        ReentrancyGuard::untracked(|| Snapshot(self.0.clone()))
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // Its blocks were made untracked; freeing them is untracked too.
+        let model = std::mem::replace(&mut self.0, model::Snapshot::empty());
+        ReentrancyGuard::untracked(|| drop(model));
+    }
+}
 
 impl Snapshot {
     /// The `n` largest groups by live bytes.
@@ -235,6 +249,16 @@ impl Snapshot {
         ReentrancyGuard::untracked(|| self.0.statistics(by))
     }
 
+    /// All groups, largest first by `sort`.
+    pub fn statistics_sorted(&self, by: GroupBy, sort: Metric) -> Vec<Stat> {
+        ReentrancyGuard::untracked(|| self.0.statistics_sorted(by, sort))
+    }
+
+    /// All groups of each thread, by thread index.
+    pub fn statistics_per_thread(&self, by: GroupBy) -> Vec<Vec<Stat>> {
+        ReentrancyGuard::untracked(|| self.0.statistics_per_thread(by))
+    }
+
     /// Compares this (newer) snapshot with an `older` one.
     pub fn diff<'a>(&'a self, older: &'a Snapshot) -> SnapshotDiff<'a> {
         SnapshotDiff(self.0.diff(&older.0))
@@ -243,6 +267,16 @@ impl Snapshot {
     /// A copy keeping the sites the filters select (see [`Filter`]).
     pub fn filter(&self, filters: &[Filter]) -> Snapshot {
         ReentrancyGuard::untracked(|| Snapshot(self.0.filter(filters)))
+    }
+
+    /// Folded stacks (`root;...;leaf value`), for flamegraph renderers.
+    pub fn folded(&self, options: &model::FoldOptions) -> Vec<String> {
+        ReentrancyGuard::untracked(|| self.0.folded(options))
+    }
+
+    /// Differential folded stacks (`root;...;leaf old new`) against an `older` snapshot.
+    pub fn folded_diff(&self, older: &Snapshot, options: &model::FoldOptions) -> Vec<String> {
+        ReentrancyGuard::untracked(|| self.0.folded_diff(&older.0, options))
     }
 
     /// Writes the snapshot to a file (atomically: a temporary file renamed into place).
@@ -255,16 +289,42 @@ impl Snapshot {
         ReentrancyGuard::untracked(|| model::Snapshot::load(path).map(Snapshot))
     }
 
-    /// The model, to keep without the wrapper.
-    pub fn into_inner(self) -> model::Snapshot {
-        self.0
+    /// Where and when it was taken, and how stacks were captured.
+    pub fn meta(&self) -> &model::Metadata {
+        &self.0.meta
     }
-}
 
-impl Deref for Snapshot {
-    type Target = model::Snapshot;
-    fn deref(&self) -> &model::Snapshot {
+    /// Whole-process figures at the moment it was taken.
+    pub fn totals(&self) -> &HeapStats {
+        &self.0.totals
+    }
+
+    /// The profiler's own cost and the outcome of its captures.
+    pub fn profiler(&self) -> &model::ProfilerFigures {
+        &self.0.profiler
+    }
+
+    /// The threads that allocated.
+    pub fn threads(&self) -> &[model::ThreadInfo] {
+        &self.0.threads
+    }
+
+    /// Every (stack, thread) site's counters.
+    pub fn sites(&self) -> &[model::Site] {
+        &self.0.sites
+    }
+
+    /// The model: the same data, with the model crate's methods (which allocate as ordinary,
+    /// tracked code).
+    pub fn as_model(&self) -> &model::Snapshot {
         &self.0
+    }
+
+    /// The model, to keep without the wrapper (its blocks were made untracked; freeing them later
+    /// counts as freeing untracked blocks, which the profiler tells apart).
+    pub fn into_inner(self) -> model::Snapshot {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        std::mem::replace(&mut this.0, model::Snapshot::empty())
     }
 }
 

@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let svg = std::path::Path::new("tracealloc-after.svg");
     tracealloc_report::write_atomically(svg, |out| {
         tracealloc_report::flamegraph(
-            &after,
+            after.as_model(),
             None,
             &tracealloc_report::FlameOptions::default(),
             out,
@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracealloc::model::human_bytes(stats.live_bytes),
         stats.live_blocks,
         tracealloc::model::human_bytes(stats.peak_bytes),
-        tracealloc::model::human_bytes(after.profiler.own_bytes),
+        tracealloc::model::human_bytes(after.profiler().own_bytes),
     );
     println!(
         "Wrote tracealloc-before.json, tracealloc-after.json and tracealloc-after.svg (open it in a browser)."

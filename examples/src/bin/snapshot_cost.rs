@@ -32,6 +32,7 @@ fn main() {
     let warm = tracealloc::snapshot();
     let warm_time = started.elapsed();
     let addresses = cold
+        .as_model()
         .stacks
         .iter()
         .flat_map(|s| s.frames.iter())
@@ -39,8 +40,8 @@ fn main() {
         .len();
     println!(
         "{} sites, {} stacks, {} distinct frames (with inlined ones): first snapshot {:.0} ms (symbolization cold), second {:.0} ms",
-        cold.sites.len(),
-        cold.stacks.len(),
+        cold.sites().len(),
+        cold.as_model().stacks.len(),
         addresses,
         cold_time.as_secs_f64() * 1e3,
         warm_time.as_secs_f64() * 1e3

@@ -71,9 +71,9 @@ fn main() {
             let warm = tracealloc::snapshot();
             println!(
                 "| {spawned} | {} | {} | {} ms |",
-                tracealloc::model::human_bytes(warm.profiler.own_bytes),
-                warm.threads.len(),
-                warm.profiler.snapshot_ms
+                tracealloc::model::human_bytes(warm.profiler().own_bytes),
+                warm.threads().len(),
+                warm.profiler().snapshot_ms
             );
         }
     }

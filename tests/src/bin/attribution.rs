@@ -60,11 +60,12 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "frame-pointers".to_owned());
     let before = tracealloc::snapshot();
-    assert_eq!(before.meta.capture.method, expected_method);
+    assert_eq!(before.meta().capture.method, expected_method);
     assert_eq!(
-        before.profiler.captures.broken, 0,
+        before.profiler().captures.broken,
+        0,
         "{:?}",
-        before.profiler.captures
+        before.profiler().captures
     );
     let (boxes, vec_line, box_line) = boxes();
     let (pushed, push_line) = pushes();

@@ -43,7 +43,7 @@ fn main() {
         }
     }
     let snapshot = tracealloc::snapshot();
-    let states = snapshot.threads.len();
+    let states = snapshot.threads().len();
     assert!(
         states <= 64,
         "{states} thread states kept for {THREADS} threads (16 at a time)"

@@ -35,7 +35,7 @@ fn main() {
         .collect();
     for _ in 0..40 {
         let snapshot = tracealloc::snapshot();
-        for site in &snapshot.sites {
+        for site in snapshot.sites() {
             assert!(site.live_blocks <= site.total_blocks, "{site:?}");
             assert!(site.live_bytes <= site.total_bytes, "{site:?}");
             assert_eq!(site.live_blocks == 0, site.live_bytes == 0, "{site:?}");

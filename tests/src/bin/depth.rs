@@ -29,7 +29,7 @@ fn main() {
         recurse(300, &mut out); // deeper than any limit (at most 256)
     }
     let snapshot = tracealloc::snapshot();
-    assert_eq!(snapshot.meta.capture.max_depth, expected_depth);
+    assert_eq!(snapshot.meta().capture.max_depth, expected_depth);
 
     let mut fold = FoldOptions::default();
     fold.metric = tracealloc::model::Metric::LiveBytes;
@@ -46,9 +46,9 @@ fn main() {
     );
     assert!(line.ends_with(" 6400"), "100 boxes of 64 bytes: {line}");
     assert!(
-        snapshot.profiler.captures.truncated >= 100,
+        snapshot.profiler().captures.truncated >= 100,
         "{:?}",
-        snapshot.profiler.captures
+        snapshot.profiler().captures
     );
     let kept = line.matches("depth::recurse").count();
     println!("recurse frames {kept}");

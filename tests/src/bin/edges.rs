@@ -118,7 +118,7 @@ fn thread_start_and_exit() {
     );
     let snapshot = tracealloc::snapshot();
     let exited = snapshot
-        .threads
+        .threads()
         .iter()
         .find(|t| t.name == "tls-exit")
         .expect("the exited thread keeps its name");
@@ -162,7 +162,7 @@ fn fork_while_other_threads_allocate_and_snapshot() {
             let kept = vec![5u8; 1000];
             let snapshot = tracealloc::snapshot();
             tracealloc::reset_peak();
-            let ok = !snapshot.sites.is_empty() && tracealloc::stats().live_bytes >= 1000;
+            let ok = !snapshot.sites().is_empty() && tracealloc::stats().live_bytes >= 1000;
             std::hint::black_box(kept);
             // SAFETY: ends the child at once, without running the parent's exit handlers.
             unsafe { libc::_exit(if ok { 0 } else { 3 }) };

@@ -52,7 +52,7 @@ fn main() {
     assert_eq!(after.total_bytes - before.total_bytes, NEW as u64);
     assert_eq!(after.live_bytes - before.live_bytes, (NEW - OLD) as u64);
     let snapshot = tracealloc::snapshot();
-    assert_eq!(snapshot.meta.capture.method, "dwarf-unwind");
+    assert_eq!(snapshot.meta().capture.method, "dwarf-unwind");
     let captured_by_the_realloc = snapshot
         .statistics(tracealloc::GroupBy::Stack)
         .iter()

@@ -59,7 +59,7 @@ fn main() {
     );
 
     let snapshot = tracealloc::snapshot();
-    assert_eq!(snapshot.meta.capture.sampling_bytes, 64 * 1024);
+    assert_eq!(snapshot.meta().capture.sampling_bytes, 64 * 1024);
     let (small_est, small_blocks_est) = live_of(&snapshot, "sampling::small_blocks");
     let (large_est, _) = live_of(&snapshot, "sampling::large_blocks");
     let (grown_est, grown_blocks_est) = live_of(&snapshot, "sampling::grown_by_push");
@@ -82,9 +82,9 @@ fn main() {
     assert_eq!(grown_blocks_est, 1);
     // Far fewer stacks were captured than blocks allocated.
     assert!(
-        snapshot.profiler.stacks_captured < 50,
+        snapshot.profiler().stacks_captured < 50,
         "{}",
-        snapshot.profiler.stacks_captured
+        snapshot.profiler().stacks_captured
     );
 
     drop((small, large, grown));

@@ -24,7 +24,7 @@ fn main() {
         shape(depth, &mut out);
     }
     let snapshot = tracealloc::snapshot();
-    let figures = &snapshot.profiler;
+    let figures = snapshot.profiler();
     assert_eq!(figures.max_stacks, 50);
     assert!(
         figures.stacks_captured <= 50,

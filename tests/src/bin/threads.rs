@@ -131,7 +131,7 @@ fn main() {
         (300 + 72, 4),
         "{unnamed_stat}"
     );
-    let names: Vec<_> = snapshot.threads.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<_> = snapshot.threads().iter().map(|t| t.name.as_str()).collect();
     assert!(
         names.contains(&"freer"),
         "every allocating thread is listed: {names:?}"
