@@ -27,6 +27,7 @@ mod record;
 mod registry;
 mod runtime;
 mod sampling;
+mod seqlock;
 mod snapshot;
 mod symbolize;
 mod sys;

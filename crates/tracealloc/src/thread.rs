@@ -16,12 +16,13 @@
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
 };
 
 use crate::capture::{Captured, table_place};
 use crate::carve::carve;
 use crate::record::{RecordChunk, SiteRecord};
+use crate::seqlock::{SeqLock, WriteSection};
 use crate::sys;
 
 /// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
@@ -119,7 +120,7 @@ pub(crate) struct ThreadState {
     /// another thread adopts the state).
     stack_low: AtomicUsize,
     stack_high: AtomicUsize,
-    seq: AtomicU64,
+    seq: SeqLock,
     pub(crate) unflushed_bytes: AtomicI64,
     pub(crate) unflushed_blocks: AtomicI64,
     pub(crate) total_bytes: AtomicU64,
@@ -203,7 +204,7 @@ impl ThreadState {
                 tid: AtomicU64::new(sys::current_tid()),
                 stack_low: AtomicUsize::new(low),
                 stack_high: AtomicUsize::new(high),
-                seq: AtomicU64::new(0),
+                seq: SeqLock::new(),
                 unflushed_bytes: AtomicI64::new(0),
                 unflushed_blocks: AtomicI64::new(0),
                 total_bytes: AtomicU64::new(0),
@@ -246,11 +247,8 @@ impl ThreadState {
     /// section allocates or frees: the hooks hold the reentrancy guard, so a section never nests.)
     #[inline(always)]
     pub(crate) unsafe fn write_section(&self) -> WriteSection<'_> {
-        let seq = self.seq.load(Ordering::Relaxed);
-        check_parity(seq, 0, "a write section opened inside another");
-        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        WriteSection { state: self }
+        // SAFETY: the owner is the lock's only writer (forwarded contract).
+        unsafe { self.seq.write_section() }
     }
 
     /// Runs `read` until it saw no concurrent update of this thread: `Ok` with a consistent view,
@@ -261,13 +259,10 @@ impl ThreadState {
         let mut attempts: u32 = 0;
         let mut started: Option<std::time::Instant> = None;
         loop {
-            let before = self.seq.load(Ordering::Acquire);
-            let value = read();
-            fence(Ordering::Acquire);
-            let after = self.seq.load(Ordering::Relaxed);
-            if before == after && before.is_multiple_of(2) {
-                return Ok(value);
-            }
+            let torn = match self.seq.try_read(&mut read) {
+                Ok(value) => return Ok(value),
+                Err(torn) => torn,
+            };
             attempts += 1;
             // Spin briefly (an update takes nanoseconds), then yield, then sleep, with a deadline.
             if attempts < 64 {
@@ -276,7 +271,7 @@ impl ThreadState {
             }
             let since = *started.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= READ_PATIENCE {
-                return Err(value);
+                return Err(torn);
             }
             if attempts < 256 {
                 std::thread::yield_now();
@@ -333,10 +328,7 @@ impl ThreadState {
     /// do not wait on an update that will never end.
     pub(crate) fn abandon(&self) {
         self.alive.store(false, Ordering::Relaxed);
-        let seq = self.seq.load(Ordering::Relaxed);
-        if seq % 2 == 1 {
-            self.seq.store(seq.wrapping_add(1), Ordering::Release);
-        }
+        self.seq.abandon();
     }
 
     /// `[low, high)` of the owner thread's stack.
@@ -565,34 +557,6 @@ impl ThreadState {
         }
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
-    }
-}
-
-/// An open update of a thread's state (see [`ThreadState::write_section`]); dropping it ends the
-/// update.
-pub(crate) struct WriteSection<'s> {
-    state: &'s ThreadState,
-}
-
-impl Drop for WriteSection<'_> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        let seq = self.state.seq.load(Ordering::Relaxed);
-        check_parity(seq, 1, "a write section ended twice");
-        self.state.seq.store(seq.wrapping_add(1), Ordering::Release);
-    }
-}
-
-/// In debug builds, checks that the sequence number has the parity of an open (1) or closed (0)
-/// section, and otherwise stops the process with a message: the allocator must not panic (a panic
-/// allocates), and a broken section would let readers take torn figures for consistent ones.
-#[inline(always)]
-fn check_parity(seq: u64, expected: u64, what: &str) {
-    if cfg!(debug_assertions) && seq % 2 != expected {
-        sys::write_stderr(b"tracealloc: internal error: ");
-        sys::write_stderr(what.as_bytes());
-        sys::write_stderr(b"\n");
-        std::process::abort();
     }
 }
 
