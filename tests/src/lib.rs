@@ -135,3 +135,25 @@ pub fn sample_env_report() {
     );
     std::hint::black_box(blocks);
 }
+
+/// The body of the `oracle_tracealloc*` programs: the oracle workload named by the argument
+/// (`single` or `threads`), its figures relative to the start printed as one JSON line.
+pub fn oracle_main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    tracealloc::reset_peak();
+    let start = tracealloc::stats();
+    let kept = match mode.as_str() {
+        "single" => oracle_work(42, 20_000),
+        _ => oracle_threads(4, 10_000),
+    };
+    let end = tracealloc::stats();
+    drop(kept);
+    print_figures(
+        end.total_blocks - start.total_blocks,
+        end.total_bytes - start.total_bytes,
+        end.live_blocks - start.live_blocks,
+        end.live_bytes - start.live_bytes,
+        end.peak_blocks - start.live_blocks,
+        end.peak_bytes - start.live_bytes,
+    );
+}

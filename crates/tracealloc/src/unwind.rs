@@ -247,6 +247,26 @@ mod imp {
         rules::pack(from_frame_pointer, cfa_offset, saved_frame_pointer)
     }
 
+    /// The instruction pointer, stack pointer and frame pointer of the function this is inlined
+    /// into, read in one block so that pc and sp belong to the same instruction.
+    #[inline(always)]
+    fn registers() -> (u64, u64, u64) {
+        let (pc, sp, bp): (u64, u64, u64);
+        // SAFETY: reads registers only.
+        unsafe {
+            std::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        (pc, sp, bp)
+    }
+
     /// Unwinds the calling stack into `out`, at most `limit` frames. Returns false when no
     /// unwinder was built.
     ///
@@ -268,19 +288,7 @@ mod imp {
         let Some(built) = (unsafe { BUILT.load(Ordering::Acquire).as_ref() }) else {
             return false;
         };
-        let (mut pc, mut sp, mut bp): (u64, u64, u64);
-        // SAFETY: reads registers only; one block, so pc and sp belong to the same instruction.
-        unsafe {
-            std::arch::asm!(
-                "lea {pc}, [rip]",
-                "mov {sp}, rsp",
-                "mov {bp}, rbp",
-                pc = out(reg) pc,
-                sp = out(reg) sp,
-                bp = out(reg) bp,
-                options(nomem, nostack, preserves_flags)
-            );
-        }
+        let (mut pc, mut sp, mut bp) = registers();
         let low = sp;
         let high = high as u64;
         // Only the live part of this thread's stack, from our own frame up, is read.
@@ -375,19 +383,7 @@ mod imp {
     ) {
         // SAFETY: published once, never freed.
         let built = unsafe { BUILT.load(Ordering::Acquire).as_ref() }.expect("built");
-        let (pc, sp, bp): (u64, u64, u64);
-        // SAFETY: reads registers only.
-        unsafe {
-            std::arch::asm!(
-                "lea {pc}, [rip]",
-                "mov {sp}, rsp",
-                "mov {bp}, rbp",
-                pc = out(reg) pc,
-                sp = out(reg) sp,
-                bp = out(reg) bp,
-                options(nomem, nostack, preserves_flags)
-            );
-        }
+        let (pc, sp, bp) = registers();
         let high = high as u64;
         let mut read_stack = |addr: u64| {
             if addr >= sp && addr + 8 <= high && addr.is_multiple_of(8) {
