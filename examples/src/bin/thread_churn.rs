@@ -62,11 +62,12 @@ fn main() {
                 })
             })
             .collect();
+        let before = spawned;
         spawned += batch.len();
         for thread in batch {
             thread.join().unwrap();
         }
-        if checkpoints.contains(&spawned) {
+        if checkpoints.iter().any(|&c| before < c && c <= spawned) {
             let _cold = tracealloc::snapshot();
             let warm = tracealloc::snapshot();
             println!(
