@@ -267,3 +267,18 @@ fn looking_at_a_snapshot_does_not_change_the_next_one() {
     let out = run(env!("CARGO_BIN_EXE_untracked"), &[], &[], LIMIT);
     assert!(out.contains("untracked ok"), "{out}");
 }
+
+/// Stacks reach from the thread's closure or `main` to the allocating call (CI runs this program
+/// in release too, with short names, with and without the unwinder).
+#[test]
+fn thread_stacks_start_at_the_threads_closure_or_main() {
+    let out = run(env!("CARGO_BIN_EXE_thread_stacks"), &[], &[], LIMIT);
+    assert!(out.contains("thread stacks ok"), "{out}");
+    let out = run(
+        env!("CARGO_BIN_EXE_thread_stacks"),
+        &[],
+        &[("TRACEALLOC_CAPTURE", "unwind")],
+        LIMIT,
+    );
+    assert!(out.contains("thread stacks ok (dwarf-unwind)"), "{out}");
+}

@@ -1,7 +1,6 @@
 //! Named threads' allocations appear under their names; a block freed by another thread stays
 //! charged to the thread that allocated it; unnamed threads are `thread-<n>`.
 
-use tracealloc::model::{FoldOptions, Metric};
 use tracealloc::{Filter, GroupBy};
 
 #[global_allocator]
@@ -12,69 +11,7 @@ fn make_blocks(count: usize, size: usize) -> Vec<Vec<u8>> {
     (0..count).map(|_| vec![1u8; size]).collect()
 }
 
-#[inline(never)]
-#[allow(clippy::vec_box)] // one heap block per element is the point
-fn leak_blocks(count: usize) -> Vec<Box<[u8; 16]>> {
-    (0..count).map(|_| Box::new([3u8; 16])).collect()
-}
-
-/// Every folded stack of a leak reaches from the thread's closure (or `main`) to the leaking
-/// function, without std's start-up: a named thread's 1,000 blocks and their Vec are all there.
-fn check_folded_stacks() {
-    let leaked = std::thread::Builder::new()
-        .name("leaker".into())
-        .spawn(|| leak_blocks(1000))
-        .unwrap()
-        .join()
-        .unwrap();
-    let from_main = leak_blocks(10);
-    let snapshot = tracealloc::snapshot();
-    let mut fold = FoldOptions::default();
-    fold.metric = Metric::LiveBlocks;
-    let folded = snapshot.folded(&fold);
-    let leaks: Vec<&String> = folded
-        .iter()
-        .filter(|l| l.contains("threads::leak_blocks"))
-        .collect();
-    let blocks = |root: &str| -> u64 {
-        leaks
-            .iter()
-            .filter(|l| l.starts_with(root))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum()
-    };
-    for line in &leaks {
-        assert!(
-            !line.contains("lang_start") && !line.contains("catch_unwind"),
-            "std's start-up is not shown: {line}"
-        );
-    }
-    // The closure is `threads::check_folded_stacks::{{closure}}` (or `{closure#0}`).
-    assert_eq!(
-        blocks("threads::check_folded_stacks::{"),
-        1001,
-        "1,000 boxes and their Vec from the leaker's closure: {leaks:#?}"
-    );
-    assert_eq!(
-        blocks("threads::main ("),
-        11,
-        "10 boxes and their Vec from main: {leaks:#?}"
-    );
-    assert_eq!(blocks(""), 1012, "no other stack: {leaks:#?}");
-    let mut full = FoldOptions::default();
-    full.full_stacks = true;
-    assert!(
-        snapshot
-            .folded(&full)
-            .iter()
-            .any(|l| l.contains("__rust_begin_short_backtrace") && l.contains("leak_blocks")),
-        "--full-stacks keeps std's start-up"
-    );
-    std::hint::black_box((leaked, from_main));
-}
-
 fn main() {
-    check_folded_stacks();
     let worker = std::thread::Builder::new()
         .name("worker-a".into())
         .spawn(|| make_blocks(10, 1000))
