@@ -227,8 +227,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             tracealloc_report::top(&load(&file)?, &select.options(sort.into()), out)?
         }
         Command::Diff { old, new, select } => tracealloc_report::diff(
-            &load(&old)?,
             &load(&new)?,
+            &load(&old)?,
             &select.options(Metric::LiveBytes),
             out,
         )?,

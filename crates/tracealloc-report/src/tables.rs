@@ -225,10 +225,11 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
     }
 }
 
-/// What changed between two snapshots, largest absolute change first.
+/// What changed in `new` since `old`, largest absolute change first. The newer snapshot comes
+/// first, as in `new.diff(&old)` and every other comparison of the libraries.
 pub fn diff(
-    old: &Snapshot,
     new: &Snapshot,
+    old: &Snapshot,
     options: &ReportOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
