@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the CLI's checked-in snapshots (cli/tests/data) from the `leak_diff` test program,
-# then the reference outputs (cli/tests/expected). Run from anywhere; commit what changes.
+# then the reference outputs (cli/tests/expected, crates/tracealloc-report/tests/expected). Run from
+# anywhere; commit what changes.
 #
 # old.json leaks 10 blocks of 256 bytes at leak_diff's leaking line, new.json 15; leak-line.txt
 # names that line (`file:line`) for the tests.
@@ -11,4 +12,5 @@ data=cli/tests/data
 ./target/debug/leak_diff 10 "$data/old.json" > /dev/null
 ./target/debug/leak_diff 15 "$data/new.json" > "$data/leak-line.txt"
 BLESS=1 cargo test --quiet -p tracealloc-cli --test cli > /dev/null
-echo "regenerated $data and cli/tests/expected"
+BLESS=1 cargo test --quiet -p tracealloc-report --test golden > /dev/null
+echo "regenerated $data, cli/tests/expected and crates/tracealloc-report/tests/expected"

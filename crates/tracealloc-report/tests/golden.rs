@@ -1,0 +1,108 @@
+//! Golden files for every renderer, from the CLI's checked-in snapshots: tables, leaks, info,
+//! folded stacks, the SVG flamegraph, speedscope's JSON and the pprof profile. A change in output
+//! shows as a diff of `tests/expected/`; rewrite them with `BLESS=1 cargo test -p
+//! tracealloc-report --test golden` when it is intended.
+
+use std::path::{Path, PathBuf};
+
+use tracealloc_report::{FlameOptions, Format, ReportOptions};
+use tracealloc_snapshot::{FoldOptions, GroupBy, Snapshot};
+
+fn fixture(name: &str) -> Snapshot {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../cli/tests/data")
+        .join(name);
+    Snapshot::load(path).unwrap()
+}
+
+fn expected(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name)
+}
+
+/// Compares `actual` with `tests/expected/<name>`, or rewrites it under `BLESS`.
+fn check(name: &str, actual: &[u8]) {
+    let path = expected(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read(&path)
+        .unwrap_or_else(|_| panic!("no golden file {}; run with BLESS=1", path.display()));
+    assert!(
+        actual == want.as_slice(),
+        "{} differs ({} bytes, expected {}); rewrite with BLESS=1 if intended:\n{}",
+        path.display(),
+        actual.len(),
+        want.len(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+fn render(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    f(&mut out);
+    out
+}
+
+#[test]
+fn tables() {
+    let (old, new) = (fixture("old.json"), fixture("new.json"));
+    for (name, by) in [
+        ("top-line.txt", GroupBy::Line),
+        ("top-stack.txt", GroupBy::Stack),
+    ] {
+        let mut options = ReportOptions::default();
+        options.by = by;
+        check(
+            name,
+            &render(|o| tracealloc_report::top(&new, &options, o).unwrap()),
+        );
+    }
+    let mut json = ReportOptions::default();
+    json.format = Format::Json;
+    check(
+        "diff.json",
+        &render(|o| tracealloc_report::diff(&new, &old, &json, o).unwrap()),
+    );
+    check(
+        "leaks-since.txt",
+        &render(|o| {
+            tracealloc_report::leaks(&new, Some(&old), &ReportOptions::default(), o).unwrap()
+        }),
+    );
+    check(
+        "threads.txt",
+        &render(|o| tracealloc_report::threads(&new, Format::Table, false, o).unwrap()),
+    );
+    check(
+        "info.txt",
+        &render(|o| tracealloc_report::info(&new, o).unwrap()),
+    );
+}
+
+#[test]
+fn folded_flamegraph_speedscope_and_pprof() {
+    let (old, new) = (fixture("old.json"), fixture("new.json"));
+    let fold = FoldOptions::default();
+    check("live.folded", new.folded(&fold).join("\n").as_bytes());
+    check(
+        "growth.folded",
+        new.folded_diff(&old, &fold).join("\n").as_bytes(),
+    );
+    check(
+        "live.svg",
+        &render(|o| {
+            tracealloc_report::flamegraph(&new, None, &FlameOptions::default(), o).unwrap()
+        }),
+    );
+    check(
+        "live.speedscope.json",
+        &render(|o| tracealloc_report::speedscope(&new, &fold, o).unwrap()),
+    );
+    check(
+        "live.pb.gz",
+        &render(|o| tracealloc_report::pprof(&new, o).unwrap()),
+    );
+}
