@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// `live_blocks` unchanged and moves `live_bytes` by the size difference. `peak_bytes` is the largest
 /// `live_bytes` seen, and `peak_blocks` the live blocks at that moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HeapStats {
     pub live_bytes: u64,
     pub live_blocks: u64,
@@ -21,6 +22,7 @@ pub struct HeapStats {
 /// One symbolized frame. Inlined frames are frames of their own, flagged `inlined`: they were
 /// inlined into the next (outer) frame of the stack.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Frame {
     /// Demangled name without the hash, or `"??"` when the address has no symbol.
     pub function: String,
@@ -35,6 +37,97 @@ pub struct Frame {
     pub inlined: bool,
 }
 
+impl Frame {
+    /// A frame of `function` without a location (set `file`, `line` and `column` after).
+    pub fn new(function: impl Into<String>) -> Frame {
+        Frame {
+            function: function.into(),
+            file: None,
+            line: None,
+            column: None,
+            inlined: false,
+        }
+    }
+
+    /// This frame at `file:line` (and `column`).
+    pub fn at(mut self, file: impl Into<String>, line: Option<u32>, column: Option<u32>) -> Frame {
+        self.file = Some(file.into());
+        self.line = line;
+        self.column = column;
+        self
+    }
+}
+
+impl Stack {
+    /// A stack of frame indices, innermost first.
+    pub fn new(frames: Vec<u32>) -> Stack {
+        Stack { frames }
+    }
+}
+
+impl ThreadInfo {
+    pub fn new(name: impl Into<String>, tid: u64, alive: bool) -> ThreadInfo {
+        ThreadInfo {
+            name: name.into(),
+            tid,
+            alive,
+        }
+    }
+}
+
+impl Site {
+    /// A site of `stack` on `thread` with zero counters.
+    pub fn new(stack: u32, thread: u32) -> Site {
+        Site {
+            stack,
+            thread,
+            ..Site::default()
+        }
+    }
+}
+
+impl CaptureInfo {
+    /// Stacks captured by `method` (`frame-pointers`, `dwarf-unwind`), `max_depth` frames at most,
+    /// every block tracked (set `sampling_bytes` for sampling).
+    pub fn new(method: impl Into<String>, max_depth: u32, frame_pointers: bool) -> CaptureInfo {
+        CaptureInfo {
+            method: method.into(),
+            max_depth,
+            frame_pointers,
+            sampling_bytes: 0,
+            sampling_from_env: false,
+        }
+    }
+}
+
+impl Metadata {
+    /// The metadata of a snapshot of process `pid` running `command`; the other fields start empty.
+    pub fn new(pid: u32, command: Vec<String>, capture: CaptureInfo) -> Metadata {
+        Metadata {
+            pid,
+            command,
+            time_unix_ms: 0,
+            capture,
+            rss_bytes: 0,
+            thread_count: 0,
+            tracealloc_version: String::new(),
+            working_dir: None,
+            workspace_dir: None,
+            allocator: None,
+        }
+    }
+}
+
+impl AllocatorStats {
+    /// `name`'s figures, all zero.
+    pub fn new(name: impl Into<String>) -> AllocatorStats {
+        AllocatorStats {
+            name: name.into(),
+            ..AllocatorStats::default()
+        }
+    }
+}
+
 /// The function name of the outermost frame of a stack cut at the depth limit.
 pub const TRUNCATED_FRAME: &str = "[truncated]";
 /// The function name of the one frame of each thread's site for the stacks past the cap on
@@ -44,12 +137,14 @@ pub const OTHER_STACKS_FRAME: &str = "[other stacks]";
 /// A call stack, innermost (allocating) frame first, as indices into [`Snapshot::frames`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
+#[non_exhaustive]
 pub struct Stack {
     pub frames: Vec<u32>,
 }
 
 /// A thread that allocated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ThreadInfo {
     /// `main`, the thread's name, or `thread-<index>` when it has none.
     pub name: String,
@@ -62,6 +157,7 @@ pub struct ThreadInfo {
 /// The counters of one call stack on one thread. A block freed or reallocated by another thread
 /// stays charged to the thread that allocated it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Site {
     /// Index into [`Snapshot::stacks`].
     pub stack: u32,
@@ -75,6 +171,7 @@ pub struct Site {
 
 /// How stacks were captured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CaptureInfo {
     /// `frame-pointers`, `dwarf-unwind`, or `none`.
     pub method: String,
@@ -98,6 +195,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// Where and when the snapshot was taken: the psutil-style view of the process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Metadata {
     pub pid: u32,
     pub command: Vec<String>,
@@ -125,6 +223,7 @@ pub struct Metadata {
 /// An allocator's own view of its memory (jemalloc's `stats.*`), in bytes: what the program asked
 /// for against what the allocator holds from the system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AllocatorStats {
     pub name: String,
     pub allocated: u64,
@@ -137,6 +236,7 @@ pub struct AllocatorStats {
 
 /// How the stack captures ended. A profile with many broken chains is not to be trusted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CaptureCounts {
     /// The walk reached the outermost frame.
     pub complete: u64,
@@ -148,6 +248,7 @@ pub struct CaptureCounts {
 
 /// The profiler's own cost and honesty figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProfilerFigures {
     /// Memory the profiler holds for itself: its tables, and heap blocks of its own.
     pub own_bytes: u64,
@@ -178,6 +279,7 @@ pub struct ProfilerFigures {
 
 /// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Always [`crate::FORMAT_NAME`].
     pub format: String,

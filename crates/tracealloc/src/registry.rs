@@ -411,11 +411,9 @@ impl Registry {
         let epoch = self.peak_epoch.load(Ordering::Relaxed);
         let mut live_bytes = self.flushed_bytes.load(Ordering::Relaxed);
         let mut live_blocks = self.flushed_blocks.load(Ordering::Relaxed);
-        let mut stats = HeapStats {
-            total_bytes: self.orphan_total_bytes.load(Ordering::Relaxed),
-            total_blocks: self.orphan_total_blocks.load(Ordering::Relaxed),
-            ..HeapStats::default()
-        };
+        let mut stats = HeapStats::default();
+        stats.total_bytes = self.orphan_total_bytes.load(Ordering::Relaxed);
+        stats.total_blocks = self.orphan_total_blocks.load(Ordering::Relaxed);
         let (mut peak_bytes, mut peak_blocks) = if floor.0 == epoch {
             (floor.1, floor.2)
         } else {

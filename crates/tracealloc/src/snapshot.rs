@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
-    CaptureCounts, CaptureInfo, Frame, Metadata, ProfilerFigures, Site, Snapshot, Stack, ThreadInfo,
+    CaptureCounts, CaptureInfo, Frame, Metadata, Site, Snapshot, Stack, ThreadInfo,
 };
 
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
@@ -114,13 +114,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
-    let marker = |function: &str| Frame {
-        function: function.to_owned(),
-        file: None,
-        line: None,
-        column: None,
-        inlined: false,
-    };
+    let marker = |function: &str| Frame::new(function);
     let truncated_marker = marker(tracealloc_snapshot::TRUNCATED_FRAME);
     let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
     let mut other_stacks_allocations = 0;
@@ -155,11 +149,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         threads_used[c.thread] = true;
         let key = (stack, c.thread as u32);
         let slot = *sites.entry(key).or_insert_with(|| {
-            snapshot.sites.push(Site {
-                stack,
-                thread: c.thread as u32,
-                ..Site::default()
-            });
+            snapshot.sites.push(Site::new(stack, c.thread as u32));
             snapshot.sites.len() - 1
         });
         let site = &mut snapshot.sites[slot];
@@ -172,22 +162,17 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     snapshot.stacks = builder.stacks;
     snapshot.threads = thread_infos(&states);
     if threads_used[orphan_thread] {
-        snapshot.threads.push(ThreadInfo {
-            name: "unknown".to_owned(),
-            tid: 0,
-            alive: false,
-        });
+        snapshot.threads.push(ThreadInfo::new("unknown", 0, false));
     }
-    snapshot.profiler = ProfilerFigures {
-        own_bytes: tables_bytes + heap_bytes,
-        tables_bytes,
-        stacks_captured,
-        captures,
-        unreadable_records,
-        other_stacks_allocations,
-        max_stacks: crate::thread::STACK_BUDGET.figures().1,
-        snapshot_ms: started.elapsed().as_millis() as u64,
-    };
+    let figures = &mut snapshot.profiler;
+    figures.own_bytes = tables_bytes + heap_bytes;
+    figures.tables_bytes = tables_bytes;
+    figures.stacks_captured = stacks_captured;
+    figures.captures = captures;
+    figures.unreadable_records = unreadable_records;
+    figures.other_stacks_allocations = other_stacks_allocations;
+    figures.max_stacks = crate::thread::STACK_BUDGET.figures().1;
+    figures.snapshot_ms = started.elapsed().as_millis() as u64;
     snapshot
 }
 
@@ -230,9 +215,7 @@ impl Builder {
             return id;
         }
         let id = self.stacks.len() as u32;
-        self.stacks.push(Stack {
-            frames: ids.clone(),
-        });
+        self.stacks.push(Stack::new(ids.clone()));
         self.stack_ids.insert(ids, id);
         id
     }
@@ -270,7 +253,7 @@ fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
                     _ => format!("thread-{}", state.index),
                 }
             };
-            ThreadInfo { name, tid, alive }
+            ThreadInfo::new(name, tid, alive)
         })
         .collect()
 }
@@ -286,33 +269,31 @@ fn proc_status_field(status: &str, field: &str) -> Option<u64> {
 fn metadata() -> Metadata {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mode = CaptureMode::current();
-    Metadata {
-        pid: std::process::id(),
-        command: std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        time_unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-        capture: CaptureInfo {
-            method: mode.name().to_owned(),
-            max_depth: depth_limit() as u32,
-            frame_pointers: mode == CaptureMode::FramePointers,
-            sampling_bytes: crate::runtime::sampling().0,
-            sampling_from_env: crate::runtime::sampling().1,
-        },
-        rss_bytes: proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024,
-        thread_count: proc_status_field(&status, "Threads:").unwrap_or(0),
-        tracealloc_version: env!("CARGO_PKG_VERSION").to_owned(),
-        working_dir: std::env::current_dir()
-            .ok()
-            .map(|d| d.to_string_lossy().into_owned()),
-        workspace_dir: std::env::current_exe()
-            .ok()
-            .and_then(|exe| tracealloc_snapshot::workspace_of(&exe)),
-        allocator: allocator_stats(),
-    }
+    let mut capture = CaptureInfo::new(
+        mode.name(),
+        depth_limit() as u32,
+        mode == CaptureMode::FramePointers,
+    );
+    (capture.sampling_bytes, capture.sampling_from_env) = crate::runtime::sampling();
+    let command = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut meta = Metadata::new(std::process::id(), command, capture);
+    meta.time_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    meta.rss_bytes = proc_status_field(&status, "VmRSS:").unwrap_or(0) * 1024;
+    meta.thread_count = proc_status_field(&status, "Threads:").unwrap_or(0);
+    env!("CARGO_PKG_VERSION").clone_into(&mut meta.tracealloc_version);
+    meta.working_dir = std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned());
+    meta.workspace_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| tracealloc_snapshot::workspace_of(&exe));
+    meta.allocator = allocator_stats();
+    meta
 }
 
 /// jemalloc's own figures (feature `jemalloc`), after advancing its statistics epoch.
@@ -320,15 +301,14 @@ fn metadata() -> Metadata {
 fn allocator_stats() -> Option<tracealloc_snapshot::AllocatorStats> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;
-    Some(tracealloc_snapshot::AllocatorStats {
-        name: "jemalloc".to_owned(),
-        allocated: stats::allocated::read().ok()? as u64,
-        active: stats::active::read().ok()? as u64,
-        resident: stats::resident::read().ok()? as u64,
-        mapped: stats::mapped::read().ok()? as u64,
-        retained: stats::retained::read().ok()? as u64,
-        metadata: stats::metadata::read().ok()? as u64,
-    })
+    let mut figures = tracealloc_snapshot::AllocatorStats::new("jemalloc");
+    figures.allocated = stats::allocated::read().ok()? as u64;
+    figures.active = stats::active::read().ok()? as u64;
+    figures.resident = stats::resident::read().ok()? as u64;
+    figures.mapped = stats::mapped::read().ok()? as u64;
+    figures.retained = stats::retained::read().ok()? as u64;
+    figures.metadata = stats::metadata::read().ok()? as u64;
+    Some(figures)
 }
 
 #[cfg(not(feature = "jemalloc"))]

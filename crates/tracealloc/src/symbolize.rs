@@ -35,26 +35,20 @@ pub(crate) fn resolve_all(
 fn resolve(addr: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     backtrace::resolve(addr as *mut std::ffi::c_void, |symbol| {
-        frames.push(Frame {
-            function: symbol
-                .name()
-                .map(|name| one_closure_spelling(format!("{name:#}")))
-                .unwrap_or_else(|| "??".to_owned()),
-            file: symbol.filename().map(|f| f.display().to_string()),
-            line: symbol.lineno(),
-            column: symbol.colno(),
-            inlined: true,
-        });
+        let function = symbol
+            .name()
+            .map(|name| one_closure_spelling(format!("{name:#}")))
+            .unwrap_or_else(|| "??".to_owned());
+        let mut frame = Frame::new(function);
+        if let Some(file) = symbol.filename() {
+            frame = frame.at(file.display().to_string(), symbol.lineno(), symbol.colno());
+        }
+        frame.inlined = true;
+        frames.push(frame);
     });
     match frames.last_mut() {
         Some(outermost) => outermost.inlined = false,
-        None => frames.push(Frame {
-            function: "??".to_owned(),
-            file: None,
-            line: None,
-            column: None,
-            inlined: false,
-        }),
+        None => frames.push(Frame::new("??")),
     }
     frames
 }

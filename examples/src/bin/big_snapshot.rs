@@ -12,50 +12,33 @@ fn main() {
         .expect("usage: big_snapshot <path> <stacks> [seed]");
     let stacks: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(300_000);
     let seed: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let mut snapshot = Snapshot::new(Metadata {
-        pid: 1,
-        command: vec!["big_snapshot".into()],
-        time_unix_ms: 0,
-        capture: CaptureInfo {
-            method: "frame-pointers".into(),
-            max_depth: 64,
-            frame_pointers: true,
-            sampling_bytes: 0,
-            sampling_from_env: false,
-        },
-        rss_bytes: 0,
-        thread_count: 8,
-        tracealloc_version: "synthetic".into(),
-        working_dir: None,
-        workspace_dir: None,
-        allocator: None,
-    });
+    let capture = CaptureInfo::new("frame-pointers", 64, true);
+    let mut meta = Metadata::new(1, vec!["big_snapshot".into()], capture);
+    meta.thread_count = 8;
+    meta.tracealloc_version = "synthetic".into();
+    let mut snapshot = Snapshot::new(meta);
     let frames = (stacks / 10).max(100);
     snapshot.frames = (0..frames)
-        .map(|i| Frame {
-            function: format!(
+        .map(|i| {
+            let function = format!(
                 "big_app::module_{}::Handler{}::process_request_{i}",
                 i % 97,
                 i % 13
-            ),
-            file: Some(format!(
-                "/home/user/src/big_app/src/module_{}/handler.rs",
-                i % 97
-            )),
-            line: Some((i % 2000) as u32 + 1),
-            column: Some(9),
-            inlined: i % 5 == 0,
+            );
+            let file = format!("/home/user/src/big_app/src/module_{}/handler.rs", i % 97);
+            let mut frame = Frame::new(function).at(file, Some((i % 2000) as u32 + 1), Some(9));
+            frame.inlined = i % 5 == 0;
+            frame
         })
         .collect();
     snapshot.threads = (0..8)
-        .map(|i| ThreadInfo {
-            name: if i == 0 {
+        .map(|i| {
+            let name = if i == 0 {
                 "main".into()
             } else {
                 format!("worker-{i}")
-            },
-            tid: 100 + i,
-            alive: true,
+            };
+            ThreadInfo::new(name, 100 + i, true)
         })
         .collect();
     let mut structure = Lcg::new(7);
@@ -65,19 +48,17 @@ fn main() {
         let frames = (0..depth)
             .map(|_| structure.below(frames as u64) as u32)
             .collect();
-        snapshot.stacks.push(Stack { frames });
+        snapshot.stacks.push(Stack::new(frames));
         for thread in 0..2 {
             let total_blocks = 1 + counts.below(1000);
             let live_blocks = counts.below(total_blocks + 1);
             let size = 8 + counts.below(4096);
-            snapshot.sites.push(Site {
-                stack: s as u32,
-                thread: ((s + thread) % 8) as u32,
-                live_bytes: live_blocks * size,
-                live_blocks,
-                total_bytes: total_blocks * size,
-                total_blocks,
-            });
+            let mut site = Site::new(s as u32, ((s + thread) % 8) as u32);
+            site.live_bytes = live_blocks * size;
+            site.live_blocks = live_blocks;
+            site.total_bytes = total_blocks * size;
+            site.total_blocks = total_blocks;
+            snapshot.sites.push(site);
         }
     }
     snapshot.totals.live_bytes = snapshot.site_sum().live_bytes;
