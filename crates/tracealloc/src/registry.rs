@@ -481,6 +481,10 @@ mod model_check {
             thread: usize,
             block: usize,
         },
+        /// The thread exits and a new thread of the same name starts: it adopts the state.
+        Exit {
+            thread: usize,
+        },
     }
 
     const THREADS: usize = 3;
@@ -498,6 +502,7 @@ mod model_check {
             3 => (0..THREADS, prop_oneof![0..4usize, 0..300usize], size.clone()).prop_map(|(thread, site, size)| Op::Alloc { thread, site, size }),
             2 => (0..THREADS, any::<usize>(), size).prop_map(|(thread, block, size)| Op::Realloc { thread, block, size }),
             2 => (0..THREADS, any::<usize>()).prop_map(|(thread, block)| Op::Free { thread, block }),
+            1 => (0..THREADS).prop_map(|thread| Op::Exit { thread }),
         ]
     }
 
@@ -530,7 +535,7 @@ mod model_check {
         threads: usize,
     ) -> (&'static Registry, Vec<&'static ThreadState>, Reference) {
         let registry: &'static Registry = Box::leak(Box::new(Registry::new(threshold)));
-        let states: Vec<&ThreadState> = (0..threads)
+        let mut states: Vec<&ThreadState> = (0..threads)
             .map(|_| registry.register_thread().unwrap())
             .collect();
         let mut reference = Reference::default();
@@ -593,6 +598,19 @@ mod model_check {
                     c.live_bytes -= size;
                     c.live_blocks -= 1;
                     reference.live = (reference.live.0 - size, reference.live.1 - 1);
+                }
+                Op::Exit { thread } => {
+                    // The state's blocks stay live and charged to it; the next thread of the
+                    // same name (this test thread's) adopts it and goes on counting there.
+                    let exiting = states[thread % threads];
+                    exiting.capture_name();
+                    registry.retire(exiting);
+                    let next = registry.register_thread().unwrap();
+                    assert!(
+                        std::ptr::eq(next, exiting),
+                        "the next thread of the same name adopts the exited state"
+                    );
+                    states[thread % threads] = next;
                 }
                 _ => {}
             }
