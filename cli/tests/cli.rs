@@ -386,12 +386,12 @@ fn color_and_progress_only_on_a_terminal() {
 
 /// speedscope exports validate against the schema speedscope's npm package ships, checked with
 /// ajv. Needs node and `npm install --prefix DIR speedscope@1 ajv@8` (CI does it, and points
-/// `TRACEALLOC_SPEEDSCOPE_DIR` at DIR); skipped with a notice otherwise.
+/// `TRACEALLOC_NPM_DIR` at DIR); skipped with a notice otherwise.
 #[test]
 fn speedscope_export_validates_against_speedscopes_schema() {
-    let Some(dir) = std::env::var_os("TRACEALLOC_SPEEDSCOPE_DIR").map(PathBuf::from) else {
+    let Some(dir) = std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from) else {
         eprintln!(
-            "skipped: set TRACEALLOC_SPEEDSCOPE_DIR to a directory with speedscope and ajv installed (see .ci/run)"
+            "skipped: set TRACEALLOC_NPM_DIR to a directory with speedscope and ajv installed (see .ci/run)"
         );
         return;
     };
@@ -452,4 +452,49 @@ process.exit(failed ? 1 : 0);
         String::from_utf8_lossy(&result.stdout)
     );
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// The flamegraph works in a browser: search highlights the leaking function and zoom widens its
+/// frame, without script errors. Needs node, Chromium and `npm install --prefix DIR playwright-core`
+/// (CI does it and points `TRACEALLOC_NPM_DIR` at DIR, `TRACEALLOC_CHROMIUM` at the
+/// browser); skipped with a notice otherwise.
+#[test]
+fn flamegraph_search_and_zoom_work_in_chromium() {
+    let (Some(dir), Some(chromium)) = (
+        std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
+        std::env::var_os("TRACEALLOC_CHROMIUM"),
+    ) else {
+        eprintln!(
+            "skipped: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) to check flamegraphs in a browser (see .ci/run)"
+        );
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("tracealloc-browser-{}.svg", std::process::id()));
+    stdout_of(&[
+        "flamegraph",
+        data("new.json").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let script = dir.join("flamegraph-in-browser.mjs");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flamegraph-in-browser.mjs"),
+        &script,
+    )
+    .unwrap();
+    let result = Command::new("node")
+        .current_dir(&dir)
+        .env("CHROMIUM", chromium)
+        .arg(&script)
+        .arg(&out)
+        .arg("leak_diff::leak")
+        .output()
+        .expect("run node");
+    assert!(
+        result.status.success(),
+        "search or zoom failed in Chromium: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::remove_file(&out).ok();
 }
