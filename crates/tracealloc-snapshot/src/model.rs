@@ -297,24 +297,8 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot without metadata (a placeholder; allocates nothing).
     pub fn empty() -> Self {
-        let mut empty = Snapshot::new_without_format(Metadata {
-            pid: 0,
-            command: Vec::new(),
-            time_unix_ms: 0,
-            capture: CaptureInfo {
-                method: String::new(),
-                max_depth: 0,
-                frame_pointers: false,
-                sampling_bytes: 0,
-                sampling_from_env: false,
-            },
-            rss_bytes: 0,
-            thread_count: 0,
-            tracealloc_version: String::new(),
-            working_dir: None,
-            workspace_dir: None,
-            allocator: None,
-        });
+        let capture = CaptureInfo::new(String::new(), 0, false);
+        let mut empty = Snapshot::new_without_format(Metadata::new(0, Vec::new(), capture));
         empty.version = 0;
         empty
     }
