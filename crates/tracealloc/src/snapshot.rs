@@ -1,7 +1,7 @@
 //! Taking a snapshot: copy every record's counters (the allocating threads go on meanwhile), then
 //! symbolize and build the model. Runs under the reentrancy guard: none of it is counted.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
@@ -89,11 +89,18 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     ));
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
 
-    let mut resolved = HashMap::new();
-    crate::symbolize::resolve_all(
-        copied.iter().flat_map(|c| c.stack.iter().copied()),
-        &mut resolved,
-    );
+    // Each distinct return address once, in the order stacks meet them (so that a snapshot's
+    // frame table is deterministic): stacks share most of their addresses.
+    let mut address_frames: HashMap<usize, Vec<u32>> = HashMap::default();
+    let mut addresses = Vec::new();
+    for &addr in copied.iter().flat_map(|c| c.stack) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = address_frames.entry(addr) {
+            slot.insert(Vec::new());
+            addresses.push(addr);
+        }
+    }
+    let mut resolved = HashMap::default();
+    crate::symbolize::resolve_all(addresses.iter().copied(), &mut resolved);
     // The profiler's own memory now: the symbolizer has released what it parsed, and the model
     // below is the caller's.
     let (tables_bytes, heap_bytes) = registry.own_bytes_parts();
@@ -103,15 +110,12 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // Frames are interned once per return address (thousands), not once per stack frame
     // (millions): stacks are then built from frame ids.
     let mut builder = Builder::default();
-    let mut address_frames: HashMap<usize, Vec<u32>> = HashMap::with_capacity(resolved.len());
-    for &addr in copied.iter().flat_map(|c| c.stack) {
-        // In the order stacks meet them, so that a snapshot's frame table is deterministic.
-        address_frames
-            .entry(addr)
-            .or_insert_with(|| resolved[&addr].iter().map(|f| builder.frame(f)).collect());
+    for addr in &addresses {
+        let ids = resolved[addr].iter().map(|f| builder.frame(f)).collect();
+        address_frames.insert(*addr, ids);
     }
     let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
-    let mut sites: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut sites: HashMap<(u32, u32), usize> = HashMap::default();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
     let marker = |function: &str| Frame::new(function);

@@ -1,7 +1,7 @@
 //! Return addresses to source frames (with inlined frames), cached for the life of the process.
 //! Runs only in snapshots, under the reentrancy guard, never on the allocator path.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use tracealloc_snapshot::Frame;
@@ -17,7 +17,7 @@ pub(crate) fn resolve_all(
     out: &mut HashMap<usize, Vec<Frame>>,
 ) {
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    let cache = cache.get_or_insert_with(HashMap::new);
+    let cache = cache.get_or_insert_with(HashMap::default);
     for addr in addresses {
         if out.contains_key(&addr) {
             continue;
