@@ -78,12 +78,7 @@ pub fn speedscope(
         .map(|stack| snapshot.readable_frames(stack, options.full_stacks))
         .collect();
     for site in &snapshot.sites {
-        let weight = match options.metric {
-            Metric::LiveBytes => site.live_bytes,
-            Metric::TotalBytes => site.total_bytes,
-            Metric::LiveBlocks => site.live_blocks,
-            Metric::TotalBlocks => site.total_blocks,
-        };
+        let weight = options.metric.of(site);
         if weight == 0 {
             continue;
         }

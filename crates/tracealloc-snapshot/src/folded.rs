@@ -19,7 +19,8 @@ pub enum Metric {
 }
 
 impl Metric {
-    fn of(self, site: &Site) -> u64 {
+    /// A site's figure for this metric.
+    pub fn of(self, site: &Site) -> u64 {
         match self {
             Metric::LiveBytes => site.live_bytes,
             Metric::TotalBytes => site.total_bytes,
