@@ -551,6 +551,14 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             "[other stacks]", p.other_stacks_allocations, p.max_stacks
         )?;
     }
+    if p.allocations_without_state > 0 || p.threads_without_state > 0 {
+        writeln!(
+            out,
+            "{:>24}: {} allocations counted but charged to no stack ({} threads ran out of memory for \
+             their profiler state; the rest came from exiting threads)",
+            "without a thread state", p.allocations_without_state, p.threads_without_state
+        )?;
+    }
     if p.unreadable_records > 0 {
         writeln!(
             out,

@@ -275,6 +275,14 @@ pub struct ProfilerFigures {
     /// The cap on distinct (stack, thread) records.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_stacks: u64,
+    /// Threads that could not get a profiler state because memory for it ran out: they went on
+    /// without one (retrying only at a later thread's start).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub threads_without_state: u64,
+    /// Allocations counted in the totals but charged to no stack: made by threads without a
+    /// state (above), or by exiting threads after their exit hook ran.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub allocations_without_state: u64,
 }
 
 /// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.

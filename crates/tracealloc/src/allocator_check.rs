@@ -13,10 +13,10 @@ use std::sync::Mutex;
 use proptest::prelude::*;
 
 use crate::Profiler;
-use crate::runtime::REGISTRY;
+use crate::process::REGISTRY;
 
 /// One test at a time owns the process-wide registry.
-static REGISTRY_USERS: Mutex<()> = Mutex::new(());
+pub(crate) static REGISTRY_USERS: Mutex<()> = Mutex::new(());
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -15,41 +15,45 @@
 //! Build with `RUSTFLAGS="-C force-frame-pointers=yes"` for fast stack capture (about 10 ns); without
 //! frame pointers the profiler detects it, says so once on stderr and falls back to DWARF unwinding.
 
+// The layers, each built only on those above it in this list (checked by `tests/layering.rs`):
+//
+//  sys, guard          operating-system calls; the reentrancy guard
+//  capture             a call stack's return addresses: frame-pointer walk, DWARF unwinder
+//  state               per-thread state: carved memory, the sequence lock, stack tables, records
+//  accounting          alloc / realloc / dealloc on a thread's state, sampling maths, block headers,
+//                      and the registry they fold into
+//  snapshot            copying a registry's counters, symbolizing, building the model
+//  process             the one registry, each thread's state (TLS), the allocator hooks, and the
+//                      fork, thread-exit and process-exit hooks beside their bodies
+//  (this file)         the public API
+//
+// Taking a snapshot is a function of a registry, below the process layer: the exit hook writes one.
+mod accounting;
 #[cfg(test)]
 mod allocator_check;
 mod capture;
-mod carve;
-mod exit;
-mod fork;
 mod guard;
-mod header;
-mod record;
-mod registry;
-mod runtime;
-mod sampling;
-mod seqlock;
+mod process;
 mod snapshot;
-mod symbolize;
+mod state;
 mod sys;
-mod thread;
-mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
 use std::path::Path;
 
+pub use accounting::sampling::SAMPLE_ENV;
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
-pub use exit::OUT_ENV;
-pub use runtime::SAMPLE_ENV;
-pub use thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
+pub use process::exit::OUT_ENV;
+pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;
 pub use tracealloc_snapshot::{
     Filter, GroupBy, HeapStats, LoadError, Metric, SaveError, Stat, StatDiff,
 };
 
+use accounting::header::Outer;
 use guard::ReentrancyGuard;
-use header::Outer;
 
 /// Whether this build of the profiler is optimized. When it is not (a plain debug build), the
 /// profiler says so once on stderr with the fix (`opt-level = 3` for tracealloc; see the README).
@@ -133,7 +137,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
         // SAFETY: (3) user is base + pad of a live block of the outer layout.
-        unsafe { outer.write(user, runtime::on_alloc(layout.size(), self.sample_bytes)) };
+        unsafe { outer.write(user, process::on_alloc(layout.size(), self.sample_bytes)) };
         user
     }
 
@@ -151,7 +155,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // of the outer layout.
         unsafe {
             let user = base.add(outer.pad);
-            outer.write(user, runtime::on_alloc(layout.size(), self.sample_bytes));
+            outer.write(user, process::on_alloc(layout.size(), self.sample_bytes));
             user
         }
     }
@@ -164,7 +168,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         };
         // SAFETY: (1) ptr came from our alloc with this layout, so it holds its record address.
         let record = unsafe { outer.read(ptr) };
-        runtime::on_dealloc(record, layout.size(), self.sample_bytes);
+        process::on_dealloc(record, layout.size(), self.sample_bytes);
         // SAFETY: (2) ptr - pad is the inner block, allocated with the same outer layout.
         unsafe { self.inner.dealloc(ptr.sub(outer.pad), outer.layout) };
     }
@@ -190,7 +194,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         }
         // SAFETY: (3) base + pad lies within the new block.
         let user = unsafe { base.add(new.pad) };
-        let record = runtime::on_realloc(record, layout.size(), new_size, self.sample_bytes);
+        let record = process::on_realloc(record, layout.size(), new_size, self.sample_bytes);
         // SAFETY: (4) user is base + pad of the live new block of the new outer layout (a trailer
         // moves with the size; a sampled realloc may change the block's record).
         unsafe { new.write(user, record) };
@@ -204,18 +208,18 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 /// one thread allocates at a time; with several allocating at once it may miss up to 64 KiB per
 /// other thread.
 pub fn stats() -> HeapStats {
-    ReentrancyGuard::untracked(|| runtime::REGISTRY.stats())
+    ReentrancyGuard::untracked(|| process::REGISTRY.stats())
 }
 
 /// Sets the peak to the current live figures, to measure the peak of a phase.
 pub fn reset_peak() {
-    ReentrancyGuard::untracked(|| runtime::REGISTRY.reset_peak());
+    ReentrancyGuard::untracked(|| process::REGISTRY.reset_peak());
 }
 
 /// Copies every site's counters and symbolizes their stacks. Other threads keep allocating
 /// meanwhile (each site's counters are read consistently). The snapshot's own memory is not counted.
 pub fn snapshot() -> Snapshot {
-    Snapshot(snapshot::take())
+    Snapshot(process::snapshot())
 }
 
 /// A snapshot of the heap taken by [`snapshot`] or loaded from a file: the one snapshot type of

@@ -6,9 +6,12 @@
 //! frame-pointer walk would return wrong stacks.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-use crate::thread::ThreadState;
+mod frame_pointers;
+pub(crate) mod unwind;
+
+use frame_pointers::{frame_pointers_work, walk_frame_pointers};
 
 /// The most frames a stack can keep (`TRACEALLOC_DEPTH` is capped here).
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -106,11 +109,12 @@ impl CaptureMode {
 
 /// Decides the capture mode once (idempotent; racing threads reach the same answer).
 #[cold]
-pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
+///
+/// `mapped` counts the bytes the unwinder maps for its rule cache, if it is chosen.
+pub(crate) fn decide_mode(stack: (usize, usize), mapped: &AtomicU64) -> CaptureMode {
     if let Some(depth) = requested_depth() {
         DEPTH.store(depth, Ordering::Relaxed);
     }
-    crate::thread::STACK_BUDGET.configure();
     #[cfg(tracealloc_unoptimized)]
     crate::sys::write_stderr(UNOPTIMIZED_NOTICE);
     let mode = if unwind_requested() {
@@ -125,9 +129,11 @@ pub(crate) fn decide_mode(stack: (usize, usize)) -> CaptureMode {
         );
         CaptureMode::Unwind
     };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = mapped;
     #[cfg(target_arch = "x86_64")]
     if mode == CaptureMode::Unwind {
-        crate::unwind::build();
+        unwind::build(mapped);
     }
     MODE.store(mode as u8, Ordering::Relaxed);
     mode
@@ -161,64 +167,12 @@ fn unwind_requested() -> bool {
     }
 }
 
-/// Frame pointers as this build was compiled, seen by walking from our own known call chain.
-pub(crate) fn frame_pointers_work(stack: (usize, usize)) -> bool {
-    std::hint::black_box(probe_outer(stack)) == 2
-}
-
-#[inline(never)]
-fn probe_outer(stack: (usize, usize)) -> u32 {
-    let seen = probe_middle(stack);
-    std::hint::black_box(seen)
-}
-
-#[inline(never)]
-fn probe_middle(stack: (usize, usize)) -> u32 {
-    let seen = probe_inner(stack);
-    std::hint::black_box(seen)
-}
-
-/// Counts how many of the two expected return addresses (into `probe_middle`, then into
-/// `probe_outer`) the frame-pointer walk finds.
-#[inline(never)]
-fn probe_inner(stack: (usize, usize)) -> u32 {
-    let mut captured = Captured::empty();
-    if !walk_frame_pointers(&mut captured, stack) {
-        return 0;
-    }
-    let within = |ret: usize, f: usize| ret > f && ret < f + 1024;
-    let middle = probe_middle as fn((usize, usize)) -> u32 as usize;
-    let outer = probe_outer as fn((usize, usize)) -> u32 as usize;
-    let mut seen = 0;
-    let stack = captured.stack();
-    if stack.len() >= 2 && within(stack[0], middle) {
-        seen += 1;
-        if within(stack[1], outer) {
-            seen += 1;
-        }
-    }
-    seen
-}
-
 /// Folds one return address into a stack's hash. Two one-cycle operations, so the walk is not
-/// held up by a multiply per frame; [`table_place`] mixes the result before it picks a slot (stacks
+/// held up by a multiply per frame; the stack table mixes the result before it picks a slot (stacks
 /// are compared whole on lookup, so the hash only spreads them).
 #[inline(always)]
-fn mix(hash: u64, addr: usize) -> u64 {
+pub(super) fn mix(hash: u64, addr: usize) -> u64 {
     hash.rotate_left(5) ^ addr as u64
-}
-
-/// Where a stack hash goes in a table of `mask + 1` slots, and the tag its entry carries (murmur3's
-/// 64-bit finalizer: the low bits pick the slot, the high ones make the tag).
-#[inline(always)]
-pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
-    let mut h = hash;
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h as usize & mask, crate::thread::entry_tag(h))
 }
 
 impl Captured {
@@ -266,33 +220,32 @@ impl Captured {
         unsafe { std::slice::from_raw_parts(self.frames.as_ptr().cast::<usize>(), self.depth) }
     }
 
-    /// Captures the calling stack with the decided mode, for the calling thread's `state`.
+    /// Captures the calling stack with the decided mode, on the thread whose stack `stack` is.
     #[inline(always)]
-    pub(crate) fn capture(&mut self, mode: CaptureMode, state: &ThreadState) {
+    pub(crate) fn capture(&mut self, mode: CaptureMode, stack: &ThreadStack) {
         match mode {
             CaptureMode::FramePointers => {
-                walk_frame_pointers(self, state.stack());
+                walk_frame_pointers(self, stack.bounds());
             }
-            _ => self.unwind(state),
+            _ => self.unwind(stack),
         }
     }
 
-    /// Unwinds with DWARF call-frame information: framehop where available, else
-    /// `_Unwind_Backtrace`.
+    /// Unwinds with DWARF call-frame information: our compact rules and framehop where available,
+    /// else `_Unwind_Backtrace`.
     #[cold]
     #[inline(never)]
-    fn unwind(&mut self, state: &ThreadState) {
+    fn unwind(&mut self, stack: &ThreadStack) {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: the cache is this thread's own (made on its first unwind) and `stack`
-            // bounds this thread's stack.
-            if unsafe {
-                crate::unwind::unwind(self, state.unwind_cache(), state.stack(), depth_limit())
-            } {
+            // SAFETY: the cache is this thread's own (made on its first unwind) and the bounds are
+            // this thread's stack.
+            if unsafe { unwind::unwind(self, stack.unwind_cache(), stack.bounds(), depth_limit()) }
+            {
                 return;
             }
         }
-        let _ = state;
+        let _ = stack;
         self.reset();
         let limit = depth_limit();
         // SAFETY: trace_unsynchronized requires that no other backtrace call runs concurrently with
@@ -311,65 +264,64 @@ impl Captured {
     }
 }
 
-/// Walks the frame-pointer chain from the caller of the function this is inlined into. Every
-/// pointer is checked against the thread's stack, so a broken chain ends the walk instead of
-/// reading wild memory. Returns false on architectures without a frame-pointer walk.
-#[inline(always)]
-fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool {
-    let mut fp: usize;
+/// What a capture needs of the thread it runs on: the bounds of its stack, which every walk checks
+/// its reads against, and the unwinder's per-thread cache. Owned by the thread's state; rebound
+/// when another thread adopts that state.
+pub(crate) struct ThreadStack {
+    low: AtomicUsize,
+    high: AtomicUsize,
+    /// framehop's rule cache for this thread, made on its first DWARF unwind (owner only).
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: reading rbp has no side effects.
-    unsafe {
-        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    unwind_cache: std::sync::atomic::AtomicPtr<unwind::RuleCache>,
+}
+
+impl ThreadStack {
+    /// The calling thread's stack.
+    pub(crate) fn of_current_thread() -> ThreadStack {
+        let (low, high) = current_stack();
+        ThreadStack {
+            low: AtomicUsize::new(low),
+            high: AtomicUsize::new(high),
+            #[cfg(target_arch = "x86_64")]
+            unwind_cache: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: reading x29 has no side effects.
-    unsafe {
-        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+
+    /// Points the bounds at the calling thread's stack (the unwinder's cache holds rules, not
+    /// addresses of a stack, so it carries over).
+    pub(crate) fn rebind_to_current_thread(&self) {
+        let (low, high) = current_stack();
+        self.low.store(low, Ordering::Relaxed);
+        self.high.store(high, Ordering::Relaxed);
     }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let _ = (out, low, high);
-        return false;
+
+    /// `[low, high)` of the owner thread's stack.
+    #[inline(always)]
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (
+            self.low.load(Ordering::Relaxed),
+            self.high.load(Ordering::Relaxed),
+        )
     }
-    // Frames below our own are not part of the chain; the current frame bounds it from below.
-    let low = low.max(&fp as *const usize as usize);
-    // Depth and hash stay in registers through the loop (through `out`, each step would wait on
-    // the store of the previous one).
-    // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
-    let limit = depth_limit().min(MAX_DEPTH);
-    let mut depth = 0;
-    let mut hash = 0u64;
-    let end = loop {
-        if fp == 0 || fp < low || fp > high.saturating_sub(16) {
-            break CaptureEnd::Complete;
+
+    /// This thread's unwinder cache, made on first use. Called by the owner thread only, under the
+    /// reentrancy guard (making the cache allocates).
+    #[cfg(target_arch = "x86_64")]
+    fn unwind_cache(&self) -> *mut unwind::RuleCache {
+        let mut cache = self.unwind_cache.load(Ordering::Relaxed);
+        if cache.is_null() {
+            cache = unwind::new_cache();
+            self.unwind_cache.store(cache, Ordering::Relaxed);
         }
-        if !fp.is_multiple_of(std::mem::align_of::<usize>()) {
-            break CaptureEnd::Broken;
-        }
-        // SAFETY: (1) fp is 8-aligned and `fp + 16 <= high`, so both words lie in
-        // `[low, high)`; (2) that range is the live part of this thread's stack (from our own
-        // frame up to the stack's top), which is mapped and readable.
-        let (next, ret) = unsafe {
-            let frame = fp as *const usize;
-            (frame.read(), frame.add(1).read())
-        };
-        if ret == 0 {
-            break CaptureEnd::Complete;
-        }
-        if depth >= limit {
-            break CaptureEnd::Truncated;
-        }
-        out.frames[depth] = MaybeUninit::new(ret);
-        depth += 1;
-        hash = mix(hash, ret);
-        if next != 0 && next <= fp {
-            break CaptureEnd::Broken;
-        }
-        fp = next;
-    };
-    out.depth = depth;
-    out.hash = hash;
-    out.end = end;
-    true
+        cache
+    }
+}
+
+/// `[low, high)` of the calling thread's stack, or, when the C library cannot tell, a window from
+/// 64 KiB below the current frame to 1 MiB above it.
+fn current_stack() -> (usize, usize) {
+    crate::sys::stack_bounds().unwrap_or_else(|| {
+        let here = &() as *const () as usize;
+        (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
+    })
 }

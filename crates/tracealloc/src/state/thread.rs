@@ -9,7 +9,7 @@
 //!                         └ first_chunk ──> RecordChunk[8 records] ──next──> RecordChunk[16] ...
 //! ```
 //!
-//! All memory here is carved from the profiler's own mappings ([`crate::carve`]), never from the
+//! All memory here is carved from the profiler's own mappings ([`crate::state::carve`]), never from the
 //! global allocator, and is never freed: blocks may outlive their thread and still point at its
 //! records.
 
@@ -19,10 +19,10 @@ use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
 };
 
-use crate::capture::{Captured, table_place};
-use crate::carve::carve;
-use crate::record::{RecordChunk, SiteRecord};
-use crate::seqlock::{SeqLock, WriteSection};
+use crate::capture::{Captured, ThreadStack};
+use crate::state::carve::carve;
+use crate::state::record::{OwnerId, RecordChunk, SiteRecord};
+use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::sys;
 
 /// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
@@ -86,8 +86,8 @@ impl StackBudget {
 }
 
 // Carved memory is aligned to `carve::ALIGN`: enough for every structure carved here.
-const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::carve::ALIGN);
-const _: () = assert!(std::mem::align_of::<RecordChunk>() <= crate::carve::ALIGN);
+const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::state::carve::ALIGN);
+const _: () = assert!(std::mem::align_of::<RecordChunk>() <= crate::state::carve::ALIGN);
 
 /// State only the owner thread touches.
 struct OwnerOnly {
@@ -105,10 +105,16 @@ struct OwnerOnly {
     frames_left: usize,
     /// Words of the next frame arena.
     next_frame_words: usize,
-    /// Sampling (only with `Profiler::sampled`): bytes until the next sample, and the generator
-    /// of the intervals (zero until the thread's first sampled allocation).
-    sample_left: i64,
-    sample_rng: u64,
+    sampler: SamplerState,
+}
+
+/// Where a thread is in the sampling process (only with sampling on): the bytes until its next
+/// sample, and the generator of the intervals (zero until the thread's first sampled allocation).
+/// The maths is [`crate::accounting::sampling`]'s.
+#[derive(Debug, Default)]
+pub(crate) struct SamplerState {
+    pub(crate) bytes_left: i64,
+    pub(crate) rng: u64,
 }
 
 /// One thread's profiler state. See the module docs for the layout.
@@ -116,10 +122,9 @@ pub(crate) struct ThreadState {
     pub(crate) next: *const ThreadState,
     pub(crate) index: u32,
     pub(crate) tid: AtomicU64,
-    /// `[low, high)` of the owner thread's stack, for bounds-checked frame walks (set again when
-    /// another thread adopts the state).
-    stack_low: AtomicUsize,
-    stack_high: AtomicUsize,
+    /// The owner thread's stack, for bounds-checked walks (rebound when another thread adopts the
+    /// state).
+    stack: ThreadStack,
     seq: SeqLock,
     pub(crate) unflushed_bytes: AtomicI64,
     pub(crate) unflushed_blocks: AtomicI64,
@@ -134,9 +139,6 @@ pub(crate) struct ThreadState {
     name: [AtomicU8; 16],
     name_set: AtomicBool,
     pub(crate) first_chunk: AtomicPtr<RecordChunk>,
-    /// This thread's framehop rule cache, made on its first DWARF unwind (owner only).
-    #[cfg(target_arch = "x86_64")]
-    unwind_cache: AtomicPtr<crate::unwind::RuleCache>,
     /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
     /// [`StackBudget`]), or out of memory for the tables. Snapshots show it as `[other stacks]`.
     pub(crate) fallback_record: SiteRecord,
@@ -193,7 +195,6 @@ impl ThreadState {
         }
         // SAFETY: the chunk is fresh zeroed memory of `bytes(INITIAL_CHUNK_RECORDS)`, ours alone.
         unsafe { ptr::addr_of_mut!((*chunk).capacity).write(INITIAL_CHUNK_RECORDS) };
-        let (low, high) = current_stack();
         // SAFETY: (1) `state` is fresh, zeroed, exclusively owned memory of
         // `size_of::<ThreadState>()` bytes, carved at a 64-byte boundary, which is at least the
         // type's alignment; (2) nothing else can see it before it is published.
@@ -202,8 +203,7 @@ impl ThreadState {
                 next,
                 index,
                 tid: AtomicU64::new(sys::current_tid()),
-                stack_low: AtomicUsize::new(low),
-                stack_high: AtomicUsize::new(high),
+                stack: ThreadStack::of_current_thread(),
                 seq: SeqLock::new(),
                 unflushed_bytes: AtomicI64::new(0),
                 unflushed_blocks: AtomicI64::new(0),
@@ -217,9 +217,7 @@ impl ThreadState {
                 name: Default::default(),
                 name_set: AtomicBool::new(false),
                 first_chunk: AtomicPtr::new(chunk),
-                #[cfg(target_arch = "x86_64")]
-                unwind_cache: AtomicPtr::new(ptr::null_mut()),
-                fallback_record: SiteRecord::empty(state),
+                fallback_record: SiteRecord::empty(OwnerId::of(state)),
                 local: UnsafeCell::new(OwnerOnly {
                     base_bytes: 0,
                     base_blocks: 0,
@@ -231,8 +229,7 @@ impl ThreadState {
                     frames_cursor: ptr::null_mut(),
                     frames_left: 0,
                     next_frame_words: INITIAL_FRAME_WORDS,
-                    sample_left: 0,
-                    sample_rng: 0,
+                    sampler: SamplerState::default(),
                 }),
             });
         }
@@ -297,16 +294,10 @@ impl ThreadState {
         .unwrap_or_else(|last| last)
     }
 
-    /// This thread's unwinder cache, made on first use. Called by the owner thread only, under the
-    /// reentrancy guard (making the cache allocates).
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) fn unwind_cache(&self) -> *mut crate::unwind::RuleCache {
-        let mut cache = self.unwind_cache.load(Ordering::Relaxed);
-        if cache.is_null() {
-            cache = crate::unwind::new_cache();
-            self.unwind_cache.store(cache, Ordering::Relaxed);
-        }
-        cache
+    /// What this state's records name as their owner.
+    #[inline(always)]
+    pub(crate) fn id(&self) -> OwnerId {
+        OwnerId::of(self)
     }
 
     /// Every record published so far.
@@ -331,13 +322,10 @@ impl ThreadState {
         self.seq.abandon();
     }
 
-    /// `[low, high)` of the owner thread's stack.
+    /// The owner thread's stack, as stack capture needs it.
     #[inline(always)]
-    pub(crate) fn stack(&self) -> (usize, usize) {
-        (
-            self.stack_low.load(Ordering::Relaxed),
-            self.stack_high.load(Ordering::Relaxed),
-        )
+    pub(crate) fn stack(&self) -> &ThreadStack {
+        &self.stack
     }
 
     /// Makes the calling thread the owner of this exited thread's state: its records, tables and
@@ -347,9 +335,7 @@ impl ThreadState {
     /// The state's previous owner has exited and no longer touches it (it was retired), and the
     /// caller took it from the pool, so no other thread adopts it too.
     pub(crate) unsafe fn adopt(&self) {
-        let (low, high) = current_stack();
-        self.stack_low.store(low, Ordering::Relaxed);
-        self.stack_high.store(high, Ordering::Relaxed);
+        self.stack.rebind_to_current_thread();
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
         self.name_set.store(false, Ordering::Release);
@@ -415,26 +401,16 @@ impl ThreadState {
         self.unflushed_blocks.store(0, Ordering::Relaxed);
     }
 
-    /// Counts `size` bytes against the sampling interval; true when a sample point falls in them.
+    /// This thread's position in the sampling process ([`crate::accounting::sampling`]).
     ///
     /// # Safety
-    /// Owner thread only.
+    /// Owner thread only, and the reference is dropped before the next call.
     #[inline(always)]
-    pub(crate) unsafe fn take_sample(&self, size: usize, mean: u64) -> bool {
-        // SAFETY: the caller is the owner, the only thread touching `local`.
-        let local = unsafe { &mut *self.local.get() };
-        if local.sample_rng == 0 {
-            // Seeded per thread, so runs are reproducible; the first interval is drawn too.
-            local.sample_rng = 0x9e37_79b9_7f4a_7c15
-                ^ (u64::from(self.index) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
-            local.sample_left = crate::sampling::next_interval(&mut local.sample_rng, mean);
-        }
-        local.sample_left -= size as i64;
-        if local.sample_left > 0 {
-            return false;
-        }
-        local.sample_left = crate::sampling::next_interval(&mut local.sample_rng, mean);
-        true
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn sampler(&self) -> &mut SamplerState {
+        // SAFETY: the caller is the owner, the only thread touching `local`, and holds no other
+        // reference into it.
+        unsafe { &mut (*self.local.get()).sampler }
     }
 
     /// The record of `captured` on this thread, created if new; the fallback record when the
@@ -538,7 +514,7 @@ impl ThreadState {
         // whole before the release store of the new length publishes it.
         unsafe {
             record_ptr.write(SiteRecord::new(
-                self,
+                self.id(),
                 captured.hash,
                 frames,
                 stack.len() as u32,
@@ -560,16 +536,20 @@ impl ThreadState {
     }
 }
 
-/// `[low, high)` of the calling thread's stack, or, when the C library cannot tell, a window from
-/// 64 KiB below the current frame to 1 MiB above it.
-fn current_stack() -> (usize, usize) {
-    sys::stack_bounds().unwrap_or_else(|| {
-        let here = &() as *const () as usize;
-        (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
-    })
+/// Where a stack hash goes in a table of `mask + 1` slots, and the tag its entry carries (murmur3's
+/// 64-bit finalizer: the low bits pick the slot, the high ones make the tag).
+#[inline(always)]
+pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
+    let mut h = hash;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h as usize & mask, entry_tag(h))
 }
 
-/// The bits of a table entry above every address carved for records (see [`crate::carve`]: its
+/// The bits of a table entry above every address carved for records (see [`crate::state::carve`]: its
 /// regions lie below 2^48), which carry 16 bits of the stack's hash.
 const TAG_MASK: usize = ((0xffff_u64) << 48) as usize;
 

@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use tracealloc_snapshot::HeapStats;
 
+use crate::accounting::delta::SiteDelta;
+use crate::accounting::sampling::SamplingChoice;
 use crate::capture::Captured;
-use crate::record::{SiteRecord, wrapping};
-use crate::thread::{ThreadState, add_u64};
+use crate::state::record::{OwnerId, SiteRecord, wrapping};
+use crate::state::thread::{ThreadState, add_u64};
 
 /// Exited threads' states kept for reuse at most (more exiting at once stay unused).
 const RETIRED_SLOTS: usize = 256;
@@ -28,30 +30,6 @@ pub(crate) enum Site<'s> {
     Record(&'s SiteRecord),
     /// The record of this stack on the operating thread (made if new).
     Captured(&'s Captured),
-}
-
-/// The change an operation makes to a site record: the block's own figures, or, for a sampled
-/// block, the estimates it stands for.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SiteDelta {
-    pub(crate) live_bytes: i64,
-    pub(crate) live_blocks: i64,
-    pub(crate) total_bytes: u64,
-    pub(crate) total_blocks: u64,
-}
-
-impl SiteDelta {
-    /// A change of `live_bytes` and `live_blocks`; with `allocated`, one more block of that size in
-    /// the totals.
-    #[inline(always)]
-    pub(crate) fn exact(live_bytes: i64, live_blocks: i64, allocated: Option<usize>) -> SiteDelta {
-        SiteDelta {
-            live_bytes,
-            live_blocks,
-            total_bytes: allocated.map_or(0, |n| n as u64),
-            total_blocks: u64::from(allocated.is_some()),
-        }
-    }
 }
 
 /// The global figures and the list of thread states.
@@ -82,6 +60,10 @@ pub(crate) struct Registry {
     orphan_total_bytes: AtomicU64,
     orphan_total_blocks: AtomicU64,
     pub(crate) orphan_record: SiteRecord,
+    /// Threads that could not get a state (memory for it ran out): they went on without one.
+    pub(crate) threads_without_state: AtomicU64,
+    /// The sampling interval, decided at the process's first allocation.
+    pub(crate) sampling: SamplingChoice,
 }
 
 impl Registry {
@@ -100,7 +82,9 @@ impl Registry {
             own_heap_bytes: AtomicI64::new(0),
             orphan_total_bytes: AtomicU64::new(0),
             orphan_total_blocks: AtomicU64::new(0),
-            orphan_record: SiteRecord::empty(std::ptr::null()),
+            orphan_record: SiteRecord::empty(OwnerId::NONE),
+            threads_without_state: AtomicU64::new(0),
+            sampling: SamplingChoice::new(),
         }
     }
 
@@ -161,6 +145,7 @@ impl Registry {
         let mut head = self.threads.load(Ordering::Acquire);
         let state = ThreadState::create(index, head, &self.mapped_bytes);
         if state.is_null() {
+            self.threads_without_state.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         loop {
@@ -261,7 +246,7 @@ impl Registry {
             };
             if let Some(record) = record.as_ref() {
                 let (bytes, blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
-                if std::ptr::eq(record.owner, thread) {
+                if record.owner == thread.id() {
                     record.owner_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
                 } else {
                     record.remote_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
@@ -400,6 +385,12 @@ impl Registry {
         )
     }
 
+    /// Allocations counted without a thread state: made by threads in their exit hooks, after
+    /// they handed their state back, or by threads that could not get one.
+    pub(crate) fn allocations_without_state(&self) -> u64 {
+        self.orphan_total_blocks.load(Ordering::Relaxed)
+    }
+
     /// Whole-process figures: exact when the program is quiescent.
     pub(crate) fn stats(&self) -> HeapStats {
         let floor = *self.peak_floor.lock().unwrap_or_else(|e| e.into_inner());
@@ -462,8 +453,8 @@ mod model_check {
 
     use super::Registry;
     use crate::capture::Captured;
-    use crate::record::{Counts, SiteRecord};
-    use crate::thread::ThreadState;
+    use crate::state::record::{Counts, SiteRecord};
+    use crate::state::thread::ThreadState;
 
     #[derive(Debug, Clone)]
     enum Op {

@@ -14,7 +14,7 @@
 
 use std::alloc::Layout;
 
-use crate::record::SiteRecord;
+use crate::state::record::SiteRecord;
 
 const WORD: usize = std::mem::size_of::<usize>();
 /// Alignments up to this get a header; larger ones a trailer.

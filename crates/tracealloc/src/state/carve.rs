@@ -73,6 +73,10 @@ pub(crate) fn carve(bytes: usize, carved: &AtomicU64) -> *mut u8 {
 }
 
 fn carve_uncounted(bytes: usize) -> *mut u8 {
+    #[cfg(test)]
+    if FAIL_ON_THIS_THREAD.with(std::cell::Cell::get) {
+        return std::ptr::null_mut();
+    }
     if bytes > REGION_BYTES / 8 {
         return map_low(bytes); // big tables get mappings of their own
     }
@@ -92,4 +96,15 @@ fn carve_uncounted(bytes: usize) -> *mut u8 {
         }
         let _ = CURRENT.compare_exchange(i, i + 1, Ordering::AcqRel, Ordering::Acquire);
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static FAIL_ON_THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, every carve of the calling thread fails as if memory were exhausted (tests only).
+#[cfg(test)]
+pub(crate) fn fail_on_this_thread() {
+    FAIL_ON_THIS_THREAD.with(|fail| fail.set(true));
 }

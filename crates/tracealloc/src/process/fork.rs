@@ -7,8 +7,8 @@
 use std::cell::UnsafeCell;
 use std::sync::{MutexGuard, PoisonError};
 
-use crate::runtime::REGISTRY;
-use crate::symbolize::{CACHE, SymbolCache};
+use crate::process::REGISTRY;
+use crate::snapshot::symbolize::{CACHE, SymbolCache};
 
 type Held = (
     MutexGuard<'static, SymbolCache>,

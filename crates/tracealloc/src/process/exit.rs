@@ -18,7 +18,7 @@ pub(crate) fn write_exit_snapshot() {
         if path.is_empty() {
             return;
         }
-        let snapshot = crate::snapshot::take();
+        let snapshot = crate::process::snapshot();
         match snapshot.save(&path) {
             Ok(()) => eprintln!("tracealloc: wrote the exit snapshot to {path}"),
             Err(e) => eprintln!("tracealloc: cannot write the exit snapshot: {e}"),

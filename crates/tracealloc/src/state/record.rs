@@ -7,7 +7,24 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use crate::thread::ThreadState;
+/// The thread state a record belongs to, by address: compared, never dereferenced, so records
+/// need not know what a thread state is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OwnerId(usize);
+
+impl OwnerId {
+    /// The owner of the stand-in records that belong to no thread (orphans, unsampled blocks).
+    pub(crate) const NONE: OwnerId = OwnerId(0);
+
+    /// The id of the state at `state`.
+    pub(crate) fn of<T>(state: *const T) -> OwnerId {
+        OwnerId(state as usize)
+    }
+
+    pub(crate) fn is_none(self) -> bool {
+        self == Self::NONE
+    }
+}
 
 /// Counters of a record as a reader sees them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +45,7 @@ pub(crate) struct SiteRecord {
     pub(crate) depth: u32,
     /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
     pub(crate) end: u8,
-    pub(crate) owner: *const ThreadState,
+    pub(crate) owner: OwnerId,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -56,7 +73,7 @@ fn bump(counter: &AtomicU64, delta: u64) {
 }
 
 impl SiteRecord {
-    pub(crate) const fn empty(owner: *const ThreadState) -> SiteRecord {
+    pub(crate) const fn empty(owner: OwnerId) -> SiteRecord {
         SiteRecord {
             hash: 0,
             frames: std::ptr::null(),
@@ -76,7 +93,7 @@ impl SiteRecord {
 
     /// A record of `depth` frames at `frames`, owned by `owner`, whose capture ended as `end`.
     pub(crate) const fn new(
-        owner: *const ThreadState,
+        owner: OwnerId,
         hash: u64,
         frames: *const usize,
         depth: u32,

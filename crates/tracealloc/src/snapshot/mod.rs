@@ -1,19 +1,20 @@
 //! Taking a snapshot: copy every record's counters (the allocating threads go on meanwhile), then
 //! symbolize and build the model. Runs under the reentrancy guard: none of it is counted.
 
+pub(crate) mod symbolize;
+
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
     CaptureCounts, CaptureInfo, Frame, Metadata, Site, Snapshot, Stack, ThreadInfo,
 };
 
+use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
-use crate::guard::ReentrancyGuard;
-use crate::record::{Counts, SiteRecord, non_negative};
-use crate::registry::Registry;
-use crate::runtime::REGISTRY;
-use crate::thread::ThreadState;
+use crate::state::record::{Counts, SiteRecord, non_negative};
+use crate::state::thread::ThreadState;
 
 /// One record's figures, copied out.
 struct Copied<'r> {
@@ -55,10 +56,6 @@ fn copy_record<'r>(
 }
 
 /// Takes a snapshot of the process-wide registry.
-pub(crate) fn take() -> Snapshot {
-    ReentrancyGuard::untracked(|| take_from(&REGISTRY))
-}
-
 pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let started = Instant::now();
     let totals = registry.stats();
@@ -100,12 +97,12 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         }
     }
     let mut resolved = HashMap::default();
-    crate::symbolize::resolve_all(addresses.iter().copied(), &mut resolved);
+    crate::snapshot::symbolize::resolve_all(addresses.iter().copied(), &mut resolved);
     // The profiler's own memory now: the symbolizer has released what it parsed, and the model
     // below is the caller's.
     let (tables_bytes, heap_bytes) = registry.own_bytes_parts();
 
-    let mut snapshot = Snapshot::new(metadata());
+    let mut snapshot = Snapshot::new(metadata(registry));
     snapshot.totals = totals;
     // Frames are interned once per return address (thousands), not once per stack frame
     // (millions): stacks are then built from frame ids.
@@ -175,7 +172,9 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     figures.captures = captures;
     figures.unreadable_records = unreadable_records;
     figures.other_stacks_allocations = other_stacks_allocations;
-    figures.max_stacks = crate::thread::STACK_BUDGET.figures().1;
+    figures.max_stacks = crate::state::thread::STACK_BUDGET.figures().1;
+    figures.threads_without_state = registry.threads_without_state.load(Ordering::Relaxed);
+    figures.allocations_without_state = registry.allocations_without_state();
     figures.snapshot_ms = started.elapsed().as_millis() as u64;
     snapshot
 }
@@ -270,7 +269,7 @@ fn proc_status_field(status: &str, field: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn metadata() -> Metadata {
+fn metadata(registry: &Registry) -> Metadata {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mode = CaptureMode::current();
     let mut capture = CaptureInfo::new(
@@ -278,7 +277,7 @@ fn metadata() -> Metadata {
         depth_limit() as u32,
         mode == CaptureMode::FramePointers,
     );
-    (capture.sampling_bytes, capture.sampling_from_env) = crate::runtime::sampling();
+    (capture.sampling_bytes, capture.sampling_from_env) = registry.sampling.decided();
     let command = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

@@ -15,7 +15,7 @@
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use std::ops::Range;
-    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
     use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
     use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder};
@@ -122,7 +122,7 @@ mod imp {
 
     /// Builds the unwinder from the objects loaded now, once. Call under the reentrancy guard.
     #[cold]
-    pub(crate) fn build() {
+    pub(crate) fn build(mapped_bytes: &AtomicU64) {
         if !BUILT.load(Ordering::Acquire).is_null() {
             return;
         }
@@ -156,7 +156,7 @@ mod imp {
             let avma = object.bias + object.text.start..object.bias + object.text.end;
             framehop.add_module(Module::new(String::new(), avma, object.bias, sections));
         }
-        rules::map_cache();
+        rules::map_cache(mapped_bytes);
         let built = Box::into_raw(Box::new(Built { objects, framehop }));
         if BUILT
             .compare_exchange(
@@ -451,16 +451,14 @@ mod imp {
         static CACHE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
         /// Maps the cache, once.
-        pub(super) fn map_cache() {
+        pub(super) fn map_cache(mapped: &AtomicU64) {
             if !CACHE.load(Ordering::Acquire).is_null() {
                 return;
             }
             let bytes = CACHE_SLOTS * std::mem::size_of::<AtomicU64>();
             let table = crate::sys::map_zeroed_lazily(bytes).cast::<AtomicU64>();
             if !table.is_null() {
-                crate::runtime::REGISTRY
-                    .mapped_bytes
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                mapped.fetch_add(bytes as u64, Ordering::Relaxed);
                 CACHE.store(table, Ordering::Release);
             }
         }
@@ -676,7 +674,7 @@ mod tests {
     /// from a cold cache and from a warm one.
     #[test]
     fn compact_rules_walk_like_framehop() {
-        build();
+        build(&std::sync::atomic::AtomicU64::new(0));
         let stack = crate::sys::stack_bounds().expect("stack bounds");
         for round in 0..2 {
             let (ours, theirs) = nested(12, stack);

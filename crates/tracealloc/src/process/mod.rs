@@ -9,13 +9,18 @@
 //! ```
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
+pub(crate) mod exit;
+pub(crate) mod fork;
+
+use crate::accounting::delta::SiteDelta;
+use crate::accounting::registry::{Registry, Site};
+use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
-use crate::record::SiteRecord;
-use crate::registry::{Registry, Site, SiteDelta};
-use crate::thread::ThreadState;
+use crate::state::record::SiteRecord;
+use crate::state::thread::{STACK_BUDGET, ThreadState};
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
 /// keep the shared cache line cold, small enough to bound the peak's error with several threads.
@@ -31,16 +36,17 @@ const NO_KEY: u32 = u32::MAX;
 static EXIT_KEY: AtomicU32 = AtomicU32::new(NO_KEY);
 static PROCESS_HOOKS: AtomicU8 = AtomicU8::new(0);
 
-/// What `CURRENT` holds once the thread has handed its state back (in its exit hooks): later
-/// allocations of that thread are counted without a state, as orphans.
-const EXITED: *const ThreadState = std::ptr::dangling();
+/// What `CURRENT` holds on a thread that has no state and will not get one: it handed its state
+/// back (in its exit hooks), or memory for a state ran out when it started. Its allocations are
+/// counted without a state, as orphans; only a later thread tries to make a state again.
+const NO_STATE: *const ThreadState = std::ptr::dangling();
 
 /// The calling thread's state, made on its first use; `None` when memory for it is exhausted or
 /// the thread is exiting.
 #[inline(always)]
 fn current_thread() -> Option<&'static ThreadState> {
     let state = CURRENT.with(Cell::get);
-    if state as usize <= EXITED as usize {
+    if state as usize <= NO_STATE as usize {
         return if state.is_null() { new_thread() } else { None };
     }
     // SAFETY: states are published once and never freed.
@@ -52,7 +58,10 @@ fn current_thread() -> Option<&'static ThreadState> {
 fn new_thread() -> Option<&'static ThreadState> {
     let _guard = ReentrancyGuard::enter();
     install_process_hooks();
-    let state = REGISTRY.register_thread()?;
+    let Some(state) = REGISTRY.register_thread() else {
+        CURRENT.with(|c| c.set(NO_STATE));
+        return None;
+    };
     CURRENT.with(|c| c.set(state));
     let key = EXIT_KEY.load(Ordering::Acquire);
     if key != NO_KEY {
@@ -63,7 +72,8 @@ fn new_thread() -> Option<&'static ThreadState> {
         unsafe { libc::pthread_setspecific(key, (state as *const ThreadState).cast()) };
     }
     if CaptureMode::current() == CaptureMode::Undecided {
-        decide_mode(state.stack());
+        STACK_BUDGET.configure();
+        decide_mode(state.stack().bounds(), &REGISTRY.mapped_bytes);
     }
     Some(state)
 }
@@ -86,8 +96,8 @@ fn install_process_hooks() {
             EXIT_KEY.store(key, Ordering::Release);
         }
         libc::pthread_atfork(
-            Some(crate::fork::prepare),
-            Some(crate::fork::release),
+            Some(crate::process::fork::prepare),
+            Some(crate::process::fork::release),
             Some(on_fork_child),
         );
         libc::atexit(on_process_exit);
@@ -102,7 +112,7 @@ extern "C" fn on_thread_exit(state: *mut libc::c_void) {
     // SAFETY: the key's value is the thread's published state, never freed.
     if let Some(state) = unsafe { state.cast::<ThreadState>().as_ref() } {
         state.capture_name();
-        CURRENT.with(|c| c.set(EXITED));
+        CURRENT.with(|c| c.set(NO_STATE));
         REGISTRY.retire(state);
     }
 }
@@ -110,7 +120,7 @@ extern "C" fn on_thread_exit(state: *mut libc::c_void) {
 /// In a forked child only the forking thread survives: the others' states stop being alive, and
 /// an update they had under way will never end.
 extern "C" fn on_fork_child() {
-    crate::fork::release();
+    crate::process::fork::release();
     let current = CURRENT.with(Cell::get);
     for thread in REGISTRY.threads() {
         if std::ptr::eq(thread, current) {
@@ -123,57 +133,19 @@ extern "C" fn on_fork_child() {
     }
 }
 
+/// A snapshot of the process's registry, untracked.
+pub(crate) fn snapshot() -> tracealloc_snapshot::Snapshot {
+    ReentrancyGuard::untracked(|| crate::snapshot::take_from(&REGISTRY))
+}
+
 extern "C" fn on_process_exit() {
     // A panic must not unwind into C; the exit snapshot is best effort.
-    let _ = std::panic::catch_unwind(crate::exit::write_exit_snapshot);
-}
-
-/// The header record of blocks left out by sampling: they count in the whole-process figures only.
-pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(std::ptr::null());
-/// The sampling interval in use (0: exact mode), decided at the process's first allocation from
-/// `TRACEALLOC_SAMPLE` or the profiler's own setting; [`SAMPLING_UNDECIDED`] before.
-static SAMPLING_BYTES: AtomicU64 = AtomicU64::new(SAMPLING_UNDECIDED);
-const SAMPLING_UNDECIDED: u64 = u64::MAX;
-/// Who chose the sampling interval: 0 the code (`Profiler::sampled`, or exact by default), 1
-/// `TRACEALLOC_SAMPLE`.
-static SAMPLING_FROM_ENV: AtomicU8 = AtomicU8::new(0);
-
-/// The environment variable that chooses sampling at start-up without a rebuild: the mean bytes
-/// between samples, `0` for exact mode. It overrides `Profiler::sampled`.
-pub const SAMPLE_ENV: &str = "TRACEALLOC_SAMPLE";
-
-/// The sampling interval in use: 0 for exact mode.
-#[inline(always)]
-fn sampling_bytes(configured: u64) -> u64 {
-    match SAMPLING_BYTES.load(Ordering::Relaxed) {
-        SAMPLING_UNDECIDED => decide_sampling(configured),
-        mean => mean,
-    }
-}
-
-/// Decides the sampling interval once, at the first allocation; racing threads reach the same
-/// answer (the environment and the profiler's setting do not change).
-#[cold]
-#[inline(never)]
-fn decide_sampling(configured: u64) -> u64 {
-    let from_env = crate::sys::env_u64(c"TRACEALLOC_SAMPLE");
-    let mean = from_env.unwrap_or(configured);
-    SAMPLING_FROM_ENV.store(u8::from(from_env.is_some()), Ordering::Relaxed);
-    SAMPLING_BYTES.store(mean, Ordering::Relaxed);
-    mean
-}
-
-/// The sampling interval and whether `TRACEALLOC_SAMPLE` chose it, for the snapshot's metadata.
-pub(crate) fn sampling() -> (u64, bool) {
-    match SAMPLING_BYTES.load(Ordering::Relaxed) {
-        SAMPLING_UNDECIDED => (0, false),
-        mean => (mean, SAMPLING_FROM_ENV.load(Ordering::Relaxed) == 1),
-    }
+    let _ = std::panic::catch_unwind(crate::process::exit::write_exit_snapshot);
 }
 
 fn capture_here(thread: &ThreadState) -> Captured {
     let mut captured = Captured::empty();
-    captured.capture(CaptureMode::current(), thread);
+    captured.capture(CaptureMode::current(), thread.stack());
     captured
 }
 
@@ -190,7 +162,7 @@ pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
     };
-    let mean = sampling_bytes(configured_mean);
+    let mean = REGISTRY.sampling.mean(configured_mean);
     let Some(thread) = current_thread() else {
         return REGISTRY.record_orphan_alloc(size);
     };
@@ -199,7 +171,7 @@ pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
     }
     // Not `capture_here`: returning the 520-byte capture by value costs W1 about 0.15x (measured).
     let mut captured = Captured::empty();
-    captured.capture(CaptureMode::current(), thread);
+    captured.capture(CaptureMode::current(), thread.stack());
     // SAFETY: `thread` is the calling thread's own state.
     unsafe { REGISTRY.record_alloc(thread, &captured, size) }
 }
@@ -207,8 +179,8 @@ pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
 #[inline(always)]
 fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
     let allocated = Some(size as u64);
-    // SAFETY: `thread` is the calling thread's own state.
-    if !unsafe { thread.take_sample(size, mean) } {
+    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
+    if !take_sample(unsafe { thread.sampler() }, thread.index, size, mean) {
         // SAFETY: as above.
         unsafe {
             REGISTRY.apply(
@@ -260,9 +232,9 @@ pub(crate) fn on_realloc(
         REGISTRY.record_orphan_change(site, old, new, false);
         return record;
     };
-    let mean = sampling_bytes(configured_mean);
+    let mean = REGISTRY.sampling.mean(configured_mean);
     let thread = match current_thread() {
-        Some(thread) if !site.owner.is_null() || (mean != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
+        Some(thread) if !site.owner.is_none() || (mean != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
             thread
         }
         _ => {
@@ -294,8 +266,8 @@ fn on_sampled_realloc(
         return unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
     }
     // The new size is allocated bytes: a sample point may fall in it.
-    // SAFETY: as above.
-    if !unsafe { thread.take_sample(new, mean) } {
+    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
+    if !take_sample(unsafe { thread.sampler() }, thread.index, new, mean) {
         let delta = SiteDelta::default();
         // SAFETY: as above.
         unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, allocated) };
@@ -326,10 +298,10 @@ pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, configured_mean
         REGISTRY.record_orphan_change(site, size, 0, true);
         return;
     };
-    let mean = sampling_bytes(configured_mean);
+    let mean = REGISTRY.sampling.mean(configured_mean);
     let live = (-(size as i64), -1);
     match current_thread() {
-        Some(thread) if mean == 0 && !site.owner.is_null() => {
+        Some(thread) if mean == 0 && !site.owner.is_none() => {
             // SAFETY: `thread` is the calling thread's own state.
             unsafe { REGISTRY.record_dealloc(thread, site, size) }
         }
@@ -338,11 +310,75 @@ pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, configured_mean
             // SAFETY: as above.
             unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, None) };
         }
-        Some(thread) if mean != 0 && !site.owner.is_null() => {
+        Some(thread) if mean != 0 && !site.owner.is_none() => {
             let delta = SiteDelta::sampled_free(size, mean);
             // SAFETY: as above.
             unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
         }
         _ => REGISTRY.record_orphan_change(site, size, 0, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::sync::atomic::Ordering;
+
+    use super::{CURRENT, NO_STATE, REGISTRY};
+    use crate::Profiler;
+
+    /// Allocates and frees `n` blocks of 64 bytes through a profiler on the calling thread; returns
+    /// what `CURRENT` held after.
+    fn churn(n: usize) -> *const super::ThreadState {
+        let profiler = Profiler::system();
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        for _ in 0..n {
+            // SAFETY: a valid non-zero layout; the block is freed with the same layout.
+            unsafe {
+                let block = profiler.alloc(layout);
+                assert!(!block.is_null());
+                profiler.dealloc(block, layout);
+            }
+        }
+        CURRENT.with(std::cell::Cell::get)
+    }
+
+    /// A thread that cannot get memory for its state tries once, then goes on without one: its
+    /// allocations succeed and are counted; a later thread tries again and gets a state.
+    #[test]
+    fn out_of_memory_for_a_state_is_retried_only_by_a_later_thread() {
+        let _registry = crate::allocator_check::REGISTRY_USERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let failed_before = REGISTRY.threads_without_state.load(Ordering::Relaxed);
+        let orphans_before = REGISTRY.allocations_without_state();
+        let current = std::thread::Builder::new()
+            .name("oom-probe".into())
+            .spawn(|| {
+                crate::state::carve::fail_on_this_thread();
+                churn(10) as usize
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(current, NO_STATE as usize);
+        assert_eq!(
+            REGISTRY.threads_without_state.load(Ordering::Relaxed),
+            failed_before + 1,
+            "ten allocations, one attempt"
+        );
+        assert_eq!(REGISTRY.allocations_without_state(), orphans_before + 10);
+
+        let current = std::thread::Builder::new()
+            .name("oom-later".into())
+            .spawn(|| churn(1) as usize)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(current > NO_STATE as usize, "a later thread gets a state");
+        assert_eq!(
+            REGISTRY.threads_without_state.load(Ordering::Relaxed),
+            failed_before + 1
+        );
     }
 }

@@ -1,0 +1,108 @@
+//! The frame-pointer walk: about a nanosecond per frame, bounds-checked against the thread's stack,
+//! and the probe that tells, at start-up, whether this build keeps frame pointers.
+
+use std::mem::MaybeUninit;
+
+use super::{CaptureEnd, Captured, MAX_DEPTH, depth_limit, mix};
+
+/// Frame pointers as this build was compiled, seen by walking from our own known call chain.
+pub(super) fn frame_pointers_work(stack: (usize, usize)) -> bool {
+    std::hint::black_box(probe_outer(stack)) == 2
+}
+
+#[inline(never)]
+fn probe_outer(stack: (usize, usize)) -> u32 {
+    let seen = probe_middle(stack);
+    std::hint::black_box(seen)
+}
+
+#[inline(never)]
+fn probe_middle(stack: (usize, usize)) -> u32 {
+    let seen = probe_inner(stack);
+    std::hint::black_box(seen)
+}
+
+/// Counts how many of the two expected return addresses (into `probe_middle`, then into
+/// `probe_outer`) the frame-pointer walk finds.
+#[inline(never)]
+fn probe_inner(stack: (usize, usize)) -> u32 {
+    let mut captured = Captured::empty();
+    if !walk_frame_pointers(&mut captured, stack) {
+        return 0;
+    }
+    let within = |ret: usize, f: usize| ret > f && ret < f + 1024;
+    let middle = probe_middle as fn((usize, usize)) -> u32 as usize;
+    let outer = probe_outer as fn((usize, usize)) -> u32 as usize;
+    let mut seen = 0;
+    let stack = captured.stack();
+    if stack.len() >= 2 && within(stack[0], middle) {
+        seen += 1;
+        if within(stack[1], outer) {
+            seen += 1;
+        }
+    }
+    seen
+}
+
+/// Walks the frame-pointer chain from the caller of the function this is inlined into. Every
+/// pointer is checked against the thread's stack, so a broken chain ends the walk instead of
+/// reading wild memory. Returns false on architectures without a frame-pointer walk.
+#[inline(always)]
+pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool {
+    let mut fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reading rbp has no side effects.
+    unsafe {
+        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reading x29 has no side effects.
+    unsafe {
+        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = (out, low, high);
+        return false;
+    }
+    // Frames below our own are not part of the chain; the current frame bounds it from below.
+    let low = low.max(&fp as *const usize as usize);
+    // Depth and hash stay in registers through the loop (through `out`, each step would wait on
+    // the store of the previous one).
+    // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
+    let limit = depth_limit().min(MAX_DEPTH);
+    let mut depth = 0;
+    let mut hash = 0u64;
+    let end = loop {
+        if fp == 0 || fp < low || fp > high.saturating_sub(16) {
+            break CaptureEnd::Complete;
+        }
+        if !fp.is_multiple_of(std::mem::align_of::<usize>()) {
+            break CaptureEnd::Broken;
+        }
+        // SAFETY: (1) fp is 8-aligned and `fp + 16 <= high`, so both words lie in
+        // `[low, high)`; (2) that range is the live part of this thread's stack (from our own
+        // frame up to the stack's top), which is mapped and readable.
+        let (next, ret) = unsafe {
+            let frame = fp as *const usize;
+            (frame.read(), frame.add(1).read())
+        };
+        if ret == 0 {
+            break CaptureEnd::Complete;
+        }
+        if depth >= limit {
+            break CaptureEnd::Truncated;
+        }
+        out.frames[depth] = MaybeUninit::new(ret);
+        depth += 1;
+        hash = mix(hash, ret);
+        if next != 0 && next <= fp {
+            break CaptureEnd::Broken;
+        }
+        fp = next;
+    };
+    out.depth = depth;
+    out.hash = hash;
+    out.end = end;
+    true
+}
