@@ -161,6 +161,8 @@ enum MetricArg {
     Blocks,
     /// Blocks ever allocated: the number of allocations.
     Allocations,
+    /// Bytes live at the peak: when the process's live bytes last reached their maximum.
+    Peak,
 }
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -176,6 +178,7 @@ impl From<MetricArg> for Metric {
             MetricArg::Total => Metric::TotalBytes,
             MetricArg::Blocks => Metric::LiveBlocks,
             MetricArg::Allocations => Metric::TotalBlocks,
+            MetricArg::Peak => Metric::PeakBytes,
         }
     }
 }

@@ -136,10 +136,55 @@ pub fn sample_env_report() {
     std::hint::black_box(blocks);
 }
 
+/// The line of a stack's innermost frame in [`oracle_work`]: the program point of the oracle
+/// workload that made the allocation (the oracle test groups dhat-rs's program points the same way).
+fn workload_line(snapshot: &tracealloc::model::Snapshot, stack: u32) -> Option<u32> {
+    snapshot.stacks[stack as usize]
+        .frames
+        .iter()
+        .map(|&f| &snapshot.frames[f as usize])
+        .find(|f| {
+            f.function.ends_with("oracle_work")
+                && f.file
+                    .as_deref()
+                    .is_some_and(|p| p.ends_with("tests/src/lib.rs"))
+        })
+        .and_then(|f| f.line)
+}
+
+/// Prints, as one JSON object keyed by line of this file, each program point's figures at the
+/// peak and in total: `{"37": [peak_bytes, peak_blocks, total_bytes, total_blocks], ...}`.
+pub fn print_program_points(snapshot: &tracealloc::Snapshot) {
+    let model = snapshot.as_model();
+    let mut points = std::collections::BTreeMap::<u32, [u64; 4]>::new();
+    for site in &model.sites {
+        if let Some(line) = workload_line(model, site.stack) {
+            let p = points.entry(line).or_default();
+            p[0] += site.peak_bytes;
+            p[1] += site.peak_blocks;
+            p[2] += site.total_bytes;
+            p[3] += site.total_blocks;
+        }
+    }
+    let json: serde_json::Map<String, serde_json::Value> = points
+        .into_iter()
+        .map(|(line, p)| (line.to_string(), serde_json::json!(p)))
+        .collect();
+    println!("{}", serde_json::Value::Object(json));
+}
+
 /// The body of the `oracle_tracealloc*` programs: the oracle workload named by the argument
-/// (`single` or `threads`), its figures relative to the start printed as one JSON line.
+/// (`single` or `threads`), its figures relative to the start printed as one JSON line; with
+/// `points`, the single-threaded workload's figures per program point instead.
 pub fn oracle_main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "points" {
+        tracealloc::reset_peak();
+        let kept = oracle_work(42, 20_000);
+        print_program_points(&tracealloc::snapshot());
+        drop(kept);
+        return;
+    }
     tracealloc::reset_peak();
     let start = tracealloc::stats();
     let kept = match mode.as_str() {

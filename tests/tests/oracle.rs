@@ -27,6 +27,66 @@ fn single_thread_totals_live_and_peak_equal_dhat() {
     assert_eq!(ours, dhat);
 }
 
+/// dhat-rs's program points of the oracle workload, grouped by their innermost frame in
+/// `oracle_work` (as `print_program_points` groups ours): `line -> [gb, gbk, tb, tbk]`.
+fn dhat_program_points() -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("tracealloc-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dhat-heap.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle_dhat"))
+        .arg("points")
+        .arg(&path)
+        .output()
+        .expect("run oracle_dhat");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("dhat's JSON");
+    std::fs::remove_dir_all(&dir).ok();
+    let frames = profile["ftbl"].as_array().unwrap();
+    let mut points = std::collections::BTreeMap::<String, [u64; 4]>::new();
+    for pp in profile["pps"].as_array().unwrap() {
+        // Frame strings read `0x...: tracealloc_tests::oracle_work (tests/src/lib.rs:37:23)`.
+        let line = pp["fs"].as_array().unwrap().iter().find_map(|f| {
+            let text = frames[f.as_u64().unwrap() as usize].as_str().unwrap();
+            let (function, location) = text.rsplit_once(" (")?;
+            if !function.ends_with("oracle_work") {
+                return None;
+            }
+            let rest = location.strip_prefix("tests/src/lib.rs:")?;
+            rest.split(':').next().map(str::to_owned)
+        });
+        if let Some(line) = line {
+            let p = points.entry(line).or_default();
+            for (i, field) in ["gb", "gbk", "tb", "tbk"].iter().enumerate() {
+                p[i] += pp[field].as_u64().unwrap();
+            }
+        }
+    }
+    serde_json::to_value(points).unwrap()
+}
+
+/// Each program point's live bytes and blocks at the peak are dhat-rs's "At t-gmax" (`gb`, `gbk`),
+/// exactly; its totals are dhat-rs's `tb`, `tbk`.
+#[test]
+fn single_thread_figures_at_the_peak_equal_dhat_per_program_point() {
+    let dhat = dhat_program_points();
+    let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc"), "points");
+    let points = dhat.as_object().unwrap();
+    assert!(
+        points.len() >= 4,
+        "the workload's vec!, push, format! and kept sites: {dhat}"
+    );
+    assert!(
+        points.values().filter(|p| p[0].as_u64() > Some(0)).count() >= 3,
+        "several points hold memory at the peak: {dhat}"
+    );
+    assert_eq!(ours, dhat);
+}
+
 #[test]
 fn four_thread_totals_and_live_equal_dhat() {
     let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "threads");

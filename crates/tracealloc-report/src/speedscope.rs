@@ -60,7 +60,7 @@ pub fn speedscope(
     let mut frame_index: HashMap<u32, usize> = HashMap::new();
     let mut profiles: Vec<(u32, Profile)> = Vec::new();
     let unit = match options.metric {
-        Metric::LiveBytes | Metric::TotalBytes => "bytes",
+        Metric::LiveBytes | Metric::TotalBytes | Metric::PeakBytes => "bytes",
         Metric::LiveBlocks | Metric::TotalBlocks => "none",
     };
     let new_profile = |name: String| Profile {

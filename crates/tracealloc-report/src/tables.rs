@@ -186,6 +186,7 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     (rank + 1).to_string(),
                     human_bytes(s.live_bytes),
                     s.live_blocks.to_string(),
+                    human_bytes(s.peak_bytes),
                     human_bytes(s.total_bytes),
                     s.total_blocks.to_string(),
                     percent(s.figure(options.sort), sort_total),
@@ -198,6 +199,7 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                 "#",
                 "live",
                 "blocks",
+                "at peak",
                 "total",
                 "total blocks",
                 share.as_str(),
@@ -217,7 +219,7 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
             if options.sort == Metric::LiveBytes && mostly_freed {
                 writeln!(
                     out,
-                    "Almost nothing is live (under 1% of what was allocated): `--sort total` ranks by bytes allocated, `--sort allocations` by their number."
+                    "Almost nothing is live (under 1% of what was allocated): `--sort peak` ranks by bytes live at the peak, `--sort total` by bytes allocated, `--sort allocations` by their number."
                 )?;
             }
             Ok(())
@@ -627,6 +629,7 @@ mod tests {
             Metric::LiveBlocks,
             Metric::TotalBytes,
             Metric::TotalBlocks,
+            Metric::PeakBytes,
         ] {
             let stats = snapshot.statistics_sorted(GroupBy::Line, metric);
             assert!(

@@ -16,6 +16,8 @@ pub enum Metric {
     LiveBlocks,
     /// Blocks ever allocated (the number of allocations).
     TotalBlocks,
+    /// Bytes live at the peak (when the process's live bytes last reached their maximum).
+    PeakBytes,
 }
 
 impl Metric {
@@ -26,13 +28,14 @@ impl Metric {
             Metric::TotalBytes => site.total_bytes,
             Metric::LiveBlocks => site.live_blocks,
             Metric::TotalBlocks => site.total_blocks,
+            Metric::PeakBytes => site.peak_bytes,
         }
     }
 
     /// What the figure counts, for a flamegraph's legend.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::LiveBytes | Metric::TotalBytes => "bytes",
+            Metric::LiveBytes | Metric::TotalBytes | Metric::PeakBytes => "bytes",
             Metric::LiveBlocks | Metric::TotalBlocks => "blocks",
         }
     }
@@ -44,6 +47,7 @@ impl Metric {
             Metric::TotalBytes => "total bytes allocated",
             Metric::LiveBlocks => "live blocks",
             Metric::TotalBlocks => "total blocks allocated",
+            Metric::PeakBytes => "bytes live at the peak",
         }
     }
 }

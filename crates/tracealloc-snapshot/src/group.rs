@@ -37,6 +37,12 @@ pub struct Stat {
     pub live_blocks: u64,
     pub total_bytes: u64,
     pub total_blocks: u64,
+    /// Live bytes at the process's peak (see [`crate::Site::peak_bytes`]).
+    #[serde(default)]
+    pub peak_bytes: u64,
+    /// Live blocks at the process's peak.
+    #[serde(default)]
+    pub peak_blocks: u64,
 }
 
 impl Stat {
@@ -48,6 +54,8 @@ impl Stat {
         self.live_blocks += site.live_blocks;
         self.total_bytes += site.total_bytes;
         self.total_blocks += site.total_blocks;
+        self.peak_bytes += site.peak_bytes;
+        self.peak_blocks += site.peak_blocks;
     }
 
     /// The frames of a [`GroupBy::Stack`] key, innermost first (the whole key for other groupings).
@@ -62,6 +70,7 @@ impl Stat {
             Metric::LiveBlocks => self.live_blocks,
             Metric::TotalBytes => self.total_bytes,
             Metric::TotalBlocks => self.total_blocks,
+            Metric::PeakBytes => self.peak_bytes,
         }
     }
 
@@ -72,6 +81,7 @@ impl Stat {
             Metric::LiveBytes => self.total_bytes,
             Metric::TotalBytes => self.live_bytes,
             Metric::LiveBlocks | Metric::TotalBlocks => self.live_bytes,
+            Metric::PeakBytes => self.peak_blocks,
         };
         (self.figure(metric), tie)
     }

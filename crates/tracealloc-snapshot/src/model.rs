@@ -167,6 +167,14 @@ pub struct Site {
     pub live_blocks: u64,
     pub total_bytes: u64,
     pub total_blocks: u64,
+    /// Live bytes at the peak: when the process's live bytes last reached their maximum (since
+    /// start, or since `reset_peak`), as dhat-rs's "At t-gmax". Exact when one thread allocates
+    /// at a time; see the README for the bound with several.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_bytes: u64,
+    /// Live blocks at the peak.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_blocks: u64,
 }
 
 /// How stacks were captured.

@@ -5,6 +5,20 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "points" {
+        // Whole stacks (dhat-rs keeps 10 frames by default), written to the file named next.
+        let path = std::env::args()
+            .nth(2)
+            .expect("points needs an output path");
+        let profiler = dhat::Profiler::builder()
+            .trim_backtraces(None)
+            .file_name(path)
+            .build();
+        let kept = tracealloc_tests::oracle_work(42, 20_000);
+        drop(profiler);
+        drop(kept);
+        return;
+    }
     let profiler = dhat::Profiler::builder().testing().build();
     let kept = match mode.as_str() {
         "single" => tracealloc_tests::oracle_work(42, 20_000),

@@ -32,6 +32,46 @@ pub(crate) enum Site<'s> {
     Captured(&'s Captured),
 }
 
+/// The process's peak as allocating threads see it, apart on its own cache line: read by every
+/// event, written only when the live bytes reach a new maximum.
+#[repr(align(64))]
+pub(crate) struct PeakMark {
+    /// The highest live bytes a thread has seen since start or the last `reset_peak`.
+    bytes: AtomicU64,
+    /// Bumped at each new maximum (`>=`, as dhat-rs: of equal peaks the latest counts). A record
+    /// changed for the first time since keeps its figures as they were (see
+    /// [`SiteRecord::owner_add`]); a record not changed since is as it was at the peak.
+    generation: AtomicU64,
+}
+
+impl PeakMark {
+    const fn new() -> PeakMark {
+        PeakMark {
+            bytes: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Moves the peak to `live_bytes` when they reach it.
+    #[inline(always)]
+    fn offer(&self, live_bytes: u64) {
+        if live_bytes >= self.bytes.load(Ordering::Relaxed) {
+            self.raise(live_bytes);
+        }
+    }
+
+    #[cold]
+    fn raise(&self, live_bytes: u64) {
+        self.bytes.store(live_bytes, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The global figures and the list of thread states.
 pub(crate) struct Registry {
     threads: AtomicPtr<ThreadState>,
@@ -64,6 +104,8 @@ pub(crate) struct Registry {
     pub(crate) threads_without_state: AtomicU64,
     /// The sampling interval, decided at the process's first allocation.
     pub(crate) sampling: SamplingChoice,
+    /// When the live bytes last reached their maximum, for each site's figures at that moment.
+    pub(crate) peak_mark: PeakMark,
 }
 
 impl Registry {
@@ -85,6 +127,7 @@ impl Registry {
             orphan_record: SiteRecord::empty(OwnerId::NONE),
             threads_without_state: AtomicU64::new(0),
             sampling: SamplingChoice::new(),
+            peak_mark: PeakMark::new(),
         }
     }
 
@@ -216,6 +259,7 @@ impl Registry {
                 thread.peak_bytes.store(live_bytes, Ordering::Relaxed);
                 thread.peak_blocks.store(live_blocks, Ordering::Relaxed);
                 thread.peak_seq.store(base_seq, Ordering::Relaxed);
+                self.peak_mark.offer(live_bytes);
             }
         }
     }
@@ -246,10 +290,12 @@ impl Registry {
             };
             if let Some(record) = record.as_ref() {
                 let (bytes, blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
+                let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
+                let peak_gen = self.peak_mark.generation();
                 if record.owner == thread.id() {
-                    record.owner_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
+                    record.owner_add(bytes, blocks, total_bytes, total_blocks, peak_gen);
                 } else {
-                    record.remote_add(bytes, blocks, delta.total_bytes, delta.total_blocks);
+                    record.remote_add(bytes, blocks, total_bytes, total_blocks, peak_gen);
                 }
             }
             if let Some(bytes) = allocated {
@@ -346,7 +392,7 @@ impl Registry {
             .fetch_add(size as u64, Ordering::Relaxed);
         self.orphan_total_blocks.fetch_add(1, Ordering::Relaxed);
         self.orphan_record
-            .remote_add(size as u64, 1, size as u64, 1);
+            .remote_add(size as u64, 1, size as u64, 1, self.peak_mark.generation());
         &self.orphan_record
     }
 
@@ -368,7 +414,13 @@ impl Registry {
             .fetch_add(total_bytes, Ordering::Relaxed);
         self.orphan_total_blocks
             .fetch_add(total_blocks, Ordering::Relaxed);
-        record.remote_add(wrapping(delta), wrapping(blocks), total_bytes, total_blocks);
+        record.remote_add(
+            wrapping(delta),
+            wrapping(blocks),
+            total_bytes,
+            total_blocks,
+            self.peak_mark.generation(),
+        );
     }
 
     /// Counts a heap block of the profiler's own (positive on alloc, negative on free).
@@ -439,6 +491,8 @@ impl Registry {
         let epoch = self.peak_epoch.fetch_add(1, Ordering::Relaxed) + 1;
         let now = self.stats_since((epoch, 0, 0));
         *floor = (epoch, now.live_bytes, now.live_blocks);
+        // The peak starts again from now: every site as it is now.
+        self.peak_mark.raise(now.live_bytes);
     }
 }
 
@@ -511,6 +565,9 @@ mod model_check {
         fn check_peak(&mut self) {
             if self.live.0 >= self.peak.0 {
                 self.peak = self.live;
+                for c in self.sites.values_mut() {
+                    (c.peak_bytes, c.peak_blocks) = (c.live_bytes, c.live_blocks);
+                }
             }
         }
     }
@@ -609,15 +666,19 @@ mod model_check {
         (registry, states, reference)
     }
 
-    fn site_counts(states: &[&ThreadState]) -> HashMap<(usize, usize), Counts> {
+    fn site_counts(
+        registry: &Registry,
+        states: &[&ThreadState],
+    ) -> HashMap<(usize, usize), Counts> {
+        let peak_gen = registry.peak_mark.generation();
         let mut found = HashMap::new();
         for (t, state) in states.iter().enumerate() {
             for record in state.records() {
                 let site = (record.stack()[0] - 0x1000) / 16;
                 let counts = state
-                    .read_consistent(|| record.read_local())
+                    .read_consistent(|| record.read_local(peak_gen))
                     .expect("quiescent")
-                    .plus(record.read_remote());
+                    .plus(record.read_remote(peak_gen));
                 found.insert((site, t), counts);
             }
         }
@@ -648,7 +709,32 @@ mod model_check {
                 "peak"
             );
         }
-        assert_eq!(site_counts(states), reference.sites, "per site and thread");
+        // Each site's figures at the peak are exact where the peak is.
+        let without_peak = |sites: &HashMap<(usize, usize), Counts>| -> HashMap<_, _> {
+            sites
+                .iter()
+                .map(|(&k, &c)| {
+                    let peak = if exact_peak {
+                        (c.peak_bytes, c.peak_blocks)
+                    } else {
+                        (0, 0)
+                    };
+                    (
+                        k,
+                        Counts {
+                            peak_bytes: peak.0,
+                            peak_blocks: peak.1,
+                            ..c
+                        },
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            without_peak(&site_counts(registry, states)),
+            without_peak(&reference.sites),
+            "per site and thread"
+        );
         let per_thread: Vec<(u64, u64)> = (0..states.len())
             .map(|t| {
                 reference
@@ -662,7 +748,7 @@ mod model_check {
             .collect();
         let found: Vec<(u64, u64)> = (0..states.len())
             .map(|t| {
-                site_counts(states)
+                site_counts(registry, states)
                     .iter()
                     .filter(|((_, th), _)| *th == t)
                     .fold((0, 0), |a, (_, c)| {
@@ -814,9 +900,15 @@ mod model_check {
             for record in state.records() {
                 let site = (record.stack()[0] - 0x1000) / 16;
                 let counts = state
-                    .read_consistent(|| record.read_local())
+                    .read_consistent(|| record.read_local(0))
                     .expect("quiescent")
-                    .plus(record.read_remote());
+                    .plus(record.read_remote(0));
+                // Figures at the peak are not exact with threads allocating at once.
+                let counts = Counts {
+                    peak_bytes: 0,
+                    peak_blocks: 0,
+                    ..counts
+                };
                 found.insert((site, state.index as usize), counts);
             }
         }

@@ -32,10 +32,11 @@ fn copy_record<'r>(
     thread: Option<&ThreadState>,
     record: &'r SiteRecord,
     index: usize,
+    peak_gen: u64,
     unreadable: &mut u64,
 ) -> Copied<'r> {
-    let remote = record.read_remote();
-    let local = match thread.map(|t| t.read_consistent(|| record.read_local())) {
+    let remote = record.read_remote(peak_gen);
+    let local = match thread.map(|t| t.read_consistent(|| record.read_local(peak_gen))) {
         Some(Ok(local)) => local,
         Some(Err(_torn)) => {
             *unreadable += 1;
@@ -59,6 +60,7 @@ fn copy_record<'r>(
 pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let started = Instant::now();
     let totals = registry.stats();
+    let peak_gen = registry.peak_mark.generation();
     let mut states: Vec<&ThreadState> = registry.threads().collect();
     states.sort_by_key(|t| t.index);
 
@@ -68,12 +70,19 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     for (i, state) in states.iter().enumerate() {
         for record in state.records() {
             stacks_captured += 1;
-            copied.push(copy_record(Some(state), record, i, &mut unreadable_records));
+            copied.push(copy_record(
+                Some(state),
+                record,
+                i,
+                peak_gen,
+                &mut unreadable_records,
+            ));
         }
         copied.push(copy_record(
             Some(state),
             &state.fallback_record,
             i,
+            peak_gen,
             &mut unreadable_records,
         ));
     }
@@ -82,6 +91,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         None,
         &registry.orphan_record,
         orphan_thread,
+        peak_gen,
         &mut unreadable_records,
     ));
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
@@ -158,6 +168,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         site.live_blocks += non_negative(c.counts.live_blocks);
         site.total_bytes += c.counts.total_bytes;
         site.total_blocks += c.counts.total_blocks;
+        site.peak_bytes += non_negative(c.counts.peak_bytes);
+        site.peak_blocks += non_negative(c.counts.peak_blocks);
     }
     snapshot.frames = builder.frames;
     snapshot.stacks = builder.stacks;

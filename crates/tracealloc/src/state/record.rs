@@ -33,6 +33,9 @@ pub(crate) struct Counts {
     pub(crate) live_blocks: u64,
     pub(crate) total_bytes: u64,
     pub(crate) total_blocks: u64,
+    /// Live at the peak: when the process's live bytes last reached their maximum.
+    pub(crate) peak_bytes: u64,
+    pub(crate) peak_blocks: u64,
 }
 
 /// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
@@ -51,11 +54,19 @@ pub(crate) struct SiteRecord {
     live_blocks: AtomicU64,
     total_bytes: AtomicU64,
     total_blocks: AtomicU64,
+    /// The peak generation at the owner's last change, and the owner's live figures as they were
+    /// at that peak (see [`SiteRecord::owner_add`]).
+    peak_gen: AtomicU64,
+    at_peak_bytes: AtomicU64,
+    at_peak_blocks: AtomicU64,
     // Written by other threads with atomic adds (wrapping, so signed changes fit).
     remote_live_bytes: AtomicU64,
     remote_live_blocks: AtomicU64,
     remote_total_bytes: AtomicU64,
     remote_total_blocks: AtomicU64,
+    remote_peak_gen: AtomicU64,
+    remote_at_peak_bytes: AtomicU64,
+    remote_at_peak_blocks: AtomicU64,
 }
 
 // SAFETY: the raw pointers are written once before the record is published (with a release store
@@ -84,10 +95,16 @@ impl SiteRecord {
             live_blocks: AtomicU64::new(0),
             total_bytes: AtomicU64::new(0),
             total_blocks: AtomicU64::new(0),
+            peak_gen: AtomicU64::new(0),
+            at_peak_bytes: AtomicU64::new(0),
+            at_peak_blocks: AtomicU64::new(0),
             remote_live_bytes: AtomicU64::new(0),
             remote_live_blocks: AtomicU64::new(0),
             remote_total_bytes: AtomicU64::new(0),
             remote_total_blocks: AtomicU64::new(0),
+            remote_peak_gen: AtomicU64::new(0),
+            remote_at_peak_bytes: AtomicU64::new(0),
+            remote_at_peak_blocks: AtomicU64::new(0),
         }
     }
 
@@ -118,7 +135,10 @@ impl SiteRecord {
         unsafe { std::slice::from_raw_parts(self.frames, self.depth as usize) }
     }
 
-    /// Applies a change by the owner thread, which must hold its own sequence lock.
+    /// Applies a change by the owner thread, which must hold its own sequence lock. `peak_gen` is
+    /// the process's peak generation now: the first change after the peak moved first keeps the
+    /// live figures as they were at the peak (a lazy copy, one compare per event instead of a
+    /// sweep of every record at every new peak).
     #[inline(always)]
     pub(crate) fn owner_add(
         &self,
@@ -126,14 +146,32 @@ impl SiteRecord {
         live_blocks: u64,
         total_bytes: u64,
         total_blocks: u64,
+        peak_gen: u64,
     ) {
+        if self.peak_gen.load(Ordering::Relaxed) != peak_gen {
+            self.keep_at_peak(peak_gen);
+        }
         bump(&self.live_bytes, live_bytes);
         bump(&self.live_blocks, live_blocks);
         bump(&self.total_bytes, total_bytes);
         bump(&self.total_blocks, total_blocks);
     }
 
-    /// Applies a change by any other thread.
+    #[cold]
+    #[inline(never)]
+    fn keep_at_peak(&self, peak_gen: u64) {
+        let (bytes, blocks) = (&self.live_bytes, &self.live_blocks);
+        self.at_peak_bytes
+            .store(bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.at_peak_blocks
+            .store(blocks.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.peak_gen.store(peak_gen, Ordering::Relaxed);
+    }
+
+    /// Applies a change by any other thread. The remote half keeps its own figures at the peak
+    /// (claimed with a swap of its generation): exact while one thread at a time frees this
+    /// record's blocks remotely; with several at once, a free that races the copy can land on
+    /// either side of it.
     #[inline]
     pub(crate) fn remote_add(
         &self,
@@ -141,7 +179,20 @@ impl SiteRecord {
         live_blocks: u64,
         total_bytes: u64,
         total_blocks: u64,
+        peak_gen: u64,
     ) {
+        if self.remote_peak_gen.load(Ordering::Relaxed) != peak_gen
+            && self.remote_peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
+        {
+            self.remote_at_peak_bytes.store(
+                self.remote_live_bytes.load(Ordering::Acquire),
+                Ordering::Release,
+            );
+            self.remote_at_peak_blocks.store(
+                self.remote_live_blocks.load(Ordering::Acquire),
+                Ordering::Release,
+            );
+        }
         self.remote_live_bytes
             .fetch_add(live_bytes, Ordering::Release);
         self.remote_live_blocks
@@ -155,23 +206,49 @@ impl SiteRecord {
     }
 
     /// The remote half, read first: a remote free happens after its allocation, so the owner's
-    /// half read next is at least as new and the sum never goes below zero.
-    pub(crate) fn read_remote(&self) -> Counts {
+    /// half read next is at least as new and the sum never goes below zero. `peak_gen` is the
+    /// process's peak generation: a half not changed since the peak is as it was then.
+    pub(crate) fn read_remote(&self, peak_gen: u64) -> Counts {
+        let live_bytes = self.remote_live_bytes.load(Ordering::Acquire);
+        let live_blocks = self.remote_live_blocks.load(Ordering::Acquire);
+        let (peak_bytes, peak_blocks) = if self.remote_peak_gen.load(Ordering::Acquire) == peak_gen
+        {
+            (
+                self.remote_at_peak_bytes.load(Ordering::Acquire),
+                self.remote_at_peak_blocks.load(Ordering::Acquire),
+            )
+        } else {
+            (live_bytes, live_blocks)
+        };
         Counts {
-            live_bytes: self.remote_live_bytes.load(Ordering::Acquire),
-            live_blocks: self.remote_live_blocks.load(Ordering::Acquire),
+            live_bytes,
+            live_blocks,
             total_bytes: self.remote_total_bytes.load(Ordering::Acquire),
             total_blocks: self.remote_total_blocks.load(Ordering::Acquire),
+            peak_bytes,
+            peak_blocks,
         }
     }
 
     /// The owner's half; call inside the owner's sequence-lock read.
-    pub(crate) fn read_local(&self) -> Counts {
+    pub(crate) fn read_local(&self, peak_gen: u64) -> Counts {
+        let live_bytes = self.live_bytes.load(Ordering::Relaxed);
+        let live_blocks = self.live_blocks.load(Ordering::Relaxed);
+        let (peak_bytes, peak_blocks) = if self.peak_gen.load(Ordering::Relaxed) == peak_gen {
+            (
+                self.at_peak_bytes.load(Ordering::Relaxed),
+                self.at_peak_blocks.load(Ordering::Relaxed),
+            )
+        } else {
+            (live_bytes, live_blocks)
+        };
         Counts {
-            live_bytes: self.live_bytes.load(Ordering::Relaxed),
-            live_blocks: self.live_blocks.load(Ordering::Relaxed),
+            live_bytes,
+            live_blocks,
             total_bytes: self.total_bytes.load(Ordering::Relaxed),
             total_blocks: self.total_blocks.load(Ordering::Relaxed),
+            peak_bytes,
+            peak_blocks,
         }
     }
 }
@@ -183,6 +260,8 @@ impl Counts {
             live_blocks: self.live_blocks.wrapping_add(other.live_blocks),
             total_bytes: self.total_bytes.wrapping_add(other.total_bytes),
             total_blocks: self.total_blocks.wrapping_add(other.total_blocks),
+            peak_bytes: self.peak_bytes.wrapping_add(other.peak_bytes),
+            peak_blocks: self.peak_blocks.wrapping_add(other.peak_blocks),
         }
     }
 }
