@@ -38,6 +38,12 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> 
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
+fn the_timeline_climbs_to_the_peak_and_comes_down() {
+    let out = run(env!("CARGO_BIN_EXE_timeline"), &[], &[], LIMIT);
+    assert!(out.contains("timeline ok"), "{out}");
+}
+
+#[test]
 fn attribution_by_line_function_file_and_stack() {
     let out = run(env!("CARGO_BIN_EXE_attribution"), &[], &[], LIMIT);
     assert!(out.contains("attribution ok"));

@@ -25,7 +25,7 @@ pub use format::{
 pub use group::{GroupBy, Stat};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
-    ProfilerFigures, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo,
+    ProfilerFigures, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
 

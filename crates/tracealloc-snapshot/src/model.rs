@@ -308,6 +308,33 @@ pub struct Snapshot {
     pub stacks: Vec<Stack>,
     pub threads: Vec<ThreadInfo>,
     pub sites: Vec<Site>,
+    /// Memory over time, oldest first: a few thousand points at most, the peak among them, the
+    /// snapshot's own moment last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimePoint>,
+}
+
+/// One moment of the timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimePoint {
+    /// Milliseconds since the profiler's first allocation.
+    pub t_ms: u64,
+    pub live_bytes: u64,
+    pub live_blocks: u64,
+    /// The process's resident memory (read at most every 10 ms; 0 when unknown).
+    pub rss_bytes: u64,
+}
+
+impl TimePoint {
+    pub fn new(t_ms: u64, live_bytes: u64, live_blocks: u64, rss_bytes: u64) -> TimePoint {
+        TimePoint {
+            t_ms,
+            live_bytes,
+            live_blocks,
+            rss_bytes,
+        }
+    }
 }
 
 impl Snapshot {
@@ -337,6 +364,7 @@ impl Snapshot {
             stacks: Vec::new(),
             threads: Vec::new(),
             sites: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 

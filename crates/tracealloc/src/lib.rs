@@ -314,6 +314,11 @@ impl Snapshot {
         &self.0.threads
     }
 
+    /// Memory over time, oldest first: the peak is among the points, this snapshot's moment last.
+    pub fn timeline(&self) -> &[model::TimePoint] {
+        &self.0.timeline
+    }
+
     /// Every (stack, thread) site's counters.
     pub fn sites(&self) -> &[model::Site] {
         &self.0.sites

@@ -84,3 +84,48 @@ pub(crate) fn env_u64(name: &std::ffi::CStr) -> Option<u64> {
     };
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
+
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE`: a read of the vDSO's last tick (a few ns, no system
+/// call), precise to the kernel's tick (1 to 4 ms), which is all a memory timeline needs.
+pub(crate) fn coarse_now_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`, which is valid for writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+}
+
+/// The process's resident memory in bytes (`/proc/self/statm`), read into a stack buffer with
+/// plain system calls; 0 when it cannot be read.
+pub(crate) fn resident_bytes() -> u64 {
+    let mut buffer = [0u8; 128];
+    // SAFETY: (1) the path is NUL-terminated; (2) read writes at most `buffer.len()` bytes into
+    // the buffer; (3) the descriptor is closed once, and only when it was opened.
+    let len = unsafe {
+        let fd = libc::open(
+            c"/proc/self/statm".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return 0;
+        }
+        let len = libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len());
+        libc::close(fd);
+        len
+    };
+    let Ok(len) = usize::try_from(len) else {
+        return 0;
+    };
+    // "size resident shared ..." in pages.
+    let pages = buffer[..len]
+        .split(|&b| b == b' ')
+        .nth(1)
+        .and_then(|field| std::str::from_utf8(field).ok())
+        .and_then(|field| field.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}

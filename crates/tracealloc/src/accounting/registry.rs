@@ -9,12 +9,13 @@
 //! allocating at once, it can miss the others' unflushed deltas, at most `threads × threshold`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use tracealloc_snapshot::HeapStats;
 
 use crate::accounting::delta::SiteDelta;
 use crate::accounting::sampling::SamplingChoice;
+use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::record::{OwnerId, SiteRecord, wrapping};
 use crate::state::thread::{ThreadState, add_u64};
@@ -42,6 +43,11 @@ pub(crate) struct PeakMark {
     /// changed for the first time since keeps its figures as they were (see
     /// [`SiteRecord::owner_add`]); a record not changed since is as it was at the peak.
     generation: AtomicU64,
+    /// Set at each new maximum; the first decrease after it is when the live bytes leave the
+    /// peak, and reads the clock into `left_ms` (as dhat-rs checks for its peak on frees).
+    armed: AtomicBool,
+    /// When the live bytes last left their peak (ms since the first allocation).
+    left_ms: AtomicU64,
 }
 
 impl PeakMark {
@@ -49,7 +55,37 @@ impl PeakMark {
         PeakMark {
             bytes: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            armed: AtomicBool::new(false),
+            left_ms: AtomicU64::new(0),
         }
+    }
+
+    /// When the peak was (ms since the first allocation): when the live bytes left it, or now if
+    /// they have not.
+    pub(crate) fn time_ms(&self, timeline: &Timeline) -> u64 {
+        if self.armed.load(Ordering::Relaxed) {
+            timeline.elapsed_ms(crate::sys::coarse_now_ms())
+        } else {
+            self.left_ms.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Called on every decrease of the live bytes.
+    #[inline(always)]
+    fn on_decrease(&self, timeline: &Timeline) {
+        if self.armed.load(Ordering::Relaxed) {
+            self.leave(timeline);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn leave(&self, timeline: &Timeline) {
+        self.armed.store(false, Ordering::Relaxed);
+        self.left_ms.store(
+            timeline.elapsed_ms(crate::sys::coarse_now_ms()),
+            Ordering::Relaxed,
+        );
     }
 
     #[inline(always)]
@@ -69,6 +105,9 @@ impl PeakMark {
     fn raise(&self, live_bytes: u64) {
         self.bytes.store(live_bytes, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Relaxed);
+        if !self.armed.load(Ordering::Relaxed) {
+            self.armed.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -106,6 +145,8 @@ pub(crate) struct Registry {
     pub(crate) sampling: SamplingChoice,
     /// When the live bytes last reached their maximum, for each site's figures at that moment.
     pub(crate) peak_mark: PeakMark,
+    /// Memory over time.
+    pub(crate) timeline: Timeline,
 }
 
 impl Registry {
@@ -128,6 +169,7 @@ impl Registry {
             threads_without_state: AtomicU64::new(0),
             sampling: SamplingChoice::new(),
             peak_mark: PeakMark::new(),
+            timeline: Timeline::new(),
         }
     }
 
@@ -245,6 +287,10 @@ impl Registry {
             unsafe { thread.set_base(base_bytes, base_blocks, base_seq) };
             unflushed_bytes = 0;
             unflushed_blocks = 0;
+            self.timeline.offer(base_bytes, base_blocks);
+        }
+        if bytes < 0 {
+            self.peak_mark.on_decrease(&self.timeline);
         }
         if check_peak {
             let epoch = self.peak_epoch.load(Ordering::Relaxed);

@@ -88,6 +88,7 @@ fn install_process_hooks() {
     {
         return;
     }
+    REGISTRY.timeline.start();
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
     // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.
@@ -121,6 +122,7 @@ extern "C" fn on_thread_exit(state: *mut libc::c_void) {
 /// an update they had under way will never end.
 extern "C" fn on_fork_child() {
     crate::process::fork::release();
+    REGISTRY.timeline.after_fork();
     let current = CURRENT.with(Cell::get);
     for thread in REGISTRY.threads() {
         if std::ptr::eq(thread, current) {

@@ -8,8 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
-    CaptureCounts, CaptureInfo, Frame, Metadata, Site, Snapshot, Stack, ThreadInfo,
+    CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, Site, Snapshot, Stack, ThreadInfo,
+    TimePoint,
 };
+
+use crate::accounting::timeline::{CAPACITY, Point};
 
 use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
@@ -187,8 +190,39 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     figures.max_stacks = crate::state::thread::STACK_BUDGET.figures().1;
     figures.threads_without_state = registry.threads_without_state.load(Ordering::Relaxed);
     figures.allocations_without_state = registry.allocations_without_state();
+    snapshot.timeline = timeline(registry, &totals);
     figures.snapshot_ms = started.elapsed().as_millis() as u64;
     snapshot
+}
+
+/// The registry's timeline, with the peak at its time and this moment last.
+fn timeline(registry: &Registry, totals: &HeapStats) -> Vec<TimePoint> {
+    let mut points = Vec::with_capacity(CAPACITY + 2);
+    registry.timeline.copy_into(&mut points);
+    let rss = crate::sys::resident_bytes();
+    let now = registry.timeline.elapsed_ms(crate::sys::coarse_now_ms());
+    let peak_ms = registry.peak_mark.time_ms(&registry.timeline).min(now);
+    let at = points.partition_point(|p| p.t_ms <= peak_ms);
+    let rss_then = at.checked_sub(1).map_or(rss, |i| points[i].rss_bytes);
+    points.insert(
+        at,
+        Point {
+            t_ms: peak_ms,
+            live_bytes: totals.peak_bytes,
+            live_blocks: totals.peak_blocks,
+            rss_bytes: rss_then,
+        },
+    );
+    points.push(Point {
+        t_ms: now,
+        live_bytes: totals.live_bytes,
+        live_blocks: totals.live_blocks,
+        rss_bytes: rss,
+    });
+    points
+        .into_iter()
+        .map(|p| TimePoint::new(p.t_ms, p.live_bytes, p.live_blocks, p.rss_bytes))
+        .collect()
 }
 
 /// This crate's sources as its debug info names them, to recognize our own frames even when they
