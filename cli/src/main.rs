@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tracealloc_report::{FlameOptions, Format, ReportOptions};
+use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
 use tracealloc_snapshot::{FoldOptions, GroupBy, Metric, Snapshot};
 
 #[derive(Parser)]
@@ -88,6 +88,24 @@ enum Command {
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info { file: PathBuf },
+    /// Memory over time. One file: its timeline (live heap, resident memory, the peak). Several
+    /// files, oldest first (a running program's periodic snapshots): each top site's live bytes
+    /// across them.
+    Timeline {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Draw an SVG chart into this file instead of printing a table.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// With several files: how many sites are shown one by one (the rest are summed).
+        #[arg(short, default_value_t = 8)]
+        n: usize,
+        /// With several files: group sites by allocating function, line, file, stack or thread.
+        #[arg(long, value_enum, default_value_t = ByArg::Line)]
+        by: ByArg,
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, Parca), folded
     /// stacks (flamegraph.pl) or speedscope's JSON.
     Export {
@@ -193,18 +211,24 @@ impl From<FormatArg> for Format {
     }
 }
 
+impl ByArg {
+    fn group(self, full_stacks: bool) -> GroupBy {
+        match self {
+            ByArg::Function => GroupBy::Function,
+            ByArg::Line => GroupBy::Line,
+            ByArg::File => GroupBy::File,
+            ByArg::Stack if full_stacks => GroupBy::FullStack,
+            ByArg::Stack => GroupBy::Stack,
+            ByArg::Thread => GroupBy::Thread,
+        }
+    }
+}
+
 impl Select {
     fn options(&self, sort: Metric) -> ReportOptions {
         let mut o = ReportOptions::default();
         o.n = self.n;
-        o.by = match self.by {
-            ByArg::Function => GroupBy::Function,
-            ByArg::Line => GroupBy::Line,
-            ByArg::File => GroupBy::File,
-            ByArg::Stack if self.full_stacks => GroupBy::FullStack,
-            ByArg::Stack => GroupBy::Stack,
-            ByArg::Thread => GroupBy::Thread,
-        };
+        o.by = self.by.group(self.full_stacks);
         o.sort = sort;
         o.include = self.include.clone();
         o.exclude = self.exclude.clone();
@@ -311,6 +335,42 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Threads { file, format } => {
             tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?
+        }
+        Command::Timeline {
+            files,
+            output,
+            n,
+            by,
+            title,
+        } => {
+            let snapshots = files
+                .iter()
+                .map(|f| Ok((f.display().to_string(), load(f)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let named: Vec<(String, &Snapshot)> = snapshots
+                .iter()
+                .map(|(name, s)| (name.clone(), s))
+                .collect();
+            if let [(name, one)] = named.as_slice() {
+                tracealloc_report::check_timeline(one, name)?;
+            }
+            let mut options = TimelineOptions::default();
+            options.n = n;
+            options.by = by.group(false);
+            options.title = title;
+            options.color = color();
+            match (named.as_slice(), output) {
+                ([(name, one)], Some(path)) => write_output(out, &path, |w| {
+                    tracealloc_report::timeline_svg(one, name, &options, w)
+                })?,
+                ([(name, one)], None) => {
+                    tracealloc_report::timeline_table(one, name, &options, out)?
+                }
+                (_, Some(path)) => write_output(out, &path, |w| {
+                    tracealloc_report::growth_svg(&named, &options, w)
+                })?,
+                (_, None) => tracealloc_report::growth_table(&named, &options, out)?,
+            }
         }
         Command::Info { file } => {
             let snapshot = load(&file)?;

@@ -209,6 +209,66 @@ fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `timeline`: one file's chart marks the peak; several files stack the top sites across them,
+/// with the leaking line growing; a file without a timeline says so on one line.
+#[test]
+fn timelines_chart_one_file_and_stack_several() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (data("old.json"), data("new.json"));
+    let chart = dir.join("memory.svg");
+    stdout_of(&[
+        "timeline",
+        new.to_str().unwrap(),
+        "-o",
+        chart.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    parse_svg(&svg);
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&new).unwrap()).unwrap();
+    assert!(snapshot["timeline"].as_array().unwrap().len() >= 2);
+    assert!(svg.contains(">peak "), "the peak is marked: {svg}");
+
+    let table = stdout_of(&["timeline", old.to_str().unwrap(), new.to_str().unwrap()]);
+    let leaking = table
+        .lines()
+        .find(|l| l.contains(&leak_line()))
+        .unwrap_or_else(|| panic!("the leaking line is a row: {table}"));
+    // leak_diff leaks 10 blocks of 256 bytes in old.json, 15 in new.json.
+    assert!(
+        leaking.contains("2.50 KiB")
+            && leaking.contains("3.75 KiB")
+            && leaking.contains("+1.25 KiB"),
+        "{leaking}"
+    );
+    let stacked = dir.join("growth.svg");
+    stdout_of(&[
+        "timeline",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "-o",
+        stacked.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&stacked).unwrap();
+    parse_svg(&svg);
+    assert!(svg.contains(&leak_line()), "the leaking line is a band");
+
+    let mut without: serde_json::Value = snapshot.clone();
+    without.as_object_mut().unwrap().remove("timeline");
+    let old_file = dir.join("no-timeline.json");
+    std::fs::write(&old_file, serde_json::to_vec(&without).unwrap()).unwrap();
+    let out = tracealloc(&["timeline", old_file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("has no timeline") && stderr.contains("no-timeline.json"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
     let dir = std::env::temp_dir().join(format!("tracealloc-cli-bad-{}", std::process::id()));
@@ -264,6 +324,7 @@ fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
             &["threads"],
             &["flamegraph"],
             &["export", "--format", "pprof"],
+            &["timeline"],
         ] {
             let mut args: Vec<&str> = command.to_vec();
             args.push(path.to_str().unwrap());

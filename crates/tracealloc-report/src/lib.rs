@@ -9,10 +9,15 @@ mod pprof;
 mod progress;
 mod speedscope;
 mod tables;
+mod timeline;
 
 pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use pprof::pprof;
 pub use progress::load_with_progress;
 pub use speedscope::speedscope;
 pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};
+pub use timeline::{
+    TimelineError, TimelineOptions, check_timeline, growth_svg, growth_table, timeline_svg,
+    timeline_table,
+};
 pub use tracealloc_snapshot::{SaveError as OutputError, write_atomically};

@@ -125,7 +125,7 @@ fn change_style(change: i64) -> &'static str {
 /// A table of rows (cells, ANSI style of the row) under `header`: figures right-aligned, the last
 /// column (the key) left-aligned, and the first too when `label_first`. A row is as tall as its
 /// last cell (stacks print one frame per line).
-fn write_rows<'s>(
+pub(crate) fn write_rows<'s>(
     out: &mut dyn Write,
     header: &[&str],
     rows: impl Iterator<Item = (Vec<String>, &'s str)>,

@@ -47,6 +47,29 @@ fn render(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 }
 
 #[test]
+fn timelines() {
+    let (old, new) = (fixture("old.json"), fixture("new.json"));
+    let options = tracealloc_report::TimelineOptions::default();
+    check(
+        "timeline.txt",
+        &render(|o| tracealloc_report::timeline_table(&new, "new.json", &options, o).unwrap()),
+    );
+    check(
+        "timeline.svg",
+        &render(|o| tracealloc_report::timeline_svg(&new, "new.json", &options, o).unwrap()),
+    );
+    let both = [("old.json".to_owned(), &old), ("new.json".to_owned(), &new)];
+    check(
+        "growth.txt",
+        &render(|o| tracealloc_report::growth_table(&both, &options, o).unwrap()),
+    );
+    check(
+        "growth.svg",
+        &render(|o| tracealloc_report::growth_svg(&both, &options, o).unwrap()),
+    );
+}
+
+#[test]
 fn tables() {
     let (old, new) = (fixture("old.json"), fixture("new.json"));
     for (name, by) in [
