@@ -181,6 +181,10 @@ enum MetricArg {
     Allocations,
     /// Bytes live at the peak: when the process's live bytes last reached their maximum.
     Peak,
+    /// Temporary blocks: freed by the allocating thread before its next allocation.
+    Temporary,
+    /// Bytes copied by reallocs that moved their block (growth without reserving).
+    Realloc,
 }
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -197,6 +201,8 @@ impl From<MetricArg> for Metric {
             MetricArg::Blocks => Metric::LiveBlocks,
             MetricArg::Allocations => Metric::TotalBlocks,
             MetricArg::Peak => Metric::PeakBytes,
+            MetricArg::Temporary => Metric::TemporaryBlocks,
+            MetricArg::Realloc => Metric::ReallocCopiedBytes,
         }
     }
 }

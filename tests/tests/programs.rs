@@ -38,6 +38,12 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> 
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
+fn temporaries_and_realloc_growth_are_exact() {
+    let out = run(env!("CARGO_BIN_EXE_temporaries"), &[], &[], LIMIT);
+    assert!(out.contains("temporaries ok"), "{out}");
+}
+
+#[test]
 fn the_timeline_climbs_to_the_peak_and_comes_down() {
     let out = run(env!("CARGO_BIN_EXE_timeline"), &[], &[], LIMIT);
     assert!(out.contains("timeline ok"), "{out}");

@@ -60,8 +60,10 @@ pub fn speedscope(
     let mut frame_index: HashMap<u32, usize> = HashMap::new();
     let mut profiles: Vec<(u32, Profile)> = Vec::new();
     let unit = match options.metric {
-        Metric::LiveBytes | Metric::TotalBytes | Metric::PeakBytes => "bytes",
-        Metric::LiveBlocks | Metric::TotalBlocks => "none",
+        Metric::LiveBytes | Metric::TotalBytes | Metric::PeakBytes | Metric::ReallocCopiedBytes => {
+            "bytes"
+        }
+        Metric::LiveBlocks | Metric::TotalBlocks | Metric::TemporaryBlocks => "none",
     };
     let new_profile = |name: String| Profile {
         kind: "sampled",

@@ -189,6 +189,8 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     human_bytes(s.peak_bytes),
                     human_bytes(s.total_bytes),
                     s.total_blocks.to_string(),
+                    s.temporary_blocks.to_string(),
+                    human_bytes(s.realloc_copied_bytes),
                     percent(s.figure(options.sort), sort_total),
                     key_cell(&snapshot, &s.key, options.by),
                 ];
@@ -202,6 +204,8 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                 "at peak",
                 "total",
                 "total blocks",
+                "temporary",
+                "realloc copies",
                 share.as_str(),
                 "key",
             ];
@@ -630,6 +634,8 @@ mod tests {
             Metric::TotalBytes,
             Metric::TotalBlocks,
             Metric::PeakBytes,
+            Metric::TemporaryBlocks,
+            Metric::ReallocCopiedBytes,
         ] {
             let stats = snapshot.statistics_sorted(GroupBy::Line, metric);
             assert!(

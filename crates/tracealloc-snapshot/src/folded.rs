@@ -18,6 +18,10 @@ pub enum Metric {
     TotalBlocks,
     /// Bytes live at the peak (when the process's live bytes last reached their maximum).
     PeakBytes,
+    /// Blocks freed by their allocating thread before its next allocation: short-lived churn.
+    TemporaryBlocks,
+    /// Bytes copied by reallocs that moved their block: growth without reserving.
+    ReallocCopiedBytes,
 }
 
 impl Metric {
@@ -29,14 +33,19 @@ impl Metric {
             Metric::LiveBlocks => site.live_blocks,
             Metric::TotalBlocks => site.total_blocks,
             Metric::PeakBytes => site.peak_bytes,
+            Metric::TemporaryBlocks => site.temporary_blocks,
+            Metric::ReallocCopiedBytes => site.realloc_copied_bytes,
         }
     }
 
     /// What the figure counts, for a flamegraph's legend.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::LiveBytes | Metric::TotalBytes | Metric::PeakBytes => "bytes",
-            Metric::LiveBlocks | Metric::TotalBlocks => "blocks",
+            Metric::LiveBytes
+            | Metric::TotalBytes
+            | Metric::PeakBytes
+            | Metric::ReallocCopiedBytes => "bytes",
+            Metric::LiveBlocks | Metric::TotalBlocks | Metric::TemporaryBlocks => "blocks",
         }
     }
 
@@ -48,6 +57,8 @@ impl Metric {
             Metric::LiveBlocks => "live blocks",
             Metric::TotalBlocks => "total blocks allocated",
             Metric::PeakBytes => "bytes live at the peak",
+            Metric::TemporaryBlocks => "temporary blocks",
+            Metric::ReallocCopiedBytes => "bytes copied by reallocs",
         }
     }
 }

@@ -43,6 +43,14 @@ pub struct Stat {
     /// Live blocks at the process's peak.
     #[serde(default)]
     pub peak_blocks: u64,
+    /// Blocks freed by their allocating thread before its next allocation.
+    #[serde(default)]
+    pub temporary_blocks: u64,
+    /// Reallocs, and the bytes they copied (see [`crate::Site::realloc_copied_bytes`]).
+    #[serde(default)]
+    pub reallocs: u64,
+    #[serde(default)]
+    pub realloc_copied_bytes: u64,
 }
 
 impl Stat {
@@ -56,6 +64,9 @@ impl Stat {
         self.total_blocks += site.total_blocks;
         self.peak_bytes += site.peak_bytes;
         self.peak_blocks += site.peak_blocks;
+        self.temporary_blocks += site.temporary_blocks;
+        self.reallocs += site.reallocs;
+        self.realloc_copied_bytes += site.realloc_copied_bytes;
     }
 
     /// The frames of a [`GroupBy::Stack`] key, innermost first (the whole key for other groupings).
@@ -71,6 +82,8 @@ impl Stat {
             Metric::TotalBytes => self.total_bytes,
             Metric::TotalBlocks => self.total_blocks,
             Metric::PeakBytes => self.peak_bytes,
+            Metric::TemporaryBlocks => self.temporary_blocks,
+            Metric::ReallocCopiedBytes => self.realloc_copied_bytes,
         }
     }
 
@@ -82,6 +95,8 @@ impl Stat {
             Metric::TotalBytes => self.live_bytes,
             Metric::LiveBlocks | Metric::TotalBlocks => self.live_bytes,
             Metric::PeakBytes => self.peak_blocks,
+            Metric::TemporaryBlocks => self.total_blocks,
+            Metric::ReallocCopiedBytes => self.reallocs,
         };
         (self.figure(metric), tie)
     }

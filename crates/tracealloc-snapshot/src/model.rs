@@ -175,6 +175,17 @@ pub struct Site {
     /// Live blocks at the peak.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub peak_blocks: u64,
+    /// Temporary blocks: freed by the allocating thread before its next allocation (heaptrack's
+    /// rule; a realloc of the same block is not another allocation). Exact mode only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub temporary_blocks: u64,
+    /// Reallocs of this site's blocks (each also counts in `total_blocks`, as dhat-rs counts them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reallocs: u64,
+    /// Bytes those reallocs copied, when the block moved: the cost of growing without reserving.
+    /// Exact mode only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub realloc_copied_bytes: u64,
 }
 
 /// How stacks were captured.

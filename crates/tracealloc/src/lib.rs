@@ -136,8 +136,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         }
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
+        let record = process::on_alloc(layout.size(), user as usize, self.sample_bytes);
         // SAFETY: (3) user is base + pad of a live block of the outer layout.
-        unsafe { outer.write(user, process::on_alloc(layout.size(), self.sample_bytes)) };
+        unsafe { outer.write(user, record) };
         user
     }
 
@@ -155,7 +156,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // of the outer layout.
         unsafe {
             let user = base.add(outer.pad);
-            outer.write(user, process::on_alloc(layout.size(), self.sample_bytes));
+            let record = process::on_alloc(layout.size(), user as usize, self.sample_bytes);
+            outer.write(user, record);
             user
         }
     }
@@ -168,7 +170,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         };
         // SAFETY: (1) ptr came from our alloc with this layout, so it holds its record address.
         let record = unsafe { outer.read(ptr) };
-        process::on_dealloc(record, layout.size(), self.sample_bytes);
+        process::on_dealloc(record, layout.size(), ptr as usize, self.sample_bytes);
         // SAFETY: (2) ptr - pad is the inner block, allocated with the same outer layout.
         unsafe { self.inner.dealloc(ptr.sub(outer.pad), outer.layout) };
     }
@@ -194,7 +196,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         }
         // SAFETY: (3) base + pad lies within the new block.
         let user = unsafe { base.add(new.pad) };
-        let record = process::on_realloc(record, layout.size(), new_size, self.sample_bytes);
+        let moved = (ptr as usize, user as usize);
+        let record = process::on_realloc(record, layout.size(), new_size, moved, self.sample_bytes);
         // SAFETY: (4) user is base + pad of the live new block of the new outer layout (a trailer
         // moves with the size; a sampled realloc may change the block's record).
         unsafe { new.write(user, record) };

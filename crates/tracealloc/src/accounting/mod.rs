@@ -2,14 +2,12 @@
 //! thread's counters and the whole-process figures.
 //!
 //! ```text
-//!  delta     the change an operation makes to a site (exact, or a sampled estimate)
 //!  sampling  the Poisson sampler and its unbiased estimates
 //!  header    where a block keeps its record's address
 //!  timeline  memory over time, offered a point at each flush
 //!  registry  the thread list, the flushed whole-process figures, and the three operations
 //! ```
 
-pub(crate) mod delta;
 pub(crate) mod header;
 pub(crate) mod registry;
 pub(crate) mod sampling;

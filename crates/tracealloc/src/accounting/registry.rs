@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, 
 
 use tracealloc_snapshot::HeapStats;
 
-use crate::accounting::delta::SiteDelta;
 use crate::accounting::sampling::SamplingChoice;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
-use crate::state::record::{OwnerId, SiteRecord, wrapping};
+use crate::state::record::SiteDelta;
+use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::{ThreadState, add_u64};
 
 /// Exited threads' states kept for reuse at most (more exiting at once stay unused).
@@ -335,13 +335,11 @@ impl Registry {
                 Site::Captured(captured) => thread.record_for(captured, &self.mapped_bytes),
             };
             if let Some(record) = record.as_ref() {
-                let (bytes, blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
-                let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
                 let peak_gen = self.peak_mark.generation();
                 if record.owner == thread.id() {
-                    record.owner_add(bytes, blocks, total_bytes, total_blocks, peak_gen);
+                    record.owner_add(&delta, peak_gen);
                 } else {
-                    record.remote_add(bytes, blocks, total_bytes, total_blocks, peak_gen);
+                    record.remote_add(&delta, peak_gen);
                 }
             }
             if let Some(bytes) = allocated {
@@ -353,7 +351,8 @@ impl Registry {
         }
     }
 
-    /// Counts a new block of `size` bytes allocated by `thread` at `captured`; returns its record.
+    /// Counts a new block of `size` bytes at `address`, allocated by `thread` at `captured`;
+    /// returns its record.
     ///
     /// # Safety
     /// Called on the owner thread of `thread` only (one operation at a time per state).
@@ -363,11 +362,13 @@ impl Registry {
         thread: &'t ThreadState,
         captured: &Captured,
         size: usize,
+        address: usize,
     ) -> &'t SiteRecord {
         let delta = SiteDelta::exact(size as i64, 1, Some(size));
         // SAFETY: (1) forwarded contract; (2) a capture always yields a record, published and
         // never freed, so it outlives the thread's state borrow.
         unsafe {
+            thread.set_last_block(address);
             &*self.apply(
                 thread,
                 Site::Captured(captured),
@@ -378,8 +379,11 @@ impl Registry {
         }
     }
 
-    /// Counts a realloc by `thread` of a block of `record` from `old` to `new` bytes: one more
-    /// block in the totals, the new size in total bytes, live bytes moved by the difference.
+    /// Counts a realloc by `thread` of a block of `record` from `old` to `new` bytes, moved from
+    /// `addresses.0` to `addresses.1`: one more block in the totals, the new size in total bytes,
+    /// live bytes moved by the difference; and the realloc and the bytes it copied (when the block
+    /// moved) at the site. It stays the thread's latest block if it was (the same block, not
+    /// another allocation).
     ///
     /// # Safety
     /// Called on the owner thread of `thread` only.
@@ -390,11 +394,17 @@ impl Registry {
         record: &SiteRecord,
         old: usize,
         new: usize,
+        addresses: (usize, usize),
     ) {
         let change = new as i64 - old as i64;
-        let delta = SiteDelta::exact(change, 0, Some(new));
+        let mut delta = SiteDelta::exact(change, 0, Some(new));
+        delta.reallocs = 1;
+        if addresses.0 != addresses.1 {
+            delta.realloc_copied_bytes = old.min(new) as u64;
+        }
         // SAFETY: forwarded contract.
         unsafe {
+            thread.move_last_block(addresses.0, addresses.1);
             self.apply(
                 thread,
                 Site::Record(record),
@@ -405,7 +415,8 @@ impl Registry {
         };
     }
 
-    /// Counts the free by `thread` of a block of `size` bytes of `record`.
+    /// Counts the free by `thread` of a block of `size` bytes at `address` of `record`: a
+    /// temporary when `thread` allocated it and made no allocation since (heaptrack's rule).
     ///
     /// # Safety
     /// Called on the owner thread of `thread` only.
@@ -415,8 +426,13 @@ impl Registry {
         thread: &ThreadState,
         record: &SiteRecord,
         size: usize,
+        address: usize,
     ) {
-        let delta = SiteDelta::exact(-(size as i64), -1, None);
+        let mut delta = SiteDelta::exact(-(size as i64), -1, None);
+        // SAFETY: forwarded contract.
+        if unsafe { thread.take_last_block(address) } && record.owner == thread.id() {
+            delta.temporary_blocks = 1;
+        }
         // SAFETY: forwarded contract.
         unsafe {
             self.apply(
@@ -437,8 +453,9 @@ impl Registry {
         self.orphan_total_bytes
             .fetch_add(size as u64, Ordering::Relaxed);
         self.orphan_total_blocks.fetch_add(1, Ordering::Relaxed);
+        let delta = SiteDelta::exact(size as i64, 1, Some(size));
         self.orphan_record
-            .remote_add(size as u64, 1, size as u64, 1, self.peak_mark.generation());
+            .remote_add(&delta, self.peak_mark.generation());
         &self.orphan_record
     }
 
@@ -455,18 +472,12 @@ impl Registry {
         let blocks = if freed { -1 } else { 0 };
         self.flushed_bytes.fetch_add(delta, Ordering::Relaxed);
         self.flushed_blocks.fetch_add(blocks, Ordering::Relaxed);
-        let (total_bytes, total_blocks) = if freed { (0, 0) } else { (new as u64, 1) };
+        let change = SiteDelta::exact(delta, blocks, (!freed).then_some(new));
         self.orphan_total_bytes
-            .fetch_add(total_bytes, Ordering::Relaxed);
+            .fetch_add(change.total_bytes, Ordering::Relaxed);
         self.orphan_total_blocks
-            .fetch_add(total_blocks, Ordering::Relaxed);
-        record.remote_add(
-            wrapping(delta),
-            wrapping(blocks),
-            total_bytes,
-            total_blocks,
-            self.peak_mark.generation(),
-        );
+            .fetch_add(change.total_blocks, Ordering::Relaxed);
+        record.remote_add(&change, self.peak_mark.generation());
     }
 
     /// Counts a heap block of the profiler's own (positive on alloc, negative on free).
@@ -600,7 +611,10 @@ mod model_check {
     /// The reference: every live block in one map under one lock, counters recomputed by hand.
     #[derive(Default)]
     struct Reference {
-        blocks: Mutex<Vec<(usize, usize, u64)>>, // (site, allocating thread, size)
+        blocks: Mutex<Vec<(usize, usize, u64, usize)>>, // (site, allocating thread, size, address)
+        /// Each thread's latest allocation while it is live.
+        last_block: HashMap<usize, usize>,
+        next_address: usize,
         sites: HashMap<(usize, usize), Counts>,
         live: (u64, u64),
         total: (u64, u64),
@@ -639,11 +653,15 @@ mod model_check {
             match *op {
                 Op::Alloc { thread, site, size } => {
                     let thread = thread % threads;
+                    reference.next_address += 16;
+                    let address = reference.next_address;
                     // SAFETY: this test thread is the only one using any of the states.
-                    let record =
-                        unsafe { registry.record_alloc(states[thread], &stack_of(site), size) };
+                    let record = unsafe {
+                        registry.record_alloc(states[thread], &stack_of(site), size, address)
+                    };
                     records.push(record);
-                    blocks.push((site, thread, size as u64));
+                    blocks.push((site, thread, size as u64, address));
+                    reference.last_block.insert(thread, address);
                     let c = reference.sites.entry((site, thread)).or_default();
                     c.live_bytes += size as u64;
                     c.live_blocks += 1;
@@ -660,21 +678,38 @@ mod model_check {
                     size,
                 } if !blocks.is_empty() => {
                     let i = block % blocks.len();
-                    let (site, owner, old) = blocks[i];
+                    let (site, owner, old, from) = blocks[i];
+                    // Half the reallocs stay in place.
+                    let to = if size % 2 == 0 {
+                        from
+                    } else {
+                        reference.next_address += 16;
+                        reference.next_address
+                    };
+                    let thread = thread % threads;
                     // SAFETY: as above.
                     unsafe {
                         registry.record_realloc(
-                            states[thread % threads],
+                            states[thread],
                             records[i],
                             old as usize,
                             size,
+                            (from, to),
                         )
                     };
                     blocks[i].2 = size as u64;
+                    blocks[i].3 = to;
+                    if reference.last_block.get(&thread) == Some(&from) {
+                        reference.last_block.insert(thread, to);
+                    }
                     let c = reference.sites.get_mut(&(site, owner)).unwrap();
                     c.live_bytes = c.live_bytes + size as u64 - old;
                     c.total_bytes += size as u64;
                     c.total_blocks += 1;
+                    c.reallocs += 1;
+                    if from != to {
+                        c.realloc_copied_bytes += old.min(size as u64);
+                    }
                     reference.live.0 = reference.live.0 + size as u64 - old;
                     reference.total = (reference.total.0 + size as u64, reference.total.1 + 1);
                     drop(blocks);
@@ -682,21 +717,31 @@ mod model_check {
                 }
                 Op::Free { thread, block } if !blocks.is_empty() => {
                     let i = block % blocks.len();
-                    let (site, owner, size) = blocks.swap_remove(i);
+                    let (site, owner, size, address) = blocks.swap_remove(i);
                     let record = records.swap_remove(i);
+                    let thread = thread % threads;
                     // SAFETY: as above.
                     unsafe {
-                        registry.record_dealloc(states[thread % threads], record, size as usize)
+                        registry.record_dealloc(states[thread], record, size as usize, address)
                     };
+                    let latest = reference.last_block.get(&thread) == Some(&address);
+                    if latest {
+                        reference.last_block.remove(&thread);
+                    }
                     let c = reference.sites.get_mut(&(site, owner)).unwrap();
                     c.live_bytes -= size;
                     c.live_blocks -= 1;
+                    // Freed by its allocating thread before that thread's next allocation.
+                    if latest && owner == thread {
+                        c.temporary_blocks += 1;
+                    }
                     reference.live = (reference.live.0 - size, reference.live.1 - 1);
                 }
                 Op::Exit { thread } => {
                     // The state's blocks stay live and charged to it; the next thread of the
                     // same name (this test thread's) adopts it and goes on counting there.
                     let exiting = states[thread % threads];
+                    reference.last_block.remove(&(thread % threads));
                     exiting.capture_name();
                     registry.retire(exiting);
                     let next = registry.register_thread().unwrap();
@@ -875,9 +920,10 @@ mod model_check {
             .map(|t| {
                 std::thread::spawn(move || {
                     let state = registry.register_thread().unwrap();
-                    let mut live: Vec<(&SiteRecord, usize, usize)> = Vec::new();
+                    let mut live: Vec<(&SiteRecord, usize, usize, usize)> = Vec::new();
                     let mut sites: HashMap<usize, Counts> = HashMap::new();
                     let mut seed = t as u64 + 1;
+                    let (mut next_address, mut last_block) = (0usize, 0usize);
                     for _ in 0..20_000 {
                         seed = seed
                             .wrapping_mul(6364136223846793005)
@@ -889,10 +935,18 @@ mod model_check {
                         unsafe {
                             match r % 4 {
                                 0 | 1 => {
+                                    next_address += 16;
+                                    last_block = next_address;
                                     live.push((
-                                        registry.record_alloc(state, &stack_of(site), size),
+                                        registry.record_alloc(
+                                            state,
+                                            &stack_of(site),
+                                            size,
+                                            next_address,
+                                        ),
                                         site,
                                         size,
+                                        next_address,
                                     ));
                                     let c = sites.entry(site).or_default();
                                     c.live_bytes += size as u64;
@@ -902,20 +956,25 @@ mod model_check {
                                 }
                                 2 if !live.is_empty() => {
                                     let i = r % live.len();
-                                    let (record, site, old) = live[i];
-                                    registry.record_realloc(state, record, old, size);
+                                    let (record, site, old, at) = live[i];
+                                    registry.record_realloc(state, record, old, size, (at, at));
                                     live[i].2 = size;
                                     let c = sites.get_mut(&site).unwrap();
                                     c.live_bytes = c.live_bytes + size as u64 - old as u64;
                                     c.total_bytes += size as u64;
                                     c.total_blocks += 1;
+                                    c.reallocs += 1;
                                 }
                                 _ if !live.is_empty() => {
-                                    let (record, site, size) = live.swap_remove(r % live.len());
-                                    registry.record_dealloc(state, record, size);
+                                    let (record, site, size, at) = live.swap_remove(r % live.len());
+                                    registry.record_dealloc(state, record, size, at);
                                     let c = sites.get_mut(&site).unwrap();
                                     c.live_bytes -= size as u64;
                                     c.live_blocks -= 1;
+                                    if at == last_block {
+                                        c.temporary_blocks += 1;
+                                        last_block = 0;
+                                    }
                                 }
                                 _ => {}
                             }
@@ -933,9 +992,9 @@ mod model_check {
                 expected.insert((site, t), c);
             }
             let keep = live.len() / 2;
-            for (record, site, size) in live.drain(keep..) {
+            for (record, site, size, at) in live.drain(keep..) {
                 // SAFETY: the main thread uses only its own state.
-                unsafe { registry.record_dealloc(main_state, record, size) };
+                unsafe { registry.record_dealloc(main_state, record, size, at) };
                 let c = expected.get_mut(&(site, t)).unwrap();
                 c.live_bytes -= size as u64;
                 c.live_blocks -= 1;

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use crate::accounting::delta::SiteDelta;
+use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
 
@@ -99,6 +99,7 @@ impl SiteDelta {
             live_blocks: blocks as i64,
             total_bytes: bytes,
             total_blocks: blocks,
+            ..SiteDelta::default()
         }
     }
 
@@ -111,6 +112,7 @@ impl SiteDelta {
             live_blocks: new_blocks as i64 - old_blocks as i64,
             total_bytes: new_bytes,
             total_blocks: new_blocks,
+            ..SiteDelta::default()
         }
     }
 

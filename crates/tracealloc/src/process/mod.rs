@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 pub(crate) mod exit;
 pub(crate) mod fork;
 
-use crate::accounting::delta::SiteDelta;
 use crate::accounting::registry::{Registry, Site};
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
+use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
 use crate::state::thread::{STACK_BUDGET, ThreadState};
 
@@ -159,7 +159,7 @@ fn capture_here(thread: &ThreadState) -> Captured {
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
+pub(crate) fn on_alloc(size: usize, address: usize, configured_mean: u64) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
@@ -175,7 +175,7 @@ pub(crate) fn on_alloc(size: usize, configured_mean: u64) -> *const SiteRecord {
     let mut captured = Captured::empty();
     captured.capture(CaptureMode::current(), thread.stack());
     // SAFETY: `thread` is the calling thread's own state.
-    unsafe { REGISTRY.record_alloc(thread, &captured, size) }
+    unsafe { REGISTRY.record_alloc(thread, &captured, size, address) }
 }
 
 #[inline(always)]
@@ -221,6 +221,7 @@ pub(crate) fn on_realloc(
     record: *const SiteRecord,
     old: usize,
     new: usize,
+    addresses: (usize, usize),
     configured_mean: u64,
 ) -> *const SiteRecord {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
@@ -246,7 +247,7 @@ pub(crate) fn on_realloc(
     };
     if mean == 0 {
         // SAFETY: `thread` is the calling thread's own state.
-        unsafe { REGISTRY.record_realloc(thread, site, old, new) };
+        unsafe { REGISTRY.record_realloc(thread, site, old, new, addresses) };
         return record;
     }
     on_sampled_realloc(thread, site, old, new, mean)
@@ -288,7 +289,12 @@ fn on_sampled_realloc(
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, configured_mean: u64) {
+pub(crate) fn on_dealloc(
+    record: *const SiteRecord,
+    size: usize,
+    address: usize,
+    configured_mean: u64,
+) {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
         REGISTRY.record_own(-(size as i64));
@@ -305,7 +311,7 @@ pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, configured_mean
     match current_thread() {
         Some(thread) if mean == 0 && !site.owner.is_none() => {
             // SAFETY: `thread` is the calling thread's own state.
-            unsafe { REGISTRY.record_dealloc(thread, site, size) }
+            unsafe { REGISTRY.record_dealloc(thread, site, size, address) }
         }
         Some(thread) if mean != 0 && std::ptr::eq(site, &UNSAMPLED) => {
             let delta = SiteDelta::default();

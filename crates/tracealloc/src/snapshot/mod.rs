@@ -173,6 +173,9 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         site.total_blocks += c.counts.total_blocks;
         site.peak_bytes += non_negative(c.counts.peak_bytes);
         site.peak_blocks += non_negative(c.counts.peak_blocks);
+        site.temporary_blocks += c.counts.temporary_blocks;
+        site.reallocs += c.counts.reallocs;
+        site.realloc_copied_bytes += c.counts.realloc_copied_bytes;
     }
     snapshot.frames = builder.frames;
     snapshot.stacks = builder.stacks;

@@ -26,6 +26,36 @@ impl OwnerId {
     }
 }
 
+/// The change an operation makes to a site record: the block's own figures, or, for a sampled
+/// block, the estimates it stands for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SiteDelta {
+    pub(crate) live_bytes: i64,
+    pub(crate) live_blocks: i64,
+    pub(crate) total_bytes: u64,
+    pub(crate) total_blocks: u64,
+    /// Blocks freed by their allocating thread before its next allocation (exact mode only).
+    pub(crate) temporary_blocks: u64,
+    /// Reallocs of the site's blocks, and the bytes they copied when the block moved.
+    pub(crate) reallocs: u64,
+    pub(crate) realloc_copied_bytes: u64,
+}
+
+impl SiteDelta {
+    /// A change of `live_bytes` and `live_blocks`; with `allocated`, one more block of that size in
+    /// the totals.
+    #[inline(always)]
+    pub(crate) fn exact(live_bytes: i64, live_blocks: i64, allocated: Option<usize>) -> SiteDelta {
+        SiteDelta {
+            live_bytes,
+            live_blocks,
+            total_bytes: allocated.map_or(0, |n| n as u64),
+            total_blocks: u64::from(allocated.is_some()),
+            ..SiteDelta::default()
+        }
+    }
+}
+
 /// Counters of a record as a reader sees them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -36,6 +66,9 @@ pub(crate) struct Counts {
     /// Live at the peak: when the process's live bytes last reached their maximum.
     pub(crate) peak_bytes: u64,
     pub(crate) peak_blocks: u64,
+    pub(crate) temporary_blocks: u64,
+    pub(crate) reallocs: u64,
+    pub(crate) realloc_copied_bytes: u64,
 }
 
 /// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
@@ -59,6 +92,9 @@ pub(crate) struct SiteRecord {
     peak_gen: AtomicU64,
     at_peak_bytes: AtomicU64,
     at_peak_blocks: AtomicU64,
+    temporary_blocks: AtomicU64,
+    reallocs: AtomicU64,
+    realloc_copied_bytes: AtomicU64,
     // Written by other threads with atomic adds (wrapping, so signed changes fit).
     remote_live_bytes: AtomicU64,
     remote_live_blocks: AtomicU64,
@@ -67,6 +103,8 @@ pub(crate) struct SiteRecord {
     remote_peak_gen: AtomicU64,
     remote_at_peak_bytes: AtomicU64,
     remote_at_peak_blocks: AtomicU64,
+    remote_reallocs: AtomicU64,
+    remote_realloc_copied_bytes: AtomicU64,
 }
 
 // SAFETY: the raw pointers are written once before the record is published (with a release store
@@ -98,6 +136,9 @@ impl SiteRecord {
             peak_gen: AtomicU64::new(0),
             at_peak_bytes: AtomicU64::new(0),
             at_peak_blocks: AtomicU64::new(0),
+            temporary_blocks: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            realloc_copied_bytes: AtomicU64::new(0),
             remote_live_bytes: AtomicU64::new(0),
             remote_live_blocks: AtomicU64::new(0),
             remote_total_bytes: AtomicU64::new(0),
@@ -105,6 +146,8 @@ impl SiteRecord {
             remote_peak_gen: AtomicU64::new(0),
             remote_at_peak_bytes: AtomicU64::new(0),
             remote_at_peak_blocks: AtomicU64::new(0),
+            remote_reallocs: AtomicU64::new(0),
+            remote_realloc_copied_bytes: AtomicU64::new(0),
         }
     }
 
@@ -140,21 +183,19 @@ impl SiteRecord {
     /// live figures as they were at the peak (a lazy copy, one compare per event instead of a
     /// sweep of every record at every new peak).
     #[inline(always)]
-    pub(crate) fn owner_add(
-        &self,
-        live_bytes: u64,
-        live_blocks: u64,
-        total_bytes: u64,
-        total_blocks: u64,
-        peak_gen: u64,
-    ) {
+    pub(crate) fn owner_add(&self, delta: &SiteDelta, peak_gen: u64) {
         if self.peak_gen.load(Ordering::Relaxed) != peak_gen {
             self.keep_at_peak(peak_gen);
         }
-        bump(&self.live_bytes, live_bytes);
-        bump(&self.live_blocks, live_blocks);
-        bump(&self.total_bytes, total_bytes);
-        bump(&self.total_blocks, total_blocks);
+        bump(&self.live_bytes, wrapping(delta.live_bytes));
+        bump(&self.live_blocks, wrapping(delta.live_blocks));
+        bump(&self.total_bytes, delta.total_bytes);
+        bump(&self.total_blocks, delta.total_blocks);
+        if delta.temporary_blocks | delta.reallocs != 0 {
+            bump(&self.temporary_blocks, delta.temporary_blocks);
+            bump(&self.reallocs, delta.reallocs);
+            bump(&self.realloc_copied_bytes, delta.realloc_copied_bytes);
+        }
     }
 
     #[cold]
@@ -173,14 +214,9 @@ impl SiteRecord {
     /// record's blocks remotely; with several at once, a free that races the copy can land on
     /// either side of it.
     #[inline]
-    pub(crate) fn remote_add(
-        &self,
-        live_bytes: u64,
-        live_blocks: u64,
-        total_bytes: u64,
-        total_blocks: u64,
-        peak_gen: u64,
-    ) {
+    pub(crate) fn remote_add(&self, delta: &SiteDelta, peak_gen: u64) {
+        let (live_bytes, live_blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
+        let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
         if self.remote_peak_gen.load(Ordering::Relaxed) != peak_gen
             && self.remote_peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
         {
@@ -202,6 +238,12 @@ impl SiteRecord {
                 .fetch_add(total_bytes, Ordering::Release);
             self.remote_total_blocks
                 .fetch_add(total_blocks, Ordering::Release);
+        }
+        if delta.reallocs != 0 {
+            self.remote_reallocs
+                .fetch_add(delta.reallocs, Ordering::Release);
+            self.remote_realloc_copied_bytes
+                .fetch_add(delta.realloc_copied_bytes, Ordering::Release);
         }
     }
 
@@ -227,6 +269,9 @@ impl SiteRecord {
             total_blocks: self.remote_total_blocks.load(Ordering::Acquire),
             peak_bytes,
             peak_blocks,
+            temporary_blocks: 0,
+            reallocs: self.remote_reallocs.load(Ordering::Acquire),
+            realloc_copied_bytes: self.remote_realloc_copied_bytes.load(Ordering::Acquire),
         }
     }
 
@@ -249,6 +294,9 @@ impl SiteRecord {
             total_blocks: self.total_blocks.load(Ordering::Relaxed),
             peak_bytes,
             peak_blocks,
+            temporary_blocks: self.temporary_blocks.load(Ordering::Relaxed),
+            reallocs: self.reallocs.load(Ordering::Relaxed),
+            realloc_copied_bytes: self.realloc_copied_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -262,6 +310,11 @@ impl Counts {
             total_blocks: self.total_blocks.wrapping_add(other.total_blocks),
             peak_bytes: self.peak_bytes.wrapping_add(other.peak_bytes),
             peak_blocks: self.peak_blocks.wrapping_add(other.peak_blocks),
+            temporary_blocks: self.temporary_blocks.wrapping_add(other.temporary_blocks),
+            reallocs: self.reallocs.wrapping_add(other.reallocs),
+            realloc_copied_bytes: self
+                .realloc_copied_bytes
+                .wrapping_add(other.realloc_copied_bytes),
         }
     }
 }

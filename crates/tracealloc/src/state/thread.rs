@@ -106,6 +106,9 @@ struct OwnerOnly {
     /// Words of the next frame arena.
     next_frame_words: usize,
     sampler: SamplerState,
+    /// The address of this thread's latest allocation while it is live (0 once freed): a block
+    /// freed while it is still the latest is a temporary.
+    last_block: usize,
 }
 
 /// Where a thread is in the sampling process (only with sampling on): the bytes until its next
@@ -230,6 +233,7 @@ impl ThreadState {
                     frames_left: 0,
                     next_frame_words: INITIAL_FRAME_WORDS,
                     sampler: SamplerState::default(),
+                    last_block: 0,
                 }),
             });
         }
@@ -336,6 +340,8 @@ impl ThreadState {
     /// caller took it from the pool, so no other thread adopts it too.
     pub(crate) unsafe fn adopt(&self) {
         self.stack.rebind_to_current_thread();
+        // SAFETY: the caller now owns the state: the only thread touching `local`.
+        unsafe { (*self.local.get()).last_block = 0 };
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
         self.name_set.store(false, Ordering::Release);
@@ -399,6 +405,45 @@ impl ThreadState {
         local.base_seq = seq;
         self.unflushed_bytes.store(0, Ordering::Relaxed);
         self.unflushed_blocks.store(0, Ordering::Relaxed);
+    }
+
+    /// Records `address` as this thread's latest allocation.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn set_last_block(&self, address: usize) {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        unsafe { (*self.local.get()).last_block = address };
+    }
+
+    /// Whether `address`, being freed, is this thread's latest allocation (which it then no
+    /// longer is).
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn take_last_block(&self, address: usize) -> bool {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        let latest = local.last_block == address;
+        if latest {
+            local.last_block = 0;
+        }
+        latest
+    }
+
+    /// A realloc moved `from` to `to`: the latest allocation stays the latest.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn move_last_block(&self, from: usize, to: usize) {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        if local.last_block == from {
+            local.last_block = to;
+        }
     }
 
     /// This thread's position in the sampling process ([`crate::accounting::sampling`]).
