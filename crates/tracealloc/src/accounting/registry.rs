@@ -93,18 +93,24 @@ impl PeakMark {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// Moves the peak to `live_bytes` when they reach it.
+    /// Moves the peak to `live_bytes` when they reach it; returns whether they did.
     #[inline(always)]
-    fn offer(&self, live_bytes: u64) {
-        if live_bytes >= self.bytes.load(Ordering::Relaxed) {
+    fn offer(&self, live_bytes: u64) -> bool {
+        let reached = live_bytes >= self.bytes.load(Ordering::Relaxed);
+        if reached {
             self.raise(live_bytes);
         }
+        reached
     }
 
-    #[cold]
+    /// A plain load and store, not a locked add: every allocation of a growing program raises the
+    /// peak. Two threads raising at once may share a generation, within the bound on the peak
+    /// with several threads allocating at once.
+    #[inline(always)]
     fn raise(&self, live_bytes: u64) {
         self.bytes.store(live_bytes, Ordering::Relaxed);
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::Relaxed);
+        self.generation.store(generation + 1, Ordering::Relaxed);
         if !self.armed.load(Ordering::Relaxed) {
             self.armed.store(true, Ordering::Relaxed);
         }
@@ -267,7 +273,13 @@ impl Registry {
     /// # Safety
     /// Owner thread of `thread` only, inside its write section.
     #[inline(always)]
-    unsafe fn account_live(&self, thread: &ThreadState, bytes: i64, blocks: i64, check_peak: bool) {
+    unsafe fn account_live(
+        &self,
+        thread: &ThreadState,
+        bytes: i64,
+        blocks: i64,
+        check_peak: bool,
+    ) -> bool {
         // SAFETY: forwarded contract.
         let (mut unflushed_bytes, mut unflushed_blocks) =
             unsafe { thread.add_unflushed(bytes, blocks) };
@@ -305,9 +317,10 @@ impl Registry {
                 thread.peak_bytes.store(live_bytes, Ordering::Relaxed);
                 thread.peak_blocks.store(live_blocks, Ordering::Relaxed);
                 thread.peak_seq.store(base_seq, Ordering::Relaxed);
-                self.peak_mark.offer(live_bytes);
+                return self.peak_mark.offer(live_bytes);
             }
         }
+        false
     }
 
     /// Applies one operation of `thread`: `delta` to the site's record (found or made from a
@@ -334,19 +347,22 @@ impl Registry {
                 Site::Record(record) => record,
                 Site::Captured(captured) => thread.record_for(captured, &self.mapped_bytes),
             };
-            if let Some(record) = record.as_ref() {
-                let peak_gen = self.peak_mark.generation();
-                if record.owner == thread.id() {
-                    record.owner_add(&delta, peak_gen);
-                } else {
-                    record.remote_add(&delta, peak_gen);
-                }
-            }
             if let Some(bytes) = allocated {
                 add_u64(&thread.total_bytes, bytes);
                 add_u64(&thread.total_blocks, 1);
             }
-            self.account_live(thread, live.0, live.1, allocated.is_some());
+            // The live figures first: when this very change makes a new peak, the record's figures
+            // after it are the ones at the peak, and nothing needs keeping (in a growing program,
+            // every allocation does).
+            let raised = self.account_live(thread, live.0, live.1, allocated.is_some());
+            if let Some(record) = record.as_ref() {
+                let peak_gen = self.peak_mark.generation();
+                if record.owner == thread.id() {
+                    record.owner_add(&delta, peak_gen, raised);
+                } else {
+                    record.remote_add(&delta, peak_gen, raised);
+                }
+            }
             record
         }
     }
@@ -455,7 +471,7 @@ impl Registry {
         self.orphan_total_blocks.fetch_add(1, Ordering::Relaxed);
         let delta = SiteDelta::exact(size as i64, 1, Some(size));
         self.orphan_record
-            .remote_add(&delta, self.peak_mark.generation());
+            .remote_add(&delta, self.peak_mark.generation(), false);
         &self.orphan_record
     }
 
@@ -477,7 +493,7 @@ impl Registry {
             .fetch_add(change.total_bytes, Ordering::Relaxed);
         self.orphan_total_blocks
             .fetch_add(change.total_blocks, Ordering::Relaxed);
-        record.remote_add(&change, self.peak_mark.generation());
+        record.remote_add(&change, self.peak_mark.generation(), false);
     }
 
     /// Counts a heap block of the profiler's own (positive on alloc, negative on free).

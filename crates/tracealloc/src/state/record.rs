@@ -181,10 +181,11 @@ impl SiteRecord {
     /// Applies a change by the owner thread, which must hold its own sequence lock. `peak_gen` is
     /// the process's peak generation now: the first change after the peak moved first keeps the
     /// live figures as they were at the peak (a lazy copy, one compare per event instead of a
-    /// sweep of every record at every new peak).
+    /// sweep of every record at every new peak), unless this change itself `raised` the peak:
+    /// then the figures after it are the peak's, as a record not changed since reads.
     #[inline(always)]
-    pub(crate) fn owner_add(&self, delta: &SiteDelta, peak_gen: u64) {
-        if self.peak_gen.load(Ordering::Relaxed) != peak_gen {
+    pub(crate) fn owner_add(&self, delta: &SiteDelta, peak_gen: u64, raised: bool) {
+        if !raised && self.peak_gen.load(Ordering::Relaxed) != peak_gen {
             self.keep_at_peak(peak_gen);
         }
         bump(&self.live_bytes, wrapping(delta.live_bytes));
@@ -214,10 +215,11 @@ impl SiteRecord {
     /// record's blocks remotely; with several at once, a free that races the copy can land on
     /// either side of it.
     #[inline]
-    pub(crate) fn remote_add(&self, delta: &SiteDelta, peak_gen: u64) {
+    pub(crate) fn remote_add(&self, delta: &SiteDelta, peak_gen: u64, raised: bool) {
         let (live_bytes, live_blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
         let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
-        if self.remote_peak_gen.load(Ordering::Relaxed) != peak_gen
+        if !raised
+            && self.remote_peak_gen.load(Ordering::Relaxed) != peak_gen
             && self.remote_peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
         {
             self.remote_at_peak_bytes.store(
