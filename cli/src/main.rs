@@ -88,6 +88,19 @@ enum Command {
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info { file: PathBuf },
+    /// One self-contained HTML report: summary, timeline, sortable top tables, flamegraphs (live,
+    /// at the peak, total, temporary, and the change with --diff) and leaks.
+    Report {
+        file: PathBuf,
+        /// Output file [default: FILE's stem with .html, next to FILE].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Leaks since OLD, and a differential flamegraph.
+        #[arg(long, value_name = "OLD")]
+        diff: Option<PathBuf>,
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// Memory over time. One file: its timeline (live heap, resident memory, the peak). Several
     /// files, oldest first (a running program's periodic snapshots): each top site's live bytes
     /// across them.
@@ -341,6 +354,21 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Threads { file, format } => {
             tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?
+        }
+        Command::Report {
+            file,
+            output,
+            diff,
+            title,
+        } => {
+            let snapshot = load(&file)?;
+            let older = diff.as_deref().map(load).transpose()?;
+            let output = output.unwrap_or_else(|| file.with_extension("html"));
+            let mut options = tracealloc_report::HtmlOptions::default();
+            options.title = title;
+            write_output(out, &output, |w| {
+                tracealloc_report::html_report(&snapshot, older.as_ref(), &options, w)
+            })?
         }
         Command::Timeline {
             files,

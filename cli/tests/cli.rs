@@ -559,3 +559,58 @@ fn flamegraph_search_and_zoom_work_in_chromium() {
     );
     std::fs::remove_file(&out).ok();
 }
+
+/// The HTML report in Chromium: no script errors, nothing loaded from the network, the leaking
+/// line ranked first, search filters the rows, columns sort, the peak is marked, and every
+/// flamegraph's own search runs.
+#[test]
+fn the_html_report_works_in_chromium() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.html");
+    stdout_of(&[
+        "report",
+        data("new.json").to_str().unwrap(),
+        "--diff",
+        data("old.json").to_str().unwrap(),
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains(&leak_line()));
+    assert!(
+        !html.contains("http://") || !html.contains("src=\"http"),
+        "loads nothing"
+    );
+    let (Some(npm), Some(chromium)) = (
+        std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
+        std::env::var_os("TRACEALLOC_CHROMIUM"),
+    ) else {
+        eprintln!(
+            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) to check the report in a browser (see .ci/run)"
+        );
+        return;
+    };
+    let script = npm.join("report-in-browser.mjs");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/report-in-browser.mjs"),
+        &script,
+    )
+    .unwrap();
+    let result = Command::new("node")
+        .current_dir(&npm)
+        .env("CHROMIUM", chromium)
+        .arg(&script)
+        .arg(&report)
+        .arg(leak_line())
+        .arg("leak_diff")
+        .output()
+        .expect("run node");
+    assert!(
+        result.status.success(),
+        "the report failed in Chromium: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

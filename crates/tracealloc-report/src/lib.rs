@@ -7,6 +7,7 @@
 mod flame;
 mod pprof;
 mod progress;
+mod report;
 mod speedscope;
 mod tables;
 mod timeline;
@@ -14,6 +15,7 @@ mod timeline;
 pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use pprof::pprof;
 pub use progress::load_with_progress;
+pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;
 pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};
 pub use timeline::{
