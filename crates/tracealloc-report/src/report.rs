@@ -93,9 +93,11 @@ fn flame_frame(
     metric: Metric,
     title: &str,
 ) -> io::Result<()> {
-    let mut options = FlameOptions::default();
-    options.metric = metric;
-    options.title = Some(title.to_owned());
+    let options = FlameOptions {
+        metric,
+        title: Some(title.to_owned()),
+        ..FlameOptions::default()
+    };
     let mut svg = Vec::new();
     match flamegraph(snapshot, older, &options, &mut svg) {
         Ok(()) => {
@@ -340,8 +342,10 @@ pub fn html_report(
     html.push_str("</section>\n");
 
     // Leaks.
-    let mut leak_options = ReportOptions::default();
-    leak_options.n = options.leaks;
+    let leak_options = ReportOptions {
+        n: options.leaks,
+        ..ReportOptions::default()
+    };
     let leaks_text = text_of(|o| leaks(snapshot, older, &leak_options, o))?;
     let heading = if older.is_some() {
         "What grew since the older snapshot and is still live, by stack"
@@ -353,6 +357,6 @@ pub fn html_report(
         "<section id=\"leaks\"><h3>{heading}</h3><pre>{}</pre></section>",
         escape(&leaks_text)
     );
-    let _ = write!(html, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(html, "<script>{SCRIPT}</script></body></html>");
     out.write_all(html.as_bytes())
 }
