@@ -35,6 +35,15 @@ fn live_of(snapshot: &tracealloc::Snapshot, function: &str) -> (u64, u64) {
         })
 }
 
+fn peak_of(snapshot: &tracealloc::Snapshot, function: &str) -> u64 {
+    snapshot
+        .statistics(GroupBy::Function)
+        .iter()
+        .filter(|s| s.key.starts_with(function))
+        .map(|s| s.peak_bytes)
+        .sum()
+}
+
 fn within(estimate: u64, truth: u64, tolerance: f64) -> bool {
     (estimate as f64 - truth as f64).abs() <= truth as f64 * tolerance
 }
@@ -98,6 +107,13 @@ fn main() {
             live_of(&freed, function),
             (0, 0),
             "{function} after freeing"
+        );
+        // The peak was with everything live, as the first snapshot saw it (snapshots allocate
+        // untracked): each site's estimate at the peak is its live estimate then, exactly.
+        assert_eq!(
+            peak_of(&freed, function),
+            live_of(&snapshot, function).0,
+            "{function} at the peak"
         );
     }
     assert_eq!(tracealloc::stats().live_bytes, start.live_bytes);
