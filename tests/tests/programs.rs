@@ -38,6 +38,17 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> 
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
+fn measure_without_the_profiler_says_what_to_add() {
+    let out = run(
+        env!("CARGO_BIN_EXE_measure_without_profiler"),
+        &[],
+        &[],
+        LIMIT,
+    );
+    assert!(out.contains("measure without profiler ok"), "{out}");
+}
+
+#[test]
 fn temporaries_and_realloc_growth_are_exact() {
     let out = run(env!("CARGO_BIN_EXE_temporaries"), &[], &[], LIMIT);
     assert!(out.contains("temporaries ok"), "{out}");

@@ -25,7 +25,7 @@
 //  snapshot            copying a registry's counters, symbolizing, building the model
 //  process             the one registry, each thread's state (TLS), the allocator hooks, and the
 //                      fork, thread-exit and process-exit hooks beside their bodies
-//  (this file)         the public API
+//  (this file), measure the public API
 //
 // Taking a snapshot is a function of a registry, below the process layer: the exit hook writes one.
 mod accounting;
@@ -33,6 +33,7 @@ mod accounting;
 mod allocator_check;
 mod capture;
 mod guard;
+pub mod measure;
 mod process;
 mod snapshot;
 mod state;
@@ -44,6 +45,7 @@ use std::path::Path;
 
 pub use accounting::sampling::SAMPLE_ENV;
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
+pub use measure::{Measurement, measure, measure_with};
 pub use process::exit::OUT_ENV;
 pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["accounting"],
     &["snapshot"],
     &["process"],
-    &["lib", "allocator_check"],
+    &["lib", "measure", "allocator_check"],
 ];
 
 fn layer_of(module: &str) -> usize {

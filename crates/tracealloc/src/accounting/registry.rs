@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, 
 
 use tracealloc_snapshot::HeapStats;
 
+use crate::accounting::measure;
 use crate::accounting::sampling::SamplingChoice;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
@@ -149,6 +150,8 @@ pub(crate) struct Registry {
     pub(crate) threads_without_state: AtomicU64,
     /// The sampling interval, decided at the process's first allocation.
     pub(crate) sampling: SamplingChoice,
+    /// The next `measure` scope id: increasing, so that scopes nested in a measure have larger ids.
+    next_scope: AtomicU64,
     /// When the live bytes last reached their maximum, for each site's figures at that moment.
     pub(crate) peak_mark: PeakMark,
     /// Memory over time.
@@ -174,6 +177,7 @@ impl Registry {
             orphan_record: SiteRecord::empty(OwnerId::NONE),
             threads_without_state: AtomicU64::new(0),
             sampling: SamplingChoice::new(),
+            next_scope: AtomicU64::new(1),
             peak_mark: PeakMark::new(),
             timeline: Timeline::new(),
         }
@@ -363,6 +367,18 @@ impl Registry {
                     record.remote_add(&delta, peak_gen, raised);
                 }
             }
+            let measures = thread.measures();
+            if measures.depth != 0 {
+                let freed = (live.1 < 0).then_some(live.0.unsigned_abs());
+                measure::count(
+                    measures,
+                    thread.id(),
+                    record.as_ref(),
+                    &delta,
+                    allocated,
+                    freed,
+                );
+            }
             record
         }
     }
@@ -508,6 +524,11 @@ impl Registry {
             self.mapped_bytes.load(Ordering::Relaxed),
             self.own_heap_bytes.load(Ordering::Relaxed).max(0) as u64,
         )
+    }
+
+    /// A new measure scope id, larger than every one before.
+    pub(crate) fn new_scope(&self) -> u64 {
+        self.next_scope.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Allocations counted without a thread state: made by threads in their exit hooks, after

@@ -20,7 +20,8 @@ use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
-use crate::state::thread::{STACK_BUDGET, ThreadState};
+use crate::state::record::non_negative;
+use crate::state::thread::{MAX_NESTED_MEASURES, MeasureLevel, STACK_BUDGET, ThreadState};
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
 /// keep the shared cache line cold, small enough to bound the peak's error with several threads.
@@ -133,6 +134,89 @@ extern "C" fn on_fork_child() {
             thread.abandon();
         }
     }
+}
+
+/// Why a measure could not begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MeasureRefused {
+    /// Allocations of this thread do not reach the profiler: it is not the global allocator.
+    NotGlobalAllocator,
+    /// More than [`MAX_NESTED_MEASURES`] measures would be nested on this thread.
+    TooDeep,
+}
+
+/// A finished measure: its own figures and, for each site it allocated at, that site's.
+pub(crate) struct MeasureEnd {
+    pub(crate) level: MeasureLevel,
+    /// (return addresses innermost first, allocations, bytes, live blocks, live bytes).
+    pub(crate) sites: Vec<(Vec<usize>, u64, u64, u64, u64)>,
+}
+
+/// Begins a measure of the calling thread's allocations.
+pub(crate) fn measure_begin() -> Result<(), MeasureRefused> {
+    let thread = current_thread().ok_or(MeasureRefused::NotGlobalAllocator)?;
+    // SAFETY: the calling thread's own state; the borrow ends within the statement.
+    let outermost = unsafe { thread.measures().depth == 0 };
+    if outermost {
+        // A probe allocation: if it does not reach us, we are not the global allocator. (Inside a
+        // measure we are, and the probe would count in it.)
+        let before = thread.total_blocks.load(Ordering::Relaxed);
+        drop(std::hint::black_box(Box::new(0u64)));
+        if thread.total_blocks.load(Ordering::Relaxed) == before {
+            return Err(MeasureRefused::NotGlobalAllocator);
+        }
+    }
+    let _guard = ReentrancyGuard::enter();
+    // SAFETY: the calling thread's own state; the borrows end within each statement.
+    unsafe {
+        let mark = thread.record_mark();
+        let measures = thread.measures();
+        if measures.depth == MAX_NESTED_MEASURES {
+            return Err(MeasureRefused::TooDeep);
+        }
+        measures.levels[measures.depth] = MeasureLevel {
+            scope: REGISTRY.new_scope(),
+            first_record: mark,
+            ..MeasureLevel::default()
+        };
+        measures.depth += 1;
+    }
+    Ok(())
+}
+
+/// Ends the innermost measure of the calling thread (begun by [`measure_begin`]).
+pub(crate) fn measure_end() -> Option<MeasureEnd> {
+    let thread = current_thread()?;
+    ReentrancyGuard::untracked(|| {
+        // SAFETY: the calling thread's own state; the borrow ends here.
+        let level = unsafe {
+            let measures = thread.measures();
+            measures.depth = measures.depth.checked_sub(1)?;
+            measures.levels[measures.depth]
+        };
+        let mut sites = Vec::new();
+        for record in thread.records_since(level.first_record) {
+            // The owner reads its own records: no update of them can be under way.
+            let own = record.read_local(0);
+            let remote = record.read_remote(0);
+            let live = own.plus(remote);
+            if own.total_blocks != 0 || live.live_blocks != 0 {
+                sites.push((
+                    record.stack().to_vec(),
+                    own.total_blocks,
+                    own.total_bytes,
+                    non_negative(live.live_blocks),
+                    non_negative(live.live_bytes),
+                ));
+            }
+        }
+        Some(MeasureEnd { level, sites })
+    })
+}
+
+/// The sampling interval in use (0: exact mode, or no allocation yet).
+pub(crate) fn sampling_mean() -> u64 {
+    REGISTRY.sampling.decided().0
 }
 
 /// A snapshot of the process's registry, untracked.

@@ -198,6 +198,45 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     snapshot
 }
 
+/// A model of the calling thread's `sites` (return addresses innermost first, then allocations,
+/// bytes, live blocks and live bytes), symbolized as a snapshot's are: for the report of a
+/// measure. Call under the reentrancy guard.
+pub(crate) fn model_of_sites(sites: &[(Vec<usize>, u64, u64, u64, u64)]) -> Snapshot {
+    let mut resolved = HashMap::default();
+    crate::snapshot::symbolize::resolve_all(
+        sites.iter().flat_map(|s| s.0.iter().copied()),
+        &mut resolved,
+    );
+    let mut builder = Builder::default();
+    let mut snapshot = Snapshot::empty();
+    for (stack, allocations, bytes, live_blocks, live_bytes) in sites {
+        let frames: Vec<Frame> = stack
+            .iter()
+            .flat_map(|addr| resolved[addr].iter().cloned())
+            .skip_while(is_own_frame)
+            // Up to the measure: what called it is the same for every site.
+            .take_while(|f| !is_own_frame(f))
+            .collect();
+        let ids = frames.iter().map(|f| builder.frame(f)).collect();
+        let mut site = Site::new(builder.stack(ids), 0);
+        site.total_blocks = *allocations;
+        site.total_bytes = *bytes;
+        site.live_blocks = *live_blocks;
+        site.live_bytes = *live_bytes;
+        snapshot.sites.push(site);
+    }
+    snapshot.frames = builder.frames;
+    snapshot.stacks = builder.stacks;
+    snapshot.threads = vec![ThreadInfo::new("measured", 0, true)];
+    snapshot.meta.working_dir = std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned());
+    snapshot.meta.workspace_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| tracealloc_snapshot::workspace_of(&exe));
+    snapshot
+}
+
 /// The registry's timeline, with the peak at its time and this moment last.
 fn timeline(registry: &Registry, totals: &HeapStats) -> Vec<TimePoint> {
     let mut points = Vec::with_capacity(CAPACITY + 2);

@@ -82,6 +82,9 @@ pub(crate) struct SiteRecord {
     /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
     pub(crate) end: u8,
     pub(crate) owner: OwnerId,
+    /// The owner's measure scope when the record was made (0: none): blocks allocated inside a
+    /// `measure` get records of their own, so the measure can tell its blocks from older ones.
+    pub(crate) scope: u64,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -129,6 +132,7 @@ impl SiteRecord {
             depth: 0,
             end: 0,
             owner,
+            scope: 0,
             live_bytes: AtomicU64::new(0),
             live_blocks: AtomicU64::new(0),
             total_bytes: AtomicU64::new(0),
@@ -151,9 +155,11 @@ impl SiteRecord {
         }
     }
 
-    /// A record of `depth` frames at `frames`, owned by `owner`, whose capture ended as `end`.
+    /// A record of `depth` frames at `frames`, owned by `owner` in measure `scope`, whose capture
+    /// ended as `end`; `hash` is the stack's hash mixed with the scope.
     pub(crate) const fn new(
         owner: OwnerId,
+        scope: u64,
         hash: u64,
         frames: *const usize,
         depth: u32,
@@ -164,6 +170,7 @@ impl SiteRecord {
             frames,
             depth,
             end,
+            scope,
             ..SiteRecord::empty(owner)
         }
     }

@@ -109,6 +109,55 @@ struct OwnerOnly {
     /// The address of this thread's latest allocation while it is live (0 once freed): a block
     /// freed while it is still the latest is a temporary.
     last_block: usize,
+    /// The measures running on this thread, outermost first.
+    measures: Measures,
+}
+
+/// The most measures that can be nested on one thread.
+pub(crate) const MAX_NESTED_MEASURES: usize = 8;
+
+/// The `measure` calls running on a thread: their figures so far, kept by the thread itself.
+#[derive(Debug, Default)]
+pub(crate) struct Measures {
+    pub(crate) depth: usize,
+    pub(crate) levels: [MeasureLevel; MAX_NESTED_MEASURES],
+}
+
+/// One running measure. Its scope id is larger than every scope id given out before it began, so
+/// a record of this thread belongs to it, or to a measure nested in it, exactly when the record's
+/// scope is at least this one.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct MeasureLevel {
+    pub(crate) scope: u64,
+    /// Allocations (reallocs included, as in the totals) and their bytes, exact in every mode.
+    pub(crate) allocations: u64,
+    pub(crate) bytes: u64,
+    /// Live bytes of the blocks the measure allocated, as this thread changed them, and their
+    /// highest value (estimates in sampled mode).
+    pub(crate) live_bytes: i64,
+    pub(crate) peak_bytes: i64,
+    /// Blocks allocated before the measure and freed by this thread inside it.
+    pub(crate) freed_before_blocks: u64,
+    pub(crate) freed_before_bytes: u64,
+    /// Where this thread's records stood when the measure began: every record after it is the
+    /// measure's (records of a scope are made inside it).
+    pub(crate) first_record: RecordMark,
+}
+
+/// A position in a thread's list of records: a chunk and how many of its records came before.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordMark {
+    pub(crate) chunk: *const RecordChunk,
+    pub(crate) index: usize,
+}
+
+impl Default for RecordMark {
+    fn default() -> Self {
+        RecordMark {
+            chunk: ptr::null(),
+            index: 0,
+        }
+    }
 }
 
 /// Where a thread is in the sampling process (only with sampling on): the bytes until its next
@@ -234,6 +283,7 @@ impl ThreadState {
                     next_frame_words: INITIAL_FRAME_WORDS,
                     sampler: SamplerState::default(),
                     last_block: 0,
+                    measures: Measures::default(),
                 }),
             });
         }
@@ -407,6 +457,49 @@ impl ThreadState {
         self.unflushed_blocks.store(0, Ordering::Relaxed);
     }
 
+    /// The measures running on this thread.
+    ///
+    /// # Safety
+    /// Owner thread only, and the reference is dropped before the next call.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn measures(&self) -> &mut Measures {
+        // SAFETY: the caller is the owner, the only thread touching `local`, and holds no other
+        // reference into it.
+        unsafe { &mut (*self.local.get()).measures }
+    }
+
+    /// Where this thread's records stand now (see [`MeasureLevel::first_record`]).
+    ///
+    /// # Safety
+    /// Owner thread only.
+    pub(crate) unsafe fn record_mark(&self) -> RecordMark {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let chunk = unsafe { (*self.local.get()).tail_chunk };
+        // SAFETY: chunks are never freed.
+        let index = unsafe { (*chunk).len.load(Ordering::Relaxed) };
+        RecordMark { chunk, index }
+    }
+
+    /// The records published after `mark`, oldest first.
+    pub(crate) fn records_since(&self, mark: RecordMark) -> impl Iterator<Item = &SiteRecord> {
+        let mut chunk = mark.chunk;
+        let mut skip = mark.index;
+        std::iter::from_fn(move || {
+            if chunk.is_null() {
+                return None;
+            }
+            // SAFETY: chunks are published with release stores and never freed.
+            let current = unsafe { &*chunk };
+            chunk = current.next.load(Ordering::Acquire);
+            let records = current.published();
+            let from = skip.min(records.len());
+            skip = 0;
+            Some(&records[from..])
+        })
+        .flatten()
+    }
+
     /// Records `address` as this thread's latest allocation.
     ///
     /// # Safety
@@ -468,7 +561,9 @@ impl ThreadState {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         let stack = captured.stack();
-        let (mut slot, tag) = table_place(captured.hash, local.table_mask);
+        let scope = local.measures.current_scope();
+        let hash = scoped_hash(captured.hash, scope);
+        let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
         loop {
             // SAFETY: slot <= table_mask, within the table mapping.
@@ -484,14 +579,14 @@ impl ThreadState {
             if entry & TAG_MASK == tag {
                 // SAFETY: table entries point at published records, never freed.
                 let record = unsafe { &*((entry & !TAG_MASK) as *const SiteRecord) };
-                if record.hash == captured.hash && record.stack() == stack {
+                if record.hash == hash && record.scope == scope && record.stack() == stack {
                     return record;
                 }
             }
             slot = (slot + 1) & local.table_mask;
         }
         // SAFETY: forwarded owner-only contract.
-        match unsafe { self.insert_record(local, captured, slot, mapped) } {
+        match unsafe { self.insert_record(local, captured, (hash, scope), slot, mapped) } {
             Some(record) => record,
             None => &self.fallback_record,
         }
@@ -509,6 +604,7 @@ impl ThreadState {
         &self,
         local: &mut OwnerOnly,
         captured: &Captured,
+        (hash, scope): (u64, u64),
         slot: usize,
         mapped: &AtomicU64,
     ) -> Option<&SiteRecord> {
@@ -560,7 +656,8 @@ impl ThreadState {
         unsafe {
             record_ptr.write(SiteRecord::new(
                 self.id(),
-                captured.hash,
+                scope,
+                hash,
                 frames,
                 stack.len() as u32,
                 captured.end as u8,
@@ -568,7 +665,7 @@ impl ThreadState {
         }
         tail.len.store(len + 1, Ordering::Release);
 
-        let (_, tag) = table_place(captured.hash, local.table_mask);
+        let (_, tag) = table_place(hash, local.table_mask);
         // SAFETY: slot <= table_mask and was found empty.
         unsafe { *local.table.add(slot) = tagged(record_ptr, tag) };
         local.table_len += 1;
@@ -578,6 +675,28 @@ impl ThreadState {
         }
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
+    }
+}
+
+/// A stack's hash in a measure scope: the same stack inside a measure gets a record of its own.
+#[inline(always)]
+fn scoped_hash(hash: u64, scope: u64) -> u64 {
+    hash ^ scope.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl Measures {
+    /// The innermost running measure's scope, 0 when none runs.
+    #[inline(always)]
+    pub(crate) fn current_scope(&self) -> u64 {
+        match self.depth {
+            0 => 0,
+            depth => self.levels[depth - 1].scope,
+        }
+    }
+
+    /// The running measures, outermost first.
+    pub(crate) fn running(&mut self) -> &mut [MeasureLevel] {
+        &mut self.levels[..self.depth]
     }
 }
 

@@ -1,0 +1,36 @@
+//! What a running `measure` counts of each operation of its thread.
+//!
+//! A block belongs to a measure when its record does: records made on this thread while the
+//! measure (or one nested in it) ran. Allocations and their bytes count exactly in every mode;
+//! live bytes and the peak follow the site figures (estimates in sampled mode).
+
+use crate::state::record::{OwnerId, SiteDelta, SiteRecord};
+use crate::state::thread::Measures;
+
+/// Counts one operation for every running measure: `allocated` bytes for an alloc or realloc,
+/// `freed` bytes for a free; `record` is the block's record (none for a block left out by
+/// sampling), `delta` what the operation changed there.
+#[inline]
+pub(crate) fn count(
+    measures: &mut Measures,
+    owner: OwnerId,
+    record: Option<&SiteRecord>,
+    delta: &SiteDelta,
+    allocated: Option<u64>,
+    freed: Option<u64>,
+) {
+    for level in measures.running() {
+        let ours = record.is_some_and(|r| r.owner == owner && r.scope >= level.scope);
+        if let Some(bytes) = allocated {
+            level.allocations += 1;
+            level.bytes += bytes;
+        }
+        if ours {
+            level.live_bytes += delta.live_bytes;
+            level.peak_bytes = level.peak_bytes.max(level.live_bytes);
+        } else if let (Some(bytes), Some(_)) = (freed, record) {
+            level.freed_before_blocks += 1;
+            level.freed_before_bytes += bytes;
+        }
+    }
+}
