@@ -10,7 +10,7 @@ use crate::state::thread::Measures;
 /// Counts one operation for every running measure: `allocated` bytes for an alloc or realloc,
 /// `freed` bytes for a free; `record` is the block's record (none for a block left out by
 /// sampling), `delta` what the operation changed there.
-#[inline]
+#[inline(always)]
 pub(crate) fn count(
     measures: &mut Measures,
     owner: OwnerId,
@@ -19,8 +19,13 @@ pub(crate) fn count(
     allocated: Option<u64>,
     freed: Option<u64>,
 ) {
+    // This thread's scope of the block, 0 when it is not this thread's or has none.
+    let scope = match record {
+        Some(r) if r.owner == owner => r.scope,
+        _ => 0,
+    };
     for level in measures.running() {
-        let ours = record.is_some_and(|r| r.owner == owner && r.scope >= level.scope);
+        let ours = scope >= level.scope;
         if let Some(bytes) = allocated {
             level.allocations += 1;
             level.bytes += bytes;

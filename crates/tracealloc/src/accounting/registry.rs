@@ -109,10 +109,13 @@ impl PeakMark {
     /// with several threads allocating at once.
     #[inline(always)]
     fn raise(&self, live_bytes: u64) {
+        let higher = live_bytes != self.bytes.load(Ordering::Relaxed);
         self.bytes.store(live_bytes, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Relaxed);
         self.generation.store(generation + 1, Ordering::Relaxed);
-        if !self.armed.load(Ordering::Relaxed) {
+        // The timeline's peak is when the highest value was first left: a program going back and
+        // forth at its peak (alloc, free, alloc...) reads no clock for every free.
+        if higher && !self.armed.load(Ordering::Relaxed) {
             self.armed.store(true, Ordering::Relaxed);
         }
     }

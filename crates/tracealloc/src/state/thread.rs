@@ -695,6 +695,7 @@ impl Measures {
     }
 
     /// The running measures, outermost first.
+    #[inline(always)]
     pub(crate) fn running(&mut self) -> &mut [MeasureLevel] {
         &mut self.levels[..self.depth]
     }
