@@ -293,3 +293,16 @@ fn top_sites_rank_by_the_metric() {
     );
     drop(kept);
 }
+
+/// The README's example, as written there.
+fn parse(input: &str) -> Vec<String> {
+    input.split(',').map(str::to_owned).collect()
+}
+
+#[test]
+fn parsing_allocates_once_per_field_and_once_for_the_vector() {
+    let fields = tracealloc::assert_max_allocations!(4, parse("a,b,c"));
+    assert_eq!(fields.len(), 3);
+    let m = tracealloc::measure(|| drop(parse("a,b,c")));
+    assert_eq!((m.allocations, m.live_blocks), (4, 0));
+}
