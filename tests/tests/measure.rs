@@ -306,3 +306,91 @@ fn parsing_allocates_once_per_field_and_once_for_the_vector() {
     let m = tracealloc::measure(|| drop(parse("a,b,c")));
     assert_eq!((m.allocations, m.live_blocks), (4, 0));
 }
+
+/// The opt-in for threads: scoped threads started with the measured scope count, exactly, and
+/// what they leave live is live at the end.
+#[test]
+fn scoped_threads_count_when_asked() {
+    fn work() -> Vec<u8> {
+        for _ in 0..10 {
+            drop(black_box(vec![0u8; 100]));
+        }
+        black_box(vec![1u8; 50])
+    }
+    // The same code, once with plain scoped threads (the default: the calling thread only), once
+    // with the measured scope: the difference is exactly the threads' own work.
+    let (kept, alone) = measure_with(|| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..3).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    });
+    drop(kept);
+    let (kept, both) = tracealloc::measure_scoped(|scope| {
+        let handles: Vec<_> = (0..3).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        both.allocations - alone.allocations,
+        3 * 11,
+        "{both} / {alone}"
+    );
+    // Each spawn also boxes a closure one pointer larger (it holds where the thread's figures go).
+    let spawn_boxes = 3 * std::mem::size_of::<usize>() as u64;
+    assert_eq!(
+        both.bytes - alone.bytes,
+        3 * (10 * 100 + 50) + spawn_boxes,
+        "{both} / {alone}"
+    );
+    assert_eq!(
+        (
+            both.live_blocks - alone.live_blocks,
+            both.live_bytes - alone.live_bytes
+        ),
+        (3, 150),
+        "the three kept vectors are live: {both} / {alone}"
+    );
+    drop(kept);
+}
+
+/// A baseline: recorded on the first run, passes while the figures hold, fails when they grow,
+/// and takes the new figures when updated.
+#[test]
+fn a_baseline_grows_fails_and_updates() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-baselines-{}", std::process::id()));
+    let mut baseline = tracealloc::measure::Baseline::new(&dir, "parse");
+    baseline.update = false;
+    let small = measure(|| drop(parse("a,b")));
+    let large = measure(|| drop(parse("a,b,c,d")));
+    assert_eq!(baseline.check(&small), Ok(()), "the first run records");
+    let stored = std::fs::read_to_string(dir.join("parse.json")).unwrap();
+    assert!(stored.contains("\"allocations\": 3"), "{stored}");
+    assert_eq!(baseline.check(&small), Ok(()), "the same figures pass");
+    let grown = baseline
+        .check(&large)
+        .expect_err("two more fields allocate more");
+    assert!(grown.contains("allocations grew from 3 to 5"), "{grown}");
+    baseline.tolerance_percent = 100.0;
+    assert_eq!(baseline.check(&large), Ok(()), "within a 100% tolerance");
+    baseline.tolerance_percent = 0.0;
+    baseline.update = true;
+    assert_eq!(
+        baseline.check(&large),
+        Ok(()),
+        "updating takes the new figures"
+    );
+    baseline.update = false;
+    assert_eq!(baseline.check(&large), Ok(()));
+    assert!(
+        baseline
+            .check(&measure(|| drop(parse("a,b,c,d,e"))))
+            .is_err()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

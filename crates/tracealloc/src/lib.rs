@@ -45,7 +45,7 @@ use std::path::Path;
 
 pub use accounting::sampling::SAMPLE_ENV;
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
-pub use measure::{Measurement, measure, measure_with};
+pub use measure::{Measurement, measure, measure_scoped, measure_with};
 pub use process::exit::OUT_ENV;
 pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.

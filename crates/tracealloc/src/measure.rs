@@ -15,6 +15,8 @@
 //! another thread is no longer live.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tracealloc_snapshot::{GroupBy, Metric, human_bytes};
 
@@ -157,6 +159,183 @@ pub fn measure_with<R>(f: impl FnOnce() -> R) -> (R, Measurement) {
     (value, Measurement::from_end(end, sampled))
 }
 
+/// Threads started with [`MeasuredScope::spawn`] inside [`measure_scoped`]: each runs measured,
+/// and its figures add to the calling thread's.
+#[derive(Debug)]
+pub struct MeasuredScope<'scope, 'env: 'scope> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    children: Arc<Mutex<Vec<Measurement>>>,
+}
+
+impl<'scope, 'env> MeasuredScope<'scope, 'env> {
+    /// Spawns a scoped thread whose allocations count in the measure (from the closure's start:
+    /// what the thread's own start-up allocates is not counted).
+    pub fn spawn<F, T>(&self, f: F) -> std::thread::ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let children = Arc::clone(&self.children);
+        self.scope.spawn(move || {
+            let (value, m) = measure_with(f);
+            children
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(m);
+            value
+        })
+    }
+}
+
+/// Measures `f` on the calling thread and in the scoped threads it starts with
+/// [`MeasuredScope::spawn`] (the opt-in for threads; by default a measure counts its own thread
+/// only). All of them are joined before this returns. The threads' figures add up: allocations and
+/// bytes exactly; `live_*` as each thread left them when it finished (less what was freed since);
+/// `peak_bytes` as the sum of the threads' peaks, an upper bound. A block of a scoped thread freed
+/// by the calling thread counts in its `freed_before_*`.
+#[track_caller]
+pub fn measure_scoped<'env, R>(
+    f: impl for<'scope> FnOnce(&MeasuredScope<'scope, 'env>) -> R,
+) -> (R, Measurement) {
+    let children = Arc::new(Mutex::new(Vec::new()));
+    let (value, mut m) = measure_with(|| {
+        std::thread::scope(|scope| {
+            f(&MeasuredScope {
+                scope,
+                children: Arc::clone(&children),
+            })
+        })
+    });
+    let children = std::mem::take(
+        &mut *children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for child in children {
+        m.allocations += child.allocations;
+        m.bytes += child.bytes;
+        m.peak_bytes += child.peak_bytes;
+        m.freed_before_blocks += child.freed_before_blocks;
+        m.freed_before_bytes += child.freed_before_bytes;
+        m.sites.extend(child.sites);
+    }
+    (m.live_blocks, m.live_bytes) = m
+        .sites
+        .iter()
+        .fold((0, 0), |(blocks, bytes), s| (blocks + s.3, bytes + s.4));
+    (value, m)
+}
+
+/// The environment variable that makes [`assert_baseline!`] record the current figures as the new
+/// baselines instead of comparing with them.
+pub const UPDATE_BASELINES_ENV: &str = "TRACEALLOC_UPDATE_BASELINES";
+
+/// A stored measurement to compare later runs with: `<dir>/<name>.json`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Baseline {
+    pub dir: PathBuf,
+    pub name: String,
+    /// How much a figure may grow over its baseline, in percent, before the check fails.
+    pub tolerance_percent: f64,
+    /// Record the current figures instead of comparing.
+    pub update: bool,
+}
+
+impl Baseline {
+    /// The baseline `name` in `dir`, exact (no tolerance), updated when
+    /// `TRACEALLOC_UPDATE_BASELINES` is set to anything but `0`.
+    pub fn new(dir: impl Into<PathBuf>, name: impl Into<String>) -> Baseline {
+        Baseline {
+            dir: dir.into(),
+            name: name.into(),
+            tolerance_percent: 0.0,
+            update: std::env::var_os(UPDATE_BASELINES_ENV).is_some_and(|v| v != "0"),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.name))
+    }
+
+    /// Compares `m` with the stored figures: `Err` names every figure that grew beyond the
+    /// tolerance. With no file yet, or with `update`, stores `m`'s figures and passes.
+    pub fn check(&self, m: &Measurement) -> Result<(), String> {
+        let path = self.path();
+        let figures = [
+            ("allocations", m.allocations),
+            ("bytes", m.bytes),
+            ("peak_bytes", m.peak_bytes),
+            ("live_blocks", m.live_blocks),
+        ];
+        let stored = if self.update {
+            None
+        } else {
+            read_baseline(&path)?
+        };
+        let Some(stored) = stored else {
+            return write_baseline(&path, &figures);
+        };
+        let grown: Vec<String> = figures
+            .iter()
+            .filter_map(|&(key, now)| {
+                let then = stored.get(key).and_then(serde_json::Value::as_u64)?;
+                let allowed = then as f64 * (1.0 + self.tolerance_percent / 100.0);
+                (now as f64 > allowed).then(|| format!("{key} grew from {then} to {now}"))
+            })
+            .collect();
+        if grown.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} (baseline {}; set {UPDATE_BASELINES_ENV}=1 to accept the new figures)",
+            grown.join(", "),
+            path.display()
+        ))
+    }
+}
+
+fn read_baseline(path: &Path) -> Result<Option<serde_json::Value>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: not a tracealloc baseline: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
+fn write_baseline(path: &Path, figures: &[(&str, u64)]) -> Result<(), String> {
+    let object: serde_json::Map<String, serde_json::Value> = figures
+        .iter()
+        .map(|&(key, value)| (key.to_owned(), value.into()))
+        .collect();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    tracealloc_snapshot::write_atomically(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, &object)?;
+        out.write_all(b"\n")
+    })
+    .map_err(|e| format!("{e:#}"))
+}
+
+/// Runs `f` measured and compares its figures with `baseline` (see [`Baseline::check`]);
+/// panics, with the top sites, when they grew. Used by [`assert_baseline!`].
+#[doc(hidden)]
+#[track_caller]
+pub fn check_baseline<R>(baseline: &Baseline, f: impl FnOnce() -> R) -> R {
+    let (value, m) = measure_with(f);
+    if let Err(grown) = baseline.check(&m) {
+        let sites = m.top_sites(5, Metric::TotalBlocks);
+        panic!(
+            "assert_baseline!({:?}) failed: {grown}\n  measured: {m}\n  top sites:\n{sites}",
+            baseline.name
+        );
+    }
+    value
+}
+
 /// A limit checked by the assertion macros.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
@@ -273,6 +452,31 @@ macro_rules! assert_no_leaks {
             $body
         })
     };
+}
+
+/// Compares what the expression allocates with its stored baseline, `NAME.json` in the crate's
+/// `allocation-baselines/` directory: fails when a figure grew (exactly, or beyond
+/// `tolerance = PERCENT`), records the figures on the first run, and records them again when
+/// `TRACEALLOC_UPDATE_BASELINES=1` is set. Commit the directory.
+#[macro_export]
+macro_rules! assert_baseline {
+    ($name:expr, $body:expr $(,)?) => {
+        $crate::measure::check_baseline(
+            &$crate::measure::Baseline::new(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/allocation-baselines"),
+                $name,
+            ),
+            || $body,
+        )
+    };
+    ($name:expr, tolerance = $percent:expr, $body:expr $(,)?) => {{
+        let mut baseline = $crate::measure::Baseline::new(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/allocation-baselines"),
+            $name,
+        );
+        baseline.tolerance_percent = $percent as f64;
+        $crate::measure::check_baseline(&baseline, || $body)
+    }};
 }
 
 /// Asserts that the expression does not allocate at all (a hot path).
