@@ -54,6 +54,9 @@ enum Command {
         /// The allocating thread as the root frame.
         #[arg(long)]
         by_thread: bool,
+        /// The task label (`tracealloc::labeled`) as the root frame.
+        #[arg(long)]
+        by_label: bool,
         /// Reversed stacks: allocation sites at the root, their callers above.
         #[arg(long)]
         reverse: bool,
@@ -135,6 +138,9 @@ enum Command {
         /// per thread.
         #[arg(long)]
         by_thread: bool,
+        /// For folded stacks: the task label as the root frame.
+        #[arg(long)]
+        by_label: bool,
         /// For folded stacks and speedscope: keep every frame, std's start-up included.
         #[arg(long)]
         full_stacks: bool,
@@ -180,6 +186,8 @@ enum ByArg {
     File,
     Stack,
     Thread,
+    /// The task label (`tracealloc::labeled`).
+    Label,
 }
 #[derive(Clone, Copy, ValueEnum)]
 /// A figure to rank by or to draw: one set of names for `--sort` and `--metric`.
@@ -239,6 +247,7 @@ impl ByArg {
             ByArg::Stack if full_stacks => GroupBy::FullStack,
             ByArg::Stack => GroupBy::Stack,
             ByArg::Thread => GroupBy::Thread,
+            ByArg::Label => GroupBy::Label,
         }
     }
 }
@@ -284,6 +293,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             metric,
             diff,
             by_thread,
+            by_label,
             reverse,
             inverted,
             full_stacks,
@@ -295,6 +305,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let mut options = FlameOptions::default();
             options.metric = metric.into();
             options.by_thread = by_thread;
+            options.by_label = by_label;
             options.reverse = reverse;
             options.inverted = inverted;
             options.full_stacks = full_stacks;
@@ -329,6 +340,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             output,
             metric,
             by_thread,
+            by_label,
             full_stacks,
         } => {
             let snapshot = load(&file)?;
@@ -342,6 +354,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let mut fold = FoldOptions::default();
             fold.metric = metric.into();
             fold.by_thread = by_thread;
+            fold.by_label = by_label;
             fold.full_stacks = full_stacks;
             write_output(out, &output, |w| match format {
                 ExportFormat::Pprof => tracealloc_report::pprof(&snapshot, w),

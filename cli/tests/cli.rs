@@ -614,3 +614,60 @@ fn the_html_report_works_in_chromium() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Task labels: `top --by label` groups by them, the flamegraph and folded stacks can root at them,
+/// and the pprof export carries them as sample labels. (The fixtures leak under the label `cache`.)
+#[test]
+fn labels_group_root_and_export() {
+    let new = data("new.json");
+    let top = stdout_of(&["top", new.to_str().unwrap(), "--by", "label"]);
+    let cache = top
+        .lines()
+        .find(|l| l.trim_end().ends_with("cache"))
+        .unwrap_or_else(|| panic!("a row for the label: {top}"));
+    assert!(
+        cache.contains("3.75 KiB") && cache.contains(" 15 "),
+        "{cache}"
+    );
+    assert!(top.contains("(no label)"), "{top}");
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let folded = dir.join("labels.folded");
+    stdout_of(&[
+        "export",
+        new.to_str().unwrap(),
+        "--format",
+        "folded",
+        "--by-label",
+        "-o",
+        folded.to_str().unwrap(),
+    ]);
+    let folded = std::fs::read_to_string(&folded).unwrap();
+    assert!(
+        folded
+            .lines()
+            .any(|l| l.starts_with("cache;") && l.contains(&leak_line())),
+        "{folded}"
+    );
+    let pprof = dir.join("labels.pb.gz");
+    stdout_of(&[
+        "export",
+        new.to_str().unwrap(),
+        "--format",
+        "pprof",
+        "-o",
+        pprof.to_str().unwrap(),
+    ]);
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&pprof).unwrap()),
+        &mut raw,
+    )
+    .unwrap();
+    let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"label") && has(b"cache"),
+        "the label key and value are in the profile"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,6 +17,8 @@ pub struct FlameOptions {
     pub metric: Metric,
     /// Thread names as root frames.
     pub by_thread: bool,
+    /// Task labels as root frames (above the threads with `by_thread`).
+    pub by_label: bool,
     /// Reversed stack order: allocation sites at the root, their callers above (flamegraph.pl's
     /// and inferno's `--reverse`).
     pub reverse: bool,
@@ -68,6 +70,7 @@ pub fn flamegraph(
     let mut fold = FoldOptions::default();
     fold.metric = options.metric;
     fold.by_thread = options.by_thread;
+    fold.by_label = options.by_label;
     fold.full_stacks = options.full_stacks;
     let lines = match older {
         Some(old) => snapshot.folded_diff(old, &fold),

@@ -200,6 +200,7 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         stack_locations.push(ids);
     }
     let thread_key = strings.id("thread");
+    let label_key = strings.id("label");
     let thread_names: Vec<i64> = snapshot
         .threads
         .iter()
@@ -215,10 +216,15 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
                 signed(site.live_blocks),
                 signed(site.live_bytes),
             ],
-            label: vec![Label {
+            label: std::iter::once(Label {
                 key: thread_key,
                 str: thread_names[site.thread as usize],
-            }],
+            })
+            .chain(site.label.as_deref().map(|label| Label {
+                key: label_key,
+                str: strings.id(label),
+            }))
+            .collect(),
         });
     }
     profile.string_table = strings.table;

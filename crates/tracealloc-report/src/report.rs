@@ -293,8 +293,15 @@ pub fn html_report(
     html.push_str("</section>\n");
 
     // Top tables: one per grouping, the selected one shown.
+    let labeled = snapshot.sites.iter().any(|s| s.label.is_some());
+    let label_option = if labeled {
+        r#"<option value="label">task label</option>"#
+    } else {
+        ""
+    };
     html.push_str(
-        r#"<section id="tables"><div class="tools"><label>Group by <select id="grouping"><option value="line">line</option><option value="function">function</option><option value="stack">stack</option><option value="thread">thread</option></select></label><input id="search" type="search" placeholder="Search keys (function, file:line)"><span>Click a column to sort.</span></div>"#,
+        &r#"<section id="tables"><div class="tools"><label>Group by <select id="grouping"><option value="line">line</option><option value="function">function</option><option value="stack">stack</option><option value="thread">thread</option>{label_option}</select></label><input id="search" type="search" placeholder="Search keys (function, file:line)"><span>Click a column to sort.</span></div>"#
+            .replace("{label_option}", label_option),
     );
     for by in [
         GroupBy::Line,
@@ -303,6 +310,9 @@ pub fn html_report(
         GroupBy::Thread,
     ] {
         top_table(&mut html, snapshot, by, options.rows);
+    }
+    if labeled {
+        top_table(&mut html, snapshot, GroupBy::Label, options.rows);
     }
     html.push_str("</section>\n");
 

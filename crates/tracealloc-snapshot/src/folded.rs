@@ -70,6 +70,8 @@ pub struct FoldOptions {
     pub metric: Metric,
     /// Put the allocating thread's name as the root frame.
     pub by_thread: bool,
+    /// Put the task label as the root frame (above the thread with `by_thread`).
+    pub by_label: bool,
     /// Keep every frame, std's start-up included. By default a stack starts below std's
     /// `__rust_begin_short_backtrace` (the marker std's own backtraces cut at), so at `main` or at
     /// the thread's closure.
@@ -151,17 +153,19 @@ impl Snapshot {
         let mut folded = BTreeMap::new();
         for site in &self.sites {
             let stack = &labels[site.stack as usize];
-            let key = if options.by_thread {
-                let thread = self.threads[site.thread as usize].name.replace(';', ",");
-                if stack.is_empty() {
-                    thread
-                } else {
-                    format!("{thread};{stack}")
-                }
-            } else if stack.is_empty() {
-                "[unknown]".to_owned()
-            } else {
-                stack.clone()
+            let mut roots: Vec<String> = Vec::new();
+            if options.by_label {
+                let label = site.label.as_deref().unwrap_or(crate::Stat::NO_LABEL);
+                roots.push(label.replace(';', ","));
+            }
+            if options.by_thread {
+                roots.push(self.threads[site.thread as usize].name.replace(';', ","));
+            }
+            let key = match (roots.is_empty(), stack.is_empty()) {
+                (true, true) => "[unknown]".to_owned(),
+                (true, false) => stack.clone(),
+                (false, true) => roots.join(";"),
+                (false, false) => format!("{};{stack}", roots.join(";")),
             };
             *folded.entry(key).or_insert(0) += options.metric.of(site);
         }

@@ -27,6 +27,8 @@ pub enum GroupBy {
     FullStack,
     /// The allocating thread's name.
     Thread,
+    /// The task label the blocks were allocated under ([`Stat::NO_LABEL`] for none).
+    Label,
 }
 
 /// The counters of one group.
@@ -54,6 +56,9 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The key of the blocks allocated under no label, with [`GroupBy::Label`].
+    pub const NO_LABEL: &'static str = "(no label)";
+
     /// How the frames of a [`GroupBy::Stack`] key are joined.
     pub const STACK_SEPARATOR: &'static str = " <- ";
 
@@ -120,7 +125,7 @@ impl Snapshot {
     /// Every site's group key, by stack for the stack-derived groupings.
     pub(crate) fn keys(&self, by: GroupBy) -> SiteKeys {
         let per_stack = match by {
-            GroupBy::Thread => Vec::new(),
+            GroupBy::Thread | GroupBy::Label => Vec::new(),
             GroupBy::Stack | GroupBy::FullStack => {
                 // Each frame's label once, then joined per stack: stacks share most frames.
                 let labels = self.frame_labels();
@@ -244,9 +249,10 @@ pub(crate) struct SiteKeys {
 }
 
 impl SiteKeys {
-    pub(crate) fn of(&self, site: &Site) -> &str {
+    pub(crate) fn of<'a>(&'a self, site: &'a Site) -> &'a str {
         match self.by {
             GroupBy::Thread => &self.per_thread[site.thread as usize],
+            GroupBy::Label => site.label.as_deref().unwrap_or(Stat::NO_LABEL),
             _ => &self.per_stack[site.stack as usize],
         }
     }

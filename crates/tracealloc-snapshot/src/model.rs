@@ -156,7 +156,7 @@ pub struct ThreadInfo {
 
 /// The counters of one call stack on one thread. A block freed or reallocated by another thread
 /// stays charged to the thread that allocated it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Site {
     /// Index into [`Snapshot::stacks`].
@@ -186,6 +186,9 @@ pub struct Site {
     /// Exact mode only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub realloc_copied_bytes: u64,
+    /// The task label the blocks were allocated under (`tracealloc::labeled`, `with_label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// How stacks were captured.

@@ -25,7 +25,7 @@
 //  snapshot            copying a registry's counters, symbolizing, building the model
 //  process             the one registry, each thread's state (TLS), the allocator hooks, and the
 //                      fork, thread-exit and process-exit hooks beside their bodies
-//  (this file), measure the public API
+//  (this file), measure, labels   the public API
 //
 // Taking a snapshot is a function of a registry, below the process layer: the exit hook writes one.
 mod accounting;
@@ -33,6 +33,7 @@ mod accounting;
 mod allocator_check;
 mod capture;
 mod guard;
+mod labels;
 pub mod measure;
 mod process;
 mod snapshot;
@@ -45,6 +46,9 @@ use std::path::Path;
 
 pub use accounting::sampling::SAMPLE_ENV;
 pub use capture::{CAPTURE_ENV, DEPTH_ENV};
+#[cfg(feature = "tracing")]
+pub use labels::LabelLayer;
+pub use labels::{Labeled, labeled, with_label};
 pub use measure::{Measurement, measure, measure_scoped, measure_with};
 pub use process::exit::OUT_ENV;
 pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};

@@ -226,7 +226,7 @@ pub fn measure_scoped<'env, R>(
     (value, m)
 }
 
-/// The environment variable that makes [`assert_baseline!`] record the current figures as the new
+/// The environment variable that makes [`assert_baseline!`](crate::assert_baseline) record the current figures as the new
 /// baselines instead of comparing with them.
 pub const UPDATE_BASELINES_ENV: &str = "TRACEALLOC_UPDATE_BASELINES";
 
@@ -321,7 +321,7 @@ fn write_baseline(path: &Path, figures: &[(&str, u64)]) -> Result<(), String> {
 }
 
 /// Runs `f` measured and compares its figures with `baseline` (see [`Baseline::check`]);
-/// panics, with the top sites, when they grew. Used by [`assert_baseline!`].
+/// panics, with the top sites, when they grew. Used by [`assert_baseline!`](crate::assert_baseline).
 #[doc(hidden)]
 #[track_caller]
 pub fn check_baseline<R>(baseline: &Baseline, f: impl FnOnce() -> R) -> R {

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["accounting"],
     &["snapshot"],
     &["process"],
-    &["lib", "measure", "allocator_check"],
+    &["lib", "measure", "labels", "allocator_check"],
 ];
 
 fn layer_of(module: &str) -> usize {

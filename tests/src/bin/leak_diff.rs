@@ -1,6 +1,6 @@
 //! A leaking site shows its exact growth in a diff, a balanced site shows zero. With `<count> <path>`,
-//! leaks `count` blocks of 256 bytes, saves a snapshot to `path` (for the diff across two runs) and
-//! prints the leaking line's `file:line`.
+//! leaks `count` blocks of 256 bytes under the task label `cache`, saves a snapshot to `path` (for
+//! the diff across two runs) and prints the leaking line's `file:line`.
 #![allow(
     clippy::vec_box,
     reason = "one heap block per leaked object is the point"
@@ -30,7 +30,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let [_, count, path] = args.as_slice() {
         for _ in 0..count.parse::<usize>().unwrap() {
-            leak(&mut cache);
+            tracealloc::with_label("cache", || leak(&mut cache));
             balanced();
         }
         tracealloc::snapshot().save(path).unwrap();

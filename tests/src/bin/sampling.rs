@@ -120,7 +120,11 @@ fn main() {
 
     // A measure in sampled mode: its counts stay exact.
     let m = tracealloc::measure(|| drop(small_blocks(100)));
-    assert_eq!((m.allocations, m.bytes), (101, 100 * 1000 + 100 * 24), "{m}");
+    assert_eq!(
+        (m.allocations, m.bytes),
+        (101, 100 * 1000 + 100 * 24),
+        "{m}"
+    );
     assert!(m.sampled && m.to_string().contains("estimates"), "{m}");
     println!(
         "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, grown {grown_est} for {truth_grown}"

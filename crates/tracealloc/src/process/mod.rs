@@ -20,7 +20,7 @@ use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
-use crate::state::record::non_negative;
+use crate::state::record::{Label, non_negative};
 use crate::state::thread::{MAX_NESTED_MEASURES, MeasureLevel, STACK_BUDGET, ThreadState};
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
@@ -212,6 +212,17 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
         }
         Some(MeasureEnd { level, sites })
     })
+}
+
+/// Sets the calling thread's task label (see `tracealloc::labeled`); returns the previous one to
+/// restore. Nothing happens on a thread that has no state (memory for it ran out).
+#[inline]
+pub(crate) fn swap_label(label: Label) -> Label {
+    match current_thread() {
+        // SAFETY: the calling thread's own state.
+        Some(thread) => unsafe { thread.swap_label(label) },
+        None => Label::NONE,
+    }
 }
 
 /// The sampling interval in use (0: exact mode, or no allocation yet).

@@ -26,6 +26,7 @@ struct Copied<'r> {
     fallback: bool,
     end: u8,
     stack: &'r [usize],
+    label: Option<&'static str>,
     counts: Counts,
 }
 
@@ -55,6 +56,7 @@ fn copy_record<'r>(
         ),
         end: record.end,
         stack: record.stack(),
+        label: record.label.text(),
         counts: local.plus(remote),
     }
 }
@@ -125,7 +127,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         address_frames.insert(*addr, ids);
     }
     let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
-    let mut sites: HashMap<(u32, u32), usize> = HashMap::default();
+    let mut sites: HashMap<(u32, u32, Option<&'static str>), usize> = HashMap::default();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
     let marker = |function: &str| Frame::new(function);
@@ -161,9 +163,11 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             other_stacks_allocations += c.counts.total_blocks;
         }
         threads_used[c.thread] = true;
-        let key = (stack, c.thread as u32);
+        let key = (stack, c.thread as u32, c.label);
         let slot = *sites.entry(key).or_insert_with(|| {
-            snapshot.sites.push(Site::new(stack, c.thread as u32));
+            let mut site = Site::new(stack, c.thread as u32);
+            site.label = c.label.map(str::to_owned);
+            snapshot.sites.push(site);
             snapshot.sites.len() - 1
         });
         let site = &mut snapshot.sites[slot];

@@ -7,6 +7,47 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+/// A task label (`tracealloc::labeled`): a `&'static str`, kept as its address and length so that
+/// it fits in a record and costs two stores to set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Label {
+    ptr: usize,
+    len: usize,
+}
+
+impl Label {
+    /// No label.
+    pub(crate) const NONE: Label = Label { ptr: 0, len: 0 };
+
+    pub(crate) fn of(label: &'static str) -> Label {
+        Label {
+            ptr: label.as_ptr() as usize,
+            len: label.len(),
+        }
+    }
+
+    /// The label's text, or `None` for no label.
+    pub(crate) fn text(self) -> Option<&'static str> {
+        if self.ptr == 0 {
+            return None;
+        }
+        // SAFETY: a label other than NONE is only made by `Label::of` from a `&'static str`: its
+        // address and length describe valid UTF-8 that lives as long as the process.
+        Some(unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                self.ptr as *const u8,
+                self.len,
+            ))
+        })
+    }
+
+    /// What the label adds to a stack's hash (nothing for no label).
+    #[inline(always)]
+    pub(crate) fn hash_part(self) -> u64 {
+        (self.ptr as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) ^ self.len as u64
+    }
+}
+
 /// The thread state a record belongs to, by address: compared, never dereferenced, so records
 /// need not know what a thread state is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +126,9 @@ pub(crate) struct SiteRecord {
     /// The owner's measure scope when the record was made (0: none): blocks allocated inside a
     /// `measure` get records of their own, so the measure can tell its blocks from older ones.
     pub(crate) scope: u64,
+    /// The owner's task label when the record was made: a block keeps its label wherever it is
+    /// freed.
+    pub(crate) label: Label,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -133,6 +177,7 @@ impl SiteRecord {
             end: 0,
             owner,
             scope: 0,
+            label: Label::NONE,
             live_bytes: AtomicU64::new(0),
             live_blocks: AtomicU64::new(0),
             total_bytes: AtomicU64::new(0),
@@ -159,7 +204,7 @@ impl SiteRecord {
     /// ended as `end`; `hash` is the stack's hash mixed with the scope.
     pub(crate) const fn new(
         owner: OwnerId,
-        scope: u64,
+        (scope, label): (u64, Label),
         hash: u64,
         frames: *const usize,
         depth: u32,
@@ -171,6 +216,7 @@ impl SiteRecord {
             depth,
             end,
             scope,
+            label,
             ..SiteRecord::empty(owner)
         }
     }

@@ -21,7 +21,7 @@ use std::sync::atomic::{
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::carve;
-use crate::state::record::{OwnerId, RecordChunk, SiteRecord};
+use crate::state::record::{Label, OwnerId, RecordChunk, SiteRecord};
 use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::sys;
 
@@ -111,6 +111,8 @@ struct OwnerOnly {
     last_block: usize,
     /// The measures running on this thread, outermost first.
     measures: Measures,
+    /// The task label of what runs on this thread now (`tracealloc::labeled`, `with_label`).
+    label: Label,
 }
 
 /// The most measures that can be nested on one thread.
@@ -284,6 +286,7 @@ impl ThreadState {
                     sampler: SamplerState::default(),
                     last_block: 0,
                     measures: Measures::default(),
+                    label: Label::NONE,
                 }),
             });
         }
@@ -391,7 +394,10 @@ impl ThreadState {
     pub(crate) unsafe fn adopt(&self) {
         self.stack.rebind_to_current_thread();
         // SAFETY: the caller now owns the state: the only thread touching `local`.
-        unsafe { (*self.local.get()).last_block = 0 };
+        unsafe {
+            (*self.local.get()).last_block = 0;
+            (*self.local.get()).label = Label::NONE;
+        }
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
         self.name_set.store(false, Ordering::Release);
@@ -500,6 +506,16 @@ impl ThreadState {
         .flatten()
     }
 
+    /// Sets the task label of this thread's allocations from now on; returns the previous one.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn swap_label(&self, label: Label) -> Label {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        unsafe { std::mem::replace(&mut (*self.local.get()).label, label) }
+    }
+
     /// Records `address` as this thread's latest allocation.
     ///
     /// # Safety
@@ -562,7 +578,8 @@ impl ThreadState {
         let local = unsafe { &mut *self.local.get() };
         let stack = captured.stack();
         let scope = local.measures.current_scope();
-        let hash = scoped_hash(captured.hash, scope);
+        let label = local.label;
+        let hash = scoped_hash(captured.hash, scope) ^ label.hash_part();
         let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
         loop {
@@ -579,14 +596,18 @@ impl ThreadState {
             if entry & TAG_MASK == tag {
                 // SAFETY: table entries point at published records, never freed.
                 let record = unsafe { &*((entry & !TAG_MASK) as *const SiteRecord) };
-                if record.hash == hash && record.scope == scope && record.stack() == stack {
+                if record.hash == hash
+                    && record.scope == scope
+                    && record.label == label
+                    && record.stack() == stack
+                {
                     return record;
                 }
             }
             slot = (slot + 1) & local.table_mask;
         }
         // SAFETY: forwarded owner-only contract.
-        match unsafe { self.insert_record(local, captured, (hash, scope), slot, mapped) } {
+        match unsafe { self.insert_record(local, captured, (hash, scope, label), slot, mapped) } {
             Some(record) => record,
             None => &self.fallback_record,
         }
@@ -604,7 +625,7 @@ impl ThreadState {
         &self,
         local: &mut OwnerOnly,
         captured: &Captured,
-        (hash, scope): (u64, u64),
+        (hash, scope, label): (u64, u64, Label),
         slot: usize,
         mapped: &AtomicU64,
     ) -> Option<&SiteRecord> {
@@ -656,7 +677,7 @@ impl ThreadState {
         unsafe {
             record_ptr.write(SiteRecord::new(
                 self.id(),
-                scope,
+                (scope, label),
                 hash,
                 frames,
                 stack.len() as u32,

@@ -1,0 +1,121 @@
+//! Task labels: memory per request, task or subsystem in async code, across worker threads.
+//!
+//! While a [`labeled`] future is polled, on whichever thread polls it, every allocation is charged
+//! to its label as well as to its stack and thread; [`with_label`] does the same for synchronous
+//! code. A block keeps its label when another task or thread frees it. Labels nest: the innermost
+//! one wins. Snapshots group by label (`GroupBy::Label`, `tracealloc top --by label`).
+//!
+//! ```ignore
+//! tokio::spawn(tracealloc::labeled("ingest", async move { ingest(batch).await }));
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::process;
+use crate::state::record::Label;
+
+/// Restores the previous label when dropped, also when the labeled code panics.
+struct Restore(Label);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        process::swap_label(self.0);
+    }
+}
+
+/// Runs `f` with its allocations charged to `label`.
+pub fn with_label<R>(label: &'static str, f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(process::swap_label(Label::of(label)));
+    f()
+}
+
+/// `fut`, with the allocations of each of its polls charged to `label`.
+pub fn labeled<F: Future>(label: &'static str, fut: F) -> Labeled<F> {
+    Labeled { label, inner: fut }
+}
+
+/// A future whose polls allocate under a label; see [`labeled`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Labeled<F> {
+    label: &'static str,
+    inner: F,
+}
+
+impl<F: Future> Future for Labeled<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let label = self.label;
+        // SAFETY: `inner` is pinned structurally: `Labeled` never moves it out, has no `Drop` of
+        // its own and is `Unpin` only when `F` is (the default auto trait), so a pinned
+        // `Labeled` keeps `inner` in place until it is dropped.
+        let inner = unsafe { self.map_unchecked_mut(|labeled| &mut labeled.inner) };
+        let _restore = Restore(process::swap_label(Label::of(label)));
+        inner.poll(cx)
+    }
+}
+
+/// A `tracing` layer (feature `tracing`) that labels allocations by span: while a span is entered on
+/// a thread, that thread's allocations are charged to the span's name, the innermost span winning.
+///
+/// ```ignore
+/// use tracing_subscriber::prelude::*;
+/// tracing_subscriber::registry().with(tracealloc::LabelLayer).init();
+/// ```
+#[cfg(feature = "tracing")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LabelLayer;
+
+#[cfg(feature = "tracing")]
+mod layer {
+    use std::cell::{Cell, RefCell};
+
+    use tracing_core::Subscriber;
+    use tracing_core::span::Id;
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    use super::LabelLayer;
+    use crate::process;
+    use crate::state::record::Label;
+
+    /// Spans entered deeper than this on one thread keep the label of the one at this depth.
+    const DEPTH: usize = 32;
+
+    thread_local! {
+        // Fixed-size, const-initialized: entering a span allocates nothing.
+        static PREVIOUS: RefCell<[Label; DEPTH]> = const { RefCell::new([Label::NONE; DEPTH]) };
+        static ENTERED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    impl<S> Layer<S> for LabelLayer
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+            let depth = ENTERED.with(|entered| entered.replace(entered.get() + 1));
+            if depth >= DEPTH {
+                return;
+            }
+            let label = ctx
+                .metadata(id)
+                .map_or(Label::NONE, |m| Label::of(m.name()));
+            let previous = process::swap_label(label);
+            PREVIOUS.with(|stack| stack.borrow_mut()[depth] = previous);
+        }
+
+        fn on_exit(&self, _id: &Id, _ctx: Context<'_, S>) {
+            let depth = ENTERED.with(|entered| {
+                let depth = entered.get().saturating_sub(1);
+                entered.set(depth);
+                depth
+            });
+            if depth < DEPTH {
+                process::swap_label(PREVIOUS.with(|stack| stack.borrow()[depth]));
+            }
+        }
+    }
+}
