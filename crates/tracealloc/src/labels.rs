@@ -16,18 +16,10 @@ use std::task::{Context, Poll};
 use crate::process;
 use crate::state::record::Label;
 
-/// Restores the previous label when dropped, also when the labeled code panics.
-struct Restore(Label);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        process::swap_label(self.0);
-    }
-}
-
 /// Runs `f` with its allocations charged to `label`.
 pub fn with_label<R>(label: &'static str, f: impl FnOnce() -> R) -> R {
-    let _restore = Restore(process::swap_label(Label::of(label)));
+    // Restored when dropped, also when `f` panics.
+    let _label = process::enter_label(Label::of(label));
     f()
 }
 
@@ -53,7 +45,7 @@ impl<F: Future> Future for Labeled<F> {
         // its own and is `Unpin` only when `F` is (the default auto trait), so a pinned
         // `Labeled` keeps `inner` in place until it is dropped.
         let inner = unsafe { self.map_unchecked_mut(|labeled| &mut labeled.inner) };
-        let _restore = Restore(process::swap_label(Label::of(label)));
+        let _label = process::enter_label(Label::of(label));
         inner.poll(cx)
     }
 }
@@ -103,8 +95,10 @@ mod layer {
             let label = ctx
                 .metadata(id)
                 .map_or(Label::NONE, |m| Label::of(m.name()));
-            let previous = process::swap_label(label);
-            PREVIOUS.with(|stack| stack.borrow_mut()[depth] = previous);
+            // Not restored when this returns: `on_exit` restores it (spans enter and exit on the
+            // same thread, innermost first).
+            let guard = std::mem::ManuallyDrop::new(process::enter_label(label));
+            PREVIOUS.with(|stack| stack.borrow_mut()[depth] = guard.previous());
         }
 
         fn on_exit(&self, _id: &Id, _ctx: Context<'_, S>) {
@@ -114,7 +108,9 @@ mod layer {
                 depth
             });
             if depth < DEPTH {
-                process::swap_label(PREVIOUS.with(|stack| stack.borrow()[depth]));
+                let previous = PREVIOUS.with(|stack| stack.borrow()[depth]);
+                // Sets the label back and keeps it so (the guard's own restore would undo it).
+                std::mem::forget(process::enter_label(previous));
             }
         }
     }

@@ -214,14 +214,45 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
     })
 }
 
-/// Sets the calling thread's task label (see `tracealloc::labeled`); returns the previous one to
-/// restore. Nothing happens on a thread that has no state (memory for it ran out).
+/// The calling thread's task label, set for as long as this lives (see `tracealloc::labeled`):
+/// dropped, it restores the previous one, on the same thread.
+pub(crate) struct LabelGuard {
+    thread: Option<&'static ThreadState>,
+    previous: Label,
+    /// Restored on the thread that set it: not `Send`.
+    _here: std::marker::PhantomData<*const ()>,
+}
+
+/// Sets the calling thread's task label until the guard is dropped. Nothing happens on a thread
+/// that has no state (memory for it ran out).
 #[inline]
-pub(crate) fn swap_label(label: Label) -> Label {
-    match current_thread() {
-        // SAFETY: the calling thread's own state.
-        Some(thread) => unsafe { thread.swap_label(label) },
-        None => Label::NONE,
+pub(crate) fn enter_label(label: Label) -> LabelGuard {
+    let thread = current_thread();
+    // SAFETY: the calling thread's own state.
+    let previous = thread.map_or(Label::NONE, |t| unsafe { t.swap_label(label) });
+    LabelGuard {
+        thread,
+        previous,
+        _here: std::marker::PhantomData,
+    }
+}
+
+impl LabelGuard {
+    /// The label that was set before (for the `tracing` layer, which restores it itself).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn previous(&self) -> Label {
+        self.previous
+    }
+}
+
+impl Drop for LabelGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread {
+            // SAFETY: the guard is not `Send`: this is the thread that set the label, the state's
+            // owner.
+            unsafe { thread.swap_label(self.previous) };
+        }
     }
 }
 
