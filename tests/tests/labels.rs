@@ -176,3 +176,48 @@ fn tracing_spans_name_the_labels() {
     );
     drop(kept);
 }
+
+/// The same work as `task_work`, apart: the tests of this file run at once in one process, and
+/// the labels test checks that `task_work`'s lines are never unlabeled.
+async fn measured_work(size: usize) -> usize {
+    let mut kept = Vec::new();
+    for _ in 0..PIECES {
+        kept.push(black_box(vec![1u8; size]));
+        tokio::task::yield_now().await;
+    }
+    kept.iter().map(Vec::len).sum()
+}
+
+/// `measure_future` counts a future's allocations across its awaits, on whichever workers poll it.
+#[test]
+fn a_measured_future_counts_every_poll_on_every_worker() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    let (total, m) = runtime.block_on(async {
+        tokio::spawn(tracealloc::measure_future(measured_work(1000)))
+            .await
+            .unwrap()
+    });
+    assert_eq!(total, PIECES * 1000);
+    // Its own: five pieces and its vector (an allocation and a realloc); tokio's deferred wakers
+    // may add a few blocks during the polls.
+    let own = (PIECES as u64 + 2, PIECES as u64 * 1000 + 96 + 192);
+    assert!(m.allocations >= own.0 && m.allocations <= own.0 + 8, "{m}");
+    assert!(m.bytes >= own.1 && m.bytes <= own.1 + 8 * 2048, "{m}");
+    // Everything of its own was freed by the end (tokio may keep its deferred-waker list).
+    let live = m.top_sites(5, tracealloc::Metric::LiveBytes);
+    assert!(!live.contains("tests/labels.rs"), "{live}");
+    assert!(m.live_blocks <= 1, "{m}");
+    assert!(
+        m.peak_bytes >= PIECES as u64 * 1000 + 192,
+        "all five pieces at once: {m}"
+    );
+    let top = m.top_sites(1, tracealloc::Metric::TotalBytes);
+    assert!(
+        top.contains("tests/labels.rs") && top.contains("5 allocations, 4.88 KiB"),
+        "{top}"
+    );
+    drop(runtime);
+}

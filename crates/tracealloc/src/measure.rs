@@ -22,6 +22,7 @@ use tracealloc_snapshot::{GroupBy, Metric, human_bytes};
 
 use crate::guard::ReentrancyGuard;
 use crate::process::{self, MeasureEnd, MeasureRefused};
+use crate::state::record::SiteRecord;
 
 /// What a measured piece of code allocated on its thread.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,7 +45,26 @@ pub struct Measurement {
     pub sampled: bool,
     /// (return addresses, allocations, bytes, live blocks, live bytes) per site.
     sites: Vec<(Vec<usize>, u64, u64, u64, u64)>,
+    /// The measure's records, to read them again (a measured future's later polls).
+    records: Records,
 }
+
+/// Records of a measure, compared by address.
+#[derive(Debug, Clone, Default)]
+struct Records(Vec<&'static SiteRecord>);
+
+impl PartialEq for Records {
+    fn eq(&self, other: &Records) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(a, b)| std::ptr::eq(*a, *b))
+    }
+}
+
+impl Eq for Records {}
 
 impl Measurement {
     fn from_end(end: MeasureEnd, sampled: bool) -> Measurement {
@@ -63,6 +83,7 @@ impl Measurement {
             freed_before_bytes: level.freed_before_bytes,
             sampled,
             sites: end.sites,
+            records: Records(end.records),
         }
     }
 
@@ -218,6 +239,7 @@ pub fn measure_scoped<'env, R>(
         m.freed_before_blocks += child.freed_before_blocks;
         m.freed_before_bytes += child.freed_before_bytes;
         m.sites.extend(child.sites);
+        m.records.0.extend(child.records.0);
     }
     (m.live_blocks, m.live_bytes) = m
         .sites
@@ -334,6 +356,65 @@ pub fn check_baseline<R>(baseline: &Baseline, f: impl FnOnce() -> R) -> R {
         );
     }
     value
+}
+
+/// Measures a future across its awaits: what each of its polls allocates, on whichever thread polls
+/// it, adds up. Resolves to the future's output and the figures: allocations and bytes exactly;
+/// `live_*` as the blocks of all its polls stand when it completes (freed by anyone); `peak_bytes`
+/// the most its blocks held at once, as each poll saw them; `freed_before_*`, blocks its polls
+/// freed that were not allocated in the same poll (older blocks, and blocks of its earlier polls).
+pub fn measure_future<F: std::future::Future>(fut: F) -> MeasuredFuture<F> {
+    MeasuredFuture {
+        inner: fut,
+        so_far: Measurement::default(),
+        records: Vec::new(),
+    }
+}
+
+/// A future measured across its polls; see [`measure_future`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct MeasuredFuture<F> {
+    inner: F,
+    so_far: Measurement,
+    records: Vec<&'static SiteRecord>,
+}
+
+impl<F: std::future::Future> std::future::Future for MeasuredFuture<F> {
+    type Output = (F::Output, Measurement);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: `inner` is pinned structurally, as in `Labeled`: never moved out, no `Drop` of
+        // our own; the other fields are not pinned and are only ever reached through `&mut`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above: `inner` stays where it is for as long as `this` is pinned.
+        let inner = unsafe { std::pin::Pin::new_unchecked(&mut this.inner) };
+        let live_before: u64 = process::sites_of(&this.records).iter().map(|s| s.4).sum();
+        let (poll, m) = measure_with(|| inner.poll(cx));
+        let so_far = &mut this.so_far;
+        so_far.allocations += m.allocations;
+        so_far.bytes += m.bytes;
+        so_far.peak_bytes = so_far.peak_bytes.max(live_before + m.peak_bytes);
+        so_far.freed_before_blocks += m.freed_before_blocks;
+        so_far.freed_before_bytes += m.freed_before_bytes;
+        so_far.sampled = m.sampled;
+        this.records.extend(m.records.0);
+        match poll {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(output) => {
+                let mut m = std::mem::take(so_far);
+                m.sites = process::sites_of(&this.records);
+                (m.live_blocks, m.live_bytes) = m
+                    .sites
+                    .iter()
+                    .fold((0, 0), |(blocks, bytes), s| (blocks + s.3, bytes + s.4));
+                std::task::Poll::Ready((output, m))
+            }
+        }
+    }
 }
 
 /// A limit checked by the assertion macros.

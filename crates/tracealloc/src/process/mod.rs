@@ -150,6 +150,30 @@ pub(crate) struct MeasureEnd {
     pub(crate) level: MeasureLevel,
     /// (return addresses innermost first, allocations, bytes, live blocks, live bytes).
     pub(crate) sites: Vec<(Vec<usize>, u64, u64, u64, u64)>,
+    /// The measure's records (never freed), to read again later.
+    pub(crate) records: Vec<&'static SiteRecord>,
+}
+
+/// The figures of `records` now, as in [`MeasureEnd::sites`]: the owner's half of the totals (its
+/// thread's allocations), the live figures whoever freed. Read from any thread (each counter is
+/// atomic; a record being updated meanwhile may be read between two of its counters).
+pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<(Vec<usize>, u64, u64, u64, u64)> {
+    ReentrancyGuard::untracked(|| {
+        records
+            .iter()
+            .map(|record| {
+                let own = record.read_local(0);
+                let live = own.plus(record.read_remote(0));
+                (
+                    record.stack().to_vec(),
+                    own.total_blocks,
+                    own.total_bytes,
+                    non_negative(live.live_blocks),
+                    non_negative(live.live_bytes),
+                )
+            })
+            .collect()
+    })
 }
 
 /// Begins a measure of the calling thread's allocations.
@@ -195,7 +219,9 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
             measures.levels[measures.depth]
         };
         let mut sites = Vec::new();
+        let mut records = Vec::new();
         for record in thread.records_since(level.first_record) {
+            records.push(record);
             // The owner reads its own records: no update of them can be under way.
             let own = record.read_local(0);
             let remote = record.read_remote(0);
@@ -210,7 +236,11 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
                 ));
             }
         }
-        Some(MeasureEnd { level, sites })
+        Some(MeasureEnd {
+            level,
+            sites,
+            records,
+        })
     })
 }
 
