@@ -114,21 +114,20 @@ pub(crate) struct Counts {
 
 /// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
 /// live in zeroed mappings.
+///
+/// Laid out for the hot path: what every lookup and every owner's event reads and writes comes
+/// first, in 72 contiguous bytes (about one cache line); the figures kept for snapshots and what
+/// other threads write follow.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct SiteRecord {
     // Set once before the record is published, never written again.
     pub(crate) hash: u64,
     pub(crate) frames: *const usize,
+    pub(crate) owner: OwnerId,
     pub(crate) depth: u32,
     /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
     pub(crate) end: u8,
-    pub(crate) owner: OwnerId,
-    /// The owner's measure scope when the record was made (0: none): blocks allocated inside a
-    /// `measure` get records of their own, so the measure can tell its blocks from older ones.
-    pub(crate) scope: u64,
-    /// The owner's task label when the record was made: a block keeps its label wherever it is
-    /// freed.
-    pub(crate) label: Label,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -137,6 +136,12 @@ pub(crate) struct SiteRecord {
     /// The peak generation at the owner's last change, and the owner's live figures as they were
     /// at that peak (see [`SiteRecord::owner_add`]).
     peak_gen: AtomicU64,
+    /// The owner's measure scope when the record was made (0: none): blocks allocated inside a
+    /// `measure` get records of their own, so the measure can tell its blocks from older ones.
+    pub(crate) scope: u64,
+    /// The owner's task label when the record was made: a block keeps its label wherever it is
+    /// freed.
+    pub(crate) label: Label,
     at_peak_bytes: AtomicU64,
     at_peak_blocks: AtomicU64,
     temporary_blocks: AtomicU64,

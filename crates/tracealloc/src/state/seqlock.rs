@@ -96,7 +96,7 @@ fn check_parity(seq: u64, expected: u64, what: &str) {
 #[cfg(all(test, loom))]
 mod loom_model {
     use loom::sync::Arc;
-    use loom::sync::atomic::{AtomicU64, Ordering};
+    use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use super::SeqLock;
 
@@ -138,6 +138,66 @@ mod loom_model {
             assert_eq!(
                 shared.lock.try_read(|| shared.a.load(Ordering::Relaxed)),
                 Ok(2)
+            );
+        });
+    }
+
+    /// The owner/remote protocol of site records (`state::record`), with the same orderings: the
+    /// owner counts an allocation with plain stores inside its write section; another thread that
+    /// frees the block (after receiving it: a release/acquire hand-over, as any real passing of a
+    /// pointer) subtracts from the remote half with an atomic add; a reader takes the remote half
+    /// first, then the owner's half in a consistent read. The sum never shows a free before its
+    /// allocation: it never goes below zero.
+    #[test]
+    fn a_remote_free_never_shows_before_its_allocation() {
+        struct Record {
+            lock: SeqLock,
+            live: AtomicU64,
+            remote_live: AtomicU64,
+            handed_over: AtomicBool,
+        }
+        loom::model(|| {
+            let record = Arc::new(Record {
+                lock: SeqLock::new(),
+                live: AtomicU64::new(0),
+                remote_live: AtomicU64::new(0),
+                handed_over: AtomicBool::new(false),
+            });
+            let owner = {
+                let record = record.clone();
+                loom::thread::spawn(move || {
+                    {
+                        // SAFETY: this thread is the lock's only writer, one section at a time.
+                        let _section = unsafe { record.lock.write_section() };
+                        let live = record.live.load(Ordering::Relaxed);
+                        record.live.store(live + 1, Ordering::Relaxed);
+                    }
+                    record.handed_over.store(true, Ordering::Release);
+                })
+            };
+            let freeing = {
+                let record = record.clone();
+                loom::thread::spawn(move || {
+                    while !record.handed_over.load(Ordering::Acquire) {
+                        loom::thread::yield_now();
+                    }
+                    // The wrapping add of -1, as `SiteRecord::remote_add`.
+                    record.remote_live.fetch_add(u64::MAX, Ordering::Release);
+                })
+            };
+            let remote = record.remote_live.load(Ordering::Acquire);
+            if let Ok(own) = record.lock.try_read(|| record.live.load(Ordering::Relaxed)) {
+                assert!(
+                    (own.wrapping_add(remote) as i64) >= 0,
+                    "a free seen before its allocation: owner {own}, remote {remote}"
+                );
+            }
+            owner.join().unwrap();
+            freeing.join().unwrap();
+            let own = record.lock.try_read(|| record.live.load(Ordering::Relaxed));
+            assert_eq!(
+                own.map(|own| own.wrapping_add(record.remote_live.load(Ordering::Acquire))),
+                Ok(0)
             );
         });
     }

@@ -90,6 +90,7 @@ const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::state::carve
 const _: () = assert!(std::mem::align_of::<RecordChunk>() <= crate::state::carve::ALIGN);
 
 /// State only the owner thread touches.
+#[repr(C)]
 struct OwnerOnly {
     /// Flushed live bytes and blocks seen at this thread's last flush.
     base_bytes: i64,
@@ -105,14 +106,15 @@ struct OwnerOnly {
     frames_left: usize,
     /// Words of the next frame arena.
     next_frame_words: usize,
-    sampler: SamplerState,
     /// The address of this thread's latest allocation while it is live (0 once freed): a block
     /// freed while it is still the latest is a temporary.
     last_block: usize,
-    /// The measures running on this thread, outermost first.
-    measures: Measures,
     /// The task label of what runs on this thread now (`tracealloc::labeled`, `with_label`).
     label: Label,
+    sampler: SamplerState,
+    /// The measures running on this thread, outermost first (its depth first: read on every
+    /// event, next to the fields above; the levels only while a measure runs).
+    measures: Measures,
 }
 
 /// The most measures that can be nested on one thread.
@@ -120,6 +122,7 @@ pub(crate) const MAX_NESTED_MEASURES: usize = 8;
 
 /// The `measure` calls running on a thread: their figures so far, kept by the thread itself.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Measures {
     pub(crate) depth: usize,
     pub(crate) levels: [MeasureLevel; MAX_NESTED_MEASURES],
@@ -172,13 +175,10 @@ pub(crate) struct SamplerState {
 }
 
 /// One thread's profiler state. See the module docs for the layout.
+#[repr(C)]
 pub(crate) struct ThreadState {
-    pub(crate) next: *const ThreadState,
-    pub(crate) index: u32,
-    pub(crate) tid: AtomicU64,
-    /// The owner thread's stack, for bounds-checked walks (rebound when another thread adopts the
-    /// state).
-    stack: ThreadStack,
+    // What every allocation touches first: the lock, the counters, the stack bounds, then the
+    // owner's own part.
     seq: SeqLock,
     pub(crate) unflushed_bytes: AtomicI64,
     pub(crate) unflushed_blocks: AtomicI64,
@@ -189,6 +189,13 @@ pub(crate) struct ThreadState {
     pub(crate) peak_epoch: AtomicU64,
     /// The flush sequence number current when the peak candidate was set.
     pub(crate) peak_seq: AtomicU64,
+    /// The owner thread's stack, for bounds-checked walks (rebound when another thread adopts the
+    /// state).
+    stack: ThreadStack,
+    local: UnsafeCell<OwnerOnly>,
+    pub(crate) next: *const ThreadState,
+    pub(crate) index: u32,
+    pub(crate) tid: AtomicU64,
     pub(crate) alive: AtomicBool,
     name: [AtomicU8; 16],
     name_set: AtomicBool,
@@ -196,7 +203,6 @@ pub(crate) struct ThreadState {
     /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
     /// [`StackBudget`]), or out of memory for the tables. Snapshots show it as `[other stacks]`.
     pub(crate) fallback_record: SiteRecord,
-    local: UnsafeCell<OwnerOnly>,
 }
 
 // SAFETY: `local` is only touched by the owner thread (every accessor is an `unsafe fn` whose
@@ -579,7 +585,12 @@ impl ThreadState {
         let stack = captured.stack();
         let scope = local.measures.current_scope();
         let label = local.label;
-        let hash = scoped_hash(captured.hash, scope) ^ label.hash_part();
+        // Most allocations are in no measure and under no label: their key is the stack alone.
+        let hash = if scope == 0 && label == Label::NONE {
+            captured.hash
+        } else {
+            scoped_hash(captured.hash, scope) ^ label.hash_part()
+        };
         let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
         loop {
