@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod flame;
-mod pprof;
 mod progress;
 mod report;
 mod speedscope;
@@ -13,7 +12,7 @@ mod tables;
 mod timeline;
 
 pub use flame::{FlameError, FlameOptions, flamegraph};
-pub use pprof::pprof;
+pub use tracealloc_snapshot::pprof::pprof;
 pub use progress::load_with_progress;
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;

@@ -14,6 +14,8 @@ mod frame;
 mod group;
 mod model;
 mod paths;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;

@@ -211,6 +211,22 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     }
 }
 
+/// The current heap as a gzipped pprof `profile.proto` (feature `pprof`): Go's heap sample types
+/// (`alloc_objects`, `alloc_space`, `inuse_objects`, `inuse_space`), thread names and task labels as
+/// sample labels, in sampled mode the unbiased estimates with the sampling interval as the period.
+/// What `go tool pprof`, Pyroscope and Parca read from a `/debug/pprof/heap` endpoint. Runs
+/// untracked, and never stops the allocating threads.
+#[cfg(feature = "pprof")]
+pub fn pprof_heap() -> Vec<u8> {
+    let snapshot = process::snapshot();
+    ReentrancyGuard::untracked(|| {
+        let mut out = Vec::new();
+        tracealloc_snapshot::pprof::pprof(&snapshot, &mut out)
+            .expect("writing to memory cannot fail");
+        out
+    })
+}
+
 /// Whole-process heap figures: cheap (no snapshot), callable from any thread at any time.
 ///
 /// Totals follow dhat-rs's `HeapStats`. Exact when the program is quiescent. The peak is exact when

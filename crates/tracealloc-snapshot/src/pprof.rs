@@ -2,13 +2,15 @@
 //! Pyroscope, speedscope and others read it. Sample types `alloc_objects/count, alloc_space/bytes,
 //! inuse_objects/count, inuse_space/bytes`; the default is `inuse_space`. A location holds one
 //! frame and the frames inlined into it (the last line is the outermost, as pprof wants). Each
-//! sample carries a `thread` label. Counts are exact: the period is 1.
+//! sample carries a `thread` label, and a `label` one when the blocks were allocated under a task
+//! label. Exact counts have period 1; a sampled profile's figures are the unbiased estimates and
+//! its period is the mean sampling interval in bytes, as Go's heap profiles set it.
 
 use std::collections::HashMap;
 use std::io::Write;
 
 use prost::Message;
-use tracealloc_snapshot::Snapshot;
+use crate::Snapshot;
 
 #[derive(Clone, PartialEq, Message)]
 struct Profile {
@@ -133,7 +135,10 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
             r#type: strings.id("space"),
             unit: strings.id("bytes"),
         }),
-        period: 1,
+        period: match snapshot.meta.capture.sampling_bytes {
+            0 => 1,
+            mean => i64::try_from(mean).unwrap_or(i64::MAX),
+        },
         time_nanos: (snapshot.meta.time_unix_ms as i64).saturating_mul(1_000_000),
         ..Profile::default()
     };
