@@ -37,6 +37,88 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> 
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// The numbered snapshots in `dir`: (seq, live bytes), in order, each loaded whole.
+fn periodic_snapshots(dir: &std::path::Path) -> Vec<(u64, u64)> {
+    let mut found: Vec<(u64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            let seq = name
+                .strip_prefix("heap-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            let snapshot = tracealloc::model::Snapshot::load(&path)
+                .unwrap_or_else(|e| panic!("a complete snapshot: {e:#}"));
+            Some((seq, snapshot.totals.live_bytes))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// `TRACEALLOC_INTERVAL` writes numbered snapshots while the program runs, keeps the last
+/// `TRACEALLOC_KEEP`, and the exit snapshot ends the series.
+#[test]
+fn periodic_snapshots_are_numbered_and_the_oldest_removed() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-periodic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pattern = dir.join("heap-{seq}.json");
+    let out = run(
+        env!("CARGO_BIN_EXE_periodic"),
+        &["3000"],
+        &[
+            ("TRACEALLOC_OUT", pattern.to_str().unwrap()),
+            ("TRACEALLOC_INTERVAL", "100ms"),
+            ("TRACEALLOC_KEEP", "3"),
+        ],
+        LIMIT,
+    );
+    assert!(out.contains("periodic ok"), "{out}");
+    let found = periodic_snapshots(&dir);
+    assert_eq!(found.len(), 3, "the last three are kept: {found:?}");
+    assert!(found[0].0 >= 2, "older ones were removed: {found:?}");
+    assert!(
+        found
+            .windows(2)
+            .all(|w| w[1].0 == w[0].0 + 1 && w[1].1 > w[0].1),
+        "consecutive, and the leak grows: {found:?}"
+    );
+    assert!(
+        dir.join("heap-exit.json").exists(),
+        "the exit snapshot ends the series"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A process killed while it writes snapshots leaves only complete snapshot files.
+#[test]
+fn a_process_killed_mid_dump_leaves_only_complete_files() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-killed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pattern = dir.join("heap-{seq}.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_periodic"))
+        .arg("60000")
+        .env("TRACEALLOC_OUT", &pattern)
+        .env("TRACEALLOC_INTERVAL", "10ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it at some point while it dumps, once at least one snapshot is complete.
+    let started = Instant::now();
+    while periodic_snapshots(&dir).is_empty() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(137));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let found = periodic_snapshots(&dir);
+    assert!(!found.is_empty(), "snapshots were written");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn measure_without_the_profiler_says_what_to_add() {
     let out = run(

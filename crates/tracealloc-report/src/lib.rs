@@ -12,7 +12,6 @@ mod tables;
 mod timeline;
 
 pub use flame::{FlameError, FlameOptions, flamegraph};
-pub use tracealloc_snapshot::pprof::pprof;
 pub use progress::load_with_progress;
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;
@@ -21,4 +20,5 @@ pub use timeline::{
     TimelineError, TimelineOptions, check_timeline, growth_svg, growth_table, timeline_svg,
     timeline_table,
 };
+pub use tracealloc_snapshot::pprof::pprof;
 pub use tracealloc_snapshot::{SaveError as OutputError, write_atomically};

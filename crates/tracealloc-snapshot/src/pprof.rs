@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use prost::Message;
 use crate::Snapshot;
+use prost::Message;
 
 #[derive(Clone, PartialEq, Message)]
 struct Profile {

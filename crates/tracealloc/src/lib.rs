@@ -50,6 +50,7 @@ pub use capture::{CAPTURE_ENV, DEPTH_ENV};
 pub use labels::LabelLayer;
 pub use labels::{Labeled, labeled, with_label};
 pub use measure::{Measurement, measure, measure_future, measure_scoped, measure_with};
+pub use process::dump::{INTERVAL_ENV, KEEP_ENV};
 pub use process::exit::OUT_ENV;
 pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
+pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
 
@@ -90,6 +91,7 @@ fn install_process_hooks() {
         return;
     }
     REGISTRY.timeline.start();
+    dump::start_if_configured();
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
     // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.

@@ -1,0 +1,35 @@
+//! A program that leaks steadily, for the periodic snapshots (`TRACEALLOC_INTERVAL`): it leaks a
+//! KiB at each of many distinct stacks (so each snapshot takes a while to write) every few
+//! milliseconds, for the number of milliseconds given (default 600).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+
+#[inline(never)]
+fn leak_at_depth(depth: u32, leaked: &mut Vec<Vec<u8>>) {
+    if depth == 0 {
+        leaked.push(black_box(vec![0u8; 1024]));
+    } else {
+        leak_at_depth(depth - 1, leaked);
+    }
+}
+
+fn main() {
+    let millis: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(600);
+    let mut leaked = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(millis) {
+        for depth in 0..64 {
+            leak_at_depth(depth, &mut leaked);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("periodic ok: {} blocks leaked", leaked.len());
+    std::mem::forget(leaked);
+}
