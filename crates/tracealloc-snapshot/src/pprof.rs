@@ -1,7 +1,9 @@
 //! Export to pprof's `profile.proto` (gzipped), as Go heap profiles have it: `go tool pprof`,
 //! Pyroscope, speedscope and others read it. Sample types `alloc_objects/count, alloc_space/bytes,
 //! inuse_objects/count, inuse_space/bytes`; the default is `inuse_space`. A location holds one
-//! frame and the frames inlined into it (the last line is the outermost, as pprof wants). Each
+//! frame and the frames inlined into it (the last line is the outermost, as pprof wants). Stacks
+//! start at the program's own allocating frame, as Go's start at the code that called the
+//! allocator: the standard library's allocation internals are left out. Each
 //! sample carries a `thread` label, and a `label` one when the blocks were allocated under a task
 //! label. Exact counts have period 1; a sampled profile's figures are the unbiased estimates and
 //! its period is the mean sampling interval in bytes, as Go's heap profiles set it.
@@ -158,10 +160,21 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
     for stack in &snapshot.stacks {
         let mut ids = Vec::new();
         let mut run: Vec<u32> = Vec::new();
-        let frames = stack
+        // As Go's heap profiles start at the code that allocated (the runtime's allocation frames
+        // left out), a stack starts at the first frame outside the standard library, so that
+        // `-top` ranks the program's own functions (a stack all inside std keeps its frames).
+        let frame = |f: u32| &snapshot.frames[f as usize];
+        let own: Vec<u32> = stack
             .frames
             .iter()
-            .skip_while(|&&f| snapshot.frames[f as usize].is_profiler());
+            .copied()
+            .skip_while(|&f| frame(f).is_profiler())
+            .collect();
+        let user = own
+            .iter()
+            .position(|&f| !frame(f).is_runtime())
+            .unwrap_or(0);
+        let frames = own[user..].iter();
         for &f in frames {
             run.push(f);
             if snapshot.frames[f as usize].inlined {

@@ -1,0 +1,71 @@
+//! End to end with a real client: the service leaks, and `go tool pprof` reading its
+//! `/debug/pprof/heap` over HTTP ranks the leaking function first. Skipped, with a notice, when Go
+//! is not installed (`.ci/run` installs it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+fn get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn go_tool_pprof_ranks_the_leak_first() {
+    if Command::new("go").arg("version").output().is_err() {
+        eprintln!("skipped: `go` is not installed (apt-get install golang-go; .ci/run does)");
+        return;
+    }
+    let mut service = Command::new(env!("CARGO_BIN_EXE_tracealloc-pprof-service"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(service.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    for _ in 0..4 {
+        assert!(get(&address, "/leak?kib=2048").contains("leaked 2048 KiB"));
+    }
+    let url = format!("http://{address}/debug/pprof/heap");
+    let home = std::env::temp_dir().join("tracealloc-go-pprof");
+    let out = Command::new("go")
+        .args(["tool", "pprof", "-top", "-sample_index=inuse_space", &url])
+        .env("PPROF_TMPDIR", &home)
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    service.kill().ok();
+    service.wait().ok();
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{top}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // After the header, the first row of the table is the largest: the leaking function.
+    let first = top
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        first.contains("leaky_cache"),
+        "the leak comes first:\n{top}"
+    );
+    assert!(first.contains("MB"), "8 MiB leaked:\n{top}");
+}
