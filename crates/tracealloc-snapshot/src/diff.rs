@@ -58,6 +58,60 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// What grew since `older` (an earlier snapshot of this program), as a snapshot of its own:
+    /// each site's live figures and its allocations in between, less the same site's (the same
+    /// stack by symbols, thread name and label) in `older`, never below zero; sites that did not
+    /// grow are left out. Serve it as a pprof profile to watch a service's growth since start-up.
+    pub fn growth_since(&self, older: &Snapshot) -> Snapshot {
+        let key = |snapshot: &Snapshot, labels: &[String], site: &crate::Site| {
+            let stack = snapshot.stacks[site.stack as usize]
+                .frames
+                .iter()
+                .map(|&f| labels[f as usize].as_str())
+                .collect::<Vec<_>>()
+                .join(";");
+            let thread = &snapshot.threads[site.thread as usize].name;
+            format!("{thread};{};{stack}", site.label.as_deref().unwrap_or(""))
+        };
+        let old_labels = older.frame_labels();
+        let mut before: HashMap<String, [u64; 4]> = HashMap::new();
+        for site in &older.sites {
+            let figures = before.entry(key(older, &old_labels, site)).or_default();
+            figures[0] += site.live_bytes;
+            figures[1] += site.live_blocks;
+            figures[2] += site.total_bytes;
+            figures[3] += site.total_blocks;
+        }
+        let labels = self.frame_labels();
+        let mut grown = self.clone();
+        grown.sites = self
+            .sites
+            .iter()
+            .filter_map(|site| {
+                let then = before
+                    .get(&key(self, &labels, site))
+                    .copied()
+                    .unwrap_or_default();
+                let mut delta = crate::Site::new(site.stack, site.thread);
+                delta.label = site.label.clone();
+                delta.live_bytes = site.live_bytes.saturating_sub(then[0]);
+                delta.live_blocks = site.live_blocks.saturating_sub(then[1]);
+                delta.total_bytes = site.total_bytes.saturating_sub(then[2]);
+                delta.total_blocks = site.total_blocks.saturating_sub(then[3]);
+                (delta.live_bytes | delta.total_blocks != 0).then_some(delta)
+            })
+            .collect();
+        let (t, o) = (&self.totals, &older.totals);
+        grown.totals.live_bytes = t.live_bytes.saturating_sub(o.live_bytes);
+        grown.totals.live_blocks = t.live_blocks.saturating_sub(o.live_blocks);
+        grown.totals.total_bytes = t.total_bytes.saturating_sub(o.total_bytes);
+        grown.totals.total_blocks = t.total_blocks.saturating_sub(o.total_blocks);
+        grown.timeline.clear();
+        grown
+    }
+}
+
 fn signed(a: u64, b: u64) -> i64 {
     (i128::from(a) - i128::from(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }

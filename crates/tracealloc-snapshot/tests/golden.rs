@@ -56,3 +56,37 @@ fn groupings_render_as_recorded() {
         .unwrap_or_else(|_| panic!("no golden file {}; run with BLESS=1", path.display()));
     assert_eq!(text, want, "rewrite with BLESS=1 if intended");
 }
+
+/// `growth_since`: between the fixtures, the leaking line grew by 5 blocks of 256 bytes (10 leaked
+/// then 15) and the balanced line allocated 5 more blocks of 512 bytes, all freed.
+#[test]
+fn growth_since_keeps_what_grew() {
+    let (old, new) = (
+        Snapshot::load(fixture("old.json")).unwrap(),
+        Snapshot::load(fixture("new.json")).unwrap(),
+    );
+    let leak_line = std::fs::read_to_string(fixture("leak-line.txt")).unwrap();
+    let grown = new.growth_since(&old);
+    let lines = grown.statistics(GroupBy::Line);
+    let leak = lines
+        .iter()
+        .find(|s| s.key.ends_with(leak_line.trim()))
+        .expect("the leaking line grew");
+    assert_eq!(
+        (leak.live_bytes, leak.live_blocks, leak.total_blocks),
+        (5 * 256, 5, 5)
+    );
+    assert_eq!(lines[0].key, leak.key, "the leak is the largest growth");
+    let balanced = lines
+        .iter()
+        .find(|s| s.key.ends_with("leak_diff.rs:24"))
+        .expect("the balanced line allocated in between");
+    assert_eq!(
+        (balanced.live_bytes, balanced.total_bytes, balanced.total_blocks),
+        (0, 5 * 512, 5)
+    );
+    assert!(
+        lines.iter().all(|s| s.live_bytes > 0 || s.total_blocks > 0),
+        "nothing that did not grow: {lines:#?}"
+    );
+}

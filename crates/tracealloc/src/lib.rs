@@ -228,6 +228,21 @@ pub fn pprof_heap() -> Vec<u8> {
     })
 }
 
+/// What grew since `baseline` (an earlier [`snapshot`]), as a gzipped pprof profile (feature
+/// `pprof`): each site's live bytes and its allocations since then, less what it had then (see
+/// `model::Snapshot::growth_since`). Serve it beside [`pprof_heap`], with a baseline taken at
+/// start-up, and a fleet's continuous profiler watches each process's growth. Runs untracked.
+#[cfg(feature = "pprof")]
+pub fn pprof_heap_growth(baseline: &Snapshot) -> Vec<u8> {
+    let now = process::snapshot();
+    ReentrancyGuard::untracked(|| {
+        let grown = now.growth_since(baseline.as_model());
+        let mut out = Vec::new();
+        tracealloc_snapshot::pprof::pprof(&grown, &mut out).expect("writing to memory cannot fail");
+        out
+    })
+}
+
 /// Whole-process heap figures: cheap (no snapshot), callable from any thread at any time.
 ///
 /// Totals follow dhat-rs's `HeapStats`. Exact when the program is quiescent. The peak is exact when

@@ -1,6 +1,8 @@
 //! A service that serves its own heap profile, as a fleet's continuous profiler scrapes it:
 //!
 //! - `/debug/pprof/heap`: the live heap now (`tracealloc::pprof_heap()`);
+//! - `/debug/pprof/heap/growth`: what grew since start-up (`pprof_heap_growth`), the profile a
+//!   fleet's continuous profiler scrapes to watch each process's growth;
 //! - `/debug/pprof/heap/baseline`: the heap as it was at start-up, for
 //!   `go tool pprof -diff_base=http://HOST/debug/pprof/heap/baseline http://HOST/debug/pprof/heap`;
 //! - `/leak?kib=N`: leaks N KiB through `leaky_cache`, for trying it out.
@@ -25,6 +27,7 @@ static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 struct State {
     cache: Mutex<Vec<Vec<u8>>>,
     baseline: Vec<u8>,
+    start: Option<tracealloc::Snapshot>,
 }
 
 #[inline(never)]
@@ -44,6 +47,10 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
     let response = match request.uri().path() {
         "/debug/pprof/heap" => profile(tracealloc::pprof_heap()),
         "/debug/pprof/heap/baseline" => profile(state.baseline.clone()),
+        "/debug/pprof/heap/growth" => match &state.start {
+            Some(start) => profile(tracealloc::pprof_heap_growth(start)),
+            None => profile(Vec::new()),
+        },
         "/leak" => {
             let kib = request
                 .uri()
@@ -67,6 +74,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:6060".to_owned());
     let state = Arc::new(State {
         baseline: tracealloc::pprof_heap(),
+        start: Some(tracealloc::snapshot()),
         ..State::default()
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,5 +1,5 @@
 //! End to end with a real client: the service leaks, and `go tool pprof` reading its
-//! `/debug/pprof/heap` over HTTP ranks the leaking function first. Skipped, with a notice, when Go
+//! `/debug/pprof/heap` (and `/debug/pprof/heap/growth`) over HTTP ranks the leaking function first. Skipped, with a notice, when Go
 //! is not installed (`.ci/run` installs it).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,31 +41,40 @@ fn go_tool_pprof_ranks_the_leak_first() {
     for _ in 0..4 {
         assert!(get(&address, "/leak?kib=2048").contains("leaked 2048 KiB"));
     }
-    let url = format!("http://{address}/debug/pprof/heap");
     let home = std::env::temp_dir().join("tracealloc-go-pprof");
-    let out = Command::new("go")
-        .args(["tool", "pprof", "-top", "-sample_index=inuse_space", &url])
-        .env("PPROF_TMPDIR", &home)
-        .env("HOME", &home)
-        .output()
-        .unwrap();
+    let top = |path: &str| {
+        let url = format!("http://{address}{path}");
+        let out = Command::new("go")
+            .args(["tool", "pprof", "-top", "-sample_index=inuse_space", &url])
+            .env("PPROF_TMPDIR", &home)
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        let top = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{top}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        top
+    };
+    // The heap now, and what grew since start-up (the profile a fleet watches).
+    let heap = top("/debug/pprof/heap");
+    let growth = top("/debug/pprof/heap/growth");
     service.kill().ok();
     service.wait().ok();
-    let top = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{top}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // After the header, the first row of the table is the largest: the leaking function.
-    let first = top
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat"))
-        .nth(1)
-        .unwrap_or_default();
-    assert!(
-        first.contains("leaky_cache"),
-        "the leak comes first:\n{top}"
-    );
-    assert!(first.contains("MB"), "8 MiB leaked:\n{top}");
+    for top in [heap, growth] {
+        // After the header, the first row of the table is the largest: the leaking function.
+        let first = top
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("flat"))
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            first.contains("leaky_cache"),
+            "the leak comes first:\n{top}"
+        );
+        assert!(first.contains("MB"), "8 MiB leaked:\n{top}");
+    }
 }
