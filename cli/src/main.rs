@@ -33,10 +33,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MetricArg::Live)]
         sort: MetricArg,
     },
-    /// What changed from OLD to NEW, largest absolute change first (works across runs).
+    /// What changed from OLD to NEW, largest absolute change first (works across runs); with more
+    /// files, each top site's live bytes across all of them.
     Diff {
         old: PathBuf,
         new: PathBuf,
+        /// More snapshots after NEW, oldest first (a running program's periodic snapshots): then
+        /// each top site's live bytes in every file, and the change from OLD to the last.
+        more: Vec<PathBuf>,
         #[command(flatten)]
         select: Select,
     },
@@ -281,12 +285,38 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Top { file, select, sort } => {
             tracealloc_report::top(&load(&file)?, &select.options(sort.into()), out)?
         }
-        Command::Diff { old, new, select } => tracealloc_report::diff(
+        Command::Diff {
+            old,
+            new,
+            more,
+            select,
+        } if more.is_empty() => tracealloc_report::diff(
             &load(&new)?,
             &load(&old)?,
             &select.options(Metric::LiveBytes),
             out,
         )?,
+        Command::Diff {
+            old,
+            new,
+            more,
+            select,
+        } => {
+            let files: Vec<PathBuf> = [old, new].into_iter().chain(more).collect();
+            let snapshots = files
+                .iter()
+                .map(|f| Ok((f.display().to_string(), load(f)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let named: Vec<(String, &Snapshot)> = snapshots
+                .iter()
+                .map(|(name, s)| (name.clone(), s))
+                .collect();
+            let mut options = TimelineOptions::default();
+            options.n = select.n;
+            options.by = select.by.group(select.full_stacks);
+            options.color = color();
+            tracealloc_report::growth_table(&named, &options, out)?
+        }
         Command::Flamegraph {
             file,
             output,

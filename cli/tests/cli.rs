@@ -242,6 +242,21 @@ fn timelines_chart_one_file_and_stack_several() {
             && leaking.contains("+1.25 KiB"),
         "{leaking}"
     );
+    // `diff` over a series says the same.
+    let series = stdout_of(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    let leaking = series
+        .lines()
+        .find(|l| l.contains(&leak_line()))
+        .unwrap_or_else(|| panic!("the leaking line is a row: {series}"));
+    assert!(
+        leaking.contains("+1.25 KiB") && leaking.contains("#") == false,
+        "{leaking}"
+    );
     let stacked = dir.join("growth.svg");
     stdout_of(&[
         "timeline",

@@ -82,7 +82,11 @@ fn growth_since_keeps_what_grew() {
         .find(|s| s.key.ends_with("leak_diff.rs:24"))
         .expect("the balanced line allocated in between");
     assert_eq!(
-        (balanced.live_bytes, balanced.total_bytes, balanced.total_blocks),
+        (
+            balanced.live_bytes,
+            balanced.total_bytes,
+            balanced.total_blocks
+        ),
         (0, 5 * 512, 5)
     );
     assert!(
