@@ -254,7 +254,7 @@ fn timelines_chart_one_file_and_stack_several() {
         .find(|l| l.contains(&leak_line()))
         .unwrap_or_else(|| panic!("the leaking line is a row: {series}"));
     assert!(
-        leaking.contains("+1.25 KiB") && leaking.contains("#") == false,
+        leaking.contains("+1.25 KiB") && !leaking.contains("#"),
         "{leaking}"
     );
     let stacked = dir.join("growth.svg");
