@@ -276,6 +276,22 @@ fn color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Several snapshot files, each with the name it is shown under.
+fn load_series(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Snapshot)>> {
+    files
+        .iter()
+        .map(|f| Ok((f.display().to_string(), load(f)?)))
+        .collect()
+}
+
+/// The series as the report functions take it.
+fn named(snapshots: &[(String, Snapshot)]) -> Vec<(String, &Snapshot)> {
+    snapshots
+        .iter()
+        .map(|(name, s)| (name.clone(), s))
+        .collect()
+}
+
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
     Ok(tracealloc_report::load_with_progress(path)?)
 }
@@ -303,14 +319,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             select,
         } => {
             let files: Vec<PathBuf> = [old, new].into_iter().chain(more).collect();
-            let snapshots = files
-                .iter()
-                .map(|f| Ok((f.display().to_string(), load(f)?)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let named: Vec<(String, &Snapshot)> = snapshots
-                .iter()
-                .map(|(name, s)| (name.clone(), s))
-                .collect();
+            let snapshots = load_series(&files)?;
+            let named = named(&snapshots);
             let mut options = TimelineOptions::default();
             options.n = select.n;
             options.by = select.by.group(select.full_stacks);
@@ -420,14 +430,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             by,
             title,
         } => {
-            let snapshots = files
-                .iter()
-                .map(|f| Ok((f.display().to_string(), load(f)?)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let named: Vec<(String, &Snapshot)> = snapshots
-                .iter()
-                .map(|(name, s)| (name.clone(), s))
-                .collect();
+            let snapshots = load_series(&files)?;
+            let named = named(&snapshots);
             if let [(name, one)] = named.as_slice() {
                 tracealloc_report::check_timeline(one, name)?;
             }
