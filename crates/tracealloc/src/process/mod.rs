@@ -22,7 +22,7 @@ use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
 use crate::state::record::{Label, non_negative};
-use crate::state::thread::{MAX_NESTED_MEASURES, MeasureLevel, STACK_BUDGET, ThreadState};
+use crate::state::thread::{MeasureLevel, STACK_BUDGET, ThreadState};
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
 /// keep the shared cache line cold, small enough to bound the peak's error with several threads.
@@ -193,19 +193,16 @@ pub(crate) fn measure_begin() -> Result<(), MeasureRefused> {
         }
     }
     let _guard = ReentrancyGuard::enter();
-    // SAFETY: the calling thread's own state; the borrows end within each statement.
-    unsafe {
-        let mark = thread.record_mark();
-        let measures = thread.measures();
-        if measures.depth == MAX_NESTED_MEASURES {
-            return Err(MeasureRefused::TooDeep);
-        }
-        measures.levels[measures.depth] = MeasureLevel {
+    // SAFETY: the calling thread's own state.
+    let pushed = unsafe {
+        thread.push_measure(MeasureLevel {
             scope: REGISTRY.new_scope(),
-            first_record: mark,
+            first_record: thread.record_mark(),
             ..MeasureLevel::default()
-        };
-        measures.depth += 1;
+        })
+    };
+    if !pushed {
+        return Err(MeasureRefused::TooDeep);
     }
     Ok(())
 }
@@ -214,12 +211,8 @@ pub(crate) fn measure_begin() -> Result<(), MeasureRefused> {
 pub(crate) fn measure_end() -> Option<MeasureEnd> {
     let thread = current_thread()?;
     ReentrancyGuard::untracked(|| {
-        // SAFETY: the calling thread's own state; the borrow ends here.
-        let level = unsafe {
-            let measures = thread.measures();
-            measures.depth = measures.depth.checked_sub(1)?;
-            measures.levels[measures.depth]
-        };
+        // SAFETY: the calling thread's own state.
+        let level = unsafe { thread.pop_measure() }?;
         let mut sites = Vec::new();
         let mut records = Vec::new();
         for record in thread.records_since(level.first_record) {

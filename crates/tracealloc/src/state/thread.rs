@@ -109,12 +109,41 @@ struct OwnerOnly {
     /// The address of this thread's latest allocation while it is live (0 once freed): a block
     /// freed while it is still the latest is a temporary.
     last_block: usize,
-    /// The task label of what runs on this thread now (`tracealloc::labeled`, `with_label`).
-    label: Label,
+    /// What new records are keyed by besides their stack: the innermost measure's scope and the
+    /// task label, and their mix into the stack's hash; kept up to date as they change, so a
+    /// lookup reads one word.
+    key: RecordKey,
     sampler: SamplerState,
     /// The measures running on this thread, outermost first (its depth first: read on every
     /// event, next to the fields above; the levels only while a measure runs).
     measures: Measures,
+}
+
+/// See [`OwnerOnly::key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordKey {
+    scope: u64,
+    label: Label,
+    /// Mixed into the stack's hash: 0 exactly for no scope and no label (the stack's own hash),
+    /// never 0 otherwise, so a record found for the same stack and hash under key 0 has key 0.
+    mix: u64,
+}
+
+impl RecordKey {
+    const NONE: RecordKey = RecordKey {
+        scope: 0,
+        label: Label::NONE,
+        mix: 0,
+    };
+
+    fn of(scope: u64, label: Label) -> RecordKey {
+        let mix = if scope == 0 && label == Label::NONE {
+            0
+        } else {
+            (scope.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ label.hash_part()).max(1)
+        };
+        RecordKey { scope, label, mix }
+    }
 }
 
 /// The most measures that can be nested on one thread.
@@ -292,7 +321,7 @@ impl ThreadState {
                     sampler: SamplerState::default(),
                     last_block: 0,
                     measures: Measures::default(),
-                    label: Label::NONE,
+                    key: RecordKey::NONE,
                 }),
             });
         }
@@ -402,7 +431,7 @@ impl ThreadState {
         // SAFETY: the caller now owns the state: the only thread touching `local`.
         unsafe {
             (*self.local.get()).last_block = 0;
-            (*self.local.get()).label = Label::NONE;
+            (*self.local.get()).key = RecordKey::NONE;
         }
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
@@ -519,7 +548,42 @@ impl ThreadState {
     #[inline(always)]
     pub(crate) unsafe fn swap_label(&self, label: Label) -> Label {
         // SAFETY: the caller is the owner, the only thread touching `local`.
-        unsafe { std::mem::replace(&mut (*self.local.get()).label, label) }
+        let local = unsafe { &mut *self.local.get() };
+        let previous = local.key.label;
+        local.key = RecordKey::of(local.key.scope, label);
+        previous
+    }
+
+    /// Begins a measure on this thread: its level becomes the innermost, and new records are keyed
+    /// by its scope. `false` when too many are nested already.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    pub(crate) unsafe fn push_measure(&self, level: MeasureLevel) -> bool {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        let measures = &mut local.measures;
+        if measures.depth == MAX_NESTED_MEASURES {
+            return false;
+        }
+        measures.levels[measures.depth] = level;
+        measures.depth += 1;
+        local.key = RecordKey::of(level.scope, local.key.label);
+        true
+    }
+
+    /// Ends the innermost measure of this thread; returns its level.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    pub(crate) unsafe fn pop_measure(&self) -> Option<MeasureLevel> {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let local = unsafe { &mut *self.local.get() };
+        let measures = &mut local.measures;
+        measures.depth = measures.depth.checked_sub(1)?;
+        let level = measures.levels[measures.depth];
+        local.key = RecordKey::of(measures.current_scope(), local.key.label);
+        Some(level)
     }
 
     /// Records `address` as this thread's latest allocation.
@@ -583,14 +647,8 @@ impl ThreadState {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         let stack = captured.stack();
-        let scope = local.measures.current_scope();
-        let label = local.label;
-        // Most allocations are in no measure and under no label: their key is the stack alone.
-        let hash = if scope == 0 && label == Label::NONE {
-            captured.hash
-        } else {
-            scoped_hash(captured.hash, scope) ^ label.hash_part()
-        };
+        let RecordKey { scope, label, mix } = local.key;
+        let hash = captured.hash ^ mix;
         let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
         loop {
@@ -607,10 +665,11 @@ impl ThreadState {
             if entry & TAG_MASK == tag {
                 // SAFETY: table entries point at published records, never freed.
                 let record = unsafe { &*((entry & !TAG_MASK) as *const SiteRecord) };
+                // Under no scope and no label (mix 0), the same hash and stack mean the same key:
+                // a record of another key has its hash mixed with a non-zero word.
                 if record.hash == hash
-                    && record.scope == scope
-                    && record.label == label
                     && record.stack() == stack
+                    && (mix == 0 || (record.scope == scope && record.label == label))
                 {
                     return record;
                 }
@@ -708,12 +767,6 @@ impl ThreadState {
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
     }
-}
-
-/// A stack's hash in a measure scope: the same stack inside a measure gets a record of its own.
-#[inline(always)]
-fn scoped_hash(hash: u64, scope: u64) -> u64 {
-    hash ^ scope.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Measures {
