@@ -318,14 +318,22 @@ pub fn html_report(
 
     // Flamegraphs.
     html.push_str("<section id=\"flamegraphs\">");
-    flame_frame(&mut html, snapshot, None, Metric::LiveBytes, "Live bytes")?;
-    flame_frame(
-        &mut html,
-        snapshot,
-        None,
-        Metric::PeakBytes,
-        "Bytes live at the peak",
-    )?;
+    // An exit snapshot after the program freed its memory: the peak says more than what is left.
+    let mostly_freed = t.live_bytes.saturating_mul(100) < t.total_bytes;
+    let (first, second) = if mostly_freed {
+        (
+            (Metric::PeakBytes, "Bytes live at the peak"),
+            (Metric::LiveBytes, "Live bytes"),
+        )
+    } else {
+        (
+            (Metric::LiveBytes, "Live bytes"),
+            (Metric::PeakBytes, "Bytes live at the peak"),
+        )
+    };
+    for (metric, title) in [first, second] {
+        flame_frame(&mut html, snapshot, None, metric, title)?;
+    }
     flame_frame(
         &mut html,
         snapshot,

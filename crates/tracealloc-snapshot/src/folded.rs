@@ -89,7 +89,8 @@ impl Snapshot {
     /// The frames of `stack` a person reads, root first: without the profiler's frames at the
     /// leaf end and, unless `full_stacks`, without std's start-up at the root end nor std's
     /// allocation internals at the leaf end (the call the program made, `Vec::push` or
-    /// `Box::new`, stays; `RawVecInner::try_allocate_in` and `alloc::alloc::alloc` go).
+    /// `Box::new`, stays; `RawVecInner::try_allocate_in` and `alloc::alloc::alloc` go) nor the
+    /// profiler's wrappers in between (`with_label`, `measure`).
     pub fn readable_frames(&self, stack: &crate::Stack, full_stacks: bool) -> Vec<u32> {
         let mut frames: Vec<u32> = stack
             .frames
@@ -104,6 +105,11 @@ impl Snapshot {
             && own > 1
         {
             frames.drain(..own - 1);
+        }
+        if !full_stacks {
+            // The profiler's own wrappers around the program's code (`with_label`, a labeled
+            // future's poll, `measure`) say nothing about where the memory goes.
+            frames.retain(|&f| !self.frames[f as usize].is_profiler());
         }
         frames.reverse();
         if !full_stacks
