@@ -106,11 +106,6 @@ impl Snapshot {
         {
             frames.drain(..own - 1);
         }
-        if !full_stacks {
-            // The profiler's own wrappers around the program's code (`with_label`, a labeled
-            // future's poll, `measure`) say nothing about where the memory goes.
-            frames.retain(|&f| !self.frames[f as usize].is_profiler());
-        }
         frames.reverse();
         if !full_stacks
             && let Some(marker) = frames.iter().rposition(|&f| {
@@ -125,6 +120,13 @@ impl Snapshot {
                 .position(|&f| !self.frames[f as usize].is_runtime())
                 .map_or(frames.len(), |p| marker + 1 + p);
             frames.drain(..start);
+        }
+        if !full_stacks {
+            // The profiler's own wrappers around the program's code (`with_label`, a labeled
+            // future's poll, `measure`) say nothing about where the memory goes. (After the cut at
+            // std's marker: with short names, `__rust_begin_short_backtrace` reads like an
+            // allocator shim.)
+            frames.retain(|&f| !self.frames[f as usize].is_profiler());
         }
         frames
     }
