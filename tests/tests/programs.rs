@@ -67,7 +67,7 @@ fn periodic_snapshots_are_numbered_and_the_oldest_removed() {
     let pattern = dir.join("heap-{seq}.json");
     let out = run(
         env!("CARGO_BIN_EXE_periodic"),
-        &["3000"],
+        &["until", "6"],
         &[
             ("TRACEALLOC_OUT", pattern.to_str().unwrap()),
             ("TRACEALLOC_INTERVAL", "100ms"),
@@ -77,14 +77,18 @@ fn periodic_snapshots_are_numbered_and_the_oldest_removed() {
     );
     assert!(out.contains("periodic ok"), "{out}");
     let found = periodic_snapshots(&dir);
-    assert_eq!(found.len(), 3, "the last three are kept: {found:?}");
-    assert!(found[0].0 >= 2, "older ones were removed: {found:?}");
+    // Three kept; a fourth when the program exited between writing one and removing the oldest.
     assert!(
-        found
-            .windows(2)
-            .all(|w| w[1].0 == w[0].0 + 1 && w[1].1 > w[0].1),
-        "consecutive, and the leak grows: {found:?}"
+        (3..=4).contains(&found.len()),
+        "the last three are kept: {found:?}"
     );
+    assert!(found[0].0 >= 3, "older ones were removed: {found:?}");
+    assert!(
+        found.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "consecutive: {found:?}"
+    );
+    // The leak grows while the program runs (the last one may come as it stops).
+    assert!(found[1].1 > found[0].1, "the leak grows: {found:?}");
     assert!(
         dir.join("heap-exit.json").exists(),
         "the exit snapshot ends the series"

@@ -1,6 +1,7 @@
 //! A program that leaks steadily, for the periodic snapshots (`TRACEALLOC_INTERVAL`): it leaks a
 //! KiB at each of many distinct stacks (so each snapshot takes a while to write) every few
-//! milliseconds, for the number of milliseconds given (default 600).
+//! milliseconds, for the number of milliseconds given (default 600); with `until N`, until the
+//! periodic snapshot number N exists (at most a minute), however slow the machine.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,13 +19,24 @@ fn leak_at_depth(depth: u32, leaked: &mut Vec<Vec<u8>>) {
 }
 
 fn main() {
-    let millis: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(600);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let until_file = match args.as_slice() {
+        [until, n] if until == "until" => std::env::var("TRACEALLOC_OUT")
+            .ok()
+            .map(|pattern| pattern.replace("{seq}", n)),
+        _ => None,
+    };
+    let millis: u64 = match &until_file {
+        Some(_) => 60_000,
+        None => args.first().and_then(|a| a.parse().ok()).unwrap_or(600),
+    };
     let mut leaked = Vec::new();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(millis) {
+    while started.elapsed() < Duration::from_millis(millis)
+        && !until_file
+            .as_ref()
+            .is_some_and(|f| std::path::Path::new(f).exists())
+    {
         for depth in 0..64 {
             leak_at_depth(depth, &mut leaked);
         }
