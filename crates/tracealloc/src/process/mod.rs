@@ -213,24 +213,10 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
     ReentrancyGuard::untracked(|| {
         // SAFETY: the calling thread's own state.
         let level = unsafe { thread.pop_measure() }?;
-        let mut sites = Vec::new();
-        let mut records = Vec::new();
-        for record in thread.records_since(level.first_record) {
-            records.push(record);
-            // The owner reads its own records: no update of them can be under way.
-            let own = record.read_local(0);
-            let remote = record.read_remote(0);
-            let live = own.plus(remote);
-            if own.total_blocks != 0 || live.live_blocks != 0 {
-                sites.push((
-                    record.stack().to_vec(),
-                    own.total_blocks,
-                    own.total_bytes,
-                    non_negative(live.live_blocks),
-                    non_negative(live.live_bytes),
-                ));
-            }
-        }
+        let records: Vec<&'static SiteRecord> = thread.records_since(level.first_record).collect();
+        // The owner reads its own records: no update of them can be under way.
+        let mut sites = sites_of(&records);
+        sites.retain(|&(_, allocations, _, live_blocks, _)| allocations != 0 || live_blocks != 0);
         Some(MeasureEnd {
             level,
             sites,
