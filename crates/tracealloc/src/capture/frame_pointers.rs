@@ -50,15 +50,20 @@ fn probe_inner(stack: (usize, usize)) -> u32 {
 #[inline(always)]
 pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool {
     let mut fp: usize;
+    // The stack pointer, read rather than taken as a local's address: a local whose address is
+    // taken lives in memory, and the loop would store to it on every frame.
+    let sp: usize;
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: reading rbp has no side effects.
+    // SAFETY: reading rbp and rsp has no side effects.
     unsafe {
-        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+        std::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags));
     }
     #[cfg(target_arch = "aarch64")]
-    // SAFETY: reading x29 has no side effects.
+    // SAFETY: reading x29 and sp has no side effects.
     unsafe {
-        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+        std::arch::asm!("mov {}, x29", "mov {}, sp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags));
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
@@ -66,26 +71,32 @@ pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize
         return false;
     }
     // Frames below our own are not part of the chain; the current frame bounds it from below.
-    let low = low.max(&fp as *const usize as usize);
+    let low = low.max(sp);
+    // The highest frame address whose two words lie below the stack's top.
+    let top = high.saturating_sub(16);
     // Depth and hash stay in registers through the loop (through `out`, each step would wait on
     // the store of the previous one).
     // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
     let limit = depth_limit().min(MAX_DEPTH);
     let mut depth = 0;
     let mut hash = 0u64;
+    if fp < low || fp > top {
+        out.depth = 0;
+        out.hash = 0;
+        out.end = CaptureEnd::Complete;
+        return true;
+    }
+    // Two compares per frame check the next frame pointer: a frame is always further up the stack
+    // than the one it called (so the walk ends), and within the stack (so it is readable). Whether
+    // the chain ended or broke is only told apart once, at the end.
     let end = loop {
-        if fp == 0 || fp < low || fp > high.saturating_sub(16) {
-            break CaptureEnd::Complete;
-        }
-        if !fp.is_multiple_of(std::mem::align_of::<usize>()) {
-            break CaptureEnd::Broken;
-        }
-        // SAFETY: (1) fp is 8-aligned and `fp + 16 <= high`, so both words lie in
-        // `[low, high)`; (2) that range is the live part of this thread's stack (from our own
-        // frame up to the stack's top), which is mapped and readable.
+        // SAFETY: (1) `low <= fp <= top`, so both words lie in `[low, high)`: checked before the
+        // loop and for each `next` below; (2) that range is the live part of this thread's stack
+        // (from our own frame up to the stack's top), which is mapped and readable;
+        // (3) unaligned reads: a misaligned pointer in a broken chain is read, not trusted.
         let (next, ret) = unsafe {
             let frame = fp as *const usize;
-            (frame.read(), frame.add(1).read())
+            (frame.read_unaligned(), frame.add(1).read_unaligned())
         };
         if ret == 0 {
             break CaptureEnd::Complete;
@@ -96,8 +107,8 @@ pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize
         out.frames[depth] = MaybeUninit::new(ret);
         depth += 1;
         hash = mix(hash, ret);
-        if next != 0 && next <= fp {
-            break CaptureEnd::Broken;
+        if next <= fp || next > top {
+            break chain_end(next, fp + 1);
         }
         fp = next;
     };
@@ -105,4 +116,16 @@ pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize
     out.hash = hash;
     out.end = end;
     true
+}
+
+/// How a walk ends at a frame pointer `next` that is not a frame between `floor` and the stack's
+/// top: null, or past the top, is the chain's end; below `floor` (not above the frame that holds
+/// it) is a broken chain.
+#[cold]
+fn chain_end(next: usize, floor: usize) -> CaptureEnd {
+    if next == 0 || next >= floor {
+        CaptureEnd::Complete
+    } else {
+        CaptureEnd::Broken
+    }
 }
