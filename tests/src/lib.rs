@@ -153,17 +153,28 @@ fn workload_line(snapshot: &tracealloc::model::Snapshot, stack: u32) -> Option<u
 }
 
 /// Prints, as one JSON object keyed by line of this file, each program point's figures at the
-/// peak and in total: `{"37": [peak_bytes, peak_blocks, total_bytes, total_blocks], ...}`.
-pub fn print_program_points(snapshot: &tracealloc::Snapshot) {
+/// peak and in total: `{"37": [peak_bytes, peak_blocks, total_bytes, total_blocks], ...}`; with
+/// `lifetimes`, also the point's own maximum and what is live now:
+/// `[..., max_bytes, max_blocks, live_bytes, live_blocks]` (dhat-rs's gb, gbk, tb, tbk, mb, mbk,
+/// eb, ebk).
+pub fn print_program_points(snapshot: &tracealloc::Snapshot, lifetimes: bool) {
     let model = snapshot.as_model();
-    let mut points = std::collections::BTreeMap::<u32, [u64; 4]>::new();
+    let mut points = std::collections::BTreeMap::<u32, Vec<u64>>::new();
     for site in &model.sites {
         if let Some(line) = workload_line(model, site.stack) {
-            let p = points.entry(line).or_default();
+            let p = points
+                .entry(line)
+                .or_insert_with(|| vec![0; if lifetimes { 8 } else { 4 }]);
             p[0] += site.peak_bytes;
             p[1] += site.peak_blocks;
             p[2] += site.total_bytes;
             p[3] += site.total_blocks;
+            if lifetimes {
+                p[4] += site.max_bytes;
+                p[5] += site.max_blocks;
+                p[6] += site.live_bytes;
+                p[7] += site.live_blocks;
+            }
         }
     }
     let json: serde_json::Map<String, serde_json::Value> = points
@@ -178,10 +189,13 @@ pub fn print_program_points(snapshot: &tracealloc::Snapshot) {
 /// `points`, the single-threaded workload's figures per program point instead.
 pub fn oracle_main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    if mode == "points" {
+    if mode == "points" || mode == "lifetime-points" {
         tracealloc::reset_peak();
         let kept = oracle_work(42, 20_000);
-        print_program_points(&tracealloc::snapshot());
+        let snapshot = tracealloc::snapshot();
+        let lifetimes = snapshot.meta().capture.lifetimes;
+        assert_eq!(lifetimes, mode == "lifetime-points", "lifetimes recorded");
+        print_program_points(&snapshot, lifetimes);
         drop(kept);
         return;
     }

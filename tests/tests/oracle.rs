@@ -5,6 +5,10 @@ use std::process::Command;
 fn figures(program: &str, mode: &str) -> serde_json::Value {
     let out = Command::new(program)
         .arg(mode)
+        .env(
+            "TRACEALLOC_LIFETIMES",
+            if mode == "lifetime-points" { "1" } else { "0" },
+        )
         .output()
         .expect("run oracle program");
     assert!(
@@ -28,9 +32,14 @@ fn single_thread_totals_live_and_peak_equal_dhat() {
 }
 
 /// dhat-rs's program points of the oracle workload, grouped by their innermost frame in
-/// `oracle_work` (as `print_program_points` groups ours): `line -> [gb, gbk, tb, tbk]`.
-fn dhat_program_points() -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("tracealloc-oracle-{}", std::process::id()));
+/// `oracle_work` (as `print_program_points` groups ours): `line -> [each of fields]`.
+fn dhat_program_points(fields: &[&str]) -> serde_json::Value {
+    // One directory per call: the tests that call this run in parallel.
+    let dir = std::env::temp_dir().join(format!(
+        "tracealloc-oracle-{}-{}",
+        std::process::id(),
+        fields.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("dhat-heap.json");
     let out = Command::new(env!("CARGO_BIN_EXE_oracle_dhat"))
@@ -47,7 +56,7 @@ fn dhat_program_points() -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("dhat's JSON");
     std::fs::remove_dir_all(&dir).ok();
     let frames = profile["ftbl"].as_array().unwrap();
-    let mut points = std::collections::BTreeMap::<String, [u64; 4]>::new();
+    let mut points = std::collections::BTreeMap::<String, Vec<u64>>::new();
     for pp in profile["pps"].as_array().unwrap() {
         // Frame strings read `0x...: tracealloc_tests::oracle_work (tests/src/lib.rs:37:23)`.
         let line = pp["fs"].as_array().unwrap().iter().find_map(|f| {
@@ -60,8 +69,8 @@ fn dhat_program_points() -> serde_json::Value {
             rest.split(':').next().map(str::to_owned)
         });
         if let Some(line) = line {
-            let p = points.entry(line).or_default();
-            for (i, field) in ["gb", "gbk", "tb", "tbk"].iter().enumerate() {
+            let p = points.entry(line).or_insert_with(|| vec![0; fields.len()]);
+            for (i, field) in fields.iter().enumerate() {
                 p[i] += pp[field].as_u64().unwrap();
             }
         }
@@ -73,7 +82,7 @@ fn dhat_program_points() -> serde_json::Value {
 /// exactly; its totals are dhat-rs's `tb`, `tbk`.
 #[test]
 fn single_thread_figures_at_the_peak_equal_dhat_per_program_point() {
-    let dhat = dhat_program_points();
+    let dhat = dhat_program_points(&["gb", "gbk", "tb", "tbk"]);
     let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc"), "points");
     let points = dhat.as_object().unwrap();
     assert!(
@@ -83,6 +92,25 @@ fn single_thread_figures_at_the_peak_equal_dhat_per_program_point() {
     assert!(
         points.values().filter(|p| p[0].as_u64() > Some(0)).count() >= 3,
         "several points hold memory at the peak: {dhat}"
+    );
+    assert_eq!(ours, dhat);
+}
+
+/// In lifetimes mode (`TRACEALLOC_LIFETIMES=1`), each program point's own maximum is dhat-rs's
+/// `mb`, `mbk`, and what is live at the end its `eb`, `ebk`, exactly; the figures at the peak and
+/// the totals stay dhat-rs's.
+#[test]
+fn single_thread_maxima_in_lifetimes_mode_equal_dhat_per_program_point() {
+    let dhat = dhat_program_points(&["gb", "gbk", "tb", "tbk", "mb", "mbk", "eb", "ebk"]);
+    let ours = figures(env!("CARGO_BIN_EXE_oracle_tracealloc"), "lifetime-points");
+    let points = dhat.as_object().unwrap();
+    assert!(
+        points
+            .values()
+            .filter(|p| p[4].as_u64() > p[0].as_u64())
+            .count()
+            >= 2,
+        "points whose own maximum is above their share of the peak: {dhat}"
     );
     assert_eq!(ours, dhat);
 }

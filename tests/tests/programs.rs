@@ -391,3 +391,37 @@ fn thread_stacks_start_at_the_threads_closure_or_main() {
     );
     assert!(out.contains("thread stacks ok (dwarf-unwind)"), "{out}");
 }
+
+/// Lifetimes mode: a site's mean lifetime is how long its blocks lived (blocks freed after 200 ms,
+/// blocks freed at once, blocks live 100 ms at the snapshot), within the coarse clock's steps (up
+/// to 4 ms); `TRACEALLOC_LIFETIMES=0` turns the program's `Profiler::lifetimes()` off.
+#[test]
+fn lifetimes_mode_measures_how_long_blocks_live() {
+    let program = env!("CARGO_BIN_EXE_lifetimes");
+    let out: serde_json::Value = serde_json::from_str(&run(program, &[], &[], LIMIT)).unwrap();
+    assert_eq!(out["lifetimes"], true, "{out}");
+    let mean = |name: &str| {
+        let pair = &out["mean_us"][name];
+        (pair[0].as_f64().unwrap(), pair[1].as_u64().unwrap())
+    };
+    let (long, long_blocks) = mean("long_lived");
+    assert_eq!(long_blocks, 100, "{out}");
+    // Slept 200 ms; a loaded machine may oversleep, never undersleep.
+    assert!((195_000.0..2_000_000.0).contains(&long), "{out}");
+    let (short, short_blocks) = mean("short_lived");
+    assert_eq!(short_blocks, 100_000, "{out}");
+    assert!(short < 100.0, "freed at once: {out}");
+    let (live, live_blocks) = mean("still_live");
+    assert_eq!(live_blocks, 10, "{out}");
+    assert!((95_000.0..2_000_000.0).contains(&live), "{out}");
+
+    let off: serde_json::Value = serde_json::from_str(&run(
+        program,
+        &[],
+        &[("TRACEALLOC_LIFETIMES", "0")],
+        LIMIT,
+    ))
+    .unwrap();
+    assert_eq!(off["lifetimes"], false, "{off}");
+    assert_eq!(off["mean_us"]["long_lived"][0], 0.0, "{off}");
+}

@@ -96,6 +96,8 @@ impl CaptureInfo {
             frame_pointers,
             sampling_bytes: 0,
             sampling_from_env: false,
+            lifetimes: false,
+            lifetimes_from_env: false,
         }
     }
 }
@@ -186,6 +188,19 @@ pub struct Site {
     /// Exact mode only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub realloc_copied_bytes: u64,
+    /// Lifetimes mode only (see [`CaptureInfo::lifetimes`]): the summed lifetimes of the site's
+    /// blocks in microseconds, from allocation to free, or to the snapshot for live blocks (a
+    /// realloc does not end a block's life). Divided by the allocations (`total_blocks` less
+    /// `reallocs`), the mean lifetime; dhat-rs's `tl`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lifetimes_us: u64,
+    /// Lifetimes mode only: the site's own maximum of live bytes, and its live blocks then
+    /// (dhat-rs's `mb`, `mbk`), checked at each allocation and growing realloc by the allocating
+    /// thread: a block grown by another thread counts from the allocating thread's next change.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_blocks: u64,
     /// The task label the blocks were allocated under (`tracealloc::labeled`, `with_label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -209,6 +224,13 @@ pub struct CaptureInfo {
     /// program's own `Profiler` setting.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sampling_from_env: bool,
+    /// Whether lifetimes were recorded (`Profiler::lifetimes`, `TRACEALLOC_LIFETIMES=1`): each
+    /// site's `lifetimes_us`, `max_bytes` and `max_blocks`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lifetimes: bool,
+    /// Whether `TRACEALLOC_LIFETIMES` chose that (on or off).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lifetimes_from_env: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

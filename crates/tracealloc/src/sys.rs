@@ -129,3 +129,16 @@ pub(crate) fn resident_bytes() -> u64 {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page).unwrap_or(4096)
 }
+
+/// Nanoseconds of `CLOCK_MONOTONIC_COARSE`: the vDSO's last tick (a few ns to read, no system
+/// call), which moves in steps of the kernel's tick (1 to 4 ms).
+#[inline(always)]
+pub(crate) fn coarse_now_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`, which is valid for writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}

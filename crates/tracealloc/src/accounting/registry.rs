@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, 
 use tracealloc_snapshot::HeapStats;
 
 use crate::accounting::measure;
-use crate::accounting::sampling::SamplingChoice;
+use crate::accounting::mode::ModeChoice;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::record::SiteDelta;
@@ -151,8 +151,8 @@ pub(crate) struct Registry {
     pub(crate) orphan_record: SiteRecord,
     /// Threads that could not get a state (memory for it ran out): they went on without one.
     pub(crate) threads_without_state: AtomicU64,
-    /// The sampling interval, decided at the process's first allocation.
-    pub(crate) sampling: SamplingChoice,
+    /// The mode (exact, sampled, lifetimes), decided at the process's first allocation.
+    pub(crate) mode: ModeChoice,
     /// The next `measure` scope id: increasing, so that scopes nested in a measure have larger ids.
     next_scope: AtomicU64,
     /// When the live bytes last reached their maximum, for each site's figures at that moment.
@@ -179,7 +179,7 @@ impl Registry {
             orphan_total_blocks: AtomicU64::new(0),
             orphan_record: SiteRecord::empty(OwnerId::NONE),
             threads_without_state: AtomicU64::new(0),
-            sampling: SamplingChoice::new(),
+            mode: ModeChoice::new(),
             next_scope: AtomicU64::new(1),
             peak_mark: PeakMark::new(),
             timeline: Timeline::new(),
@@ -480,6 +480,48 @@ impl Registry {
         };
     }
 
+    /// Lifetimes mode: `thread` allocated a block of `record` at `birth`, or grew one (`None`);
+    /// the site's own maximum follows. Only the owner's changes move the maximum: a realloc that
+    /// grows another thread's block is seen at the owner's next change.
+    ///
+    /// # Safety
+    /// Called on the owner thread of `thread` only.
+    #[inline(always)]
+    pub(crate) unsafe fn note_growth(
+        &self,
+        thread: &ThreadState,
+        record: &SiteRecord,
+        birth: Option<u64>,
+    ) {
+        if record.owner != thread.id() {
+            return;
+        }
+        if let Some(counts) = record.lifetimes() {
+            // SAFETY: (1) forwarded owner contract, no other section open; (2) the record is the
+            // thread's own, written inside the section.
+            let _section = unsafe { thread.write_section() };
+            record.owner_grew(counts, birth);
+        }
+    }
+
+    /// Lifetimes mode: `thread` frees a block of `record` at `stamp`.
+    ///
+    /// # Safety
+    /// Called on the owner thread of `thread` only.
+    #[inline(always)]
+    pub(crate) unsafe fn note_death(&self, thread: &ThreadState, record: &SiteRecord, stamp: u64) {
+        let Some(counts) = record.lifetimes() else {
+            return;
+        };
+        if record.owner == thread.id() {
+            // SAFETY: as in `note_growth`.
+            let _section = unsafe { thread.write_section() };
+            counts.owner_died(stamp);
+        } else {
+            counts.remote_died(stamp);
+        }
+    }
+
     /// Counts an allocation on a thread without state (memory for it could not be mapped).
     #[cold]
     pub(crate) fn record_orphan_alloc(&self, size: usize) -> &SiteRecord {
@@ -513,6 +555,9 @@ impl Registry {
         self.orphan_total_blocks
             .fetch_add(change.total_blocks, Ordering::Relaxed);
         record.remote_add(&change, self.peak_mark.generation(), false);
+        if let Some(counts) = record.lifetimes().filter(|_| freed) {
+            counts.remote_died(crate::accounting::mode::stamp());
+        }
     }
 
     /// Counts a heap block of the profiler's own (positive on alloc, negative on free).

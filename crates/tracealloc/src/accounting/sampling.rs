@@ -8,69 +8,12 @@
 //! A block's contribution is a function of its current size only, so a free or realloc takes back
 //! exactly what was added, and a site's live estimate returns to zero when its blocks are freed.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
 
-/// The environment variable that chooses sampling at start-up without a rebuild: the mean bytes
-/// between samples, `0` for exact mode. It overrides `Profiler::sampled`.
-pub const SAMPLE_ENV: &str = "TRACEALLOC_SAMPLE";
-
 /// The header record of blocks left out by sampling: they count in the whole-process figures only.
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
-
-/// The sampling interval in use (0: exact mode), decided at the process's first allocation from
-/// `TRACEALLOC_SAMPLE` or the profiler's own setting.
-pub(crate) struct SamplingChoice {
-    /// The mean bytes between samples; [`Self::UNDECIDED`] before the first allocation.
-    bytes: AtomicU64,
-    /// Who chose it: 0 the code (`Profiler::sampled`, or exact by default), 1 `TRACEALLOC_SAMPLE`.
-    from_env: AtomicU8,
-}
-
-impl SamplingChoice {
-    const UNDECIDED: u64 = u64::MAX;
-
-    pub(crate) const fn new() -> SamplingChoice {
-        SamplingChoice {
-            bytes: AtomicU64::new(Self::UNDECIDED),
-            from_env: AtomicU8::new(0),
-        }
-    }
-
-    /// The sampling interval in use (0 for exact mode), deciding it on first use from the
-    /// environment and `configured`, the profiler's own setting.
-    #[inline(always)]
-    pub(crate) fn mean(&self, configured: u64) -> u64 {
-        match self.bytes.load(Ordering::Relaxed) {
-            Self::UNDECIDED => self.decide(configured),
-            mean => mean,
-        }
-    }
-
-    /// Racing threads reach the same answer: neither the environment nor the setting changes.
-    #[cold]
-    #[inline(never)]
-    fn decide(&self, configured: u64) -> u64 {
-        let from_env = crate::sys::env_u64(c"TRACEALLOC_SAMPLE");
-        let mean = from_env.unwrap_or(configured);
-        self.from_env
-            .store(u8::from(from_env.is_some()), Ordering::Relaxed);
-        self.bytes.store(mean, Ordering::Relaxed);
-        mean
-    }
-
-    /// The interval and whether `TRACEALLOC_SAMPLE` chose it, for a snapshot's metadata (exact
-    /// before the first allocation).
-    pub(crate) fn decided(&self) -> (u64, bool) {
-        match self.bytes.load(Ordering::Relaxed) {
-            Self::UNDECIDED => (0, false),
-            mean => (mean, self.from_env.load(Ordering::Relaxed) == 1),
-        }
-    }
-}
 
 /// Counts `size` bytes against a thread's sampling interval; true when a sample point falls in
 /// them. `seed` differs per thread, so runs are reproducible.

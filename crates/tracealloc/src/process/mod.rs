@@ -15,6 +15,7 @@ pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
 
+use crate::accounting::mode::{LIFETIMES, stamp};
 use crate::accounting::registry::{Registry, Site};
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::capture::{CaptureMode, Captured, decide_mode};
@@ -269,7 +270,7 @@ impl Drop for LabelGuard {
 
 /// The sampling interval in use (0: exact mode, or no allocation yet).
 pub(crate) fn sampling_mean() -> u64 {
-    REGISTRY.sampling.decided().0
+    REGISTRY.mode.sampling().0
 }
 
 /// A snapshot of the process's registry, untracked.
@@ -288,7 +289,8 @@ fn capture_here(thread: &ThreadState) -> Captured {
     captured
 }
 
-/// Accounts a new block of `size` bytes (`mean`: the sampling interval, 0 for exact mode);
+/// Accounts a new block of `size` bytes (`requested_mode`: the `Profiler`'s setting, see
+/// `accounting::mode`);
 /// returns the record to store in its header (null for the profiler's own blocks).
 // `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
 // In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
@@ -296,23 +298,45 @@ fn capture_here(thread: &ThreadState) -> Captured {
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(size: usize, address: usize, configured_mean: u64) -> *const SiteRecord {
+pub(crate) fn on_alloc(size: usize, address: usize, requested_mode: u64) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
     };
-    let mean = REGISTRY.sampling.mean(configured_mean);
+    let mode = REGISTRY.mode.word(requested_mode);
     let Some(thread) = current_thread() else {
         return REGISTRY.record_orphan_alloc(size);
     };
-    if mean != 0 {
-        return on_sampled_alloc(thread, size, mean);
+    if mode != 0 {
+        return on_alloc_in_mode(thread, size, address, mode);
     }
     // Not `capture_here`: returning the 520-byte capture by value costs W1 about 0.15x (measured).
     let mut captured = Captured::empty();
     captured.capture(CaptureMode::current(), thread.stack());
     // SAFETY: `thread` is the calling thread's own state.
     unsafe { REGISTRY.record_alloc(thread, &captured, size, address) }
+}
+
+/// `on_alloc` in lifetimes mode or sampled mode (`mode`, not 0).
+#[inline(always)]
+fn on_alloc_in_mode(
+    thread: &ThreadState,
+    size: usize,
+    address: usize,
+    mode: u64,
+) -> *const SiteRecord {
+    if mode != LIFETIMES {
+        return on_sampled_alloc(thread, size, mode);
+    }
+    let birth = stamp();
+    let mut captured = Captured::empty();
+    captured.capture(CaptureMode::current(), thread.stack());
+    // SAFETY: `thread` is the calling thread's own state.
+    unsafe {
+        let record = REGISTRY.record_alloc(thread, &captured, size, address);
+        REGISTRY.note_growth(thread, record, Some(birth));
+        record
+    }
 }
 
 #[inline(always)]
@@ -359,7 +383,7 @@ pub(crate) fn on_realloc(
     old: usize,
     new: usize,
     addresses: (usize, usize),
-    configured_mean: u64,
+    requested_mode: u64,
 ) -> *const SiteRecord {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
@@ -372,9 +396,9 @@ pub(crate) fn on_realloc(
         REGISTRY.record_orphan_change(site, old, new, false);
         return record;
     };
-    let mean = REGISTRY.sampling.mean(configured_mean);
+    let mode = REGISTRY.mode.word(requested_mode);
     let thread = match current_thread() {
-        Some(thread) if !site.owner.is_none() || (mean != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
+        Some(thread) if !site.owner.is_none() || (mode != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
             thread
         }
         _ => {
@@ -382,12 +406,22 @@ pub(crate) fn on_realloc(
             return record;
         }
     };
-    if mean == 0 {
+    if mode == 0 {
         // SAFETY: `thread` is the calling thread's own state.
         unsafe { REGISTRY.record_realloc(thread, site, old, new, addresses) };
         return record;
     }
-    on_sampled_realloc(thread, site, old, new, mean)
+    if mode == LIFETIMES {
+        // SAFETY: as above.
+        unsafe {
+            REGISTRY.record_realloc(thread, site, old, new, addresses);
+            if new > old {
+                REGISTRY.note_growth(thread, site, None);
+            }
+        }
+        return record;
+    }
+    on_sampled_realloc(thread, site, old, new, mode)
 }
 
 #[inline(always)]
@@ -430,7 +464,7 @@ pub(crate) fn on_dealloc(
     record: *const SiteRecord,
     size: usize,
     address: usize,
-    configured_mean: u64,
+    requested_mode: u64,
 ) {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
@@ -443,20 +477,27 @@ pub(crate) fn on_dealloc(
         REGISTRY.record_orphan_change(site, size, 0, true);
         return;
     };
-    let mean = REGISTRY.sampling.mean(configured_mean);
+    let mode = REGISTRY.mode.word(requested_mode);
     let live = (-(size as i64), -1);
     match current_thread() {
-        Some(thread) if mean == 0 && !site.owner.is_none() => {
+        Some(thread) if mode == 0 && !site.owner.is_none() => {
             // SAFETY: `thread` is the calling thread's own state.
             unsafe { REGISTRY.record_dealloc(thread, site, size, address) }
         }
-        Some(thread) if mean != 0 && std::ptr::eq(site, &UNSAMPLED) => {
+        Some(thread) if mode == LIFETIMES && !site.owner.is_none() => {
+            // SAFETY: as above.
+            unsafe {
+                REGISTRY.note_death(thread, site, stamp());
+                REGISTRY.record_dealloc(thread, site, size, address);
+            }
+        }
+        Some(thread) if mode != 0 && std::ptr::eq(site, &UNSAMPLED) => {
             let delta = SiteDelta::default();
             // SAFETY: as above.
             unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, None) };
         }
-        Some(thread) if mean != 0 && !site.owner.is_none() => {
-            let delta = SiteDelta::sampled_free(size, mean);
+        Some(thread) if mode != 0 && !site.owner.is_none() => {
+            let delta = SiteDelta::sampled_free(size, mode);
             // SAFETY: as above.
             unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
         }

@@ -12,11 +12,12 @@ use tracealloc_snapshot::{
     TimePoint,
 };
 
+use crate::accounting::mode::{NS_PER_STAMP, stamp};
 use crate::accounting::timeline::{CAPACITY, Point};
 
 use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
-use crate::state::record::{Counts, SiteRecord, non_negative};
+use crate::state::record::{Counts, LifetimeCounts, Lifetimes, SiteRecord, non_negative};
 use crate::state::thread::ThreadState;
 
 /// One record's figures, copied out.
@@ -28,6 +29,7 @@ struct Copied<'r> {
     stack: &'r [usize],
     label: Option<&'static str>,
     counts: Counts,
+    lifetimes: Option<Lifetimes>,
 }
 
 /// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
@@ -39,14 +41,21 @@ fn copy_record<'r>(
     peak_gen: u64,
     unreadable: &mut u64,
 ) -> Copied<'r> {
+    let counters = record.lifetimes();
+    let remote_deaths = counters.map(LifetimeCounts::read_remote_deaths);
     let remote = record.read_remote(peak_gen);
-    let local = match thread.map(|t| t.read_consistent(|| record.read_local(peak_gen))) {
+    let read_local = || {
+        let counts = record.read_local(peak_gen);
+        let lifetimes = counters.zip(remote_deaths).map(|(c, deaths)| c.read(deaths));
+        (counts, lifetimes)
+    };
+    let (local, lifetimes) = match thread.map(|t| t.read_consistent(read_local)) {
         Some(Ok(local)) => local,
         Some(Err(_torn)) => {
             *unreadable += 1;
-            Counts::default()
+            (Counts::default(), None)
         }
-        None => Counts::default(),
+        None => (Counts::default(), None),
     };
     Copied {
         thread: index,
@@ -58,6 +67,7 @@ fn copy_record<'r>(
         stack: record.stack(),
         label: record.label.text(),
         counts: local.plus(remote),
+        lifetimes,
     }
 }
 
@@ -66,6 +76,9 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let started = Instant::now();
     let totals = registry.stats();
     let peak_gen = registry.peak_mark.generation();
+    // Lifetimes: a live block counts up to the moment its record is copied (not to the end of the
+    // symbolization, which may take a second).
+    let stamp_rate = (registry.mode.lifetimes().0).then(|| (stamp(), NS_PER_STAMP));
     let mut states: Vec<&ThreadState> = registry.threads().collect();
     states.sort_by_key(|t| t.index);
 
@@ -180,6 +193,17 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         site.temporary_blocks += c.counts.temporary_blocks;
         site.reallocs += c.counts.reallocs;
         site.realloc_copied_bytes += c.counts.realloc_copied_bytes;
+        if let (Some(lifetimes), Some((now, ns_per_stamp))) = (c.lifetimes, stamp_rate) {
+            let live_blocks = non_negative(c.counts.live_blocks);
+            // Wrapping: the sums of stamps overflow; their difference is the lifetimes' sum.
+            let stamps = lifetimes
+                .deaths
+                .wrapping_sub(lifetimes.births)
+                .wrapping_add(live_blocks.wrapping_mul(now));
+            site.lifetimes_us += (non_negative(stamps) as f64 * ns_per_stamp / 1000.0).round() as u64;
+            site.max_bytes += lifetimes.max_bytes;
+            site.max_blocks += lifetimes.max_blocks;
+        }
     }
     snapshot.frames = builder.frames;
     snapshot.stacks = builder.stacks;
@@ -369,7 +393,8 @@ fn metadata(registry: &Registry) -> Metadata {
         depth_limit() as u32,
         mode == CaptureMode::FramePointers,
     );
-    (capture.sampling_bytes, capture.sampling_from_env) = registry.sampling.decided();
+    (capture.sampling_bytes, capture.sampling_from_env) = registry.mode.sampling();
+    (capture.lifetimes, capture.lifetimes_from_env) = registry.mode.lifetimes();
     let command = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

@@ -5,7 +5,11 @@
 //! frees or reallocates one of the record's blocks adds to the `remote_*` counters instead, with
 //! atomic read-modify-writes; readers add the two halves.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Whether new records get [`LifetimeCounts`]: set once, when the process's mode is decided at its
+/// first allocation (before any record is made).
+pub(crate) static LIFETIMES_MODE: AtomicBool = AtomicBool::new(false);
 
 /// A task label (`tracealloc::labeled`): a `&'static str`, kept as its address and length so that
 /// it fits in a record and costs two stores to set.
@@ -128,6 +132,8 @@ pub(crate) struct SiteRecord {
     pub(crate) depth: u32,
     /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
     pub(crate) end: u8,
+    /// Whether [`LifetimeCounts`] follow the record's frames (lifetimes mode).
+    pub(crate) has_lifetimes: bool,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -180,6 +186,7 @@ impl SiteRecord {
             frames: std::ptr::null(),
             depth: 0,
             end: 0,
+            has_lifetimes: false,
             owner,
             scope: 0,
             label: Label::NONE,
@@ -375,6 +382,112 @@ impl Counts {
             realloc_copied_bytes: self
                 .realloc_copied_bytes
                 .wrapping_add(other.realloc_copied_bytes),
+        }
+    }
+}
+
+/// What lifetimes mode adds to a record (`Profiler::lifetimes`, `TRACEALLOC_LIFETIMES`): kept in
+/// the frame arena right after the record's frames, so that records stay as small in the usual
+/// mode. All-zero words are an empty one.
+///
+/// Lifetimes are kept as sums of clock readings: a block's lifetime is its free's stamp less its
+/// allocation's, so the sum of the lifetimes of the freed blocks is the sum of the frees' stamps
+/// less that of their allocations, and nothing is stored per block. A live block counts up to the
+/// moment a reader looks: `deaths - births + live_blocks * now`.
+#[repr(C)]
+pub(crate) struct LifetimeCounts {
+    /// Written by the owner, inside its sequence lock: the stamps of the blocks it allocated here.
+    births: AtomicU64,
+    /// The stamps of the owner's frees of these blocks.
+    deaths: AtomicU64,
+    /// The site's own maximum (dhat-rs's `mb`, `mbk`): its live bytes, and blocks at that moment,
+    /// taken with `>=` at each of the owner's increases.
+    max_bytes: AtomicU64,
+    max_blocks: AtomicU64,
+    /// Written by other threads with atomic adds: the stamps of their frees of these blocks.
+    remote_deaths: AtomicU64,
+}
+
+impl LifetimeCounts {
+    /// Words of the frame arena one takes.
+    pub(crate) const WORDS: usize = std::mem::size_of::<LifetimeCounts>() / 8;
+
+    /// The owner freed one of these blocks at `stamp`. Owner thread only, inside its sequence
+    /// lock.
+    #[inline]
+    pub(crate) fn owner_died(&self, stamp: u64) {
+        bump(&self.deaths, stamp);
+    }
+
+    /// Another thread freed one of these blocks at `stamp`.
+    #[inline]
+    pub(crate) fn remote_died(&self, stamp: u64) {
+        self.remote_deaths.fetch_add(stamp, Ordering::Release);
+    }
+
+    /// The owner's lifetime figures (call inside the owner's sequence-lock read), with the remote
+    /// frees, read first.
+    pub(crate) fn read(&self, remote_deaths: u64) -> Lifetimes {
+        Lifetimes {
+            births: self.births.load(Ordering::Relaxed),
+            deaths: self
+                .deaths
+                .load(Ordering::Relaxed)
+                .wrapping_add(remote_deaths),
+            max_bytes: self.max_bytes.load(Ordering::Relaxed),
+            max_blocks: self.max_blocks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Other threads' frees' stamps: read before the owner's half.
+    pub(crate) fn read_remote_deaths(&self) -> u64 {
+        self.remote_deaths.load(Ordering::Acquire)
+    }
+}
+
+/// A record's lifetime figures as a reader sees them, in clock ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Lifetimes {
+    pub(crate) births: u64,
+    pub(crate) deaths: u64,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_blocks: u64,
+}
+
+impl SiteRecord {
+    /// The record's lifetime counters, in lifetimes mode.
+    #[inline(always)]
+    pub(crate) fn lifetimes(&self) -> Option<&LifetimeCounts> {
+        if !self.has_lifetimes {
+            return None;
+        }
+        // SAFETY: `has_lifetimes` is set, before the record is published, only on records whose
+        // `depth` frames are followed by a zeroed, 8-aligned `LifetimeCounts` in the same arena,
+        // which lives as long as the process.
+        Some(unsafe { &*self.frames.add(self.depth as usize).cast::<LifetimeCounts>() })
+    }
+
+    /// The owner allocated a block here at `stamp`, or grew one: the site's maximum is checked
+    /// (with what other threads freed). Owner thread only, inside its sequence lock.
+    #[inline]
+    pub(crate) fn owner_grew(&self, counts: &LifetimeCounts, birth: Option<u64>) {
+        if let Some(stamp) = birth {
+            bump(&counts.births, stamp);
+        }
+        let live_bytes = self
+            .live_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.remote_live_bytes.load(Ordering::Relaxed));
+        let live_blocks = self
+            .live_blocks
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.remote_live_blocks.load(Ordering::Relaxed));
+        let live_bytes = non_negative(live_bytes);
+        if live_bytes >= counts.max_bytes.load(Ordering::Relaxed) {
+            counts.max_bytes.store(live_bytes, Ordering::Relaxed);
+            counts
+                .max_blocks
+                .store(non_negative(live_blocks), Ordering::Relaxed);
         }
     }
 }

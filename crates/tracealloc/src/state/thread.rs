@@ -21,7 +21,7 @@ use std::sync::atomic::{
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::carve;
-use crate::state::record::{Label, OwnerId, RecordChunk, SiteRecord};
+use crate::state::record::{LIFETIMES_MODE, Label, LifetimeCounts, OwnerId, RecordChunk, SiteRecord};
 use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::sys;
 
@@ -703,9 +703,12 @@ impl ThreadState {
             return None; // past the cap: charged to the thread's `[other stacks]` record
         }
         let stack = captured.stack();
-        // Copy the frames into the arena.
-        if local.frames_left < stack.len() {
-            let words = local.next_frame_words.max(stack.len());
+        let has_lifetimes = LIFETIMES_MODE.load(Ordering::Relaxed);
+        let extra = if has_lifetimes { LifetimeCounts::WORDS } else { 0 };
+        let needed = stack.len() + extra;
+        // Copy the frames into the arena (followed by the lifetime counters in that mode).
+        if local.frames_left < needed {
+            let words = local.next_frame_words.max(needed);
             let arena = carve(words * std::mem::size_of::<usize>(), mapped).cast::<usize>();
             if arena.is_null() {
                 return None;
@@ -715,12 +718,13 @@ impl ThreadState {
             local.next_frame_words = (words * 2).min(MAX_FRAME_WORDS);
         }
         let frames = local.frames_cursor;
-        // SAFETY: the arena has `frames_left >= stack.len()` free words at `frames_cursor`.
+        // SAFETY: the arena has `frames_left >= needed` free words at `frames_cursor`; the
+        // `extra` words after the frames stay zeroed (an empty `LifetimeCounts`).
         unsafe {
             ptr::copy_nonoverlapping(stack.as_ptr(), frames, stack.len());
-            local.frames_cursor = frames.add(stack.len());
+            local.frames_cursor = frames.add(needed);
         }
-        local.frames_left -= stack.len();
+        local.frames_left -= needed;
 
         // Append a record, opening a new chunk when the tail is full.
         // SAFETY: chunks are never freed; the tail is only appended to by the owner.
@@ -745,14 +749,16 @@ impl ThreadState {
         // SAFETY: slot `len` is not yet published, so no reader looks at it; the owner writes it
         // whole before the release store of the new length publishes it.
         unsafe {
-            record_ptr.write(SiteRecord::new(
+            let mut record = SiteRecord::new(
                 self.id(),
                 (scope, label),
                 hash,
                 frames,
                 stack.len() as u32,
                 captured.end as u8,
-            ));
+            );
+            record.has_lifetimes = has_lifetimes;
+            record_ptr.write(record);
         }
         tail.len.store(len + 1, Ordering::Release);
 
