@@ -127,12 +127,13 @@ enum Command {
         title: Option<String>,
     },
     /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, Parca), folded
-    /// stacks (flamegraph.pl) or speedscope's JSON.
+    /// stacks (flamegraph.pl), speedscope's JSON or DHAT's (Valgrind's dh_view.html).
     Export {
         file: PathBuf,
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Output file [default: FILE's stem with .pb.gz or .folded, next to FILE].
+        /// Output file [default: FILE's stem with .pb.gz, .folded, .speedscope.json or
+        /// .dhat.json, next to FILE].
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// For folded stacks and speedscope: the figure counted.
@@ -145,7 +146,7 @@ enum Command {
         /// For folded stacks: the task label as the root frame.
         #[arg(long)]
         by_label: bool,
-        /// For folded stacks and speedscope: keep every frame, std's start-up included.
+        /// For folded stacks, speedscope and DHAT: keep every frame, std's start-up included.
         #[arg(long)]
         full_stacks: bool,
     },
@@ -160,6 +161,9 @@ enum ExportFormat {
     /// speedscope's JSON: a sampled profile weighted by the metric (one per thread with
     /// --by-thread), for https://www.speedscope.app.
     Speedscope,
+    /// DHAT's JSON, for Valgrind's dh_view.html: totals, at t-gmax, at t-end, and (from a
+    /// program run with TRACEALLOC_LIFETIMES=1) lifetimes and each point's maximum.
+    Dhat,
 }
 
 #[derive(clap::Args)]
@@ -389,8 +393,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     ExportFormat::Pprof => "pb.gz",
                     ExportFormat::Folded => "folded",
                     ExportFormat::Speedscope => "speedscope.json",
+                    ExportFormat::Dhat => "dhat.json",
                 })
             });
+            if matches!(format, ExportFormat::Dhat) && !snapshot.meta.capture.lifetimes {
+                eprintln!(
+                    "tracealloc: note: {} was recorded without lifetimes: DHAT's viewer will show \
+                     totals only; run the program with TRACEALLOC_LIFETIMES=1 (or \
+                     Profiler::lifetimes()) for at-t-gmax, lifetimes and maxima",
+                    file.display()
+                );
+            }
             let mut fold = FoldOptions::default();
             fold.metric = metric.into();
             fold.by_thread = by_thread;
@@ -403,6 +416,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     .iter()
                     .try_for_each(|line| writeln!(w, "{line}")),
                 ExportFormat::Speedscope => tracealloc_report::speedscope(&snapshot, &fold, w),
+                ExportFormat::Dhat => tracealloc_report::dhat(&snapshot, full_stacks, w),
             })?
         }
         Command::Threads { file, format } => {

@@ -686,3 +686,109 @@ fn labels_group_root_and_export() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `dh-view-in-browser.mjs` on `file` (skipped with a notice without Chromium, the npm tools
+/// or Valgrind's viewer).
+fn check_in_dh_view(file: &Path, bklt: bool) {
+    let viewer = std::env::var_os("TRACEALLOC_DH_VIEW")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/libexec/valgrind/dh_view.html"));
+    let (Some(npm), Some(chromium), true) = (
+        std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
+        std::env::var_os("TRACEALLOC_CHROMIUM"),
+        viewer.exists(),
+    ) else {
+        eprintln!(
+            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core), and install valgrind (or set TRACEALLOC_DH_VIEW), to open DHAT files in dh_view (see .ci/run)"
+        );
+        return;
+    };
+    let script = npm.join("dh-view-in-browser.mjs");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dh-view-in-browser.mjs"),
+        &script,
+    )
+    .unwrap();
+    let result = Command::new("node")
+        .current_dir(&npm)
+        .env("CHROMIUM", chromium)
+        .arg(&script)
+        .arg(&viewer)
+        .arg(file)
+        .arg("leak_diff::leak")
+        .arg(bklt.to_string())
+        .output()
+        .expect("run node");
+    assert!(
+        result.status.success(),
+        "dh_view failed on {}: {}{}",
+        file.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// `export --format dhat` of a snapshot recorded with `TRACEALLOC_LIFETIMES=1`: the leak's program
+/// point has its exact maximum, figures at the peak and at the end (15 blocks of 256 bytes, all
+/// still live), and a lifetime; Valgrind's dh_view opens the file and sorts by "At t-gmax". Without
+/// lifetimes, the file is DHAT's totals-only form, which dh_view opens too, and the CLI says why.
+#[test]
+fn dhat_export_opens_in_dh_view() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-dhat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with = dir.join("lifetimes.dhat.json");
+    let args = |input: &str, output: &Path| {
+        [
+            "export".to_owned(),
+            data(input).to_str().unwrap().to_owned(),
+            "--format".to_owned(),
+            "dhat".to_owned(),
+            "-o".to_owned(),
+            output.to_str().unwrap().to_owned(),
+        ]
+    };
+    let out = tracealloc(&args("lifetimes.json", &with).each_ref().map(String::as_str));
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&with).unwrap()).unwrap();
+    assert_eq!(
+        (file["bklt"].as_bool(), file["mode"].as_str()),
+        (Some(true), Some("rust-heap"))
+    );
+    let ftbl = file["ftbl"].as_array().unwrap();
+    let leak = file["pps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pp| {
+            ftbl[pp["fs"][1].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap()
+                .starts_with("leak_diff::leak (tests/src/bin/leak_diff.rs:18")
+        })
+        .expect("the leak's program point");
+    for (field, expected) in [
+        ("tb", 15 * 256),
+        ("tbk", 15),
+        ("mb", 15 * 256),
+        ("mbk", 15),
+        ("gb", 15 * 256),
+        ("gbk", 15),
+        ("eb", 15 * 256),
+        ("ebk", 15),
+    ] {
+        assert_eq!(leak[field].as_u64(), Some(expected), "{field}: {leak}");
+    }
+    assert!(leak["tl"].is_u64(), "{leak}");
+    check_in_dh_view(&with, true);
+
+    let without = dir.join("totals.dhat.json");
+    let out = tracealloc(&args("new.json", &without).each_ref().map(String::as_str));
+    assert!(out.status.success(), "{out:?}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("TRACEALLOC_LIFETIMES=1"), "{note}");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&without).unwrap()).unwrap();
+    assert_eq!(file["bklt"], false);
+    check_in_dh_view(&without, false);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -415,13 +415,8 @@ fn lifetimes_mode_measures_how_long_blocks_live() {
     assert_eq!(live_blocks, 10, "{out}");
     assert!((95_000.0..2_000_000.0).contains(&live), "{out}");
 
-    let off: serde_json::Value = serde_json::from_str(&run(
-        program,
-        &[],
-        &[("TRACEALLOC_LIFETIMES", "0")],
-        LIMIT,
-    ))
-    .unwrap();
+    let off: serde_json::Value =
+        serde_json::from_str(&run(program, &[], &[("TRACEALLOC_LIFETIMES", "0")], LIMIT)).unwrap();
     assert_eq!(off["lifetimes"], false, "{off}");
     assert_eq!(off["mean_us"]["long_lived"][0], 0.0, "{off}");
 }

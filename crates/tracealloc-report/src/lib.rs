@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod dhat;
 mod flame;
 mod progress;
 mod report;
@@ -11,6 +12,7 @@ mod speedscope;
 mod tables;
 mod timeline;
 
+pub use dhat::dhat;
 pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use progress::load_with_progress;
 pub use report::{HtmlOptions, html_report};

@@ -181,8 +181,10 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
         Format::Json => write_json(out, rows),
         Format::Csv => write_csv(out, rows),
         Format::Table => {
+            // Lifetimes, when recorded: the mean lifetime and each group's own maximum.
+            let lifetimes = snapshot.meta.capture.lifetimes;
             let table_rows = rows.iter().enumerate().map(|(rank, s)| {
-                let cells = vec![
+                let mut cells = vec![
                     (rank + 1).to_string(),
                     human_bytes(s.live_bytes),
                     s.live_blocks.to_string(),
@@ -191,13 +193,20 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     s.total_blocks.to_string(),
                     s.temporary_blocks.to_string(),
                     human_bytes(s.realloc_copied_bytes),
-                    percent(s.figure(options.sort), sort_total),
-                    key_cell(&snapshot, &s.key, options.by),
                 ];
+                if lifetimes {
+                    cells.push(
+                        s.mean_lifetime_us()
+                            .map_or_else(String::new, human_duration),
+                    );
+                    cells.push(human_bytes(s.max_bytes));
+                }
+                cells.push(percent(s.figure(options.sort), sort_total));
+                cells.push(key_cell(&snapshot, &s.key, options.by));
                 (cells, "")
             });
             let share = format!("share of {}", options.sort.describe());
-            let header = [
+            let mut header = vec![
                 "#",
                 "live",
                 "blocks",
@@ -206,9 +215,11 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                 "total blocks",
                 "temporary",
                 "realloc copies",
-                share.as_str(),
-                "key",
             ];
+            if lifetimes {
+                header.extend(["mean lifetime", "own max"]);
+            }
+            header.extend([share.as_str(), "key"]);
             write_rows(out, &header, table_rows, options.color, false)?;
             writeln!(
                 out,
@@ -465,7 +476,7 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         (
             "capture",
             format!(
-                "{}, depth {}{}{}",
+                "{}, depth {}{}{}{}",
                 m.capture.method,
                 m.capture.max_depth,
                 if m.capture.frame_pointers {
@@ -485,6 +496,12 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                             "Profiler::sampled"
                         }
                     ),
+                },
+                match (m.capture.lifetimes, m.capture.lifetimes_from_env) {
+                    (true, true) => ", with lifetimes (TRACEALLOC_LIFETIMES=1)",
+                    (true, false) => ", with lifetimes (Profiler::lifetimes)",
+                    (false, true) => ", without lifetimes (TRACEALLOC_LIFETIMES=0)",
+                    (false, false) => "",
                 }
             ),
         ),
@@ -586,6 +603,19 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A duration given in microseconds, for people: `850 µs`, `1.2 ms`, `340 ms`, `2.5 s`, `1.5 h`.
+fn human_duration(us: f64) -> String {
+    match us {
+        0.0 => "0 µs".to_owned(),
+        us if us < 1.0 => format!("{us:.2} µs"),
+        us if us < 1_000.0 => format!("{us:.0} µs"),
+        us if us < 10_000.0 => format!("{:.1} ms", us / 1e3),
+        us if us < 1_000_000.0 => format!("{:.0} ms", us / 1e3),
+        us if us < 600_000_000.0 => format!("{:.1} s", us / 1e6),
+        us => format!("{:.1} h", us / 3.6e9),
+    }
 }
 
 #[cfg(test)]

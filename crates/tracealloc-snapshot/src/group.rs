@@ -53,6 +53,15 @@ pub struct Stat {
     pub reallocs: u64,
     #[serde(default)]
     pub realloc_copied_bytes: u64,
+    /// Lifetimes mode only: the summed lifetimes of the blocks, in microseconds (see
+    /// [`crate::Site::lifetimes_us`] and [`Stat::mean_lifetime_us`]).
+    #[serde(default)]
+    pub lifetimes_us: u64,
+    /// Lifetimes mode only: the sum of the sites' own maxima of live bytes and blocks.
+    #[serde(default)]
+    pub max_bytes: u64,
+    #[serde(default)]
+    pub max_blocks: u64,
 }
 
 impl Stat {
@@ -72,6 +81,17 @@ impl Stat {
         self.temporary_blocks += site.temporary_blocks;
         self.reallocs += site.reallocs;
         self.realloc_copied_bytes += site.realloc_copied_bytes;
+        self.lifetimes_us += site.lifetimes_us;
+        self.max_bytes += site.max_bytes;
+        self.max_blocks += site.max_blocks;
+    }
+
+    /// The blocks' mean lifetime in microseconds: their summed lifetimes over the allocations (a
+    /// realloc is not another block's life). Meaningful only for snapshots recorded with
+    /// lifetimes ([`crate::CaptureInfo::lifetimes`]); `None` without allocations.
+    pub fn mean_lifetime_us(&self) -> Option<f64> {
+        let allocations = self.total_blocks.saturating_sub(self.reallocs);
+        (allocations != 0).then(|| self.lifetimes_us as f64 / allocations as f64)
     }
 
     /// The frames of a [`GroupBy::Stack`] key, innermost first (the whole key for other groupings).

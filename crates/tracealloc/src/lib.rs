@@ -227,7 +227,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (3) base + pad lies within the new block.
         let user = unsafe { base.add(new.pad) };
         let moved = (ptr as usize, user as usize);
-        let record = process::on_realloc(record, layout.size(), new_size, moved, self.requested_mode);
+        let record =
+            process::on_realloc(record, layout.size(), new_size, moved, self.requested_mode);
         // SAFETY: (4) user is base + pad of the live new block of the new outer layout (a trailer
         // moves with the size; a sampled realloc may change the block's record).
         unsafe { new.write(user, record) };

@@ -24,7 +24,10 @@ fn short_lived() {
 }
 
 #[inline(never)]
-#[allow(clippy::vec_box, reason = "each box is a block of its own, which the test counts")]
+#[allow(
+    clippy::vec_box,
+    reason = "each box is a block of its own, which the test counts"
+)]
 fn still_live() -> Vec<Box<[u8; 32]>> {
     (0..10).map(|_| Box::new([2u8; 32])).collect()
 }
@@ -54,7 +57,10 @@ fn main() {
                 size == 64 || size == 32 || size == 4
             })
             .fold((0, 0), |(us, n), site| {
-                (us + site.lifetimes_us, n + site.total_blocks - site.reallocs)
+                (
+                    us + site.lifetimes_us,
+                    n + site.total_blocks - site.reallocs,
+                )
             });
         means.insert(
             name.to_owned(),

@@ -46,7 +46,9 @@ fn copy_record<'r>(
     let remote = record.read_remote(peak_gen);
     let read_local = || {
         let counts = record.read_local(peak_gen);
-        let lifetimes = counters.zip(remote_deaths).map(|(c, deaths)| c.read(deaths));
+        let lifetimes = counters
+            .zip(remote_deaths)
+            .map(|(c, deaths)| c.read(deaths));
         (counts, lifetimes)
     };
     let (local, lifetimes) = match thread.map(|t| t.read_consistent(read_local)) {
@@ -200,7 +202,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
                 .deaths
                 .wrapping_sub(lifetimes.births)
                 .wrapping_add(live_blocks.wrapping_mul(now));
-            site.lifetimes_us += (non_negative(stamps) as f64 * ns_per_stamp / 1000.0).round() as u64;
+            site.lifetimes_us +=
+                (non_negative(stamps) as f64 * ns_per_stamp / 1000.0).round() as u64;
             site.max_bytes += lifetimes.max_bytes;
             site.max_blocks += lifetimes.max_blocks;
         }

@@ -464,7 +464,12 @@ impl SiteRecord {
         // SAFETY: `has_lifetimes` is set, before the record is published, only on records whose
         // `depth` frames are followed by a zeroed, 8-aligned `LifetimeCounts` in the same arena,
         // which lives as long as the process.
-        Some(unsafe { &*self.frames.add(self.depth as usize).cast::<LifetimeCounts>() })
+        Some(unsafe {
+            &*self
+                .frames
+                .add(self.depth as usize)
+                .cast::<LifetimeCounts>()
+        })
     }
 
     /// The owner allocated a block here at `stamp`, or grew one: the site's maximum is checked

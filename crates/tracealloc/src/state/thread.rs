@@ -21,7 +21,9 @@ use std::sync::atomic::{
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::carve;
-use crate::state::record::{LIFETIMES_MODE, Label, LifetimeCounts, OwnerId, RecordChunk, SiteRecord};
+use crate::state::record::{
+    LIFETIMES_MODE, Label, LifetimeCounts, OwnerId, RecordChunk, SiteRecord,
+};
 use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::sys;
 
@@ -704,7 +706,11 @@ impl ThreadState {
         }
         let stack = captured.stack();
         let has_lifetimes = LIFETIMES_MODE.load(Ordering::Relaxed);
-        let extra = if has_lifetimes { LifetimeCounts::WORDS } else { 0 };
+        let extra = if has_lifetimes {
+            LifetimeCounts::WORDS
+        } else {
+            0
+        };
         let needed = stack.len() + extra;
         // Copy the frames into the arena (followed by the lifetime counters in that mode).
         if local.frames_left < needed {
