@@ -792,3 +792,67 @@ fn dhat_export_opens_in_dh_view() {
     check_in_dh_view(&without, false);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Folded export: stacks under `--min-share` of the total end in one `[smaller stacks]` frame where
+/// they part from bigger ones, the total unchanged; `--min-share 0` keeps every stack; a share
+/// outside 0..1 is refused with a clear message.
+#[test]
+fn folded_export_cuts_small_stacks_and_keeps_the_total() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-folded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fold = |share: &str| {
+        let out = dir.join(format!("{share}.folded"));
+        stdout_of(&[
+            "export",
+            data("new.json").to_str().unwrap(),
+            "--format",
+            "folded",
+            "--metric",
+            "total",
+            "--min-share",
+            share,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let total = |text: &str| -> u64 {
+        text.lines()
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum()
+    };
+    let whole = fold("0");
+    let cut = fold("0.3");
+    assert_eq!(total(&whole), total(&cut));
+    assert!(!whole.contains("[smaller stacks]"), "{whole}");
+    assert!(cut.lines().count() < whole.lines().count(), "{cut}");
+    assert!(
+        cut.lines()
+            .any(|l| l.contains(";[smaller stacks] ") || l.starts_with("[smaller stacks] ")),
+        "{cut}"
+    );
+    // Each kept line holds at least 30% of the total, or is a cut.
+    let all = total(&whole);
+    for line in cut.lines() {
+        let value: u64 = line.rsplit_once(' ').unwrap().1.parse().unwrap();
+        assert!(
+            line.contains("[smaller stacks]") || value * 10 >= all * 3,
+            "{line}"
+        );
+    }
+    let refused = tracealloc(&[
+        "export",
+        data("new.json").to_str().unwrap(),
+        "--format",
+        "folded",
+        "--min-share",
+        "2",
+    ]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("expected a share from 0 to 1"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -55,9 +55,16 @@ fn text_of(render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<St
 fn top_table(html: &mut String, snapshot: &Snapshot, by: GroupBy, rows: usize) {
     let stats = snapshot.statistics_sorted(by, Metric::LiveBytes);
     let by_name = format!("{by:?}").to_lowercase();
+    // Lifetimes, when recorded: the mean lifetime and the group's own maximum.
+    let lifetimes = snapshot.meta.capture.lifetimes;
+    let lifetime_heads = if lifetimes {
+        r#"<th data-kind="num">mean lifetime</th><th data-kind="num">own max</th>"#
+    } else {
+        ""
+    };
     let _ = writeln!(
         html,
-        r#"<table class="top" data-by="{by_name}"><thead><tr><th data-kind="num">live</th><th data-kind="num">blocks</th><th data-kind="num">at peak</th><th data-kind="num">total</th><th data-kind="num">allocations</th><th data-kind="num">temporary</th><th data-kind="num">realloc copies</th><th data-kind="text">{by_name}</th></tr></thead><tbody>"#
+        r#"<table class="top" data-by="{by_name}"><thead><tr><th data-kind="num">live</th><th data-kind="num">blocks</th><th data-kind="num">at peak</th><th data-kind="num">total</th><th data-kind="num">allocations</th><th data-kind="num">temporary</th><th data-kind="num">realloc copies</th>{lifetime_heads}<th data-kind="text">{by_name}</th></tr></thead><tbody>"#
     );
     for s in stats.iter().take(rows) {
         let bytes = |v: u64| format!(r#"<td data-v="{v}">{}</td>"#, human_bytes(v));
@@ -69,9 +76,19 @@ fn top_table(html: &mut String, snapshot: &Snapshot, by: GroupBy, rows: usize) {
             }
             _ => key.into_owned(),
         };
+        let lifetime_cells = if lifetimes {
+            let mean = s.mean_lifetime_us().unwrap_or(0.0);
+            format!(
+                r#"<td data-v="{mean}">{}</td>{}"#,
+                crate::tables::human_duration(mean),
+                bytes(s.max_bytes)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             html,
-            "<tr>{}{}{}{}{}{}{}<td class=\"key\">{}</td></tr>",
+            "<tr>{}{}{}{}{}{}{}{lifetime_cells}<td class=\"key\">{}</td></tr>",
             bytes(s.live_bytes),
             count(s.live_blocks),
             bytes(s.peak_bytes),

@@ -606,7 +606,7 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// A duration given in microseconds, for people: `850 µs`, `1.2 ms`, `340 ms`, `2.5 s`, `1.5 h`.
-fn human_duration(us: f64) -> String {
+pub(crate) fn human_duration(us: f64) -> String {
     match us {
         0.0 => "0 µs".to_owned(),
         us if us < 1.0 => format!("{us:.2} µs"),

@@ -79,7 +79,16 @@ pub struct FoldOptions {
     /// Keep full source paths. By default they are shortened for reading
     /// ([`crate::short_path`]).
     pub full_paths: bool,
+    /// For [`Snapshot::folded`]: a stack holding less than this share of the total (0 to 1) is
+    /// cut where it parts from stacks that together hold at least as much, and ends in a
+    /// `[smaller stacks]` frame (so the totals stay exact). A flamegraph cannot show a frame under
+    /// about 1/100,000 of its width, while the deep stacks of a real program (a recursive-descent
+    /// parser) make most lines of that size. 0 (the default) keeps every stack.
+    pub min_share: f64,
 }
+
+/// The frame that ends a stack cut by [`FoldOptions::min_share`].
+pub const SMALLER_STACKS_FRAME: &str = "[smaller stacks]";
 
 /// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
 /// the program's `main` or a thread's closure.
@@ -180,11 +189,16 @@ impl Snapshot {
         folded
     }
 
-    /// Folded lines `root;...;leaf value`, sorted, without zero values.
+    /// Folded lines `root;...;leaf value`, sorted, without zero values; stacks under
+    /// `options.min_share` of the total are cut (see [`FoldOptions::min_share`]).
     pub fn folded(&self, options: &FoldOptions) -> Vec<String> {
-        self.fold_map(options)
+        let mut folded = self.fold_map(options);
+        folded.retain(|_, v| *v > 0);
+        if options.min_share > 0.0 {
+            folded = cut_small_stacks(folded, options.min_share);
+        }
+        folded
             .into_iter()
-            .filter(|&(_, v)| v > 0)
             .map(|(stack, v)| format!("{stack} {v}"))
             .collect()
     }
@@ -204,5 +218,90 @@ impl Snapshot {
             .filter(|&(_, (o, n))| o > 0 || n > 0)
             .map(|(stack, (o, n))| format!("{stack} {o} {n}"))
             .collect()
+    }
+}
+
+/// Cuts each stack holding less than `min_share` of the total at its longest prefix that holds at
+/// least that much (with the stacks that share it), ending it in [`SMALLER_STACKS_FRAME`].
+fn cut_small_stacks(folded: BTreeMap<String, u64>, min_share: f64) -> BTreeMap<String, u64> {
+    let total: u64 = folded.values().sum();
+    let threshold = (total as f64 * min_share).ceil() as u64;
+    // A trie of the stacks' frames: each node's weight is what the stacks through it hold.
+    let mut children: Vec<std::collections::HashMap<&str, usize>> = vec![Default::default()];
+    let mut weights: Vec<u64> = vec![total];
+    for (stack, &value) in &folded {
+        let mut node = 0;
+        for frame in stack.split(';') {
+            node = match children[node].get(frame) {
+                Some(&child) => child,
+                None => {
+                    let child = weights.len();
+                    children.push(Default::default());
+                    weights.push(0);
+                    children[node].insert(frame, child);
+                    child
+                }
+            };
+            weights[node] += value;
+        }
+    }
+    let mut cut = BTreeMap::new();
+    for (stack, &value) in &folded {
+        if value >= threshold {
+            *cut.entry(stack.clone()).or_insert(0) += value;
+            continue;
+        }
+        let mut node = 0;
+        let mut kept = 0;
+        for (i, frame) in stack.split(';').enumerate() {
+            node = children[node][frame];
+            if weights[node] < threshold {
+                break;
+            }
+            kept = i + 1;
+        }
+        let prefix: Vec<&str> = stack.split(';').take(kept).collect();
+        let key = if prefix.is_empty() {
+            SMALLER_STACKS_FRAME.to_owned()
+        } else {
+            format!("{};{SMALLER_STACKS_FRAME}", prefix.join(";"))
+        };
+        *cut.entry(key).or_insert(0) += value;
+    }
+    cut
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::*;
+
+    /// Small stacks end where they part from the heavy ones, in one `[smaller stacks]` frame per
+    /// cut point; heavy stacks stay whole; the total is unchanged.
+    #[test]
+    fn small_stacks_are_cut_where_they_part_and_the_total_stays() {
+        let folded: BTreeMap<String, u64> = [
+            ("main;parse;expr;big", 900),
+            ("main;parse;expr;tiny1", 3),
+            ("main;parse;expr;tiny2", 2),
+            ("main;parse;other;tiny3", 4),
+            ("main;io;tiny4", 1),
+            ("lonely", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        // 1% of 911 is 9.11, so at least 10.
+        let cut = cut_small_stacks(folded, 0.01);
+        let expected: BTreeMap<String, u64> = [
+            ("main;parse;expr;big", 900),
+            ("main;parse;expr;[smaller stacks]", 5),
+            ("main;parse;[smaller stacks]", 4),
+            ("main;[smaller stacks]", 1),
+            ("[smaller stacks]", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(cut, expected);
     }
 }

@@ -19,7 +19,7 @@ pub mod pprof;
 
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;
-pub use folded::{FoldOptions, Metric};
+pub use folded::{FoldOptions, Metric, SMALLER_STACKS_FRAME};
 pub use format::{
     FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError,
     write_atomically,

@@ -96,6 +96,11 @@ fn main() {
             dir.join("bench-tracealloc-labeled"),
             vec![],
         ),
+        (
+            "tracealloc with lifetimes",
+            dir.join("bench-tracealloc"),
+            vec!["env", "TRACEALLOC_LIFETIMES=1"],
+        ),
     ];
     if heaptrack {
         variants.push((
@@ -111,9 +116,9 @@ fn main() {
         "(workload time measured in-process, so start-up and the profilers' exit work are not counted)\n"
     );
     println!(
-        "| workload | events | system ns/event | jemalloc | tracealloc | tracealloc ns/event overhead | tracealloc over jemalloc | tracealloc sampled 512 KiB | tracealloc, every allocation labeled | dhat-rs | heaptrack | tracealloc peak RSS / system |"
+        "| workload | events | system ns/event | jemalloc | tracealloc | tracealloc ns/event overhead | tracealloc over jemalloc | tracealloc sampled 512 KiB | tracealloc, every allocation labeled | tracealloc with lifetimes | dhat-rs | heaptrack | tracealloc peak RSS / system |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["w1", "w2", "w4", "w3"] {
         let mut medians: Vec<Option<(f64, f64)>> = Vec::new();
         let mut events = None;
@@ -145,7 +150,7 @@ fn main() {
             .map(|m| format!("{:.2}x", m.1 / system.1))
             .unwrap_or_default();
         println!(
-            "| {} | {:.2}M | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.2}M | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             workload.to_uppercase(),
             events / 1e6,
             system.0 / events,
@@ -155,8 +160,9 @@ fn main() {
             ratio(4),
             ratio(5),
             ratio(6),
-            ratio(3),
             ratio(7),
+            ratio(3),
+            ratio(8),
             rss
         );
     }
