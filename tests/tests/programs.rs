@@ -277,6 +277,14 @@ fn truncated_stacks_are_marked_and_the_depth_is_configurable() {
         96,
         "128 frames by default: {at_32} -> {default}"
     );
+    // A limit of one frame still finds the frame pointers (the probe walks two).
+    let out = run(
+        env!("CARGO_BIN_EXE_depth"),
+        &["1"],
+        &[("TRACEALLOC_DEPTH", "1")],
+        LIMIT,
+    );
+    assert!(out.contains("method frame-pointers"), "{out}");
 }
 
 /// An unoptimized profiler says so once per process, on stderr, with the fix; an optimized one

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{CaptureEnd, Captured, MAX_DEPTH, depth_limit, mix};
+use super::{CaptureEnd, Captured, MAX_DEPTH, mix};
 
 /// Frame pointers as this build was compiled, seen by walking from our own known call chain.
 pub(super) fn frame_pointers_work(stack: (usize, usize)) -> bool {
@@ -27,7 +27,8 @@ fn probe_middle(stack: (usize, usize)) -> u32 {
 #[inline(never)]
 fn probe_inner(stack: (usize, usize)) -> u32 {
     let mut captured = Captured::empty();
-    if !walk_frame_pointers(&mut captured, stack) {
+    // The probe needs two frames whatever `TRACEALLOC_DEPTH` says.
+    if !walk_frame_pointers(&mut captured, stack, MAX_DEPTH) {
         return 0;
     }
     let within = |ret: usize, f: usize| ret > f && ret < f + 1024;
@@ -44,11 +45,16 @@ fn probe_inner(stack: (usize, usize)) -> u32 {
     seen
 }
 
-/// Walks the frame-pointer chain from the caller of the function this is inlined into. Every
-/// pointer is checked against the thread's stack, so a broken chain ends the walk instead of
-/// reading wild memory. Returns false on architectures without a frame-pointer walk.
+/// Walks the frame-pointer chain from the caller of the function this is inlined into, keeping up
+/// to `limit` frames. Every pointer is checked against the thread's stack, so a broken chain ends
+/// the walk instead of reading wild memory. Returns false on architectures without a
+/// frame-pointer walk.
 #[inline(always)]
-pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize)) -> bool {
+pub(super) fn walk_frame_pointers(
+    out: &mut Captured,
+    (low, high): (usize, usize),
+    limit: usize,
+) -> bool {
     let mut fp: usize;
     // The stack pointer, read rather than taken as a local's address: a local whose address is
     // taken lives in memory, and the loop would store to it on every frame.
@@ -67,7 +73,7 @@ pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        let _ = (out, low, high);
+        let _ = (out, low, high, limit);
         return false;
     }
     // Frames below our own are not part of the chain; the current frame bounds it from below.
@@ -77,7 +83,7 @@ pub(super) fn walk_frame_pointers(out: &mut Captured, (low, high): (usize, usize
     // Depth and hash stay in registers through the loop (through `out`, each step would wait on
     // the store of the previous one).
     // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
-    let limit = depth_limit().min(MAX_DEPTH);
+    let limit = limit.min(MAX_DEPTH);
     let mut depth = 0;
     let mut hash = 0u64;
     if fp < low || fp > top {

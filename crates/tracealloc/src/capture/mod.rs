@@ -225,7 +225,7 @@ impl Captured {
     pub(crate) fn capture(&mut self, mode: CaptureMode, stack: &ThreadStack) {
         match mode {
             CaptureMode::FramePointers => {
-                walk_frame_pointers(self, stack.bounds());
+                walk_frame_pointers(self, stack.bounds(), depth_limit());
             }
             _ => self.unwind(stack),
         }
