@@ -57,23 +57,30 @@ pub(super) fn walk_frame_pointers(
 ) -> bool {
     let mut fp: usize;
     // The stack pointer, read rather than taken as a local's address: a local whose address is
-    // taken lives in memory, and the loop would store to it on every frame.
+    // taken lives in memory, and the loop would store the frame pointer to it on every frame.
     let sp: usize;
+    // `out` lives in this function's frame or a caller's: the register reads take its address as
+    // an input, so they cannot be scheduled before the prologue that sets this frame up. (Without
+    // it, LLVM's shrink-wrapping may read rbp before `push rbp; mov rbp, rsp`: the walk would start
+    // at the caller's frame and miss the innermost return address.)
+    let frame = std::ptr::from_mut(out) as usize;
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: reading rbp and rsp has no side effects.
+    // SAFETY: reading rbp and rsp has no side effects; `frame` is only named in a comment.
     unsafe {
-        std::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) fp, out(reg) sp,
+        std::arch::asm!("mov {fp}, rbp", "mov {sp}, rsp", "/* {frame} */",
+            fp = out(reg) fp, sp = out(reg) sp, frame = in(reg) frame,
             options(nomem, nostack, preserves_flags));
     }
     #[cfg(target_arch = "aarch64")]
-    // SAFETY: reading x29 and sp has no side effects.
+    // SAFETY: reading x29 and sp has no side effects; `frame` is only named in a comment.
     unsafe {
-        std::arch::asm!("mov {}, x29", "mov {}, sp", out(reg) fp, out(reg) sp,
+        std::arch::asm!("mov {fp}, x29", "mov {sp}, sp", "/* {frame} */",
+            fp = out(reg) fp, sp = out(reg) sp, frame = in(reg) frame,
             options(nomem, nostack, preserves_flags));
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        let _ = (out, low, high, limit);
+        let _ = (out, low, high, limit, frame);
         return false;
     }
     // Frames below our own are not part of the chain; the current frame bounds it from below.
