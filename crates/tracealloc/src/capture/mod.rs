@@ -202,6 +202,7 @@ impl Captured {
         self.end = CaptureEnd::Complete;
     }
 
+    #[cfg(test)]
     pub(crate) fn depth(&self) -> usize {
         self.depth
     }

@@ -20,7 +20,9 @@ mod imp {
     use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
     use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder};
 
-    use crate::capture::{CaptureEnd, Captured};
+    use std::mem::MaybeUninit;
+
+    use crate::capture::{CaptureEnd, Captured, MAX_DEPTH, mix};
 
     type Sections = &'static [u8];
     pub(crate) type DwarfUnwinder = UnwinderX86_64<Sections, MustNotAllocateDuringUnwind>;
@@ -295,11 +297,50 @@ mod imp {
         // Plain operators, not closures or helpers: this loop runs per frame, and in an
         // unoptimized build every call costs.
         let readable = |addr: u64| addr >= low && addr <= high - 8 && addr & 7 == 0;
+        // `addr.wrapping_sub(low) <= span`: within `[low, high - 8]`, in one compare.
+        let span = (high - 8).wrapping_sub(low);
         let cache_table = rules::table();
-        out.reset();
+        // Depth and hash stay in registers through the loop, as in the frame-pointer walk.
+        let limit = limit.min(MAX_DEPTH);
+        let (mut depth, mut hash) = (0, 0u64);
         let mut first = true;
-        out.end = loop {
+        let end = loop {
             let lookup = if first { pc } else { pc - 1 };
+            // The common case first, decoded straight from the cache entry: a rule held inline
+            // (CFA = sp or bp plus a multiple of 8 below 512, the caller's frame pointer kept or
+            // saved just below the CFA).
+            if let Some((from_frame_pointer, cfa_offset, saved_below)) =
+                rules::lookup_inline(cache_table, lookup)
+            {
+                let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
+                if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {
+                    break CaptureEnd::Broken;
+                }
+                // SAFETY: `low <= cfa - 8 <= high - 8`: the live part of this thread's stack;
+                // unaligned, so a misaligned frame in a broken chain is read, not trusted.
+                let ret = unsafe { ((cfa - 8) as *const u64).read_unaligned() };
+                if let Some(below) = saved_below {
+                    let at = cfa.wrapping_sub(below);
+                    if at.wrapping_sub(low) > span {
+                        break CaptureEnd::Broken;
+                    }
+                    // SAFETY: as above, checked.
+                    bp = unsafe { (at as *const u64).read_unaligned() };
+                }
+                pc = ret;
+                sp = cfa;
+                first = false;
+                if pc == 0 {
+                    break CaptureEnd::Complete;
+                }
+                if depth >= limit {
+                    break CaptureEnd::Truncated;
+                }
+                out.frames[depth] = MaybeUninit::new(pc as usize);
+                depth += 1;
+                hash = mix(hash, pc as usize);
+                continue;
+            }
             let mut rule = rules::lookup(cache_table, lookup);
             if rule == rules::MISS {
                 rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
@@ -362,11 +403,16 @@ mod imp {
             if pc == 0 {
                 break CaptureEnd::Complete;
             }
-            if out.depth() >= limit {
+            if depth >= limit {
                 break CaptureEnd::Truncated;
             }
-            out.push(pc as usize);
+            out.frames[depth] = MaybeUninit::new(pc as usize);
+            depth += 1;
+            hash = mix(hash, pc as usize);
         };
+        out.depth = depth;
+        out.hash = hash;
+        out.end = end;
         true
     }
 
@@ -537,9 +583,46 @@ mod imp {
         }
 
         /// A cache entry's payload holds the common rules itself, sparing a dependent load per
-        /// frame: `INLINE | from_frame_pointer << 14 | saved << 13 | cfa_offset / 8 << 7 |
-        /// -saved_offset / 8`. Others are indexes into the rule table.
+        /// frame: `INLINE | from_frame_pointer << 14 | saved_slot << 10 | cfa_offset / 8`, where
+        /// the caller's frame pointer is kept (slot 0) or saved `8 * slot` bytes below the CFA
+        /// (slots 1 to 15: it is pushed with the other callee-saved registers, just below the
+        /// return address), and the CFA is at most 8,184 bytes above the stack or frame pointer
+        /// (the large frames of a recursive-descent parser included). Others are indexes into the
+        /// rule table.
         const INLINE: u64 = 0x8000;
+        const FROM_FRAME_POINTER: u64 = 1 << 14;
+        const SAVED_SHIFT: u32 = 10;
+        const CFA_UNITS: u64 = (1 << SAVED_SHIFT) - 1;
+
+        /// The rule of `address` when its cache entry holds it inline, as `(from_frame_pointer,
+        /// cfa_offset, saved_frame_pointer_below_cfa)`; `None` otherwise (not cached, a rule
+        /// from the table, or no cache).
+        #[inline(always)]
+        pub(super) fn lookup_inline(
+            table: *const AtomicU64,
+            address: u64,
+        ) -> Option<(bool, u64, Option<u64>)> {
+            if table.is_null() {
+                return None;
+            }
+            let slot = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_BITS)) as usize;
+            // SAFETY: slot < CACHE_SLOTS, within the mapping `table` (from `table()`), which is
+            // never unmapped.
+            let entry = unsafe { &*table.add(slot) };
+            // Acquire, as in `lookup`. An address of more than 48 bits never matches: entries
+            // hold 48.
+            let word = entry.load(Ordering::Acquire);
+            if word >> 16 != address || word & INLINE == 0 {
+                return None;
+            }
+            let saved_slot = word >> SAVED_SHIFT & 0xf;
+            let saved = (saved_slot != 0).then_some(saved_slot * 8);
+            Some((
+                word & FROM_FRAME_POINTER != 0,
+                (word & CFA_UNITS) * 8,
+                saved,
+            ))
+        }
 
         /// The inline payload of `rule`, when it fits.
         fn compact(rule: u64) -> Option<u64> {
@@ -548,35 +631,40 @@ mod imp {
                 return None;
             }
             let (from_frame_pointer, cfa_offset, saved) = unpack(rule);
-            let saved_offset = saved.unwrap_or(0);
-            let fits = cfa_offset % 8 == 0
-                && (0..64 * 8).contains(&cfa_offset)
-                && saved_offset % 8 == 0
-                && (-127 * 8..=0).contains(&saved_offset);
-            fits.then(|| {
+            let saved_slot = match saved {
+                None => 0,
+                Some(offset) if offset % 8 == 0 && (-15 * 8..=-8).contains(&offset) => -offset / 8,
+                Some(_) => return None,
+            };
+            let fits = cfa_offset % 8 == 0 && (0..=CFA_UNITS as i64 * 8).contains(&cfa_offset);
+            fits.then_some(
                 INLINE
-                    | u64::from(from_frame_pointer) << 14
-                    | u64::from(saved.is_some()) << 13
-                    | ((cfa_offset / 8) as u64) << 7
-                    | (-saved_offset / 8) as u64
-            })
+                    | if from_frame_pointer {
+                        FROM_FRAME_POINTER
+                    } else {
+                        0
+                    }
+                    | (saved_slot as u64) << SAVED_SHIFT
+                    | (cfa_offset / 8) as u64,
+            )
         }
 
         /// The packed rule of an inline payload.
         #[inline(always)]
         fn expand(payload: u64) -> u64 {
-            let kind = if payload & 1 << 14 != 0 {
+            let kind = if payload & FROM_FRAME_POINTER != 0 {
                 KIND_FRAME_POINTER
             } else {
                 KIND_STACK_POINTER
             };
-            let flag = if payload & 1 << 13 != 0 {
+            let saved_slot = payload >> SAVED_SHIFT & 0xf;
+            let flag = if saved_slot != 0 {
                 SAVED_FRAME_POINTER
             } else {
                 0
             };
-            let cfa_offset = (payload >> 7 & 0x3f) * 8;
-            let saved_offset = -((payload & 0x7f) as i64 * 8);
+            let cfa_offset = (payload & CFA_UNITS) * 8;
+            let saved_offset = -(saved_slot as i64 * 8);
             kind | flag | u64::from(saved_offset as i16 as u16) << 16 | cfa_offset << 32
         }
 
@@ -595,8 +683,16 @@ mod imp {
         pub(crate) fn check_inline_round_trip() {
             let mut fitted = 0;
             for from_frame_pointer in [false, true] {
-                for cfa_offset in (-16..600).step_by(4) {
-                    for saved in [None, Some(-16), Some(-8), Some(-1016), Some(-1024), Some(8)] {
+                for cfa_offset in (-16..8300).step_by(4) {
+                    for saved in [
+                        None,
+                        Some(-16),
+                        Some(-8),
+                        Some(-120),
+                        Some(-128),
+                        Some(0),
+                        Some(8),
+                    ] {
                         let rule = pack(from_frame_pointer, cfa_offset, saved);
                         if let Some(payload) = compact(rule) {
                             assert_eq!(
@@ -611,8 +707,8 @@ mod imp {
             }
             assert_eq!(
                 fitted,
-                2 * 64 * 4,
-                "every multiple of 8 below 512, four saved offsets"
+                2 * 1024 * 4,
+                "every multiple of 8 up to 8,184, four saved offsets (none, 8 to 120 below)"
             );
         }
 
