@@ -142,6 +142,23 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         address_frames.insert(*addr, ids);
     }
     let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
+    // Return addresses that symbolize to the same frames share a class: raw stacks are interned by
+    // their classes (about a third as long as their symbolized frames, and many raw stacks of a
+    // program share them), and each distinct one is expanded into frames once.
+    let mut classes: HashMap<&[u32], u32> = HashMap::default();
+    let mut class_frames: Vec<&[u32]> = Vec::new();
+    let address_class: HashMap<usize, u32> = address_frames
+        .iter()
+        .map(|(&addr, ids)| {
+            let class = *classes.entry(ids.as_slice()).or_insert_with(|| {
+                class_frames.push(ids.as_slice());
+                class_frames.len() as u32 - 1
+            });
+            (addr, class)
+        })
+        .collect();
+    let mut raw_stacks: HashMap<Box<[u32]>, u32> = HashMap::default();
+    let mut key: Vec<u32> = Vec::new();
     let mut sites: HashMap<(u32, u32, Option<&'static str>), usize> = HashMap::default();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
@@ -150,20 +167,35 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
     let mut other_stacks_allocations = 0;
     for c in &copied {
-        let mut ids: Vec<u32> = c
-            .stack
-            .iter()
-            .flat_map(|addr| address_frames[addr].iter().copied())
-            .skip_while(|&id| own_frame[id as usize])
-            .collect();
-        // A truncated stack does not reach the thread's entry: its outermost frame says so, so
-        // that flamegraphs do not show what the limit left as a root of its own.
-        if c.stack.is_empty() && c.fallback {
-            ids.push(builder.frame(&other_stacks_marker));
+        // The key: the classes, then how the stack ends (with a marker frame or not).
+        key.clear();
+        key.extend(c.stack.iter().map(|addr| address_class[addr]));
+        let (marker, tag) = if c.stack.is_empty() && c.fallback {
+            (Some(&other_stacks_marker), u32::MAX - 1)
         } else if c.end == CaptureEnd::Truncated as u8 {
-            ids.push(builder.frame(&truncated_marker));
-        }
-        let stack = builder.stack(ids);
+            (Some(&truncated_marker), u32::MAX - 2)
+        } else {
+            (None, u32::MAX)
+        };
+        key.push(tag);
+        let stack = match raw_stacks.get(key.as_slice()) {
+            Some(&stack) => stack,
+            None => {
+                let mut ids: Vec<u32> = key[..key.len() - 1]
+                    .iter()
+                    .flat_map(|&class| class_frames[class as usize].iter().copied())
+                    .skip_while(|&id| own_frame[id as usize])
+                    .collect();
+                // A truncated stack does not reach the thread's entry: its outermost frame says
+                // so, so that flamegraphs do not show what the limit left as a root of its own.
+                if let Some(marker) = marker {
+                    ids.push(builder.frame(marker));
+                }
+                let stack = builder.stack(ids);
+                raw_stacks.insert(key.as_slice().into(), stack);
+                stack
+            }
+        };
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
         let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
