@@ -296,18 +296,22 @@ mod imp {
         // Only the live part of this thread's stack, from our own frame up, is read.
         // Plain operators, not closures or helpers: this loop runs per frame, and in an
         // unoptimized build every call costs.
-        let readable = |addr: u64| addr >= low && addr <= high - 8 && addr & 7 == 0;
+        // `move`: a closure that borrowed `low` and `high` would keep them in memory, reloaded on
+        // every frame.
+        let readable = move |addr: u64| addr >= low && addr <= high - 8 && addr & 7 == 0;
         // `addr.wrapping_sub(low) <= span`: within `[low, high - 8]`, in one compare.
         let span = (high - 8).wrapping_sub(low);
         let cache_table = rules::table();
         // Depth and hash stay in registers through the loop, as in the frame-pointer walk.
         let limit = limit.min(MAX_DEPTH);
         let (mut depth, mut hash) = (0, 0u64);
-        let mut first = true;
+        // The first frame's rule is the current instruction's; a caller's is the call's, the
+        // instruction before its return address. (Every later frame was pushed: `depth > 0`.)
+        let mut lookup = pc;
         let end = loop {
-            let lookup = if first { pc } else { pc - 1 };
+            let first = depth == 0;
             // The common case first, decoded straight from the cache entry: a rule held inline
-            // (CFA = sp or bp plus a multiple of 8 below 512, the caller's frame pointer kept or
+            // (CFA = sp or bp plus a multiple of 8 up to 8 KiB, the caller's frame pointer kept or
             // saved just below the CFA).
             if let Some((from_frame_pointer, cfa_offset, saved_below)) =
                 rules::lookup_inline(cache_table, lookup)
@@ -329,7 +333,7 @@ mod imp {
                 }
                 pc = ret;
                 sp = cfa;
-                first = false;
+                lookup = pc.wrapping_sub(1);
                 if pc == 0 {
                     break CaptureEnd::Complete;
                 }
@@ -358,7 +362,7 @@ mod imp {
                     }
                 };
                 let mut regs = UnwindRegsX86_64::new(pc, sp, bp);
-                let mut read_stack = |addr: u64| {
+                let mut read_stack = move |addr: u64| {
                     if readable(addr) {
                         // SAFETY: within [low, high): the live part of this thread's stack.
                         Ok(unsafe { (addr as *const u64).read() })
@@ -399,7 +403,7 @@ mod imp {
                 pc = ret;
                 sp = cfa;
             }
-            first = false;
+            lookup = pc.wrapping_sub(1);
             if pc == 0 {
                 break CaptureEnd::Complete;
             }
