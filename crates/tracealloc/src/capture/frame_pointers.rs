@@ -111,9 +111,8 @@ pub(super) fn walk_frame_pointers(
             let frame = fp as *const usize;
             (frame.read_unaligned(), frame.add(1).read_unaligned())
         };
-        if ret == 0 {
-            break CaptureEnd::Complete;
-        }
+        // (No test for a zero return address: chains end at a null or out-of-stack frame pointer,
+        // which the compare below catches; a zero in a broken chain is kept as a frame, unknown.)
         if depth >= limit {
             break CaptureEnd::Truncated;
         }
