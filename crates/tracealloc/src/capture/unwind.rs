@@ -333,75 +333,66 @@ mod imp {
                 }
                 pc = ret;
                 sp = cfa;
-                lookup = pc.wrapping_sub(1);
-                if pc == 0 {
+            } else {
+                let mut rule = rules::lookup(cache_table, lookup);
+                if rule == rules::MISS {
+                    rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
+                }
+                if rule == rules::END {
                     break CaptureEnd::Complete;
                 }
-                if depth >= limit {
-                    break CaptureEnd::Truncated;
-                }
-                out.frames[depth] = MaybeUninit::new(pc as usize);
-                depth += 1;
-                hash = mix(hash, pc as usize);
-                continue;
-            }
-            let mut rule = rules::lookup(cache_table, lookup);
-            if rule == rules::MISS {
-                rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
-            }
-            if rule == rules::END {
-                break CaptureEnd::Complete;
-            }
-            if rule == rules::DELEGATE {
-                let address = if first {
-                    framehop::FrameAddress::from_instruction_pointer(pc)
-                } else {
-                    match framehop::FrameAddress::from_return_address(pc) {
-                        Some(address) => address,
-                        None => break CaptureEnd::Broken,
-                    }
-                };
-                let mut regs = UnwindRegsX86_64::new(pc, sp, bp);
-                let mut read_stack = move |addr: u64| {
-                    if readable(addr) {
-                        // SAFETY: within [low, high): the live part of this thread's stack.
-                        Ok(unsafe { (addr as *const u64).read() })
+                if rule == rules::DELEGATE {
+                    let address = if first {
+                        framehop::FrameAddress::from_instruction_pointer(pc)
                     } else {
-                        Err(())
+                        match framehop::FrameAddress::from_return_address(pc) {
+                            Some(address) => address,
+                            None => break CaptureEnd::Broken,
+                        }
+                    };
+                    let mut regs = UnwindRegsX86_64::new(pc, sp, bp);
+                    let mut read_stack = move |addr: u64| {
+                        if readable(addr) {
+                            // SAFETY: within [low, high): the live part of this thread's stack.
+                            Ok(unsafe { (addr as *const u64).read() })
+                        } else {
+                            Err(())
+                        }
+                    };
+                    // SAFETY: the caller gives this thread's own cache.
+                    let cache = unsafe { &mut *cache };
+                    match built
+                        .framehop
+                        .unwind_frame(address, &mut regs, cache, &mut read_stack)
+                    {
+                        Ok(Some(ret)) => {
+                            pc = ret;
+                            sp = regs.sp();
+                            bp = regs.bp();
+                        }
+                        Ok(None) => break CaptureEnd::Complete,
+                        Err(_) => break CaptureEnd::Broken,
                     }
-                };
-                // SAFETY: the caller gives this thread's own cache.
-                let cache = unsafe { &mut *cache };
-                match built
-                    .framehop
-                    .unwind_frame(address, &mut regs, cache, &mut read_stack)
-                {
-                    Ok(Some(ret)) => {
-                        pc = ret;
-                        sp = regs.sp();
-                        bp = regs.bp();
-                    }
-                    Ok(None) => break CaptureEnd::Complete,
-                    Err(_) => break CaptureEnd::Broken,
-                }
-            } else {
-                let (from_frame_pointer, cfa_offset, saved_frame_pointer) = rules::unpack(rule);
-                let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add_signed(cfa_offset);
-                if cfa <= sp || !readable(cfa - 8) {
-                    break CaptureEnd::Broken;
-                }
-                // SAFETY: `cfa - 8` is in the readable part of this thread's stack (checked).
-                let ret = unsafe { ((cfa - 8) as *const u64).read() };
-                if let Some(offset) = saved_frame_pointer {
-                    let at = cfa.wrapping_add_signed(offset);
-                    if !readable(at) {
+                } else {
+                    let (from_frame_pointer, cfa_offset, saved_frame_pointer) = rules::unpack(rule);
+                    let cfa =
+                        if from_frame_pointer { bp } else { sp }.wrapping_add_signed(cfa_offset);
+                    if cfa <= sp || !readable(cfa - 8) {
                         break CaptureEnd::Broken;
                     }
-                    // SAFETY: as above, checked.
-                    bp = unsafe { (at as *const u64).read() };
+                    // SAFETY: `cfa - 8` is in the readable part of this thread's stack (checked).
+                    let ret = unsafe { ((cfa - 8) as *const u64).read() };
+                    if let Some(offset) = saved_frame_pointer {
+                        let at = cfa.wrapping_add_signed(offset);
+                        if !readable(at) {
+                            break CaptureEnd::Broken;
+                        }
+                        // SAFETY: as above, checked.
+                        bp = unsafe { (at as *const u64).read() };
+                    }
+                    pc = ret;
+                    sp = cfa;
                 }
-                pc = ret;
-                sp = cfa;
             }
             lookup = pc.wrapping_sub(1);
             if pc == 0 {
