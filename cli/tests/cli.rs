@@ -531,20 +531,9 @@ process.exit(failed ? 1 : 0);
 }
 
 /// The flamegraph works in a browser: search highlights the leaking function and zoom widens its
-/// frame, without script errors. Needs node, Chromium and `npm install --prefix DIR playwright-core`
-/// (CI does it and points `TRACEALLOC_NPM_DIR` at DIR, `TRACEALLOC_CHROMIUM` at the
-/// browser); skipped with a notice otherwise.
+/// frame, without script errors (see [`in_chromium`] for what it needs).
 #[test]
 fn flamegraph_search_and_zoom_work_in_chromium() {
-    let (Some(dir), Some(chromium)) = (
-        std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
-        std::env::var_os("TRACEALLOC_CHROMIUM"),
-    ) else {
-        eprintln!(
-            "skipped: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) to check flamegraphs in a browser (see .ci/run)"
-        );
-        return;
-    };
     let out = std::env::temp_dir().join(format!("tracealloc-browser-{}.svg", std::process::id()));
     stdout_of(&[
         "flamegraph",
@@ -552,25 +541,10 @@ fn flamegraph_search_and_zoom_work_in_chromium() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    let script = dir.join("flamegraph-in-browser.mjs");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flamegraph-in-browser.mjs"),
-        &script,
-    )
-    .unwrap();
-    let result = Command::new("node")
-        .current_dir(&dir)
-        .env("CHROMIUM", chromium)
-        .arg(&script)
-        .arg(&out)
-        .arg("leak_diff::leak")
-        .output()
-        .expect("run node");
-    assert!(
-        result.status.success(),
-        "search or zoom failed in Chromium: {}{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+    in_chromium(
+        "flamegraph-in-browser.mjs",
+        &[out.as_os_str(), "leak_diff::leak".as_ref()],
+        "to check flamegraphs in a browser",
     );
     std::fs::remove_file(&out).ok();
 }
@@ -597,35 +571,14 @@ fn the_html_report_works_in_chromium() {
         !html.contains("http://") || !html.contains("src=\"http"),
         "loads nothing"
     );
-    let (Some(npm), Some(chromium)) = (
-        std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
-        std::env::var_os("TRACEALLOC_CHROMIUM"),
-    ) else {
-        eprintln!(
-            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) to check the report in a browser (see .ci/run)"
-        );
-        return;
-    };
-    let script = npm.join("report-in-browser.mjs");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/report-in-browser.mjs"),
-        &script,
-    )
-    .unwrap();
-    let result = Command::new("node")
-        .current_dir(&npm)
-        .env("CHROMIUM", chromium)
-        .arg(&script)
-        .arg(&report)
-        .arg(leak_line())
-        .arg("leak_diff")
-        .output()
-        .expect("run node");
-    assert!(
-        result.status.success(),
-        "the report failed in Chromium: {}{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+    in_chromium(
+        "report-in-browser.mjs",
+        &[
+            report.as_os_str(),
+            leak_line().as_ref(),
+            "leak_diff".as_ref(),
+        ],
+        "to check the report in a browser",
     );
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -693,36 +646,57 @@ fn check_in_dh_view(file: &Path, bklt: bool) {
     let viewer = std::env::var_os("TRACEALLOC_DH_VIEW")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/libexec/valgrind/dh_view.html"));
-    let (Some(npm), Some(chromium), true) = (
+    if !viewer.exists() {
+        eprintln!(
+            "skipped the browser part: install valgrind (or set TRACEALLOC_DH_VIEW) to open DHAT files in dh_view (see .ci/run)"
+        );
+        return;
+    }
+    in_chromium(
+        "dh-view-in-browser.mjs",
+        &[
+            viewer.as_os_str(),
+            file.as_os_str(),
+            "leak_diff::leak".as_ref(),
+            bklt.to_string().as_ref(),
+        ],
+        "to open DHAT files in dh_view",
+    );
+}
+
+/// Runs `tests/<script>` with node in headless Chromium (playwright-core), with `args`; asserts it
+/// succeeded. Needs node, Chromium and `npm install --prefix DIR playwright-core` (CI does it and
+/// points `TRACEALLOC_NPM_DIR` at DIR, `TRACEALLOC_CHROMIUM` at the browser); skipped with a notice
+/// saying what it was `for` otherwise.
+fn in_chromium(script: &str, args: &[&std::ffi::OsStr], purpose: &str) {
+    let (Some(npm), Some(chromium)) = (
         std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
         std::env::var_os("TRACEALLOC_CHROMIUM"),
-        viewer.exists(),
     ) else {
         eprintln!(
-            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core), and install valgrind (or set TRACEALLOC_DH_VIEW), to open DHAT files in dh_view (see .ci/run)"
+            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) {purpose} (see .ci/run)"
         );
         return;
     };
-    let script = npm.join("dh-view-in-browser.mjs");
+    // The script runs from the npm directory, where node finds playwright-core.
+    let copy = npm.join(script);
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dh-view-in-browser.mjs"),
-        &script,
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(script),
+        &copy,
     )
     .unwrap();
     let result = Command::new("node")
         .current_dir(&npm)
         .env("CHROMIUM", chromium)
-        .arg(&script)
-        .arg(&viewer)
-        .arg(file)
-        .arg("leak_diff::leak")
-        .arg(bklt.to_string())
+        .arg(&copy)
+        .args(args)
         .output()
         .expect("run node");
     assert!(
         result.status.success(),
-        "dh_view failed on {}: {}{}",
-        file.display(),
+        "{script} failed in Chromium with {args:?}: {}{}",
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
