@@ -81,6 +81,12 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // Lifetimes: a live block counts up to the moment its record is copied (not to the end of the
     // symbolization, which may take a second).
     let stamp_rate = (registry.mode.lifetimes().0).then(|| (stamp(), NS_PER_STAMP));
+    // The snapshot's moment on the timeline, and the resident memory then: before symbolizing,
+    // which takes time and memory of its own (most of a second in a debug build).
+    let moment = (
+        registry.timeline.elapsed_ms(crate::sys::coarse_now_ms()),
+        crate::sys::resident_bytes(),
+    );
     let mut states: Vec<&ThreadState> = registry.threads().collect();
     states.sort_by_key(|t| t.index);
 
@@ -256,7 +262,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     figures.max_stacks = crate::state::thread::STACK_BUDGET.figures().1;
     figures.threads_without_state = registry.threads_without_state.load(Ordering::Relaxed);
     figures.allocations_without_state = registry.allocations_without_state();
-    snapshot.timeline = timeline(registry, &totals);
+    snapshot.timeline = timeline(registry, &totals, moment);
     figures.snapshot_ms = started.elapsed().as_millis() as u64;
     snapshot
 }
@@ -300,12 +306,13 @@ pub(crate) fn model_of_sites(sites: &[(Vec<usize>, u64, u64, u64, u64)]) -> Snap
     snapshot
 }
 
-/// The registry's timeline, with the peak at its time and this moment last.
-fn timeline(registry: &Registry, totals: &HeapStats) -> Vec<TimePoint> {
+/// The registry's timeline, with the peak at its time and the snapshot's moment last: `(now, rss)`,
+/// its time and the resident memory then.
+fn timeline(registry: &Registry, totals: &HeapStats, (now, rss): (u64, u64)) -> Vec<TimePoint> {
     let mut points = Vec::with_capacity(CAPACITY + 2);
     registry.timeline.copy_into(&mut points);
-    let rss = crate::sys::resident_bytes();
-    let now = registry.timeline.elapsed_ms(crate::sys::coarse_now_ms());
+    // Points other threads added while this snapshot symbolized come after its moment.
+    points.retain(|p| p.t_ms <= now);
     let peak_ms = registry.peak_mark.time_ms(&registry.timeline).min(now);
     let at = points.partition_point(|p| p.t_ms <= peak_ms);
     let rss_then = at.checked_sub(1).map_or(rss, |i| points[i].rss_bytes);
