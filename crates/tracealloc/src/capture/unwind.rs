@@ -550,7 +550,17 @@ mod imp {
 
         #[inline(always)]
         fn slot(table: *const AtomicU64, address: u64) -> Option<&'static AtomicU64> {
-            if table.is_null() || address >> 48 != 0 {
+            if address >> 48 != 0 {
+                return None;
+            }
+            entry_of(table, address)
+        }
+
+        /// The cache entry `address` hashes to (whatever address it holds), or `None` without a
+        /// cache.
+        #[inline(always)]
+        fn entry_of(table: *const AtomicU64, address: u64) -> Option<&'static AtomicU64> {
+            if table.is_null() {
                 return None;
             }
             let slot = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_BITS)) as usize;
@@ -597,13 +607,7 @@ mod imp {
             table: *const AtomicU64,
             address: u64,
         ) -> Option<(bool, u64, Option<u64>)> {
-            if table.is_null() {
-                return None;
-            }
-            let slot = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_BITS)) as usize;
-            // SAFETY: slot < CACHE_SLOTS, within the mapping `table` (from `table()`), which is
-            // never unmapped.
-            let entry = unsafe { &*table.add(slot) };
+            let entry = entry_of(table, address)?;
             // Acquire, as in `lookup`. An address of more than 48 bits never matches: entries
             // hold 48.
             let word = entry.load(Ordering::Acquire);
