@@ -391,7 +391,13 @@ struct Bands {
     values: Vec<Vec<u64>>,
 }
 
-fn bands(snapshots: &[(String, &Snapshot)], options: &TimelineOptions) -> Bands {
+fn bands(
+    snapshots: &[(String, &Snapshot)],
+    options: &TimelineOptions,
+) -> Result<Bands, TimelineError> {
+    if snapshots.is_empty() {
+        return Err(TimelineError::NoSnapshots);
+    }
     let per_snapshot: Vec<std::collections::HashMap<String, u64>> = snapshots
         .iter()
         .map(|(_, s)| {
@@ -436,7 +442,7 @@ fn bands(snapshots: &[(String, &Snapshot)], options: &TimelineOptions) -> Bands 
         })
         .collect();
     values.push(other);
-    Bands { keys, values }
+    Ok(Bands { keys, values })
 }
 
 /// Several snapshots (oldest first): each top group's live bytes across them, with the change
@@ -446,10 +452,7 @@ pub fn growth_table(
     options: &TimelineOptions,
     out: &mut dyn Write,
 ) -> Result<(), TimelineError> {
-    if snapshots.is_empty() {
-        return Err(TimelineError::NoSnapshots);
-    }
-    let bands = bands(snapshots, options);
+    let bands = bands(snapshots, options)?;
     let mut header: Vec<String> = vec!["key".to_owned()];
     header.extend((1..=snapshots.len()).map(|i| format!("#{i}")));
     header.push("change".to_owned());
@@ -484,10 +487,7 @@ pub fn growth_svg(
     options: &TimelineOptions,
     out: &mut dyn Write,
 ) -> Result<(), TimelineError> {
-    if snapshots.is_empty() {
-        return Err(TimelineError::NoSnapshots);
-    }
-    let bands = bands(snapshots, options);
+    let bands = bands(snapshots, options)?;
     let count = snapshots.len();
     let totals: Vec<u64> = (0..count)
         .map(|i| bands.values.iter().map(|v| v[i]).sum())
