@@ -21,7 +21,7 @@ pub(crate) fn count(
 ) {
     // This thread's scope of the block, 0 when it is not this thread's or has none.
     let scope = match record {
-        Some(r) if r.owner == owner => r.scope,
+        Some(r) if r.owner == owner => r.key().scope,
         _ => 0,
     };
     for level in measures.running() {

@@ -367,7 +367,7 @@ impl Registry {
                 if record.owner == thread.id() {
                     record.owner_add(&delta, peak_gen, raised);
                 } else {
-                    record.remote_add(&delta, peak_gen, raised);
+                    record.remote_add(&delta, peak_gen, raised, &self.mapped_bytes);
                 }
             }
             let measures = thread.measures();
@@ -531,8 +531,12 @@ impl Registry {
             .fetch_add(size as u64, Ordering::Relaxed);
         self.orphan_total_blocks.fetch_add(1, Ordering::Relaxed);
         let delta = SiteDelta::exact(size as i64, 1, Some(size));
-        self.orphan_record
-            .remote_add(&delta, self.peak_mark.generation(), false);
+        self.orphan_record.remote_add(
+            &delta,
+            self.peak_mark.generation(),
+            false,
+            &self.mapped_bytes,
+        );
         &self.orphan_record
     }
 
@@ -554,7 +558,8 @@ impl Registry {
             .fetch_add(change.total_bytes, Ordering::Relaxed);
         self.orphan_total_blocks
             .fetch_add(change.total_blocks, Ordering::Relaxed);
-        record.remote_add(&change, self.peak_mark.generation(), false);
+        let peak_gen = self.peak_mark.generation();
+        record.remote_add(&change, peak_gen, false, &self.mapped_bytes);
         if let Some(counts) = record.lifetimes().filter(|_| freed) {
             counts.remote_died(crate::accounting::mode::stamp());
         }
@@ -850,7 +855,7 @@ mod model_check {
         let mut found = HashMap::new();
         for (t, state) in states.iter().enumerate() {
             for record in state.records() {
-                let site = (record.stack()[0] - 0x1000) / 16;
+                let site = (record.frames().next().unwrap() - 0x1000) / 16;
                 let counts = state
                     .read_consistent(|| record.read_local(peak_gen))
                     .expect("quiescent")
@@ -1088,7 +1093,7 @@ mod model_check {
         let mut found = HashMap::new();
         for state in registry.threads() {
             for record in state.records() {
-                let site = (record.stack()[0] - 0x1000) / 16;
+                let site = (record.frames().next().unwrap() - 0x1000) / 16;
                 let counts = state
                     .read_consistent(|| record.read_local(0))
                     .expect("quiescent")

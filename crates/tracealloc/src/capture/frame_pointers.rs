@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{CaptureEnd, Captured, MAX_DEPTH, mix};
+use super::{CaptureEnd, Captured, MAX_DEPTH, StackHash};
 
 /// Frame pointers as this build was compiled, seen by walking from our own known call chain.
 pub(super) fn frame_pointers_work(stack: (usize, usize)) -> bool {
@@ -92,10 +92,10 @@ pub(super) fn walk_frame_pointers(
     // At most MAX_DEPTH, which the compiler sees: no bounds check per frame.
     let limit = limit.min(MAX_DEPTH);
     let mut depth = 0;
-    let mut hash = 0u64;
+    let mut hash = StackHash::EMPTY;
     if fp < low || fp > top {
         out.depth = 0;
-        out.hash = 0;
+        out.hash = StackHash::EMPTY;
         out.end = CaptureEnd::Complete;
         return true;
     }
@@ -118,7 +118,7 @@ pub(super) fn walk_frame_pointers(
         }
         out.frames[depth] = MaybeUninit::new(ret);
         depth += 1;
-        hash = mix(hash, ret);
+        hash = hash.add(ret);
         if next <= fp || next > top {
             break chain_end(next, fp + 1);
         }

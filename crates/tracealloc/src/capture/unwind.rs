@@ -22,7 +22,7 @@ mod imp {
 
     use std::mem::MaybeUninit;
 
-    use crate::capture::{CaptureEnd, Captured, MAX_DEPTH, mix};
+    use crate::capture::{CaptureEnd, Captured, MAX_DEPTH, StackHash};
 
     type Sections = &'static [u8];
     pub(crate) type DwarfUnwinder = UnwinderX86_64<Sections, MustNotAllocateDuringUnwind>;
@@ -304,7 +304,7 @@ mod imp {
         let cache_table = rules::table();
         // Depth and hash stay in registers through the loop, as in the frame-pointer walk.
         let limit = limit.min(MAX_DEPTH);
-        let (mut depth, mut hash) = (0, 0u64);
+        let (mut depth, mut hash) = (0, StackHash::EMPTY);
         // The first frame's rule is the current instruction's; a caller's is the call's, the
         // instruction before its return address. (Every later frame was pushed: `depth > 0`.)
         let mut lookup = pc;
@@ -403,7 +403,7 @@ mod imp {
             }
             out.frames[depth] = MaybeUninit::new(pc as usize);
             depth += 1;
-            hash = mix(hash, pc as usize);
+            hash = hash.add(pc as usize);
         };
         out.depth = depth;
         out.hash = hash;

@@ -168,7 +168,7 @@ pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<(Vec<usize>, u64,
                 let own = record.read_local(0);
                 let live = own.plus(record.read_remote(0));
                 (
-                    record.stack().to_vec(),
+                    record.frames().collect(),
                     own.total_blocks,
                     own.total_bytes,
                     non_negative(live.live_blocks),

@@ -18,15 +18,16 @@ use crate::accounting::timeline::{CAPACITY, Point};
 use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
 use crate::state::record::{Counts, LifetimeCounts, Lifetimes, SiteRecord, non_negative};
+use crate::state::stack_tree::StoredStack;
 use crate::state::thread::ThreadState;
 
 /// One record's figures, copied out.
-struct Copied<'r> {
+struct Copied {
     thread: usize,
     /// The thread's `[other stacks]` record.
     fallback: bool,
     end: u8,
-    stack: &'r [usize],
+    stack: StoredStack,
     label: Option<&'static str>,
     counts: Counts,
     lifetimes: Option<Lifetimes>,
@@ -34,13 +35,13 @@ struct Copied<'r> {
 
 /// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
 /// owner-side figures could only be read torn: they are left out and `unreadable` counts it.
-fn copy_record<'r>(
+fn copy_record(
     thread: Option<&ThreadState>,
-    record: &'r SiteRecord,
+    record: &SiteRecord,
     index: usize,
     peak_gen: u64,
     unreadable: &mut u64,
-) -> Copied<'r> {
+) -> Copied {
     let counters = record.lifetimes();
     let remote_deaths = counters.map(LifetimeCounts::read_remote_deaths);
     let remote = record.read_remote(peak_gen);
@@ -66,8 +67,8 @@ fn copy_record<'r>(
             thread.map_or(std::ptr::null(), |t| &t.fallback_record),
         ),
         end: record.end,
-        stack: record.stack(),
-        label: record.label.text(),
+        stack: record.stored_stack(),
+        label: record.key().label.text(),
         counts: local.plus(remote),
         lifetimes,
     }
@@ -126,7 +127,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // frame table is deterministic): stacks share most of their addresses.
     let mut address_frames: HashMap<usize, Vec<u32>> = HashMap::default();
     let mut addresses = Vec::new();
-    for &addr in copied.iter().flat_map(|c| c.stack) {
+    for addr in copied.iter().flat_map(|c| c.stack.frames()) {
         if let std::collections::hash_map::Entry::Vacant(slot) = address_frames.entry(addr) {
             slot.insert(Vec::new());
             addresses.push(addr);
@@ -175,8 +176,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     for c in &copied {
         // The key: the classes, then how the stack ends (with a marker frame or not).
         key.clear();
-        key.extend(c.stack.iter().map(|addr| address_class[addr]));
-        let (marker, tag) = if c.stack.is_empty() && c.fallback {
+        key.extend(c.stack.frames().map(|addr| address_class[&addr]));
+        let (marker, tag) = if c.stack.depth == 0 && c.fallback {
             (Some(&other_stacks_marker), u32::MAX - 1)
         } else if c.end == CaptureEnd::Truncated as u8 {
             (Some(&truncated_marker), u32::MAX - 2)
@@ -204,7 +205,11 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         };
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
-        let outermost = c.stack.last().and_then(|addr| resolved[addr].last());
+        let outermost = c
+            .stack
+            .frames()
+            .last()
+            .and_then(|addr| resolved[&addr].last());
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
             _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,

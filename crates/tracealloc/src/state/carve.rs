@@ -2,12 +2,12 @@
 //! mappings, and never freed (blocks may outlive their thread and still point at its records).
 //!
 //! Carving packs the small structures of each thread (its state, a small table, a first chunk of
-//! records, a first frame arena) next to each other, so a short-lived thread costs about one page of
-//! resident memory and no mapping of its own: programs that start thousands of threads neither
-//! bloat nor run out of the kernel's mapping count.
+//! records, a first block of stack nodes) next to each other, so a short-lived thread costs about
+//! one page of resident memory and no mapping of its own: programs that start thousands of threads
+//! neither bloat nor run out of the kernel's mapping count.
 //!
 //! ```text
-//!  REGIONS[0] ──> [ state | table | chunk | frames | state | table | ... ]  (64 MiB, on demand)
+//!  REGIONS[0] ──> [ state | table | chunk | nodes | state | table | ... ]  (64 MiB, on demand)
 //!  REGIONS[1] ──> ...                   CURRENT: the region being carved
 //! ```
 

@@ -4,10 +4,12 @@
 //!  carve    the profiler's own mappings, never freed
 //!  seqlock  one writer (the owner thread), readers that never block it
 //!  record   a (stack, thread) pair's counters
+//!  stack_tree  a thread's stored stacks, sharing their outer frames
 //!  thread   a thread's counters, stack table and records, under its sequence lock
 //! ```
 
 pub(crate) mod carve;
 pub(crate) mod record;
 pub(crate) mod seqlock;
+pub(crate) mod stack_tree;
 pub(crate) mod thread;

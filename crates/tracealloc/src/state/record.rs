@@ -7,6 +7,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+use crate::capture::StackHash;
+use crate::state::carve::carve;
+use crate::state::stack_tree::{FrameNode, Frames, StoredStack, TRAILER_ALIGN};
+
 /// Whether new records get [`LifetimeCounts`]: set once, when the process's mode is decided at its
 /// first allocation (before any record is made).
 pub(crate) static LIFETIMES_MODE: AtomicBool = AtomicBool::new(false);
@@ -14,6 +18,7 @@ pub(crate) static LIFETIMES_MODE: AtomicBool = AtomicBool::new(false);
 /// A task label (`tracealloc::labeled`): a `&'static str`, kept as its address and length so that
 /// it fits in a record and costs two stores to set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
 pub(crate) struct Label {
     ptr: usize,
     len: usize,
@@ -45,10 +50,46 @@ impl Label {
         })
     }
 
-    /// What the label adds to a stack's hash (nothing for no label).
-    #[inline(always)]
-    pub(crate) fn hash_part(self) -> u64 {
-        (self.ptr as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) ^ self.len as u64
+    /// The label's address and length, for a record's identity.
+    pub(crate) fn words(self) -> [usize; 2] {
+        [self.ptr, self.len]
+    }
+}
+
+/// What a record is made under besides its stack: the owner's innermost measure scope (0: none;
+/// blocks allocated inside a `measure` get records of their own, so the measure can tell its
+/// blocks from older ones) and its task label (a block keeps its label wherever it is freed).
+/// Kept after the record's stack in its thread's tree, since most records have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct RecordKey {
+    pub(crate) scope: u64,
+    pub(crate) label: Label,
+}
+
+const _: () = assert!(std::mem::align_of::<RecordKey>() <= TRAILER_ALIGN);
+const _: () =
+    assert!(std::mem::size_of::<RecordKey>() % std::mem::align_of::<LifetimeCounts>() == 0);
+
+impl RecordKey {
+    pub(crate) const NONE: RecordKey = RecordKey {
+        scope: 0,
+        label: Label::NONE,
+    };
+
+    /// What the key adds to a stack's identity: nothing for no key, else a 128-bit hash of it,
+    /// as strong as the stack's own (see [`crate::capture::StackHash`]), so that a record is found
+    /// by its identity alone.
+    pub(crate) fn identity_mix(self) -> (u64, u64) {
+        if self == RecordKey::NONE {
+            return (0, 0);
+        }
+        let [ptr, len] = self.label.words();
+        StackHash::EMPTY
+            .add(self.scope as usize)
+            .add(ptr)
+            .add(len)
+            .finish(usize::MAX)
     }
 }
 
@@ -119,21 +160,17 @@ pub(crate) struct Counts {
 /// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
 /// live in zeroed mappings.
 ///
-/// Laid out for the hot path: what every lookup and every owner's event reads and writes comes
-/// first, in 72 contiguous bytes (about one cache line); the figures kept for snapshots and what
-/// other threads write follow.
+/// Two cache lines, laid out for the hot path: the first holds what every lookup and every
+/// owner's event reads and writes; the second, the figures kept for snapshots, the stack, and the
+/// link to what other threads write. Record chunks start on a cache line.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub(crate) struct SiteRecord {
     // Set once before the record is published, never written again.
+    /// The stack's identity ([`crate::capture::StackHash`]), mixed with the record's key's.
     pub(crate) hash: u64,
-    pub(crate) frames: *const usize,
+    pub(crate) check: u64,
     pub(crate) owner: OwnerId,
-    pub(crate) depth: u32,
-    /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
-    pub(crate) end: u8,
-    /// Whether [`LifetimeCounts`] follow the record's frames (lifetimes mode).
-    pub(crate) has_lifetimes: bool,
     // Written only by the owner, inside its sequence lock.
     live_bytes: AtomicU64,
     live_blocks: AtomicU64,
@@ -142,28 +179,51 @@ pub(crate) struct SiteRecord {
     /// The peak generation at the owner's last change, and the owner's live figures as they were
     /// at that peak (see [`SiteRecord::owner_add`]).
     peak_gen: AtomicU64,
-    /// The owner's measure scope when the record was made (0: none): blocks allocated inside a
-    /// `measure` get records of their own, so the measure can tell its blocks from older ones.
-    pub(crate) scope: u64,
-    /// The owner's task label when the record was made: a block keeps its label wherever it is
-    /// freed.
-    pub(crate) label: Label,
+    // Second line.
     at_peak_bytes: AtomicU64,
     at_peak_blocks: AtomicU64,
     temporary_blocks: AtomicU64,
     reallocs: AtomicU64,
     realloc_copied_bytes: AtomicU64,
-    // Written by other threads with atomic adds (wrapping, so signed changes fit).
-    remote_live_bytes: AtomicU64,
-    remote_live_blocks: AtomicU64,
-    remote_total_bytes: AtomicU64,
-    remote_total_blocks: AtomicU64,
-    remote_peak_gen: AtomicU64,
-    remote_at_peak_bytes: AtomicU64,
-    remote_at_peak_blocks: AtomicU64,
-    remote_reallocs: AtomicU64,
-    remote_realloc_copied_bytes: AtomicU64,
+    /// What other threads write, made at the first such change (null until then).
+    remote: AtomicPtr<RemoteCounts>,
+    // Set once before the record is published, never written again.
+    /// The stack's innermost frame in its thread's tree (see [`crate::state::stack_tree`]).
+    innermost: *const FrameNode,
+    pub(crate) depth: u32,
+    /// How the capture ended ([`crate::capture::CaptureEnd`] as u8).
+    pub(crate) end: u8,
+    /// Whether a [`RecordKey`] follows the stack's innermost node (the record was made under a
+    /// measure or a label).
+    has_key: bool,
+    /// Whether [`LifetimeCounts`] follow that (lifetimes mode).
+    has_lifetimes: bool,
 }
+
+const _: () = assert!(std::mem::size_of::<SiteRecord>() == 128);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, peak_gen) < 64);
+
+/// The half of a record that threads other than its owner write, with atomic adds (wrapping, so
+/// signed changes fit). Kept apart and made at the first such change: the records of stacks whose
+/// blocks never leave their thread (most of them) are 64 bytes smaller. All-zero bytes are an
+/// empty one, so they live in carved memory.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub(crate) struct RemoteCounts {
+    live_bytes: AtomicU64,
+    live_blocks: AtomicU64,
+    total_bytes: AtomicU64,
+    total_blocks: AtomicU64,
+    peak_gen: AtomicU64,
+    at_peak_bytes: AtomicU64,
+    at_peak_blocks: AtomicU64,
+    reallocs: AtomicU64,
+    realloc_copied_bytes: AtomicU64,
+}
+
+/// Changes by other threads that were dropped because memory for a record's remote half could
+/// not be mapped (the process is out of memory; the whole-process figures still count them).
+pub(crate) static REMOTE_CHANGES_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: the raw pointers are written once before the record is published (with a release store
 // of the chunk length) and only read after; the mutable state is atomics.
@@ -183,13 +243,13 @@ impl SiteRecord {
     pub(crate) const fn empty(owner: OwnerId) -> SiteRecord {
         SiteRecord {
             hash: 0,
-            frames: std::ptr::null(),
+            check: 0,
+            innermost: std::ptr::null(),
             depth: 0,
             end: 0,
+            has_key: false,
             has_lifetimes: false,
             owner,
-            scope: 0,
-            label: Label::NONE,
             live_bytes: AtomicU64::new(0),
             live_blocks: AtomicU64::new(0),
             total_bytes: AtomicU64::new(0),
@@ -200,47 +260,111 @@ impl SiteRecord {
             temporary_blocks: AtomicU64::new(0),
             reallocs: AtomicU64::new(0),
             realloc_copied_bytes: AtomicU64::new(0),
-            remote_live_bytes: AtomicU64::new(0),
-            remote_live_blocks: AtomicU64::new(0),
-            remote_total_bytes: AtomicU64::new(0),
-            remote_total_blocks: AtomicU64::new(0),
-            remote_peak_gen: AtomicU64::new(0),
-            remote_at_peak_bytes: AtomicU64::new(0),
-            remote_at_peak_blocks: AtomicU64::new(0),
-            remote_reallocs: AtomicU64::new(0),
-            remote_realloc_copied_bytes: AtomicU64::new(0),
+            remote: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
-    /// A record of `depth` frames at `frames`, owned by `owner` in measure `scope`, whose capture
-    /// ended as `end`; `hash` is the stack's hash mixed with the scope.
-    pub(crate) const fn new(
+    /// The remote half, if another thread changed the record yet.
+    #[inline(always)]
+    fn remote(&self) -> Option<&RemoteCounts> {
+        // SAFETY: the pointer is null or was published (release) by `make_remote`, pointing at
+        // zeroed counters, changed since only through atomics, in memory that is never freed.
+        unsafe { self.remote.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// The remote half, made now if need be: carved, then installed unless another thread
+    /// installed one first (then ours is left unused: 128 bytes, once per such race).
+    #[cold]
+    #[inline(never)]
+    fn make_remote(&self, mapped: &AtomicU64) -> Option<&RemoteCounts> {
+        let fresh = carve(std::mem::size_of::<RemoteCounts>(), mapped).cast::<RemoteCounts>();
+        if fresh.is_null() {
+            return None;
+        }
+        let installed = match self.remote.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => winner,
+        };
+        // SAFETY: carved memory, zeroed (an empty `RemoteCounts`), aligned to 64 and never freed.
+        Some(unsafe { &*installed })
+    }
+
+    /// A record of the stored `stack`, owned by `owner` and made under `key`, whose capture
+    /// ended as `end`; `(hash, check)` is the stack's identity mixed with the key's. With
+    /// `has_lifetimes`, it has lifetime counters.
+    ///
+    /// # Safety
+    /// `stack` was stored with a trailer of [`SiteRecord::trailer_bytes`]`(key, has_lifetimes)`
+    /// bytes that no other thread can reach yet (the record is not published).
+    pub(crate) unsafe fn new(
         owner: OwnerId,
-        (scope, label): (u64, Label),
-        hash: u64,
-        frames: *const usize,
-        depth: u32,
+        key: RecordKey,
+        (hash, check): (u64, u64),
+        stack: StoredStack,
         end: u8,
+        has_lifetimes: bool,
     ) -> SiteRecord {
+        let has_key = key != RecordKey::NONE;
+        if has_key {
+            // SAFETY: (1) the trailer starts with room for a key when `has_key` (`trailer_bytes`),
+            // aligned (assert at `RecordKey`); (2) no other thread reaches it yet.
+            unsafe { stack.trailer().cast::<RecordKey>().cast_mut().write(key) };
+        }
         SiteRecord {
             hash,
-            frames,
-            depth,
+            check,
+            innermost: stack.innermost,
+            depth: stack.depth,
             end,
-            scope,
-            label,
+            has_key,
+            has_lifetimes,
             ..SiteRecord::empty(owner)
         }
     }
 
-    /// The record's return addresses, innermost first.
-    pub(crate) fn stack(&self) -> &[usize] {
-        if self.frames.is_null() {
-            return &[];
+    /// The bytes a record's stack is stored with after its innermost node: its key unless it is
+    /// [`RecordKey::NONE`], then its lifetime counters in lifetimes mode.
+    pub(crate) fn trailer_bytes(key: RecordKey, has_lifetimes: bool) -> usize {
+        let key_bytes = if key == RecordKey::NONE {
+            0
+        } else {
+            std::mem::size_of::<RecordKey>()
+        };
+        key_bytes
+            + if has_lifetimes {
+                LifetimeCounts::BYTES
+            } else {
+                0
+            }
+    }
+
+    /// What the record was made under: its key, [`RecordKey::NONE`] for most records.
+    #[inline]
+    pub(crate) fn key(&self) -> RecordKey {
+        if !self.has_key {
+            return RecordKey::NONE;
         }
-        // SAFETY: `frames` points to `depth` words written before the record was published and
-        // never freed (frame arenas live as long as the process).
-        unsafe { std::slice::from_raw_parts(self.frames, self.depth as usize) }
+        // SAFETY: `has_key` is set only by `new`, which wrote the key at the start of the stack's
+        // trailer before the record was published; stack trees live as long as the process.
+        unsafe { self.stored_stack().trailer().cast::<RecordKey>().read() }
+    }
+
+    /// The record's stack as stored.
+    pub(crate) fn stored_stack(&self) -> StoredStack {
+        StoredStack {
+            innermost: self.innermost,
+            depth: self.depth,
+        }
+    }
+
+    /// The record's return addresses, innermost first.
+    pub(crate) fn frames(&self) -> Frames {
+        self.stored_stack().frames()
     }
 
     /// Applies a change by the owner thread, which must hold its own sequence lock. `peak_gen` is
@@ -275,41 +399,48 @@ impl SiteRecord {
         self.peak_gen.store(peak_gen, Ordering::Relaxed);
     }
 
-    /// Applies a change by any other thread. The remote half keeps its own figures at the peak
-    /// (claimed with a swap of its generation): exact while one thread at a time frees this
-    /// record's blocks remotely; with several at once, a free that races the copy can land on
-    /// either side of it.
+    /// Applies a change by any other thread; `mapped` counts the memory of the record's remote
+    /// half if this change makes it. The remote half keeps its own figures at the peak (claimed
+    /// with a swap of its generation): exact while one thread at a time frees this record's blocks
+    /// remotely; with several at once, a free that races the copy can land on either side of it.
     #[inline]
-    pub(crate) fn remote_add(&self, delta: &SiteDelta, peak_gen: u64, raised: bool) {
+    pub(crate) fn remote_add(
+        &self,
+        delta: &SiteDelta,
+        peak_gen: u64,
+        raised: bool,
+        mapped: &AtomicU64,
+    ) {
+        let Some(remote) = self.remote().or_else(|| self.make_remote(mapped)) else {
+            REMOTE_CHANGES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         let (live_bytes, live_blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
         let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
         if !raised
-            && self.remote_peak_gen.load(Ordering::Relaxed) != peak_gen
-            && self.remote_peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
+            && remote.peak_gen.load(Ordering::Relaxed) != peak_gen
+            && remote.peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
         {
-            self.remote_at_peak_bytes.store(
-                self.remote_live_bytes.load(Ordering::Acquire),
-                Ordering::Release,
-            );
-            self.remote_at_peak_blocks.store(
-                self.remote_live_blocks.load(Ordering::Acquire),
+            remote
+                .at_peak_bytes
+                .store(remote.live_bytes.load(Ordering::Acquire), Ordering::Release);
+            remote.at_peak_blocks.store(
+                remote.live_blocks.load(Ordering::Acquire),
                 Ordering::Release,
             );
         }
-        self.remote_live_bytes
-            .fetch_add(live_bytes, Ordering::Release);
-        self.remote_live_blocks
-            .fetch_add(live_blocks, Ordering::Release);
+        remote.live_bytes.fetch_add(live_bytes, Ordering::Release);
+        remote.live_blocks.fetch_add(live_blocks, Ordering::Release);
         if total_blocks != 0 {
-            self.remote_total_bytes
-                .fetch_add(total_bytes, Ordering::Release);
-            self.remote_total_blocks
+            remote.total_bytes.fetch_add(total_bytes, Ordering::Release);
+            remote
+                .total_blocks
                 .fetch_add(total_blocks, Ordering::Release);
         }
         if delta.reallocs != 0 {
-            self.remote_reallocs
-                .fetch_add(delta.reallocs, Ordering::Release);
-            self.remote_realloc_copied_bytes
+            remote.reallocs.fetch_add(delta.reallocs, Ordering::Release);
+            remote
+                .realloc_copied_bytes
                 .fetch_add(delta.realloc_copied_bytes, Ordering::Release);
         }
     }
@@ -318,13 +449,15 @@ impl SiteRecord {
     /// half read next is at least as new and the sum never goes below zero. `peak_gen` is the
     /// process's peak generation: a half not changed since the peak is as it was then.
     pub(crate) fn read_remote(&self, peak_gen: u64) -> Counts {
-        let live_bytes = self.remote_live_bytes.load(Ordering::Acquire);
-        let live_blocks = self.remote_live_blocks.load(Ordering::Acquire);
-        let (peak_bytes, peak_blocks) = if self.remote_peak_gen.load(Ordering::Acquire) == peak_gen
-        {
+        let Some(remote) = self.remote() else {
+            return Counts::default();
+        };
+        let live_bytes = remote.live_bytes.load(Ordering::Acquire);
+        let live_blocks = remote.live_blocks.load(Ordering::Acquire);
+        let (peak_bytes, peak_blocks) = if remote.peak_gen.load(Ordering::Acquire) == peak_gen {
             (
-                self.remote_at_peak_bytes.load(Ordering::Acquire),
-                self.remote_at_peak_blocks.load(Ordering::Acquire),
+                remote.at_peak_bytes.load(Ordering::Acquire),
+                remote.at_peak_blocks.load(Ordering::Acquire),
             )
         } else {
             (live_bytes, live_blocks)
@@ -332,13 +465,13 @@ impl SiteRecord {
         Counts {
             live_bytes,
             live_blocks,
-            total_bytes: self.remote_total_bytes.load(Ordering::Acquire),
-            total_blocks: self.remote_total_blocks.load(Ordering::Acquire),
+            total_bytes: remote.total_bytes.load(Ordering::Acquire),
+            total_blocks: remote.total_blocks.load(Ordering::Acquire),
             peak_bytes,
             peak_blocks,
             temporary_blocks: 0,
-            reallocs: self.remote_reallocs.load(Ordering::Acquire),
-            realloc_copied_bytes: self.remote_realloc_copied_bytes.load(Ordering::Acquire),
+            reallocs: remote.reallocs.load(Ordering::Acquire),
+            realloc_copied_bytes: remote.realloc_copied_bytes.load(Ordering::Acquire),
         }
     }
 
@@ -387,13 +520,14 @@ impl Counts {
 }
 
 /// What lifetimes mode adds to a record (`Profiler::lifetimes`, `TRACEALLOC_LIFETIMES`): kept in
-/// the frame arena right after the record's frames, so that records stay as small in the usual
-/// mode. All-zero words are an empty one.
+/// the stack tree right after the record's own innermost node, so that records stay as small in
+/// the usual mode. All-zero words are an empty one.
 ///
 /// Lifetimes are kept as sums of clock readings: a block's lifetime is its free's stamp less its
 /// allocation's, so the sum of the lifetimes of the freed blocks is the sum of the frees' stamps
 /// less that of their allocations, and nothing is stored per block. A live block counts up to the
 /// moment a reader looks: `deaths - births + live_blocks * now`.
+#[derive(Debug)]
 #[repr(C)]
 pub(crate) struct LifetimeCounts {
     /// Written by the owner, inside its sequence lock: the stamps of the blocks it allocated here.
@@ -408,9 +542,11 @@ pub(crate) struct LifetimeCounts {
     remote_deaths: AtomicU64,
 }
 
+const _: () = assert!(std::mem::align_of::<LifetimeCounts>() <= TRAILER_ALIGN);
+
 impl LifetimeCounts {
-    /// Words of the frame arena one takes.
-    pub(crate) const WORDS: usize = std::mem::size_of::<LifetimeCounts>() / 8;
+    /// The trailer a record's stack is stored with in lifetimes mode.
+    pub(crate) const BYTES: usize = std::mem::size_of::<LifetimeCounts>();
 
     /// The owner freed one of these blocks at `stamp`. Owner thread only, inside its sequence
     /// lock.
@@ -461,13 +597,20 @@ impl SiteRecord {
         if !self.has_lifetimes {
             return None;
         }
+        let key_bytes = if self.has_key {
+            std::mem::size_of::<RecordKey>()
+        } else {
+            0
+        };
         // SAFETY: `has_lifetimes` is set, before the record is published, only on records whose
-        // `depth` frames are followed by a zeroed, 8-aligned `LifetimeCounts` in the same arena,
-        // which lives as long as the process.
+        // stack was stored with a trailer of `trailer_bytes`: the counters follow the key, if any,
+        // zeroed (empty counters) and aligned (asserts at `RecordKey` and below); stack trees live
+        // as long as the process.
         Some(unsafe {
             &*self
-                .frames
-                .add(self.depth as usize)
+                .stored_stack()
+                .trailer()
+                .add(key_bytes)
                 .cast::<LifetimeCounts>()
         })
     }
@@ -479,14 +622,20 @@ impl SiteRecord {
         if let Some(stamp) = birth {
             bump(&counts.births, stamp);
         }
+        let (remote_bytes, remote_blocks) = self.remote().map_or((0, 0), |remote| {
+            (
+                remote.live_bytes.load(Ordering::Relaxed),
+                remote.live_blocks.load(Ordering::Relaxed),
+            )
+        });
         let live_bytes = self
             .live_bytes
             .load(Ordering::Relaxed)
-            .wrapping_add(self.remote_live_bytes.load(Ordering::Relaxed));
+            .wrapping_add(remote_bytes);
         let live_blocks = self
             .live_blocks
             .load(Ordering::Relaxed)
-            .wrapping_add(self.remote_live_blocks.load(Ordering::Relaxed));
+            .wrapping_add(remote_blocks);
         let live_bytes = non_negative(live_bytes);
         if live_bytes >= counts.max_bytes.load(Ordering::Relaxed) {
             counts.max_bytes.store(live_bytes, Ordering::Relaxed);
@@ -499,7 +648,7 @@ impl SiteRecord {
 
 /// A block of records: this header, then `capacity` records, in zeroed memory. The owner appends;
 /// readers see the `len` published records.
-#[repr(C)]
+#[repr(C, align(64))]
 pub(crate) struct RecordChunk {
     pub(crate) next: AtomicPtr<RecordChunk>,
     pub(crate) len: AtomicUsize,
@@ -515,7 +664,7 @@ impl RecordChunk {
     /// The first record slot.
     pub(crate) fn slots(&self) -> *mut SiteRecord {
         // SAFETY: the records follow the header within the chunk's memory (`bytes(capacity)`);
-        // the header's size is a multiple of the records' alignment (8).
+        // the header's size is a multiple of the records' alignment (both are 64-aligned).
         unsafe {
             (self as *const RecordChunk as *mut u8)
                 .add(std::mem::size_of::<RecordChunk>())

@@ -5,7 +5,7 @@
 //!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ... (push-only list, never freed)
 //!                         │ seq (sequence lock over the counters below and the owner's records)
 //!                         │ counters: unflushed live, totals, peak candidate
-//!                         │ OwnerOnly: stack-hash table ──> records; frame arena
+//!                         │ OwnerOnly: stack-identity table ──> records; stack tree
 //!                         └ first_chunk ──> RecordChunk[8 records] ──next──> RecordChunk[16] ...
 //! ```
 //!
@@ -21,10 +21,9 @@ use std::sync::atomic::{
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::carve;
-use crate::state::record::{
-    LIFETIMES_MODE, Label, LifetimeCounts, OwnerId, RecordChunk, SiteRecord,
-};
+use crate::state::record::{LIFETIMES_MODE, Label, OwnerId, RecordChunk, RecordKey, SiteRecord};
 use crate::state::seqlock::{SeqLock, WriteSection};
+use crate::state::stack_tree::StackTree;
 use crate::sys;
 
 /// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
@@ -32,8 +31,6 @@ use crate::sys;
 const INITIAL_TABLE_SLOTS: usize = 64;
 const INITIAL_CHUNK_RECORDS: usize = 8;
 const MAX_CHUNK_RECORDS: usize = 1024;
-const INITIAL_FRAME_WORDS: usize = 128;
-const MAX_FRAME_WORDS: usize = 64 * 1024;
 /// How long a reader waits for an owner to leave an update before it gives up (and says so).
 const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -104,17 +101,14 @@ struct OwnerOnly {
     table_mask: usize,
     table_len: usize,
     tail_chunk: *mut RecordChunk,
-    frames_cursor: *mut usize,
-    frames_left: usize,
-    /// Words of the next frame arena.
-    next_frame_words: usize,
+    stacks: StackTree,
     /// The address of this thread's latest allocation while it is live (0 once freed): a block
     /// freed while it is still the latest is a temporary.
     last_block: usize,
     /// What new records are keyed by besides their stack: the innermost measure's scope and the
-    /// task label, and their mix into the stack's hash; kept up to date as they change, so a
-    /// lookup reads one word.
-    key: RecordKey,
+    /// task label, and their mix into the stack's identity; kept up to date as they change, so a
+    /// lookup reads two words.
+    key: CurrentKey,
     sampler: SamplerState,
     /// The measures running on this thread, outermost first (its depth first: read on every
     /// event, next to the fields above; the levels only while a measure runs).
@@ -122,29 +116,25 @@ struct OwnerOnly {
 }
 
 /// See [`OwnerOnly::key`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RecordKey {
-    scope: u64,
-    label: Label,
-    /// Mixed into the stack's hash: 0 exactly for no scope and no label (the stack's own hash),
-    /// never 0 otherwise, so a record found for the same stack and hash under key 0 has key 0.
-    mix: u64,
+#[derive(Debug, Clone, Copy)]
+struct CurrentKey {
+    key: RecordKey,
+    /// What the key adds to a stack's identity ([`RecordKey::identity_mix`]).
+    mix: (u64, u64),
 }
 
-impl RecordKey {
-    const NONE: RecordKey = RecordKey {
-        scope: 0,
-        label: Label::NONE,
-        mix: 0,
+impl CurrentKey {
+    const NONE: CurrentKey = CurrentKey {
+        key: RecordKey::NONE,
+        mix: (0, 0),
     };
 
-    fn of(scope: u64, label: Label) -> RecordKey {
-        let mix = if scope == 0 && label == Label::NONE {
-            0
-        } else {
-            (scope.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ label.hash_part()).max(1)
-        };
-        RecordKey { scope, label, mix }
+    fn of(scope: u64, label: Label) -> CurrentKey {
+        let key = RecordKey { scope, label };
+        CurrentKey {
+            key,
+            mix: key.identity_mix(),
+        }
     }
 }
 
@@ -317,13 +307,11 @@ impl ThreadState {
                     table_mask: INITIAL_TABLE_SLOTS - 1,
                     table_len: 0,
                     tail_chunk: chunk,
-                    frames_cursor: ptr::null_mut(),
-                    frames_left: 0,
-                    next_frame_words: INITIAL_FRAME_WORDS,
+                    stacks: StackTree::new(),
                     sampler: SamplerState::default(),
                     last_block: 0,
                     measures: Measures::default(),
-                    key: RecordKey::NONE,
+                    key: CurrentKey::NONE,
                 }),
             });
         }
@@ -433,7 +421,7 @@ impl ThreadState {
         // SAFETY: the caller now owns the state: the only thread touching `local`.
         unsafe {
             (*self.local.get()).last_block = 0;
-            (*self.local.get()).key = RecordKey::NONE;
+            (*self.local.get()).key = CurrentKey::NONE;
         }
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
@@ -551,8 +539,8 @@ impl ThreadState {
     pub(crate) unsafe fn swap_label(&self, label: Label) -> Label {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
-        let previous = local.key.label;
-        local.key = RecordKey::of(local.key.scope, label);
+        let previous = local.key.key.label;
+        local.key = CurrentKey::of(local.key.key.scope, label);
         previous
     }
 
@@ -570,7 +558,7 @@ impl ThreadState {
         }
         measures.levels[measures.depth] = level;
         measures.depth += 1;
-        local.key = RecordKey::of(level.scope, local.key.label);
+        local.key = CurrentKey::of(level.scope, local.key.key.label);
         true
     }
 
@@ -584,7 +572,7 @@ impl ThreadState {
         let measures = &mut local.measures;
         measures.depth = measures.depth.checked_sub(1)?;
         let level = measures.levels[measures.depth];
-        local.key = RecordKey::of(measures.current_scope(), local.key.label);
+        local.key = CurrentKey::of(measures.current_scope(), local.key.key.label);
         Some(level)
     }
 
@@ -648,9 +636,9 @@ impl ThreadState {
     pub(crate) unsafe fn record_for(&self, captured: &Captured, mapped: &AtomicU64) -> &SiteRecord {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
-        let stack = captured.stack();
-        let RecordKey { scope, label, mix } = local.key;
-        let hash = captured.hash ^ mix;
+        let CurrentKey { key, mix } = local.key;
+        let (hash, check) = captured.identity();
+        let (hash, check) = (hash ^ mix.0, check ^ mix.1);
         let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
         loop {
@@ -667,25 +655,22 @@ impl ThreadState {
             if entry & TAG_MASK == tag {
                 // SAFETY: table entries point at published records, never freed.
                 let record = unsafe { &*((entry & !TAG_MASK) as *const SiteRecord) };
-                // Under no scope and no label (mix 0), the same hash and stack mean the same key:
-                // a record of another key has its hash mixed with a non-zero word.
-                if record.hash == hash
-                    && record.stack() == stack
-                    && (mix == 0 || (record.scope == scope && record.label == label))
-                {
+                // The same identity is the same stack under the same key (see `StackHash` and
+                // `RecordKey::identity_mix`).
+                if record.hash == hash && record.check == check {
                     return record;
                 }
             }
             slot = (slot + 1) & local.table_mask;
         }
         // SAFETY: forwarded owner-only contract.
-        match unsafe { self.insert_record(local, captured, (hash, scope, label), slot, mapped) } {
+        match unsafe { self.insert_record(local, captured, (key, (hash, check)), slot, mapped) } {
             Some(record) => record,
             None => &self.fallback_record,
         }
     }
 
-    /// Copies `captured`'s frames into the arena, appends a record for them and puts it in the
+    /// Stores `captured`'s stack in the thread's tree, appends a record for it and puts it in the
     /// table at `slot`; `None` when memory for them cannot be mapped.
     ///
     /// # Safety
@@ -697,40 +682,18 @@ impl ThreadState {
         &self,
         local: &mut OwnerOnly,
         captured: &Captured,
-        (hash, scope, label): (u64, u64, Label),
+        (key, identity): (RecordKey, (u64, u64)),
         slot: usize,
         mapped: &AtomicU64,
     ) -> Option<&SiteRecord> {
         if !STACK_BUDGET.take_one() {
             return None; // past the cap: charged to the thread's `[other stacks]` record
         }
-        let stack = captured.stack();
         let has_lifetimes = LIFETIMES_MODE.load(Ordering::Relaxed);
-        let extra = if has_lifetimes {
-            LifetimeCounts::WORDS
-        } else {
-            0
-        };
-        let needed = stack.len() + extra;
-        // Copy the frames into the arena (followed by the lifetime counters in that mode).
-        if local.frames_left < needed {
-            let words = local.next_frame_words.max(needed);
-            let arena = carve(words * std::mem::size_of::<usize>(), mapped).cast::<usize>();
-            if arena.is_null() {
-                return None;
-            }
-            local.frames_cursor = arena;
-            local.frames_left = words;
-            local.next_frame_words = (words * 2).min(MAX_FRAME_WORDS);
-        }
-        let frames = local.frames_cursor;
-        // SAFETY: the arena has `frames_left >= needed` free words at `frames_cursor`; the
-        // `extra` words after the frames stay zeroed (an empty `LifetimeCounts`).
-        unsafe {
-            ptr::copy_nonoverlapping(stack.as_ptr(), frames, stack.len());
-            local.frames_cursor = frames.add(needed);
-        }
-        local.frames_left -= needed;
+        let trailer_bytes = SiteRecord::trailer_bytes(key, has_lifetimes);
+        let stack = local
+            .stacks
+            .store(captured.stack(), trailer_bytes, mapped)?;
 
         // Append a record, opening a new chunk when the tail is full.
         // SAFETY: chunks are never freed; the tail is only appended to by the owner.
@@ -752,23 +715,22 @@ impl ThreadState {
         }
         // SAFETY: len < capacity: a slot within the chunk.
         let record_ptr = unsafe { tail.slots().add(len) };
-        // SAFETY: slot `len` is not yet published, so no reader looks at it; the owner writes it
-        // whole before the release store of the new length publishes it.
+        // SAFETY: (1) slot `len` is not yet published, so no reader looks at it; the owner writes
+        // it whole before the release store of the new length publishes it; (2) `stack` was just
+        // stored with the trailer `new` needs, which no other thread can reach yet.
         unsafe {
-            let mut record = SiteRecord::new(
+            record_ptr.write(SiteRecord::new(
                 self.id(),
-                (scope, label),
-                hash,
-                frames,
-                stack.len() as u32,
+                key,
+                identity,
+                stack,
                 captured.end as u8,
-            );
-            record.has_lifetimes = has_lifetimes;
-            record_ptr.write(record);
+                has_lifetimes,
+            ));
         }
         tail.len.store(len + 1, Ordering::Release);
 
-        let (_, tag) = table_place(hash, local.table_mask);
+        let (_, tag) = table_place(identity.0, local.table_mask);
         // SAFETY: slot <= table_mask and was found empty.
         unsafe { *local.table.add(slot) = tagged(record_ptr, tag) };
         local.table_len += 1;
