@@ -33,6 +33,25 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     unsafe { libc::munmap(p.cast(), len) };
 }
 
+/// Gives the whole pages inside `[p, p + len)` back to the system (they read as zeroes if
+/// touched again, which nothing does); returns how many bytes that was.
+///
+/// # Safety
+/// The range lies within memory from [`map_zeroed_lazily`] that nothing uses any more.
+pub(crate) unsafe fn release_pages(p: *mut u8, len: usize) -> usize {
+    const PAGE: usize = 4096;
+    let start = (p as usize).next_multiple_of(PAGE);
+    let end = (p as usize + len) / PAGE * PAGE;
+    if end <= start {
+        return 0;
+    }
+    // SAFETY: whole pages of a private anonymous mapping that the caller no longer uses; advice
+    // on them changes no other memory.
+    let failed =
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    if failed == 0 { end - start } else { 0 }
+}
+
 /// The kernel's id of the calling thread.
 pub(crate) fn current_tid() -> u64 {
     // SAFETY: gettid has no preconditions.

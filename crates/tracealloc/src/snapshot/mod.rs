@@ -77,6 +77,7 @@ fn copy_record(
 /// Takes a snapshot of the process-wide registry.
 pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let started = Instant::now();
+    let heap_kept = registry.own_bytes_parts().1;
     let totals = registry.stats();
     let peak_gen = registry.peak_mark.generation();
     // Lifetimes: a live block counts up to the moment its record is copied (not to the end of the
@@ -133,11 +134,13 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             addresses.push(addr);
         }
     }
-    let mut resolved = HashMap::default();
-    crate::snapshot::symbolize::resolve_all(addresses.iter().copied(), &mut resolved);
-    // The profiler's own memory now: the symbolizer has released what it parsed, and the model
-    // below is the caller's.
-    let (tables_bytes, heap_bytes) = registry.own_bytes_parts();
+    // The profiler's own memory is what it keeps between snapshots: its tables, the heap it held
+    // before this snapshot, and what the symbol cache grows by now (the debug info parsed for it
+    // is released within; this snapshot's working copies and model are not kept).
+    let heap_before = registry.own_bytes_parts().1;
+    let resolved = crate::snapshot::symbolize::resolve_all(addresses.iter().copied());
+    let (tables_bytes, heap_after) = registry.own_bytes_parts();
+    let heap_bytes = heap_kept + heap_after.saturating_sub(heap_before);
 
     let mut snapshot = Snapshot::new(metadata(registry));
     snapshot.totals = totals;
@@ -145,7 +148,11 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // (millions): stacks are then built from frame ids.
     let mut builder = Builder::default();
     for addr in &addresses {
-        let ids = resolved[addr].iter().map(|f| builder.frame(f)).collect();
+        let ids = resolved
+            .frames(*addr)
+            .iter()
+            .map(|f| builder.frame(f))
+            .collect();
         address_frames.insert(*addr, ids);
     }
     let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
@@ -209,7 +216,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             .stack
             .frames()
             .last()
-            .and_then(|addr| resolved[&addr].last());
+            .and_then(|addr| resolved.frames(addr).last());
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
             _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,
@@ -276,17 +283,14 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
 /// bytes, live blocks and live bytes), symbolized as a snapshot's are: for the report of a
 /// measure. Call under the reentrancy guard.
 pub(crate) fn model_of_sites(sites: &[(Vec<usize>, u64, u64, u64, u64)]) -> Snapshot {
-    let mut resolved = HashMap::default();
-    crate::snapshot::symbolize::resolve_all(
-        sites.iter().flat_map(|s| s.0.iter().copied()),
-        &mut resolved,
-    );
+    let resolved =
+        crate::snapshot::symbolize::resolve_all(sites.iter().flat_map(|s| s.0.iter().copied()));
     let mut builder = Builder::default();
     let mut snapshot = Snapshot::empty();
     for (stack, allocations, bytes, live_blocks, live_bytes) in sites {
         let frames: Vec<Frame> = stack
             .iter()
-            .flat_map(|addr| resolved[addr].iter().cloned())
+            .flat_map(|&addr| resolved.frames(addr).iter().cloned())
             .skip_while(is_own_frame)
             // Up to the measure: what called it is the same for every site.
             .take_while(|f| !is_own_frame(f))

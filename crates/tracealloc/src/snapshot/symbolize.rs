@@ -2,7 +2,7 @@
 //! Runs only in snapshots, under the reentrancy guard, never on the allocator path.
 
 use rustc_hash::FxHashMap as HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tracealloc_snapshot::Frame;
 
@@ -11,24 +11,34 @@ pub(crate) type SymbolCache = Option<HashMap<usize, Vec<Frame>>>;
 /// Symbolized addresses. Held across `fork` by the fork hooks, so a child never inherits it locked.
 pub(crate) static CACHE: Mutex<SymbolCache> = Mutex::new(None);
 
-/// The frames of each address, innermost (most inlined) first, filling `out` by address.
-pub(crate) fn resolve_all(
-    addresses: impl IntoIterator<Item = usize>,
-    out: &mut HashMap<usize, Vec<Frame>>,
-) {
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    let cache = cache.get_or_insert_with(HashMap::default);
+/// The symbolized addresses a snapshot asked for, read from the cache (held locked meanwhile).
+pub(crate) struct Resolved {
+    cache: MutexGuard<'static, SymbolCache>,
+}
+
+impl Resolved {
+    /// The frames of a resolved address, innermost (most inlined) first.
+    pub(crate) fn frames(&self, addr: usize) -> &[Frame] {
+        self.cache
+            .as_ref()
+            .and_then(|cache| cache.get(&addr))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Resolves each address the cache does not hold yet; the cache stays locked until the returned
+/// view is dropped.
+pub(crate) fn resolve_all(addresses: impl IntoIterator<Item = usize>) -> Resolved {
+    let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = guard.get_or_insert_with(HashMap::default);
     for addr in addresses {
-        if out.contains_key(&addr) {
-            continue;
-        }
-        let frames = cache.entry(addr).or_insert_with(|| resolve(addr)).clone();
-        out.insert(addr, frames);
+        cache.entry(addr).or_insert_with(|| resolve(addr));
     }
     // The parsed debug info is most of the profiler's own memory (tens of MiB for a program that
     // uses a few crates), and the next snapshot needs it only for addresses it has not seen:
     // those resolved are kept above, the rest is parsed again on demand.
     backtrace::clear_symbol_cache();
+    Resolved { cache: guard }
 }
 
 /// Symbolizes one return address (backtrace-rs steps back into the call instruction itself).

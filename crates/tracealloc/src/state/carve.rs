@@ -72,6 +72,17 @@ pub(crate) fn carve(bytes: usize, carved: &AtomicU64) -> *mut u8 {
     p
 }
 
+/// Gives back the pages of a piece carved with `carve(bytes, carved)` that nothing uses any more,
+/// and takes what was given back off `carved`. The addresses stay reserved, never carved again.
+///
+/// # Safety
+/// `p` came from `carve(bytes, carved)`, and nothing reads or writes the piece after.
+pub(crate) unsafe fn give_back(p: *mut u8, bytes: usize, carved: &AtomicU64) {
+    // SAFETY: the caller's piece, unused from now on, in one of our mappings.
+    let released = unsafe { crate::sys::release_pages(p, bytes) };
+    carved.fetch_sub(released as u64, Ordering::Relaxed);
+}
+
 fn carve_uncounted(bytes: usize) -> *mut u8 {
     #[cfg(test)]
     if FAIL_ON_THIS_THREAD.with(std::cell::Cell::get) {
