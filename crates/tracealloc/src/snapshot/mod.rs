@@ -1,6 +1,7 @@
 //! Taking a snapshot: copy every record's counters (the allocating threads go on meanwhile), then
 //! symbolize and build the model. Runs under the reentrancy guard: none of it is counted.
 
+mod forest;
 pub(crate) mod symbolize;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -20,6 +21,7 @@ use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
 use crate::state::record::{Counts, LifetimeCounts, Lifetimes, SiteRecord, non_negative};
 use crate::state::stack_tree::StoredStack;
 use crate::state::thread::ThreadState;
+use forest::Forest;
 
 /// One record's figures, copied out.
 struct Copied {
@@ -124,11 +126,13 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     ));
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
 
-    // Each distinct return address once, in the order stacks meet them (so that a snapshot's
-    // frame table is deterministic): stacks share most of their addresses.
+    // The stacks as a tree of their distinct nodes, and each distinct return address once, in the
+    // order the nodes are met (so that a snapshot's frame table is deterministic).
+    let mut forest = Forest::default();
+    let innermost: Vec<u32> = copied.iter().map(|c| forest.add(c.stack)).collect();
     let mut address_frames: HashMap<usize, Vec<u32>> = HashMap::default();
     let mut addresses = Vec::new();
-    for addr in copied.iter().flat_map(|c| c.stack.frames()) {
+    for &addr in forest.addresses() {
         if let std::collections::hash_map::Entry::Vacant(slot) = address_frames.entry(addr) {
             slot.insert(Vec::new());
             addresses.push(addr);
@@ -171,8 +175,10 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             (addr, class)
         })
         .collect();
-    let mut raw_stacks: HashMap<Box<[u32]>, u32> = HashMap::default();
-    let mut key: Vec<u32> = Vec::new();
+    // Each node's path of classes up to its outermost frame, interned: a stack is its innermost
+    // node's path, and each distinct path is expanded into frames once.
+    let paths = forest.paths(|addr| address_class[&addr]);
+    let mut raw_stacks: HashMap<(u32, u32), u32> = HashMap::default();
     let mut sites: HashMap<(u32, u32, Option<&'static str>), usize> = HashMap::default();
     let mut threads_used = vec![false; states.len() + 1];
     let mut captures = CaptureCounts::default();
@@ -180,10 +186,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let truncated_marker = marker(tracealloc_snapshot::TRUNCATED_FRAME);
     let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
     let mut other_stacks_allocations = 0;
-    for c in &copied {
-        // The key: the classes, then how the stack ends (with a marker frame or not).
-        key.clear();
-        key.extend(c.stack.frames().map(|addr| address_class[&addr]));
+    for (c, &node) in copied.iter().zip(&innermost) {
+        // The key: the path of classes, then how the stack ends (with a marker frame or not).
         let (marker, tag) = if c.stack.depth == 0 && c.fallback {
             (Some(&other_stacks_marker), u32::MAX - 1)
         } else if c.end == CaptureEnd::Truncated as u8 {
@@ -191,13 +195,13 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         } else {
             (None, u32::MAX)
         };
-        key.push(tag);
-        let stack = match raw_stacks.get(key.as_slice()) {
+        let key = (paths.of(node), tag);
+        let stack = match raw_stacks.get(&key) {
             Some(&stack) => stack,
             None => {
-                let mut ids: Vec<u32> = key[..key.len() - 1]
-                    .iter()
-                    .flat_map(|&class| class_frames[class as usize].iter().copied())
+                let mut ids: Vec<u32> = paths
+                    .classes(key.0)
+                    .flat_map(|class| class_frames[class as usize].iter().copied())
                     .skip_while(|&id| own_frame[id as usize])
                     .collect();
                 // A truncated stack does not reach the thread's entry: its outermost frame says
@@ -206,16 +210,14 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
                     ids.push(builder.frame(marker));
                 }
                 let stack = builder.stack(ids);
-                raw_stacks.insert(key.as_slice().into(), stack);
+                raw_stacks.insert(key, stack);
                 stack
             }
         };
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
-        let outermost = c
-            .stack
-            .frames()
-            .last()
+        let outermost = paths
+            .outermost_address(node)
             .and_then(|addr| resolved.frames(addr).last());
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,

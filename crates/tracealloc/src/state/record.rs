@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 
 use crate::capture::StackHash;
 use crate::state::carve::carve;
-use crate::state::stack_tree::{FrameNode, Frames, StoredStack, TRAILER_ALIGN};
+use crate::state::stack_tree::{FrameNode, StoredStack, TRAILER_ALIGN};
 
 /// Whether new records get [`LifetimeCounts`]: set once, when the process's mode is decided at its
 /// first allocation (before any record is made).
@@ -363,7 +363,7 @@ impl SiteRecord {
     }
 
     /// The record's return addresses, innermost first.
-    pub(crate) fn frames(&self) -> Frames {
+    pub(crate) fn frames(&self) -> impl Iterator<Item = usize> {
         self.stored_stack().frames()
     }
 

@@ -54,8 +54,13 @@ impl StoredStack {
     };
 
     /// The return addresses, innermost first.
-    pub(crate) fn frames(self) -> Frames {
-        Frames {
+    pub(crate) fn frames(self) -> impl Iterator<Item = usize> {
+        self.nodes().map(|(_, ret)| ret)
+    }
+
+    /// The stack's nodes, innermost first: each with its [`NodeId`] and return address.
+    pub(crate) fn nodes(self) -> Nodes {
+        Nodes {
             node: self.innermost,
             left: self.depth,
         }
@@ -72,16 +77,19 @@ impl StoredStack {
     }
 }
 
-/// The frames of a stored stack, innermost first.
-pub(crate) struct Frames {
+/// A stored node's identity: the stacks that reach the same node share it and all its callers.
+pub(crate) type NodeId = usize;
+
+/// The nodes of a stored stack, innermost first.
+pub(crate) struct Nodes {
     node: *const FrameNode,
     left: u32,
 }
 
-impl Iterator for Frames {
-    type Item = usize;
+impl Iterator for Nodes {
+    type Item = (NodeId, usize);
 
-    fn next(&mut self) -> Option<usize> {
+    fn next(&mut self) -> Option<(NodeId, usize)> {
         if self.left == 0 || self.node.is_null() {
             return None;
         }
@@ -89,9 +97,10 @@ impl Iterator for Frames {
         // (the reader acquired that publication) and are never written again or freed; `left`
         // stops the walk at the stack's own depth.
         let node = unsafe { &*self.node };
+        let id = self.node as NodeId;
         self.left -= 1;
         self.node = node.caller;
-        Some(node.ret)
+        Some((id, node.ret))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
