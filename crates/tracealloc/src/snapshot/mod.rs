@@ -1,6 +1,7 @@
 //! Taking a snapshot: copy every record's counters (the allocating threads go on meanwhile), then
 //! symbolize and build the model. Runs under the reentrancy guard: none of it is counted.
 
+mod c_library;
 mod forest;
 pub(crate) mod symbolize;
 

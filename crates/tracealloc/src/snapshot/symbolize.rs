@@ -4,7 +4,11 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use std::collections::hash_map::Entry;
+
 use tracealloc_snapshot::Frame;
+
+use crate::snapshot::c_library::CLibrary;
 
 pub(crate) type SymbolCache = Option<HashMap<usize, Vec<Frame>>>;
 
@@ -31,8 +35,17 @@ impl Resolved {
 pub(crate) fn resolve_all(addresses: impl IntoIterator<Item = usize>) -> Resolved {
     let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     let cache = guard.get_or_insert_with(HashMap::default);
+    // Found at the first address not cached yet.
+    let mut c_library: Option<Option<CLibrary>> = None;
     for addr in addresses {
-        cache.entry(addr).or_insert_with(|| resolve(addr));
+        if let Entry::Vacant(slot) = cache.entry(addr) {
+            let c_library = c_library.get_or_insert_with(CLibrary::find).as_mut();
+            let named = c_library
+                .filter(|library| library.contains(addr))
+                .and_then(|library| library.function(addr))
+                .map(|function| vec![Frame::new(function)]);
+            slot.insert(named.unwrap_or_else(|| resolve(addr)));
+        }
     }
     // The parsed debug info is most of the profiler's own memory (tens of MiB for a program that
     // uses a few crates), and the next snapshot needs it only for addresses it has not seen:
