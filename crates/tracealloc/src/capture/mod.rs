@@ -417,7 +417,14 @@ mod tests {
     /// lanes has no symmetry that swaps frames unnoticed.
     #[test]
     fn all_short_stacks_over_a_few_addresses_are_distinct() {
-        let alphabet = [0x40_1000, 0x40_1008, 0x40_2000, 0x7f00_0000_1000, 0, 0x40_1000 ^ 0x20];
+        let alphabet = [
+            0x40_1000,
+            0x40_1008,
+            0x40_2000,
+            0x7f00_0000_1000,
+            0,
+            0x40_1000 ^ 0x20,
+        ];
         let mut seen = std::collections::HashSet::new();
         let mut stacks: Vec<Vec<usize>> = vec![Vec::new()];
         let mut count = 0;

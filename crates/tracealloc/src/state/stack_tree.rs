@@ -242,6 +242,7 @@ mod tests {
             assert_eq!(kept.frames().collect::<Vec<_>>(), *stack);
         }
         // [4, 2, 1] after [3, 2, 1]: the node of 2 is shared; [2, 1] is that node itself.
+        // SAFETY: stacks stored above, non-empty: their innermost nodes were written, never freed.
         let caller_of = |s: StoredStack| unsafe { (*s.innermost).caller };
         assert_eq!(caller_of(kept[0]), caller_of(kept[1]));
         assert_eq!(kept[2].innermost, caller_of(kept[1]));
