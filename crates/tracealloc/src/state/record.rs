@@ -68,8 +68,9 @@ pub(crate) struct RecordKey {
 }
 
 const _: () = assert!(std::mem::align_of::<RecordKey>() <= TRAILER_ALIGN);
-const _: () =
-    assert!(std::mem::size_of::<RecordKey>() % std::mem::align_of::<LifetimeCounts>() == 0);
+const _: () = assert!(
+    std::mem::size_of::<RecordKey>().is_multiple_of(std::mem::align_of::<LifetimeCounts>())
+);
 
 impl RecordKey {
     pub(crate) const NONE: RecordKey = RecordKey {

@@ -201,4 +201,79 @@ mod loom_model {
             );
         });
     }
+
+    /// As above, with the remote half made at the first remote change, as records do now: two
+    /// threads free one block each, both may find no remote half and make one, one installs its
+    /// own (compare-and-swap) and the other adds to the winner's. No change is lost, and a reader
+    /// (which takes a missing half for zero) never sees a free before its allocation.
+    #[test]
+    fn a_lazily_made_remote_half_loses_no_change() {
+        use loom::sync::atomic::AtomicPtr;
+        struct Record {
+            lock: SeqLock,
+            live: AtomicU64,
+            remote: AtomicPtr<AtomicU64>,
+            handed_over: AtomicBool,
+        }
+        fn remote_of(record: &Record) -> Option<&AtomicU64> {
+            // SAFETY: null, or a leaked box installed with a release CAS (acquired here).
+            unsafe { record.remote.load(Ordering::Acquire).as_ref() }
+        }
+        fn free_remotely(record: &Record) {
+            let half = remote_of(record).unwrap_or_else(|| {
+                let fresh = Box::into_raw(Box::new(AtomicU64::new(0)));
+                let installed = match record.remote.compare_exchange(
+                    std::ptr::null_mut(),
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => fresh,
+                    Err(winner) => winner, // ours stays unused, as carved memory does
+                };
+                // SAFETY: the installed half is a leaked box, never freed.
+                unsafe { &*installed }
+            });
+            half.fetch_add(u64::MAX, Ordering::Release);
+        }
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let record = Arc::new(Record {
+                lock: SeqLock::new(),
+                live: AtomicU64::new(0),
+                remote: AtomicPtr::new(std::ptr::null_mut()),
+                handed_over: AtomicBool::new(false),
+            });
+            {
+                // SAFETY: this thread is the lock's only writer, one section at a time.
+                let _section = unsafe { record.lock.write_section() };
+                record.live.store(2, Ordering::Relaxed);
+            }
+            record.handed_over.store(true, Ordering::Release);
+            let freeing: Vec<_> = (0..2)
+                .map(|_| {
+                    let record = record.clone();
+                    loom::thread::spawn(move || {
+                        assert!(record.handed_over.load(Ordering::Acquire));
+                        free_remotely(&record);
+                    })
+                })
+                .collect();
+            let remote = remote_of(&record).map_or(0, |r| r.load(Ordering::Acquire));
+            if let Ok(own) = record.lock.try_read(|| record.live.load(Ordering::Relaxed)) {
+                assert!((own.wrapping_add(remote) as i64) >= 0);
+            }
+            for thread in freeing {
+                thread.join().unwrap();
+            }
+            let remote = remote_of(&record).map_or(0, |r| r.load(Ordering::Acquire));
+            let own = record.lock.try_read(|| record.live.load(Ordering::Relaxed));
+            assert_eq!(
+                own.map(|own| own.wrapping_add(remote)),
+                Ok(0),
+                "a remote change was lost"
+            );
+        });
+    }
 }
