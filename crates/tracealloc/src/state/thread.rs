@@ -761,17 +761,13 @@ impl Measures {
     }
 }
 
-/// Where a stack hash goes in a table of `mask + 1` slots, and the tag its entry carries (murmur3's
-/// 64-bit finalizer: the low bits pick the slot, the high ones make the tag).
+/// Where a stack's identity goes in a table of `mask + 1` slots, and the tag its entry carries: the
+/// low bits of its hash pick the slot, the high ones make the tag. The hash comes out of murmur3's
+/// finalizer already (see [`crate::capture::StackHash::finish`]; a key's mix is one too), so its bits
+/// are used as they are.
 #[inline(always)]
 pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
-    let mut h = hash;
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h as usize & mask, entry_tag(h))
+    (hash as usize & mask, entry_tag(hash))
 }
 
 /// The bits of a table entry above every address carved for records (see [`crate::state::carve`]: its
