@@ -350,12 +350,15 @@ mod imp {
             // saved just below the CFA). The entry this thread met at this stack address, if it
             // is this address's (loaded while `lookup` was), else the process-wide one's.
             let slot = frame_slot(sp);
-            let mut entry = by_frame[slot];
-            if !rules::holds_inline(entry, lookup) {
-                entry = rules::inline_entry(cache_table, lookup).unwrap_or(0);
-                by_frame[slot] = entry;
-            }
-            if rules::holds_inline(entry, lookup) {
+            let remembered = by_frame[slot];
+            let entry = if rules::holds_inline(remembered, lookup) {
+                Some(remembered)
+            } else {
+                let found = rules::inline_entry(cache_table, lookup);
+                by_frame[slot] = found.unwrap_or(0);
+                found
+            };
+            if let Some(entry) = entry {
                 let (from_frame_pointer, cfa_offset, saved_below) = rules::decode_inline(entry);
                 let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
                 if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {

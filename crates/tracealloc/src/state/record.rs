@@ -2,8 +2,8 @@
 //!
 //! A record is written by its owner thread with plain (non-read-modify-write) stores inside the
 //! owner's sequence lock, so the hot path takes no `lock`-prefixed instruction. Another thread that
-//! frees or reallocates one of the record's blocks adds to the `remote_*` counters instead, with
-//! atomic read-modify-writes; readers add the two halves.
+//! frees or reallocates one of the record's blocks adds to the record's remote half instead
+//! ([`RemoteCounts`]), with atomic read-modify-writes; readers add the two halves.
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -71,6 +71,15 @@ const _: () = assert!(std::mem::align_of::<RecordKey>() <= TRAILER_ALIGN);
 const _: () = assert!(
     std::mem::size_of::<RecordKey>().is_multiple_of(std::mem::align_of::<LifetimeCounts>())
 );
+
+/// The bytes a key takes at the start of a record's trailer (none when the record has no key).
+const fn key_bytes(has_key: bool) -> usize {
+    if has_key {
+        std::mem::size_of::<RecordKey>()
+    } else {
+        0
+    }
+}
 
 impl RecordKey {
     pub(crate) const NONE: RecordKey = RecordKey {
@@ -222,10 +231,6 @@ pub(crate) struct RemoteCounts {
     realloc_copied_bytes: AtomicU64,
 }
 
-/// Changes by other threads that were dropped because memory for a record's remote half could
-/// not be mapped (the process is out of memory; the whole-process figures still count them).
-pub(crate) static REMOTE_CHANGES_DROPPED: AtomicU64 = AtomicU64::new(0);
-
 // SAFETY: the raw pointers are written once before the record is published (with a release store
 // of the chunk length) and only read after; the mutable state is atomics.
 unsafe impl Sync for SiteRecord {}
@@ -331,17 +336,12 @@ impl SiteRecord {
     /// The bytes a record's stack is stored with after its innermost node: its key unless it is
     /// [`RecordKey::NONE`], then its lifetime counters in lifetimes mode.
     pub(crate) fn trailer_bytes(key: RecordKey, has_lifetimes: bool) -> usize {
-        let key_bytes = if key == RecordKey::NONE {
-            0
+        let lifetimes_bytes = if has_lifetimes {
+            LifetimeCounts::BYTES
         } else {
-            std::mem::size_of::<RecordKey>()
+            0
         };
-        key_bytes
-            + if has_lifetimes {
-                LifetimeCounts::BYTES
-            } else {
-                0
-            }
+        key_bytes(key != RecordKey::NONE) + lifetimes_bytes
     }
 
     /// What the record was made under: its key, [`RecordKey::NONE`] for most records.
@@ -412,8 +412,9 @@ impl SiteRecord {
         raised: bool,
         mapped: &AtomicU64,
     ) {
+        // Out of memory for the remote half: the change is left out of this record (the
+        // whole-process figures still count it).
         let Some(remote) = self.remote().or_else(|| self.make_remote(mapped)) else {
-            REMOTE_CHANGES_DROPPED.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let (live_bytes, live_blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
@@ -598,11 +599,6 @@ impl SiteRecord {
         if !self.has_lifetimes {
             return None;
         }
-        let key_bytes = if self.has_key {
-            std::mem::size_of::<RecordKey>()
-        } else {
-            0
-        };
         // SAFETY: `has_lifetimes` is set, before the record is published, only on records whose
         // stack was stored with a trailer of `trailer_bytes`: the counters follow the key, if any,
         // zeroed (empty counters) and aligned (asserts at `RecordKey` and below); stack trees live
@@ -611,7 +607,7 @@ impl SiteRecord {
             &*self
                 .stored_stack()
                 .trailer()
-                .add(key_bytes)
+                .add(key_bytes(self.has_key))
                 .cast::<LifetimeCounts>()
         })
     }
