@@ -264,11 +264,14 @@ pub fn diff(
                     human_bytes_signed(d.bytes_diff),
                     d.live_blocks.to_string(),
                     format!("{:+}", d.blocks_diff),
+                    human_bytes_signed(d.total_bytes_diff),
                     key_cell(&new, &d.key, options.by),
                 ];
                 (cells, change_style(d.bytes_diff))
             });
-            let header = ["#", "live", "change", "blocks", "change", "key"];
+            // "allocated": what the group allocated in between (within one run; across two runs, the
+            // change of its total), which ranks groups whose live memory did not change.
+            let header = ["#", "live", "change", "blocks", "change", "allocated", "key"];
             write_rows(out, &header, table_rows, options.color, false)?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(

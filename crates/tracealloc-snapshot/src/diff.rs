@@ -27,6 +27,10 @@ pub struct StatDiff {
     pub total_blocks_diff: i64,
 }
 
+/// `file:line: live 4.30 MiB (+3.91 MiB) in 1100 blocks (+1000)`, followed by
+/// `, allocated +488.09 KiB (+4000 blocks)` when the group allocated more (or, across two runs, a
+/// different amount) than its live memory grew by: that churn is what ranks groups whose live
+/// memory did not change.
 impl fmt::Display for StatDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -37,7 +41,16 @@ impl fmt::Display for StatDiff {
             crate::human_bytes_signed(self.bytes_diff),
             crate::blocks(self.live_blocks),
             self.blocks_diff
-        )
+        )?;
+        if self.total_bytes_diff != self.bytes_diff {
+            write!(
+                f,
+                ", allocated {} ({:+} blocks)",
+                crate::human_bytes_signed(self.total_bytes_diff),
+                self.total_blocks_diff
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -184,5 +197,40 @@ fn stat_diff(new: Stat, old: &Stat) -> StatDiff {
         live_bytes: new.live_bytes,
         live_blocks: new.live_blocks,
         key: new.key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatDiff;
+
+    fn diff(bytes_diff: i64, total_bytes_diff: i64, total_blocks_diff: i64) -> StatDiff {
+        StatDiff {
+            key: "src/main.rs:8".to_owned(),
+            live_bytes: 4096,
+            live_blocks: 1,
+            bytes_diff,
+            blocks_diff: bytes_diff.signum(),
+            total_bytes_diff,
+            total_blocks_diff,
+        }
+    }
+
+    /// A line that only grew reads as before; one that allocated more than it kept says how much,
+    /// which is what ranks it among lines whose live memory did not change.
+    #[test]
+    fn the_churn_in_between_is_shown_when_it_differs_from_the_growth() {
+        assert_eq!(
+            diff(4096, 4096, 1).to_string(),
+            "src/main.rs:8: live 4 KiB (+4 KiB) in 1 block (+1)"
+        );
+        assert_eq!(
+            diff(0, 2560, 40).to_string(),
+            "src/main.rs:8: live 4 KiB (0 B) in 1 block (+0), allocated +2.50 KiB (+40 blocks)"
+        );
+        assert_eq!(
+            diff(-4096, -1024, -2).to_string(),
+            "src/main.rs:8: live 4 KiB (-4 KiB) in 1 block (-1), allocated -1 KiB (-2 blocks)"
+        );
     }
 }
