@@ -271,7 +271,15 @@ pub fn diff(
             });
             // "allocated": what the group allocated in between (within one run; across two runs, the
             // change of its total), which ranks groups whose live memory did not change.
-            let header = ["#", "live", "change", "blocks", "change", "allocated", "key"];
+            let header = [
+                "#",
+                "live",
+                "change",
+                "blocks",
+                "change",
+                "allocated",
+                "key",
+            ];
             write_rows(out, &header, table_rows, options.color, false)?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(
