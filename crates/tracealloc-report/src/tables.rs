@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, Table, presets};
 use serde::Serialize;
 use tracealloc_snapshot::{
-    Filter, GroupBy, Metric, Snapshot, Stat, StatDiff, human_bytes, human_bytes_signed,
+    Filter, GroupBy, Metric, Snapshot, Stat, StatDiff, blocks, human_bytes, human_bytes_signed,
 };
 
 /// How results are printed.
@@ -365,10 +365,10 @@ pub fn leaks(
                 let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
                 writeln!(
                     out,
-                    "{bold}#{} {} live in {} blocks{grown}{reset}",
+                    "{bold}#{} {} live in {}{grown}{reset}",
                     rank + 1,
                     human_bytes(leak.live_bytes),
-                    leak.live_blocks
+                    blocks(leak.live_blocks)
                 )?;
                 for frame in snapshot.short_paths(leak.key).split(Stat::STACK_SEPARATOR) {
                     writeln!(out, "    {frame}")?;
@@ -518,19 +518,19 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         ),
         (
             "live",
-            format!("{} in {} blocks", human_bytes(t.live_bytes), t.live_blocks),
+            format!("{} in {}", human_bytes(t.live_bytes), blocks(t.live_blocks)),
         ),
         (
             "total",
             format!(
-                "{} in {} blocks",
+                "{} in {}",
                 human_bytes(t.total_bytes),
-                t.total_blocks
+                blocks(t.total_blocks)
             ),
         ),
         (
             "peak",
-            format!("{} in {} blocks", human_bytes(t.peak_bytes), t.peak_blocks),
+            format!("{} in {}", human_bytes(t.peak_bytes), blocks(t.peak_blocks)),
         ),
         ("process RSS", human_bytes(m.rss_bytes)),
         ("process threads", m.thread_count.to_string()),

@@ -46,7 +46,7 @@ pub fn human_bytes_signed(bytes: i64) -> String {
 }
 
 /// "1 block", "2 blocks".
-pub(crate) fn blocks(n: u64) -> String {
+pub fn blocks(n: u64) -> String {
     if n == 1 {
         "1 block".to_owned()
     } else {
