@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tracealloc_snapshot::{GroupBy, Metric, human_bytes};
+use tracealloc_snapshot::{GroupBy, Metric, blocks, human_bytes};
 
 use crate::guard::ReentrancyGuard;
 use crate::process::{self, MeasureEnd, MeasureRefused};
@@ -100,11 +100,11 @@ impl Measurement {
                 .take(n)
             {
                 out.push_str(&format!(
-                    "  {} allocations, {} ({} live in {} blocks) at\n",
-                    stat.total_blocks,
+                    "  {}, {} ({} live in {}) at\n",
+                    allocations(stat.total_blocks),
                     human_bytes(stat.total_bytes),
                     human_bytes(stat.live_bytes),
-                    stat.live_blocks
+                    blocks(stat.live_blocks)
                 ));
                 for frame in stat.frames().take(6) {
                     out.push_str(&format!("      {}\n", model.short_paths(frame)));
@@ -115,18 +115,27 @@ impl Measurement {
     }
 }
 
+/// "1 allocation", "2 allocations".
+fn allocations(n: u64) -> String {
+    if n == 1 {
+        "1 allocation".to_owned()
+    } else {
+        format!("{n} allocations")
+    }
+}
+
 impl fmt::Display for Measurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} allocations of {}; live at the end: {} in {} blocks; peak {}; freed from before: {} in {} blocks",
-            self.allocations,
+            "{} of {}; live at the end: {} in {}; peak {}; freed from before: {} in {}",
+            allocations(self.allocations),
             human_bytes(self.bytes),
             human_bytes(self.live_bytes),
-            self.live_blocks,
+            blocks(self.live_blocks),
             human_bytes(self.peak_bytes),
             human_bytes(self.freed_before_bytes),
-            self.freed_before_blocks
+            blocks(self.freed_before_blocks)
         )?;
         if self.sampled {
             write!(
@@ -433,7 +442,7 @@ impl Limit {
     fn broken_by(self, m: &Measurement) -> Option<(String, Metric)> {
         match self {
             Limit::Allocations(max) if m.allocations > max => Some((
-                format!("{} allocations, at most {max} allowed", m.allocations),
+                format!("{}, at most {max} allowed", allocations(m.allocations)),
                 Metric::TotalBlocks,
             )),
             Limit::Bytes(max) if m.bytes > max => Some((
@@ -454,14 +463,14 @@ impl Limit {
             )),
             Limit::NoLeaks if m.live_blocks > 0 => Some((
                 format!(
-                    "{} in {} blocks still live at the end, none allowed",
+                    "{} in {} still live at the end, none allowed",
                     human_bytes(m.live_bytes),
-                    m.live_blocks
+                    blocks(m.live_blocks)
                 ),
                 Metric::LiveBytes,
             )),
             Limit::NoAllocations if m.allocations > 0 => Some((
-                format!("{} allocations, none allowed", m.allocations),
+                format!("{}, none allowed", allocations(m.allocations)),
                 Metric::TotalBlocks,
             )),
             _ => None,
