@@ -282,7 +282,10 @@ fn top_sites_rank_by_the_metric() {
     });
     let top = m.top_sites(1, Metric::LiveBytes);
     let line = line!() - 4;
-    assert!(top.starts_with("  1 allocation, 1000 B (1000 B live in 1 block) at"), "{top}");
+    assert!(
+        top.starts_with("  1 allocation, 1000 B (1000 B live in 1 block) at"),
+        "{top}"
+    );
     assert!(
         top.contains(&format!("tests/tests/measure.rs:{line})")),
         "{top}"

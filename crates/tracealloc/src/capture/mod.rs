@@ -181,6 +181,10 @@ fn unwind_requested() -> bool {
 ///   With a billion distinct stacks in a run, that is about one chance in 10^21.
 ///
 /// The step costs one 64x64->128-bit multiply per frame, in parallel with the walk's own loads.
+/// The low half of the product is the next multiplicand and the high half is folded into `b`, so
+/// the multiply's result registers (rdx:rax on x86_64) feed the next step as they are: three
+/// instructions per frame (xor, mul, xor). With the halves the other way round the compiler added
+/// three moves per frame, 46 more instructions per allocation on W1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct StackHash {
     a: u64,
@@ -199,8 +203,8 @@ impl StackHash {
     pub(crate) fn add(self, ret: usize) -> StackHash {
         let product = u128::from(self.a ^ ret as u64) * u128::from(STEP);
         StackHash {
-            a: (product >> 64) as u64 ^ self.b,
-            b: product as u64,
+            a: product as u64,
+            b: (product >> 64) as u64 ^ self.b,
         }
     }
 
