@@ -208,12 +208,16 @@ impl StackHash {
         }
     }
 
-    /// The identity of a stack of `depth` frames with this state: `(hash, check)`, both well
-    /// mixed (the table takes its slot from `hash`), a bijection of the state for each depth.
+    /// The identity of a stack of `depth` frames with this state: `(hash, check)`, a bijection
+    /// of the state for each depth. The table takes its slot from `hash`'s low bits and a tag from
+    /// its high bits: `b` is a sum of products' high halves, each of which depends on every bit of
+    /// its multiplicand, so it is used as it is, with the depth folded in. That keeps a finalizer
+    /// (about 12 cycles) off the path from the walk's last load to the table's slot; `check`, only
+    /// compared once the record is loaded, gets one.
     #[inline(always)]
     pub(crate) fn finish(self, depth: usize) -> (u64, u64) {
-        let hash = fmix64(self.a ^ (depth as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
-        (hash, fmix64(self.b ^ hash))
+        let hash = self.b ^ (depth as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        (hash, fmix64(self.a ^ hash))
     }
 }
 

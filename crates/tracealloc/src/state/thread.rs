@@ -762,8 +762,8 @@ impl Measures {
 }
 
 /// Where a stack's identity goes in a table of `mask + 1` slots, and the tag its entry carries: the
-/// low bits of its hash pick the slot, the high ones make the tag. The hash comes out of murmur3's
-/// finalizer already (see [`crate::capture::StackHash::finish`]; a key's mix is one too), so its bits
+/// low bits of its hash pick the slot, the high ones make the tag. The hash's bits are well mixed
+/// already (see [`crate::capture::StackHash::finish`]; a key's mix is made the same way), so they
 /// are used as they are.
 #[inline(always)]
 pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
