@@ -30,8 +30,18 @@ pub(crate) enum Site<'s> {
     Untracked,
     /// The block's record.
     Record(&'s SiteRecord),
-    /// The record of this stack on the operating thread (made if new).
-    Captured(&'s Captured),
+    /// The record of this stack, with its identity, on the operating thread (made if new).
+    Captured(&'s Captured, (u64, u64)),
+}
+
+impl<'s> Site<'s> {
+    /// The site of a fresh capture. Its identity is taken here, before the operation's first
+    /// store: read after one, the compiler reloads it from memory (the capture's address escapes
+    /// into the walk's `asm!`), a store-to-load round trip on the way to the table's slot.
+    #[inline(always)]
+    pub(crate) fn captured(captured: &'s Captured) -> Site<'s> {
+        Site::Captured(captured, captured.identity())
+    }
 }
 
 /// The process's peak as allocating threads see it, apart on its own cache line: read by every
@@ -352,7 +362,9 @@ impl Registry {
             let record: *const SiteRecord = match site {
                 Site::Untracked => std::ptr::null(),
                 Site::Record(record) => record,
-                Site::Captured(captured) => thread.record_for(captured, &self.mapped_bytes),
+                Site::Captured(captured, identity) => {
+                    thread.record_for(captured, identity, &self.mapped_bytes)
+                }
             };
             if let Some(bytes) = allocated {
                 add_u64(&thread.total_bytes, bytes);
@@ -400,17 +412,12 @@ impl Registry {
         address: usize,
     ) -> &'t SiteRecord {
         let delta = SiteDelta::exact(size as i64, 1, Some(size));
+        let site = Site::captured(captured);
         // SAFETY: (1) forwarded contract; (2) a capture always yields a record, published and
         // never freed, so it outlives the thread's state borrow.
         unsafe {
             thread.set_last_block(address);
-            &*self.apply(
-                thread,
-                Site::Captured(captured),
-                delta,
-                (size as i64, 1),
-                Some(size as u64),
-            )
+            &*self.apply(thread, site, delta, (size as i64, 1), Some(size as u64))
         }
     }
 

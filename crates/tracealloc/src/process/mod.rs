@@ -362,7 +362,7 @@ fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const Site
     unsafe {
         REGISTRY.apply(
             thread,
-            Site::Captured(&captured),
+            Site::captured(&captured),
             delta,
             (size as i64, 1),
             allocated,
@@ -450,7 +450,7 @@ fn on_sampled_realloc(
     let captured = capture_here(thread);
     let delta = SiteDelta::sampled_alloc(new, mean);
     // SAFETY: as above.
-    unsafe { REGISTRY.apply(thread, Site::Captured(&captured), delta, live, allocated) }
+    unsafe { REGISTRY.apply(thread, Site::captured(&captured), delta, live, allocated) }
 }
 
 /// Accounts the free of a block of `record` of `size` bytes.

@@ -628,17 +628,21 @@ impl ThreadState {
         unsafe { &mut (*self.local.get()).sampler }
     }
 
-    /// The record of `captured` on this thread, created if new; the fallback record when the
-    /// tables cannot grow.
+    /// The record of `captured`, whose identity is `(hash, check)`, on this thread, created if new;
+    /// the fallback record when the tables cannot grow.
     ///
     /// # Safety
     /// Owner thread only, inside a write section.
     #[inline(always)]
-    pub(crate) unsafe fn record_for(&self, captured: &Captured, mapped: &AtomicU64) -> &SiteRecord {
+    pub(crate) unsafe fn record_for(
+        &self,
+        captured: &Captured,
+        (hash, check): (u64, u64),
+        mapped: &AtomicU64,
+    ) -> &SiteRecord {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         let CurrentKey { key, mix } = local.key;
-        let (hash, check) = captured.identity();
         let (hash, check) = (hash ^ mix.0, check ^ mix.1);
         let (mut slot, tag) = table_place(hash, local.table_mask);
         let mut probes = 0;
