@@ -194,10 +194,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // The caller's layout made this block, so its outer layout was valid then.
-        let Some(outer) = Outer::of(layout) else {
-            return;
-        };
+        // SAFETY: the caller's layout made this block (GlobalAlloc's contract), through our
+        // `alloc`, where `Outer::of(layout)` was `Some`.
+        let outer = unsafe { Outer::of_allocated(layout) };
         // SAFETY: (1) ptr came from our alloc with this layout, so it holds its record address.
         let record = unsafe { outer.read(ptr) };
         process::on_dealloc(record, layout.size(), ptr as usize, self.requested_mode);
@@ -207,9 +206,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(old) = Outer::of(layout) else {
-            return std::ptr::null_mut();
-        };
+        // SAFETY: the caller's layout made this block (GlobalAlloc's contract), through our
+        // `alloc`, where `Outer::of(layout)` was `Some`.
+        let old = unsafe { Outer::of_allocated(layout) };
         let Some(new) = Outer::of_size(new_size, layout.align()) else {
             return std::ptr::null_mut();
         };

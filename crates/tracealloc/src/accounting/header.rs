@@ -48,6 +48,35 @@ impl Outer {
         }
     }
 
+    /// The outer layout of a block that the profiler allocated for `layout`, without the checks
+    /// of [`Outer::of`] (on every free and realloc).
+    ///
+    /// # Safety
+    /// `Outer::of(layout)` returned `Some` (the profiler allocated a block for this layout).
+    #[inline(always)]
+    pub(crate) unsafe fn of_allocated(layout: Layout) -> Outer {
+        let (size, align) = (layout.size(), layout.align());
+        // SAFETY: `of` computed these same sums without overflow and found the layouts valid.
+        unsafe {
+            if align <= MAX_HEADER_ALIGN {
+                let pad = align.max(WORD);
+                Outer {
+                    layout: Layout::from_size_align_unchecked(size.unchecked_add(pad), pad),
+                    pad,
+                }
+            } else {
+                let trailer_at = size.next_multiple_of(WORD);
+                Outer {
+                    layout: Layout::from_size_align_unchecked(
+                        trailer_at.unchecked_add(WORD),
+                        align,
+                    ),
+                    pad: 0,
+                }
+            }
+        }
+    }
+
     /// Where the block at `user` keeps its record address.
     ///
     /// # Safety

@@ -380,8 +380,12 @@ impl SiteRecord {
         }
         bump(&self.live_bytes, wrapping(delta.live_bytes));
         bump(&self.live_blocks, wrapping(delta.live_blocks));
-        bump(&self.total_bytes, delta.total_bytes);
-        bump(&self.total_blocks, delta.total_blocks);
+        // A free allocates nothing: where that is known at compile time (the free paths), the
+        // two stores of unchanged totals go (an atomic store is never elided on its own).
+        if delta.total_blocks != 0 {
+            bump(&self.total_bytes, delta.total_bytes);
+            bump(&self.total_blocks, delta.total_blocks);
+        }
         if delta.temporary_blocks | delta.reallocs != 0 {
             bump(&self.temporary_blocks, delta.temporary_blocks);
             bump(&self.reallocs, delta.reallocs);
