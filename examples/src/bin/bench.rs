@@ -2,6 +2,10 @@
 //! dhat-rs (and heaptrack when installed), each in its own process, and prints one table of medians
 //! with ns per allocation event and ratios to the system allocator, side by side.
 //!
+//! Each round runs every variant once, so a slow spell of a shared machine falls on all of them
+//! rather than on whichever ran then. The one-thread workloads (W1, W3) are pinned to one core with
+//! `taskset` when it is installed; W2 and W4 need the cores they split their work over.
+//!
 //! `cargo run --release -p tracealloc-examples --features jemalloc --bin bench -- [runs] [scale]`
 
 use std::path::{Path, PathBuf};
@@ -12,20 +16,24 @@ struct Run {
     peak_rss: f64,
 }
 
-fn run(program: &Path, prefix: &[&str], workload: &str, scale: f64) -> Option<(Run, Option<u64>)> {
-    let (cmd, args): (&Path, Vec<String>) = match prefix.split_first() {
-        Some((first, rest)) => (
-            Path::new(first),
-            rest.iter()
-                .map(|s| s.to_string())
-                .chain([program.display().to_string()])
-                .chain([workload.to_owned(), scale.to_string()])
-                .collect(),
-        ),
-        None => (program, vec![workload.to_owned(), scale.to_string()]),
-    };
+fn run(
+    program: &Path,
+    prefix: &[&str],
+    workload: &str,
+    scale: f64,
+    pin: bool,
+) -> Option<(Run, Option<u64>)> {
+    let pin: &[&str] = if pin { &["taskset", "-c", "0"] } else { &[] };
+    let command: Vec<String> = pin
+        .iter()
+        .chain(prefix)
+        .map(|s| s.to_string())
+        .chain([program.display().to_string()])
+        .chain([workload.to_owned(), scale.to_string()])
+        .collect();
+    let (cmd, args) = command.split_first()?;
     let out = Command::new(cmd)
-        .args(&args)
+        .args(args)
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -74,6 +82,10 @@ fn main() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    let taskset = Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let tmp = std::env::temp_dir().join("tracealloc-bench-heaptrack");
     let tmp_str = tmp.display().to_string();
     let mut variants: Vec<(&str, PathBuf, Vec<&str>)> = vec![
@@ -110,7 +122,13 @@ fn main() {
         ));
     }
     println!(
-        "tracealloc benchmark: {runs} runs per cell, medians, scale {scale}; ratio = time / system's time"
+        "tracealloc benchmark: {runs} runs per cell, each round running every variant once, medians, \
+         scale {scale}{}; ratio = time / system's time",
+        if taskset {
+            ", W1 and W3 pinned to one core"
+        } else {
+            ""
+        }
     );
     println!(
         "(workload time measured in-process, so start-up and the profilers' exit work are not counted)\n"
@@ -120,23 +138,28 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["w1", "w2", "w4", "w3"] {
-        let mut medians: Vec<Option<(f64, f64)>> = Vec::new();
+        let pin = taskset && matches!(workload, "w1" | "w3");
+        let mut samples: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
         let mut events = None;
-        for (_, program, prefix) in &variants {
-            let mut samples = Vec::new();
-            for _ in 0..runs {
-                if let Some((r, e)) = run(program, prefix, workload, scale) {
+        for _ in 0..runs {
+            for ((_, program, prefix), samples) in variants.iter().zip(&mut samples) {
+                if let Some((r, e)) = run(program, prefix, workload, scale, pin) {
                     events = events.or(e);
                     samples.push(r);
                 }
             }
-            medians.push((!samples.is_empty()).then(|| {
-                (
-                    median(samples.iter().map(|r| r.workload_ns).collect()),
-                    median(samples.iter().map(|r| r.peak_rss).collect()),
-                )
-            }));
         }
+        let medians: Vec<Option<(f64, f64)>> = samples
+            .iter()
+            .map(|samples| {
+                (!samples.is_empty()).then(|| {
+                    (
+                        median(samples.iter().map(|r| r.workload_ns).collect()),
+                        median(samples.iter().map(|r| r.peak_rss).collect()),
+                    )
+                })
+            })
+            .collect();
         let system = medians[0].expect("the system allocator run must work");
         let events = events.unwrap_or(1) as f64;
         let ratio = |i: usize| match medians.get(i).copied().flatten() {
