@@ -210,7 +210,7 @@ impl StackHash {
 
     /// The identity of a stack of `depth` frames with this state: `(hash, check)`, a bijection
     /// of the state for each depth. The table takes its slot from `hash`'s low bits and a tag from
-    /// its high bits: `b` is a sum of products' high halves, each of which depends on every bit of
+    /// its high bits: `b` is an xor of products' high halves, each of which depends on every bit of
     /// its multiplicand, so it is used as it is, with the depth folded in. That keeps a finalizer
     /// (about 12 cycles) off the path from the walk's last load to the table's slot; `check`, only
     /// compared once the record is loaded, gets one.
