@@ -80,6 +80,12 @@ pub struct SaveError {
 
 /// Writes `path` through a temporary file in the same directory, renamed into place only when
 /// `render` succeeded: a failure never leaves a half-written file.
+///
+/// What is renamed into place is always a regular file, so the path's own kind is kept:
+/// - a symbolic link stays a link: the file it points to is written (atomically, beside it);
+/// - a device, a FIFO or a socket (`/dev/null`, `/dev/stdout`, a named pipe) is written to directly,
+///   as it is. Renaming over `/dev/null` would replace the device with a regular file for every
+///   program on the machine.
 pub fn write_atomically<E: fmt::Display>(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
@@ -93,7 +99,30 @@ pub fn write_atomically<E: fmt::Display>(
             io: Some(io),
         }
     };
-    let dir = match path.parent() {
+    let render_fail = |e: E| SaveError {
+        path: path.to_owned(),
+        what: e.to_string(),
+        io: None,
+    };
+    // `metadata` follows links: the kind of what would really be written.
+    let special = std::fs::metadata(path).is_ok_and(|target| !target.is_file() && !target.is_dir());
+    if special {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_fail("cannot open for writing"))?;
+        let mut out = BufWriter::new(file);
+        render(&mut out).map_err(render_fail)?;
+        return out.flush().map_err(io_fail("cannot write"));
+    }
+    let resolved;
+    let path_in_place = if path.is_symlink() {
+        resolved = link_target(path).map_err(io_fail("cannot follow the link"))?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    let dir = match path_in_place.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
@@ -105,16 +134,24 @@ pub fn write_atomically<E: fmt::Display>(
         .map_err(io_fail("cannot create a file here"))?;
     {
         let mut out = BufWriter::new(tmp.as_file_mut());
-        render(&mut out).map_err(|e| SaveError {
-            path: path.to_owned(),
-            what: e.to_string(),
-            io: None,
-        })?;
+        render(&mut out).map_err(render_fail)?;
         out.flush().map_err(io_fail("cannot write"))?;
     }
-    tmp.persist(path)
+    tmp.persist(path_in_place)
         .map_err(|e| io_fail("cannot move the written file into place")(e.error))?;
     Ok(())
+}
+
+/// Where the link at `path` leads: the file itself when it exists, else the path the link names
+/// (relative to the link's directory), which writing then creates.
+fn link_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(target) => Ok(target),
+        Err(_) => {
+            let named = std::fs::read_link(path)?;
+            Ok(path.parent().unwrap_or(Path::new(".")).join(named))
+        }
+    }
 }
 
 /// The fields every version has, read to tell a wrong version from a corrupt file.
@@ -242,6 +279,87 @@ fn classify(bytes: &[u8], e: serde_json::Error) -> LoadProblem {
 impl fmt::Display for crate::model::Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "pid {} `{}`", self.pid, self.command.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod special_path_tests {
+    use std::os::unix::fs::FileTypeExt;
+    use std::path::Path;
+
+    use super::write_atomically;
+
+    fn write(path: &Path, text: &str) {
+        write_atomically(path, |out| out.write_all(text.as_bytes())).unwrap();
+    }
+
+    /// Writing to `/dev/null` (as `TRACEALLOC_OUT=/dev/null` does) writes into the device; it never
+    /// renames a regular file over it. (As root, the rename would succeed and every program on the
+    /// machine would then read and write a plain file there.)
+    #[test]
+    fn dev_null_stays_a_device() {
+        write(Path::new("/dev/null"), "a snapshot nobody keeps\n");
+        let kind = std::fs::symlink_metadata("/dev/null").unwrap().file_type();
+        if !kind.is_char_device() {
+            // Put the machine's /dev/null back before failing (only root could have replaced it).
+            let _ = std::fs::remove_file("/dev/null");
+            let _ = std::process::Command::new("mknod")
+                .args(["-m", "666", "/dev/null", "c", "1", "3"])
+                .status();
+            panic!("/dev/null was replaced by a {kind:?}");
+        }
+        assert_eq!(std::fs::read("/dev/null").unwrap(), b"");
+    }
+
+    /// A named pipe is written through, and stays a pipe.
+    #[test]
+    fn a_fifo_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let (sender, received) = std::sync::mpsc::channel();
+        {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || sender.send(std::fs::read_to_string(fifo).unwrap()));
+        }
+        write(&fifo, "through the pipe\n");
+        // A write that went elsewhere leaves the reader waiting for a writer forever.
+        let text = received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("nothing was written into the pipe");
+        assert_eq!(text, "through the pipe\n");
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+    }
+
+    /// A link stays a link: the file it leads to gets the new contents (and a dangling link's
+    /// target is created).
+    #[test]
+    fn a_link_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, link) = (dir.path().join("a.json"), dir.path().join("latest.json"));
+        std::fs::write(&file, "old").unwrap();
+        std::os::unix::fs::symlink("a.json", &link).unwrap();
+        write(&link, "new");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
+
+        let dangling = dir.path().join("next.json");
+        std::os::unix::fs::symlink("b.json", &dangling).unwrap();
+        write(&dangling, "created");
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.json")).unwrap(),
+            "created"
+        );
     }
 }
 
