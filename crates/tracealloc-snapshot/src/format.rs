@@ -107,13 +107,15 @@ pub fn write_atomically<E: fmt::Display>(
     // `metadata` follows links: the kind of what would really be written.
     let special = std::fs::metadata(path).is_ok_and(|target| !target.is_file() && !target.is_dir());
     if special {
-        let file = std::fs::OpenOptions::new()
+        // Rendered first, so that a failed render writes nothing and a failed write (a closed
+        // pipe) is reported as the I/O error it is.
+        let mut rendered = Vec::new();
+        render(&mut rendered).map_err(render_fail)?;
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(io_fail("cannot open for writing"))?;
-        let mut out = BufWriter::new(file);
-        render(&mut out).map_err(render_fail)?;
-        return out.flush().map_err(io_fail("cannot write"));
+        return file.write_all(&rendered).map_err(io_fail("cannot write"));
     }
     let resolved;
     let path_in_place = if path.is_symlink() {
