@@ -105,8 +105,15 @@ pub fn write_atomically<E: fmt::Display>(
         io: None,
     };
     // `metadata` follows links: the kind of what would really be written.
-    let special = std::fs::metadata(path).is_ok_and(|target| !target.is_file() && !target.is_dir());
-    if special {
+    let target = std::fs::metadata(path).ok();
+    if target.as_ref().is_some_and(|t| t.is_dir()) {
+        return Err(SaveError {
+            path: path.to_owned(),
+            what: "is a directory".to_owned(),
+            io: None,
+        });
+    }
+    if target.is_some_and(|t| !t.is_file()) {
         // Rendered first, so that a failed render writes nothing and a failed write (a closed
         // pipe) is reported as the I/O error it is.
         let mut rendered = Vec::new();
@@ -128,6 +135,17 @@ pub fn write_atomically<E: fmt::Display>(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    match std::fs::metadata(dir) {
+        Err(e) => return Err(io_fail(&format!("cannot write in {}", dir.display()))(e)),
+        Ok(d) if !d.is_dir() => {
+            return Err(SaveError {
+                path: path.to_owned(),
+                what: format!("{} is not a directory", dir.display()),
+                io: None,
+            });
+        }
+        Ok(_) => {}
+    }
     let mut tmp = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".tracealloc-")
@@ -340,6 +358,30 @@ mod special_path_tests {
                 .file_type()
                 .is_fifo()
         );
+    }
+
+    /// A directory, or a path under a file, is refused before anything is rendered or created.
+    #[test]
+    fn a_directory_is_refused_with_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = write_atomically(dir.path(), |_| -> Result<(), String> {
+            panic!("rendered for a directory")
+        })
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!("{}: is a directory", dir.path().display())
+        );
+        let file = dir.path().join("a.json");
+        std::fs::write(&file, "").unwrap();
+        let under_file = write_atomically(&file.join("x.svg"), |_| Ok::<(), String>(()));
+        assert!(
+            under_file
+                .unwrap_err()
+                .to_string()
+                .ends_with("a.json is not a directory"),
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// A link stays a link: the file it leads to gets the new contents (and a dangling link's
