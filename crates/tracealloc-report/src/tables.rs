@@ -544,14 +544,21 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             ),
         ),
         ("threads that allocated", snapshot.threads.len().to_string()),
+        // Counted in allocations (each is one capture in exact mode; sampled, the sites' figures
+        // are estimates, and so are these).
         (
-            "stack captures",
+            "allocations' stacks",
             format!(
-                "{} complete, {} truncated{}, {} broken",
+                "{} complete, {} truncated{}, {} broken{}",
                 c.complete,
                 c.truncated,
                 truncated_share(c, m.capture.max_depth),
-                c.broken
+                c.broken,
+                if m.capture.sampling_bytes > 0 {
+                    " (estimated from the samples)"
+                } else {
+                    ""
+                }
             ),
         ),
         (
