@@ -428,3 +428,12 @@ fn lifetimes_mode_measures_how_long_blocks_live() {
     assert_eq!(off["lifetimes"], false, "{off}");
     assert_eq!(off["mean_us"]["long_lived"][0], 0.0, "{off}");
 }
+
+/// Sampled mode: blocks left out carry nothing, the inner allocator is asked for exactly what the
+/// program asked for, and every figure stays exact through reallocs, cross-thread frees and the
+/// profiler's own blocks.
+#[test]
+fn sampled_blocks_carry_a_record_only_when_sampled() {
+    let out = run(env!("CARGO_BIN_EXE_sampled_blocks"), &[], &[], LIMIT);
+    assert!(out.contains("sampled blocks ok"), "{out}");
+}

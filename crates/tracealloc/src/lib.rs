@@ -59,8 +59,10 @@ pub use tracealloc_snapshot::{
     Filter, GroupBy, HeapStats, LoadError, Metric, SaveError, Stat, StatDiff,
 };
 
-use accounting::header::Outer;
+use accounting::header::{Outer, Tagged};
+use accounting::mode::is_sampled;
 use guard::ReentrancyGuard;
+use process::sampled::{NewBlock, UntaggedRealloc};
 
 /// Whether this build of the profiler is optimized. When it is not (a plain debug build), the
 /// profiler says so once on stderr with the fix (`opt-level = 3` for tracealloc; see the README).
@@ -71,7 +73,8 @@ pub const PROFILER_OPTIMIZED: bool = !cfg!(tracealloc_unoptimized);
 ///
 /// Each block carries the address of its site's record (an 8- or 16-byte header, or a trailer of
 /// at most 15 bytes for alignments above 16), so frees and reallocs find their site without a
-/// lookup.
+/// lookup. In sampled mode, a block aligned to at most 8 that sampling left out carries nothing:
+/// the inner allocator is asked for exactly what the program asked for.
 #[derive(Debug, Default)]
 pub struct Profiler<A: GlobalAlloc = System> {
     inner: A,
@@ -151,11 +154,19 @@ impl<A: GlobalAlloc> Profiler<A> {
 
 // SAFETY: every method forwards to the inner allocator with the user's layout grown by a header
 // (`pad` bytes in front, same alignment or larger) or a trailer (behind the user's bytes, same
-// alignment), and returns `base + pad`, which keeps the user's alignment and size; failures (null)
-// are passed through without recording anything.
+// alignment), and returns `base + pad`, which keeps the user's alignment and size; in sampled mode,
+// blocks aligned to at most 8 go through `Tagged` instead (see `sampled_alloc` and below). The mode
+// is decided at the first allocation and never changes, and a block's alignment is the same at
+// alloc, realloc and dealloc, so every block is taken apart by the scheme that made it. Failures
+// (null) are passed through without recording anything.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mode = process::mode_word(self.requested_mode);
+        if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+            // SAFETY: forwarded contract.
+            return unsafe { self.sampled_alloc(layout, mode, false) };
+        }
         let Some(outer) = Outer::of(layout) else {
             return std::ptr::null_mut();
         };
@@ -166,7 +177,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         }
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
-        let record = process::on_alloc(layout.size(), user as usize, self.requested_mode);
+        let record = process::on_alloc(layout.size(), user as usize, mode);
         // SAFETY: (3) user is base + pad of a live block of the outer layout.
         unsafe { outer.write(user, record) };
         user
@@ -174,6 +185,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let mode = process::mode_word(self.requested_mode);
+        if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+            // SAFETY: forwarded contract.
+            return unsafe { self.sampled_alloc(layout, mode, true) };
+        }
         let Some(outer) = Outer::of(layout) else {
             return std::ptr::null_mut();
         };
@@ -186,7 +202,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // of the outer layout.
         unsafe {
             let user = base.add(outer.pad);
-            let record = process::on_alloc(layout.size(), user as usize, self.requested_mode);
+            let record = process::on_alloc(layout.size(), user as usize, mode);
             outer.write(user, record);
             user
         }
@@ -194,18 +210,28 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let mode = process::mode_word(self.requested_mode);
+        if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+            // SAFETY: forwarded contract.
+            return unsafe { self.sampled_dealloc(ptr, layout, mode) };
+        }
         // SAFETY: the caller's layout made this block (GlobalAlloc's contract), through our
         // `alloc`, where `Outer::of(layout)` was `Some`.
         let outer = unsafe { Outer::of_allocated(layout) };
         // SAFETY: (1) ptr came from our alloc with this layout, so it holds its record address.
         let record = unsafe { outer.read(ptr) };
-        process::on_dealloc(record, layout.size(), ptr as usize, self.requested_mode);
+        process::on_dealloc(record, layout.size(), ptr as usize, mode);
         // SAFETY: (2) ptr - pad is the inner block, allocated with the same outer layout.
         unsafe { self.inner.dealloc(ptr.sub(outer.pad), outer.layout) };
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let mode = process::mode_word(self.requested_mode);
+        if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+            // SAFETY: forwarded contract.
+            return unsafe { self.sampled_realloc(ptr, layout, new_size, mode) };
+        }
         // SAFETY: the caller's layout made this block (GlobalAlloc's contract), through our
         // `alloc`, where `Outer::of(layout)` was `Some`.
         let old = unsafe { Outer::of_allocated(layout) };
@@ -226,11 +252,137 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         // SAFETY: (3) base + pad lies within the new block.
         let user = unsafe { base.add(new.pad) };
         let moved = (ptr as usize, user as usize);
-        let record =
-            process::on_realloc(record, layout.size(), new_size, moved, self.requested_mode);
+        let record = process::on_realloc(record, layout.size(), new_size, moved, mode);
         // SAFETY: (4) user is base + pad of the live new block of the new outer layout (a trailer
         // moves with the size; a sampled realloc may change the block's record).
         unsafe { new.write(user, record) };
+        user
+    }
+}
+
+/// Sampled mode's blocks aligned to at most 8 (`Tagged`): only those that need a record carry
+/// one, in the word before them, and their address says which.
+impl<A: GlobalAlloc> Profiler<A> {
+    /// # Safety
+    /// As `GlobalAlloc::alloc`; sampled mode (`mean` is its mode word), `layout.align() <= 8`.
+    #[inline(always)]
+    unsafe fn sampled_alloc(&self, layout: Layout, mean: u64, zeroed: bool) -> *mut u8 {
+        let plan = NewBlock::plan(layout.size(), mean);
+        let tagged = plan.tagged();
+        let Some(inner) = Tagged::inner(layout.size(), tagged) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: (1) the inner layout has a non-zero size (at least 16).
+        let base = unsafe {
+            if zeroed {
+                self.inner.alloc_zeroed(inner)
+            } else {
+                self.inner.alloc(inner)
+            }
+        };
+        if base.is_null() {
+            return base;
+        }
+        // SAFETY: (2) base is a live inner block of `Tagged::inner(size, tagged)`; (3) so `user`
+        // is its caller's address, made as the plan said, 8-aligned (base is 16-aligned).
+        unsafe {
+            let user = Tagged::user(base, tagged);
+            plan.made(user, layout.size());
+            user
+        }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::dealloc`; sampled mode (`mode` is its mode word), `layout.align() <= 8`.
+    #[inline(always)]
+    unsafe fn sampled_dealloc(&self, ptr: *mut u8, layout: Layout, mode: u64) {
+        let size = layout.size();
+        let tagged = Tagged::is_tagged(ptr);
+        if tagged {
+            // SAFETY: (1) `sampled_alloc` or `sampled_realloc` made this tagged block and wrote
+            // its record.
+            let record = unsafe { Tagged::read(ptr) };
+            process::on_dealloc(record, size, ptr as usize, mode);
+        } else {
+            process::sampled::on_untagged_dealloc(size);
+        }
+        // SAFETY: (2) the block was made by `Tagged` for this size, tagged as its address says, so
+        // `Tagged::inner` was `Some` for it and `base` is its inner block.
+        unsafe {
+            let inner = Tagged::inner_allocated(size, tagged);
+            self.inner.dealloc(Tagged::base(ptr), inner);
+        }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::realloc`; sampled mode (`mean` is its mode word), `layout.align() <= 8`.
+    #[inline(always)]
+    unsafe fn sampled_realloc(
+        &self,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+        mean: u64,
+    ) -> *mut u8 {
+        let old_size = layout.size();
+        if Tagged::is_tagged(ptr) {
+            let Some(new_inner) = Tagged::inner(new_size, true) else {
+                return std::ptr::null_mut();
+            };
+            // SAFETY: (1) a tagged block made by `Tagged`, with its record written; (2) its inner
+            // block and layout, with the same alignment for the new size; (3) a tagged inner block
+            // again, whose record is written before it is returned.
+            unsafe {
+                let record = Tagged::read(ptr);
+                let old_inner = Tagged::inner_allocated(old_size, true);
+                let base = self
+                    .inner
+                    .realloc(Tagged::base(ptr), old_inner, new_inner.size());
+                if base.is_null() {
+                    return base;
+                }
+                let user = Tagged::user(base, true);
+                let moved = (ptr as usize, user as usize);
+                let record = process::on_realloc(record, old_size, new_size, moved, mean);
+                Tagged::write(user, record);
+                return user;
+            }
+        }
+        let plan = UntaggedRealloc::plan(new_size, mean);
+        let tagged = plan.to_tagged();
+        let Some(new_inner) = Tagged::inner(new_size, tagged) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: (1) an untagged block made by `Tagged` for `old_size`, so its inner block is
+        // `ptr` itself with this layout.
+        let old_inner = unsafe { Tagged::inner_allocated(old_size, false) };
+        let user = if tagged {
+            // Sampling picked the new size: the block moves to one with room for its record.
+            // SAFETY: (2) a non-zero size; (3) both blocks are live and hold at least the bytes
+            // copied, and distinct blocks do not overlap; (4) the old block is freed with its own
+            // inner layout, after the copy.
+            unsafe {
+                let base = self.inner.alloc(new_inner);
+                if base.is_null() {
+                    return base;
+                }
+                let user = Tagged::user(base, true);
+                std::ptr::copy_nonoverlapping(ptr, user, old_size.min(new_size));
+                self.inner.dealloc(ptr, old_inner);
+                user
+            }
+        } else {
+            // SAFETY: (5) the inner block and its layout; the new size keeps its alignment valid
+            // (`Tagged::inner` checked it).
+            let base = unsafe { self.inner.realloc(ptr, old_inner, new_inner.size()) };
+            if base.is_null() {
+                return base;
+            }
+            base
+        };
+        // SAFETY: (6) `user` is a live block of `new_size` bytes made by `Tagged`, tagged exactly
+        // when the plan said so.
+        unsafe { plan.done(user, old_size, new_size) };
         user
     }
 }

@@ -22,6 +22,12 @@ pub const LIFETIMES_ENV: &str = "TRACEALLOC_LIFETIMES";
 /// added to the sampling interval.
 pub(crate) const LIFETIMES: u64 = 1 << 63;
 
+/// Whether a decided mode word is sampled mode (neither exact nor exact with lifetimes).
+#[inline(always)]
+pub(crate) const fn is_sampled(word: u64) -> bool {
+    word.wrapping_sub(1) < LIFETIMES - 1
+}
+
 /// Lifetime stamps are nanoseconds of the coarse monotonic clock shifted by this much (units of
 /// 1.024 µs), so that a site's summed stamps and lifetimes stay far within 64 bits (wrapping sums
 /// are exact as long as the true lifetime sum fits: 2^64 units, over 500,000 years).

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
+pub(crate) mod sampled;
 
 use crate::accounting::mode::{LIFETIMES, stamp};
 use crate::accounting::registry::{Registry, Site};
@@ -289,8 +290,16 @@ fn capture_here(thread: &ThreadState) -> Captured {
     captured
 }
 
-/// Accounts a new block of `size` bytes (`requested_mode`: the `Profiler`'s setting, see
-/// `accounting::mode`);
+/// The mode word in use (see `accounting::mode`), decided at the process's first allocation from
+/// the environment and `requested_mode`, the `Profiler`'s setting. It says how every block is laid
+/// out, so it is read before the inner allocator is called. (Deciding reads the environment and
+/// allocates nothing.)
+#[inline(always)]
+pub(crate) fn mode_word(requested_mode: u64) -> u64 {
+    REGISTRY.mode.word(requested_mode)
+}
+
+/// Accounts a new block of `size` bytes (`mode`: the decided mode word, from [`mode_word`]);
 /// returns the record to store in its header (null for the profiler's own blocks).
 // `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
 // In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
@@ -298,12 +307,11 @@ fn capture_here(thread: &ThreadState) -> Captured {
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(size: usize, address: usize, requested_mode: u64) -> *const SiteRecord {
+pub(crate) fn on_alloc(size: usize, address: usize, mode: u64) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
     };
-    let mode = REGISTRY.mode.word(requested_mode);
     let Some(thread) = current_thread() else {
         return REGISTRY.record_orphan_alloc(size);
     };
@@ -383,7 +391,7 @@ pub(crate) fn on_realloc(
     old: usize,
     new: usize,
     addresses: (usize, usize),
-    requested_mode: u64,
+    mode: u64,
 ) -> *const SiteRecord {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
@@ -396,7 +404,6 @@ pub(crate) fn on_realloc(
         REGISTRY.record_orphan_change(site, old, new, false);
         return record;
     };
-    let mode = REGISTRY.mode.word(requested_mode);
     let thread = match current_thread() {
         Some(thread) if !site.owner.is_none() || (mode != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
             thread
@@ -460,12 +467,7 @@ fn on_sampled_realloc(
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_dealloc(
-    record: *const SiteRecord,
-    size: usize,
-    address: usize,
-    requested_mode: u64,
-) {
+pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, address: usize, mode: u64) {
     // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
     let Some(site) = (unsafe { record.as_ref() }) else {
         REGISTRY.record_own(-(size as i64));
@@ -477,7 +479,6 @@ pub(crate) fn on_dealloc(
         REGISTRY.record_orphan_change(site, size, 0, true);
         return;
     };
-    let mode = REGISTRY.mode.word(requested_mode);
     let live = (-(size as i64), -1);
     match current_thread() {
         Some(thread) if mode == 0 && !site.owner.is_none() => {

@@ -1,0 +1,214 @@
+//! Sampled mode's blocks aligned to at most 8, whose layout follows the sampling decision (see
+//! `accounting::header::Tagged`): only blocks that need a record carry one. So the decision comes
+//! first, before the inner allocator is called, and the accounting after it succeeded, both under
+//! one reentrancy guard held across the call (the inner allocator never calls back into ours).
+//!
+//! ```text
+//!  alloc:   NewBlock::plan ──> tagged? ──> inner alloc ──> NewBlock::made (counts, writes the record)
+//!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
+//!           untagged ──> UntaggedRealloc::plan ──> sampled now? move to a tagged block : inner realloc
+//!  free:    tagged ──> process::on_dealloc with its record;  untagged ──> on_untagged_dealloc
+//! ```
+//! A failed inner call drops the plan: nothing is counted (the sampler has moved on, which only
+//! shifts where its next sample point falls).
+
+use crate::accounting::header::Tagged;
+use crate::accounting::registry::Site;
+use crate::accounting::sampling::{UNSAMPLED, take_sample};
+use crate::guard::ReentrancyGuard;
+use crate::state::record::{SiteDelta, SiteRecord};
+use crate::state::thread::ThreadState;
+
+use super::{REGISTRY, capture_here, current_thread};
+
+/// Who a new block or a resize is counted for.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// The profiler, already running on this thread: its own block (tagged, null record).
+    Profiler,
+    /// A thread without state: counted without a site (tagged with the orphan record).
+    NoState,
+    /// Left out by sampling: counted in the whole-process figures only (untagged).
+    Unsampled(&'static ThreadState),
+    /// Sampled: charged to its stack (tagged with the record).
+    Sampled(&'static ThreadState),
+}
+
+/// Which of [`Owner`]'s cases a new block or a resize on this thread falls in, with the guard
+/// that covers it (none when the profiler was already running). Inlined: returned through memory,
+/// the answer cost W3 about 20 instructions per event.
+#[inline(always)]
+fn decide(bytes: usize, mean: u64) -> (Option<ReentrancyGuard>, Owner) {
+    let Some(guard) = ReentrancyGuard::enter() else {
+        return (None, Owner::Profiler);
+    };
+    let owner = match current_thread() {
+        None => Owner::NoState,
+        // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the
+        // call.
+        Some(thread) if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) => {
+            Owner::Sampled(thread)
+        }
+        Some(thread) => Owner::Unsampled(thread),
+    };
+    (Some(guard), owner)
+}
+
+/// A new block's plan: whether it is tagged, and how it is counted once made.
+pub(crate) struct NewBlock {
+    _guard: Option<ReentrancyGuard>,
+    owner: Owner,
+    mean: u64,
+}
+
+impl NewBlock {
+    /// The plan for a new block of `size` bytes, sampled at a mean of `mean` bytes.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn plan(size: usize, mean: u64) -> NewBlock {
+        let (_guard, owner) = decide(size, mean);
+        NewBlock {
+            _guard,
+            owner,
+            mean,
+        }
+    }
+
+    /// Whether the block carries a record (made with `Tagged::inner(size, true)`).
+    #[inline(always)]
+    pub(crate) fn tagged(&self) -> bool {
+        !matches!(self.owner, Owner::Unsampled(_))
+    }
+
+    /// Counts the block, made as planned, and writes its record when it is tagged.
+    ///
+    /// # Safety
+    /// `user` is the caller's address of a live block of `size` bytes that [`Tagged`] made with
+    /// [`Self::tagged`]'s answer.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) unsafe fn made(self, user: *mut u8, size: usize) {
+        let record: *const SiteRecord = match self.owner {
+            Owner::Unsampled(thread) => {
+                // SAFETY: `thread` is the calling thread's own state.
+                unsafe {
+                    REGISTRY.apply(
+                        thread,
+                        Site::Untracked,
+                        SiteDelta::default(),
+                        (size as i64, 1),
+                        Some(size as u64),
+                    )
+                };
+                return;
+            }
+            Owner::Profiler => {
+                REGISTRY.record_own(size as i64);
+                std::ptr::null()
+            }
+            Owner::NoState => REGISTRY.record_orphan_alloc(size),
+            Owner::Sampled(thread) => sampled(thread, size, (size as i64, 1), self.mean),
+        };
+        // SAFETY: the block is tagged (every case but `Unsampled`), live, made by `Tagged`.
+        unsafe { Tagged::write(user, record) };
+    }
+}
+
+/// Charges a block that sampling picked to the calling thread's stack: a new one of `size` bytes
+/// (`live` is `(size, 1)`), or an untagged one resized to `size` bytes (`live` is the change in
+/// bytes and no block). Returns its record.
+#[cold]
+#[inline(never)]
+fn sampled(thread: &ThreadState, size: usize, live: (i64, i64), mean: u64) -> *const SiteRecord {
+    let captured = capture_here(thread);
+    // SAFETY: `thread` is the calling thread's own state.
+    unsafe {
+        REGISTRY.apply(
+            thread,
+            Site::captured(&captured),
+            SiteDelta::sampled_alloc(size, mean),
+            live,
+            Some(size as u64),
+        )
+    }
+}
+
+/// The plan for resizing an untagged block: it stays untagged, or sampling picked its new size
+/// and it moves to a tagged block.
+pub(crate) struct UntaggedRealloc {
+    _guard: Option<ReentrancyGuard>,
+    owner: Owner,
+    mean: u64,
+}
+
+impl UntaggedRealloc {
+    /// The plan for resizing an untagged block to `new` bytes (sampled at a mean of `mean` bytes:
+    /// the new size is allocated bytes, so a sample point may fall in it).
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn plan(new: usize, mean: u64) -> UntaggedRealloc {
+        let (_guard, owner) = decide(new, mean);
+        UntaggedRealloc {
+            _guard,
+            owner,
+            mean,
+        }
+    }
+
+    /// Whether the block must move to a tagged block (sampling picked it).
+    #[inline(always)]
+    pub(crate) fn to_tagged(&self) -> bool {
+        matches!(self.owner, Owner::Sampled(_))
+    }
+
+    /// Counts the resize from `old` to `new` bytes, done as planned: `user` is the block now.
+    ///
+    /// # Safety
+    /// `user` is the caller's address of a live block of `new` bytes that [`Tagged`] made, tagged
+    /// when [`Self::to_tagged`] said so.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) unsafe fn done(self, user: *mut u8, old: usize, new: usize) {
+        let live = new as i64 - old as i64;
+        match self.owner {
+            Owner::Unsampled(thread) => {
+                // SAFETY: `thread` is the calling thread's own state.
+                unsafe {
+                    REGISTRY.apply(
+                        thread,
+                        Site::Untracked,
+                        SiteDelta::default(),
+                        (live, 0),
+                        Some(new as u64),
+                    )
+                };
+            }
+            // A program's block resized inside the profiler, or on a thread without state: as
+            // `on_realloc` counts an unsampled block's resize there.
+            Owner::Profiler | Owner::NoState => {
+                REGISTRY.record_orphan_change(&UNSAMPLED, old, new, false);
+            }
+            Owner::Sampled(thread) => {
+                let record = sampled(thread, new, (live, 0), self.mean);
+                // SAFETY: sampled, so the block was moved to a tagged one (see `to_tagged`).
+                unsafe { Tagged::write(user, record) };
+            }
+        }
+    }
+}
+
+/// Counts the free of an untagged block of `size` bytes: whole-process figures only.
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn on_untagged_dealloc(size: usize) {
+    let live = (-(size as i64), -1);
+    if let Some(_guard) = ReentrancyGuard::enter()
+        && let Some(thread) = current_thread()
+    {
+        // SAFETY: `thread` is the calling thread's own state.
+        unsafe { REGISTRY.apply(thread, Site::Untracked, SiteDelta::default(), live, None) };
+        return;
+    }
+    // Inside the profiler or without state: as `on_dealloc` counts an unsampled block's free.
+    REGISTRY.record_orphan_change(&UNSAMPLED, size, 0, true);
+}
