@@ -25,6 +25,23 @@ fn grown_by_push() -> Vec<u32> {
     v
 }
 
+/// Many small vectors, each grown by push through four reallocs (16, 32, 64, 128, 256 bytes).
+/// Each realloc is a sampling point of its own: a block is sampled at its current size with the
+/// probability of that size, whatever happened at its earlier sizes, or the estimate would count
+/// every size it went through (about twice its bytes for a doubling vector).
+#[inline(never)]
+fn small_vectors_grown(n: usize) -> Vec<Vec<u32>> {
+    (0..n)
+        .map(|i| {
+            let mut v = Vec::new();
+            for j in 0..64 {
+                v.push(i as u32 + j);
+            }
+            v
+        })
+        .collect()
+}
+
 fn live_of(snapshot: &tracealloc::Snapshot, function: &str) -> (u64, u64) {
     snapshot
         .statistics(GroupBy::Function)
@@ -118,6 +135,15 @@ fn main() {
     }
     assert_eq!(tracealloc::stats().live_bytes, start.live_bytes);
 
+    let vectors = small_vectors_grown(100_000);
+    let truth_vectors = 100_000 * 256 + vectors.capacity() as u64 * 24;
+    let (vectors_est, _) = live_of(&tracealloc::snapshot(), "sampling::small_vectors_grown");
+    assert!(
+        within(vectors_est, truth_vectors, 0.15),
+        "vectors grown by reallocs: {vectors_est} for {truth_vectors}"
+    );
+    drop(vectors);
+
     // A measure in sampled mode: its counts stay exact.
     let m = tracealloc::measure(|| drop(small_blocks(100)));
     assert_eq!(
@@ -127,6 +153,6 @@ fn main() {
     );
     assert!(m.sampled && m.to_string().contains("estimates"), "{m}");
     println!(
-        "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, grown {grown_est} for {truth_grown}"
+        "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, grown {grown_est} for {truth_grown}, vectors {vectors_est} for {truth_vectors}"
     );
 }

@@ -441,14 +441,24 @@ fn on_sampled_realloc(
 ) -> *const SiteRecord {
     let live = (new as i64 - old as i64, 0);
     let allocated = Some(new as u64);
-    if !std::ptr::eq(site, &UNSAMPLED) {
-        let delta = SiteDelta::sampled_realloc(old, new, mean);
-        // SAFETY: `thread` is the calling thread's own state.
-        return unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
-    }
-    // The new size is allocated bytes: a sample point may fall in it.
+    // The new size is allocated bytes: a sample point may fall in it. Every realloc decides
+    // afresh, sampled block or not, so that a live block is sampled with the probability of its
+    // current size: kept sampled across its resizes, a doubling `Vec` had read as twice its bytes
+    // (every size it went through had a chance to pick it).
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    if !take_sample(unsafe { thread.sampler() }, thread.index, new, mean) {
+    let sampled = take_sample(unsafe { thread.sampler() }, thread.index, new, mean);
+    if !std::ptr::eq(site, &UNSAMPLED) {
+        // A sampled block keeps its site when picked again, and leaves it when not.
+        let (delta, record) = if sampled {
+            (SiteDelta::sampled_realloc(old, new, mean), site)
+        } else {
+            (SiteDelta::sampled_free(old, mean), &UNSAMPLED)
+        };
+        // SAFETY: as above.
+        unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
+        return record;
+    }
+    if !sampled {
         let delta = SiteDelta::default();
         // SAFETY: as above.
         unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, allocated) };
