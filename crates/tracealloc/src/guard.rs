@@ -32,6 +32,12 @@ impl ReentrancyGuard {
         })
     }
 
+    /// Whether this thread is inside the profiler (without entering it).
+    #[inline(always)]
+    pub(crate) fn is_held() -> bool {
+        IN_PROFILER.with(Cell::get)
+    }
+
     /// Runs `f` inside the profiler: its allocations are the profiler's own. Nested calls are fine.
     pub(crate) fn untracked<R>(f: impl FnOnce() -> R) -> R {
         let _guard = Self::enter();

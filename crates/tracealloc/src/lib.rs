@@ -62,7 +62,7 @@ pub use tracealloc_snapshot::{
 use accounting::header::{Outer, Tagged};
 use accounting::mode::is_sampled;
 use guard::ReentrancyGuard;
-use process::sampled::{NewBlock, UntaggedRealloc};
+use process::sampled::{NewBlock, NotLeftOut, UntaggedRealloc};
 
 /// Whether this build of the profiler is optimized. When it is not (a plain debug build), the
 /// profiler says so once on stderr with the fix (`opt-level = 3` for tracealloc; see the README).
@@ -308,25 +308,67 @@ impl<A: GlobalAlloc> Profiler<A> {
 }
 
 /// Sampled mode's blocks aligned to at most 8 (`Tagged`): only those that need a record carry
-/// one, in the word before them, and their address says which.
+/// one, in the word before them, and their address says which. The usual event (a block that
+/// sampling leaves out) is handled inline; the others by the `_planned` functions, kept out of line.
 impl<A: GlobalAlloc> Profiler<A> {
     /// # Safety
     /// As `GlobalAlloc::alloc`; sampled mode (`mean` is its mode word), `layout.align() <= 8`.
     #[inline(always)]
     unsafe fn sampled_alloc(&self, layout: Layout, mean: u64, zeroed: bool) -> *mut u8 {
-        let plan = NewBlock::plan(layout.size(), mean);
+        let size = layout.size();
+        let thread = match process::sampled::left_out(size, mean) {
+            Ok(thread) => thread,
+            Err(found) => {
+                // SAFETY: forwarded contract.
+                return unsafe { self.sampled_alloc_planned(layout, found, mean, zeroed) };
+            }
+        };
+        let Some(inner) = Tagged::inner(size, false) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: (1) the inner layout has a non-zero size (at least 16); an untagged block is its
+        // inner block itself.
+        let base = unsafe { self.inner_alloc(inner, zeroed) };
+        if !base.is_null() {
+            process::sampled::count_left_out(thread, (size as i64, 1), Some(size as u64));
+        }
+        base
+    }
+
+    /// # Safety
+    /// `layout` has a non-zero size.
+    #[inline(always)]
+    unsafe fn inner_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe {
+            if zeroed {
+                self.inner.alloc_zeroed(layout)
+            } else {
+                self.inner.alloc(layout)
+            }
+        }
+    }
+
+    /// `sampled_alloc` for a block that is not the usual one (see `process::sampled`).
+    ///
+    /// # Safety
+    /// As `sampled_alloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn sampled_alloc_planned(
+        &self,
+        layout: Layout,
+        found: NotLeftOut,
+        mean: u64,
+        zeroed: bool,
+    ) -> *mut u8 {
+        let plan = NewBlock::plan(found, layout.size(), mean);
         let tagged = plan.tagged();
         let Some(inner) = Tagged::inner(layout.size(), tagged) else {
             return std::ptr::null_mut();
         };
         // SAFETY: (1) the inner layout has a non-zero size (at least 16).
-        let base = unsafe {
-            if zeroed {
-                self.inner.alloc_zeroed(inner)
-            } else {
-                self.inner.alloc(inner)
-            }
-        };
+        let base = unsafe { self.inner_alloc(inner, zeroed) };
         if base.is_null() {
             return base;
         }
@@ -373,29 +415,86 @@ impl<A: GlobalAlloc> Profiler<A> {
     ) -> *mut u8 {
         let old_size = layout.size();
         if Tagged::is_tagged(ptr) {
-            let Some(new_inner) = Tagged::inner(new_size, true) else {
-                return std::ptr::null_mut();
-            };
-            // SAFETY: (1) a tagged block made by `Tagged`, with its record written; (2) its inner
-            // block and layout, with the same alignment for the new size; (3) a tagged inner block
-            // again, whose record is written before it is returned.
-            unsafe {
-                let record = Tagged::read(ptr);
-                let old_inner = Tagged::inner_allocated(old_size, true);
-                let base = self
-                    .inner
-                    .realloc(Tagged::base(ptr), old_inner, new_inner.size());
-                if base.is_null() {
-                    return base;
-                }
-                let user = Tagged::user(base, true);
-                let moved = (ptr as usize, user as usize);
-                let record = process::on_realloc(record, old_size, new_size, moved, mean);
-                Tagged::write(user, record);
-                return user;
-            }
+            // SAFETY: forwarded contract; the block is tagged.
+            return unsafe { self.tagged_realloc(ptr, old_size, new_size, mean) };
         }
-        let plan = UntaggedRealloc::plan(new_size, mean);
+        let thread = match process::sampled::left_out(new_size, mean) {
+            Ok(thread) => thread,
+            Err(found) => {
+                // SAFETY: forwarded contract; the block is untagged.
+                return unsafe {
+                    self.untagged_realloc_planned(ptr, old_size, new_size, found, mean)
+                };
+            }
+        };
+        let Some(new_inner) = Tagged::inner(new_size, false) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: (1) an untagged block made by `Tagged` for `old_size`: its inner block is `ptr`
+        // itself, with this layout; (2) the new size keeps its alignment valid (`Tagged::inner`
+        // checked it).
+        let base = unsafe {
+            let old_inner = Tagged::inner_allocated(old_size, false);
+            self.inner.realloc(ptr, old_inner, new_inner.size())
+        };
+        if !base.is_null() {
+            let live = (new_size as i64 - old_size as i64, 0);
+            process::sampled::count_left_out(thread, live, Some(new_size as u64));
+        }
+        base
+    }
+
+    /// `sampled_realloc` of a tagged block: it keeps its tag; its record changes as in exact mode's
+    /// header path (`process::on_realloc`).
+    ///
+    /// # Safety
+    /// As `sampled_realloc`, `ptr` tagged.
+    #[inline(never)]
+    unsafe fn tagged_realloc(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        new_size: usize,
+        mean: u64,
+    ) -> *mut u8 {
+        let Some(new_inner) = Tagged::inner(new_size, true) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: (1) a tagged block made by `Tagged`, with its record written; (2) its inner
+        // block and layout, with the same alignment for the new size; (3) a tagged inner block
+        // again, whose record is written before it is returned.
+        unsafe {
+            let record = Tagged::read(ptr);
+            let old_inner = Tagged::inner_allocated(old_size, true);
+            let base = self
+                .inner
+                .realloc(Tagged::base(ptr), old_inner, new_inner.size());
+            if base.is_null() {
+                return base;
+            }
+            let user = Tagged::user(base, true);
+            let moved = (ptr as usize, user as usize);
+            let record = process::on_realloc(record, old_size, new_size, moved, mean);
+            Tagged::write(user, record);
+            user
+        }
+    }
+
+    /// `sampled_realloc` of an untagged block whose resize is not the usual one.
+    ///
+    /// # Safety
+    /// As `sampled_realloc`, `ptr` untagged.
+    #[cold]
+    #[inline(never)]
+    unsafe fn untagged_realloc_planned(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        new_size: usize,
+        found: NotLeftOut,
+        mean: u64,
+    ) -> *mut u8 {
+        let plan = UntaggedRealloc::plan(found, new_size, mean);
         let tagged = plan.to_tagged();
         let Some(new_inner) = Tagged::inner(new_size, tagged) else {
             return std::ptr::null_mut();

@@ -57,6 +57,14 @@ fn current_thread() -> Option<&'static ThreadState> {
     Some(unsafe { &*state })
 }
 
+/// The calling thread's state if it has one already (never makes one).
+#[inline(always)]
+fn existing_thread() -> Option<&'static ThreadState> {
+    let state = CURRENT.with(Cell::get);
+    // SAFETY: above `NO_STATE`, a published state, never freed.
+    (state as usize > NO_STATE as usize).then(|| unsafe { &*state })
+}
+
 #[cold]
 #[inline(never)]
 fn new_thread() -> Option<&'static ThreadState> {

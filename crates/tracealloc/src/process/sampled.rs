@@ -1,16 +1,22 @@
 //! Sampled mode's blocks aligned to at most 8, whose layout follows the sampling decision (see
 //! `accounting::header::Tagged`): only blocks that need a record carry one. So the decision comes
-//! first, before the inner allocator is called, and the accounting after it succeeded, both under
-//! one reentrancy guard held across the call (the inner allocator never calls back into ours).
+//! first, before the inner allocator is called, and the accounting after it succeeded.
 //!
 //! ```text
-//!  alloc:   NewBlock::plan ──> tagged? ──> inner alloc ──> NewBlock::made (counts, writes the record)
+//!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_left_out
+//!              └─no──> NewBlock::plan ──> inner alloc, tagged or not ──> NewBlock::made
 //!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
-//!           untagged ──> UntaggedRealloc::plan ──> sampled now? move to a tagged block : inner realloc
+//!           untagged: left_out? ──yes──> inner realloc ──> count_left_out
+//!              └─no──> UntaggedRealloc::plan ──> moved to a tagged block if sampled ──> done
 //!  free:    tagged ──> process::on_dealloc with its record;  untagged ──> on_untagged_dealloc
 //! ```
-//! A failed inner call drops the plan: nothing is counted (the sampler has moved on, which only
-//! shifts where its next sample point falls).
+//! The usual event, a block left out by sampling on a thread that has its state, outside the
+//! profiler, takes the first line: it only adds to its thread's figures, which allocates nothing,
+//! so it runs without entering the reentrancy guard (it checks the guard is not held: inside the
+//! profiler, a block is the profiler's own). Every other case is planned under the guard, held
+//! across the inner call (the inner allocator never calls back into ours). A failed inner call
+//! drops the plan: nothing is counted (the sampler has moved on, which only shifts where its next
+//! sample point falls).
 
 use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;
@@ -19,7 +25,7 @@ use crate::guard::ReentrancyGuard;
 use crate::state::record::{SiteDelta, SiteRecord};
 use crate::state::thread::ThreadState;
 
-use super::{REGISTRY, capture_here, current_thread};
+use super::{REGISTRY, capture_here, current_thread, existing_thread};
 
 /// Who a new block or a resize is counted for.
 #[derive(Clone, Copy)]
@@ -34,22 +40,67 @@ enum Owner {
     Sampled(&'static ThreadState),
 }
 
-/// Which of [`Owner`]'s cases a new block or a resize on this thread falls in, with the guard
-/// that covers it (none when the profiler was already running). Inlined: returned through memory,
-/// the answer cost W3 about 20 instructions per event.
+/// What [`left_out`] found when the event is not the usual one: `Some(thread)` when sampling
+/// picked it on that thread (the draw is taken), `None` when the thread is inside the profiler or
+/// has no state yet.
+pub(crate) struct NotLeftOut(Option<&'static ThreadState>);
+
+/// The calling thread's state when this event (`bytes` newly allocated) is the usual one: outside
+/// the profiler, on a thread that has its state, left out by sampling.
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn left_out(bytes: usize, mean: u64) -> Result<&'static ThreadState, NotLeftOut> {
+    if ReentrancyGuard::is_held() {
+        return Err(NotLeftOut(None));
+    }
+    let Some(thread) = existing_thread() else {
+        return Err(NotLeftOut(None));
+    };
+    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
+    if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) {
+        Err(NotLeftOut(Some(thread)))
+    } else {
+        Ok(thread)
+    }
+}
+
+/// Counts an event that [`left_out`] found usual: `live` (bytes, blocks) and, for an alloc or a
+/// realloc, the `allocated` bytes, in the thread's figures.
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn count_left_out(thread: &ThreadState, live: (i64, i64), allocated: Option<u64>) {
+    // SAFETY: `thread` is the calling thread's own state (from `left_out`). One operation at a time:
+    // nothing in `apply` allocates or frees, so no other operation of this thread can start inside
+    // this one, guard or not.
+    unsafe {
+        REGISTRY.apply(
+            thread,
+            Site::Untracked,
+            SiteDelta::default(),
+            live,
+            allocated,
+        )
+    };
+}
+
+/// Which of [`Owner`]'s cases an event that is not the usual one falls in (`bytes` newly
+/// allocated), with the guard that covers it (none when the profiler was already running).
 #[inline(always)]
-fn decide(bytes: usize, mean: u64) -> (Option<ReentrancyGuard>, Owner) {
+fn decide(found: NotLeftOut, bytes: usize, mean: u64) -> (Option<ReentrancyGuard>, Owner) {
     let Some(guard) = ReentrancyGuard::enter() else {
         return (None, Owner::Profiler);
     };
-    let owner = match current_thread() {
-        None => Owner::NoState,
-        // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the
-        // call.
-        Some(thread) if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) => {
-            Owner::Sampled(thread)
-        }
-        Some(thread) => Owner::Unsampled(thread),
+    let owner = match found.0 {
+        Some(thread) => Owner::Sampled(thread),
+        None => match current_thread() {
+            None => Owner::NoState,
+            // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with
+            // the call.
+            Some(thread) if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) => {
+                Owner::Sampled(thread)
+            }
+            Some(thread) => Owner::Unsampled(thread),
+        },
     };
     (Some(guard), owner)
 }
@@ -62,11 +113,11 @@ pub(crate) struct NewBlock {
 }
 
 impl NewBlock {
-    /// The plan for a new block of `size` bytes, sampled at a mean of `mean` bytes.
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn plan(size: usize, mean: u64) -> NewBlock {
-        let (_guard, owner) = decide(size, mean);
+    /// The plan for a new block of `size` bytes, sampled at a mean of `mean` bytes, that
+    /// [`left_out`] did not find usual.
+    #[inline(never)]
+    pub(crate) fn plan(found: NotLeftOut, size: usize, mean: u64) -> NewBlock {
+        let (_guard, owner) = decide(found, size, mean);
         NewBlock {
             _guard,
             owner,
@@ -85,8 +136,7 @@ impl NewBlock {
     /// # Safety
     /// `user` is the caller's address of a live block of `size` bytes that [`Tagged`] made with
     /// [`Self::tagged`]'s answer.
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[inline(never)]
     pub(crate) unsafe fn made(self, user: *mut u8, size: usize) {
         let record: *const SiteRecord = match self.owner {
             Owner::Unsampled(thread) => {
@@ -143,11 +193,11 @@ pub(crate) struct UntaggedRealloc {
 
 impl UntaggedRealloc {
     /// The plan for resizing an untagged block to `new` bytes (sampled at a mean of `mean` bytes:
-    /// the new size is allocated bytes, so a sample point may fall in it).
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn plan(new: usize, mean: u64) -> UntaggedRealloc {
-        let (_guard, owner) = decide(new, mean);
+    /// the new size is allocated bytes, so a sample point may fall in it), when [`left_out`] did
+    /// not find the resize usual.
+    #[inline(never)]
+    pub(crate) fn plan(found: NotLeftOut, new: usize, mean: u64) -> UntaggedRealloc {
+        let (_guard, owner) = decide(found, new, mean);
         UntaggedRealloc {
             _guard,
             owner,
@@ -166,8 +216,7 @@ impl UntaggedRealloc {
     /// # Safety
     /// `user` is the caller's address of a live block of `new` bytes that [`Tagged`] made, tagged
     /// when [`Self::to_tagged`] said so.
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[inline(never)]
     pub(crate) unsafe fn done(self, user: *mut u8, old: usize, new: usize) {
         let live = new as i64 - old as i64;
         match self.owner {
@@ -202,6 +251,19 @@ impl UntaggedRealloc {
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn on_untagged_dealloc(size: usize) {
     let live = (-(size as i64), -1);
+    if !ReentrancyGuard::is_held()
+        && let Some(thread) = existing_thread()
+    {
+        count_left_out(thread, live, None);
+        return;
+    }
+    untagged_dealloc_elsewhere(size, live);
+}
+
+/// [`on_untagged_dealloc`] inside the profiler, or on a thread without state yet.
+#[cold]
+#[inline(never)]
+fn untagged_dealloc_elsewhere(size: usize, live: (i64, i64)) {
     if let Some(_guard) = ReentrancyGuard::enter()
         && let Some(thread) = current_thread()
     {
