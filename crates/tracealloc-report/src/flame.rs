@@ -93,8 +93,16 @@ pub fn flamegraph(
         Some(_) => format!("tracealloc: change of {what}"),
         None => format!("tracealloc: {what}"),
     });
+    // In a sampled snapshot the totals are exact but the frames' widths are estimates.
+    let sampling = match snapshot.meta.capture.sampling_bytes {
+        0 => String::new(),
+        mean => format!(
+            " (sampled every {} on average: widths are estimates)",
+            human_bytes(mean)
+        ),
+    };
     opts.subtitle = Some(format!(
-        "live {} in {} blocks, total {} in {} blocks, peak {}: {}",
+        "live {} in {} blocks, total {} in {} blocks, peak {}{sampling}: {}",
         human_bytes(t.live_bytes),
         t.live_blocks,
         human_bytes(t.total_bytes),

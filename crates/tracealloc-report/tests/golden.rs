@@ -129,3 +129,22 @@ fn folded_flamegraph_speedscope_and_pprof() {
         &render(|o| tracealloc_report::pprof(&new, o).unwrap()),
     );
 }
+
+/// A sampled snapshot's flamegraph says its widths are estimates (its totals stay exact).
+#[test]
+fn sampled_flamegraph_says_its_widths_are_estimates() {
+    let mut sampled = fixture("new.json");
+    let exact = render(|o| {
+        tracealloc_report::flamegraph(&sampled, None, &FlameOptions::default(), o).unwrap()
+    });
+    assert!(!String::from_utf8_lossy(&exact).contains("estimates"));
+    sampled.meta.capture.sampling_bytes = 512 * 1024;
+    let svg = render(|o| {
+        tracealloc_report::flamegraph(&sampled, None, &FlameOptions::default(), o).unwrap()
+    });
+    assert!(
+        String::from_utf8_lossy(&svg)
+            .contains("(sampled every 512 KiB on average: widths are estimates)"),
+        "no sampling note in the subtitle"
+    );
+}
