@@ -330,7 +330,10 @@ impl<A: GlobalAlloc> Profiler<A> {
         // inner block itself.
         let base = unsafe { self.inner_alloc(inner, zeroed) };
         if !base.is_null() {
-            process::sampled::count_left_out(thread, (size as i64, 1), Some(size as u64));
+            // SAFETY: (2) `thread` is the calling thread's own state (`left_out`).
+            unsafe {
+                process::sampled::count_untracked(thread, (size as i64, 1), Some(size as u64))
+            };
         }
         base
     }
@@ -439,7 +442,8 @@ impl<A: GlobalAlloc> Profiler<A> {
         };
         if !base.is_null() {
             let live = (new_size as i64 - old_size as i64, 0);
-            process::sampled::count_left_out(thread, live, Some(new_size as u64));
+            // SAFETY: (3) `thread` is the calling thread's own state (`left_out`).
+            unsafe { process::sampled::count_untracked(thread, live, Some(new_size as u64)) };
         }
         base
     }

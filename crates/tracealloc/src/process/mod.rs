@@ -357,21 +357,13 @@ fn on_alloc_in_mode(
 
 #[inline(always)]
 fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
-    let allocated = Some(size as u64);
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
     if !take_sample(unsafe { thread.sampler() }, thread.index, size, mean) {
         // SAFETY: as above.
-        unsafe {
-            REGISTRY.apply(
-                thread,
-                Site::Untracked,
-                SiteDelta::default(),
-                (size as i64, 1),
-                allocated,
-            )
-        };
+        unsafe { sampled::count_untracked(thread, (size as i64, 1), Some(size as u64)) };
         return &UNSAMPLED;
     }
+    let allocated = Some(size as u64);
     let delta = SiteDelta::sampled_alloc(size, mean);
     let captured = capture_here(thread);
     // SAFETY: as above.

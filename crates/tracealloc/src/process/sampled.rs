@@ -3,10 +3,10 @@
 //! first, before the inner allocator is called, and the accounting after it succeeded.
 //!
 //! ```text
-//!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_left_out
+//!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_untracked
 //!              └─no──> NewBlock::plan ──> inner alloc, tagged or not ──> NewBlock::made
 //!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
-//!           untagged: left_out? ──yes──> inner realloc ──> count_left_out
+//!           untagged: left_out? ──yes──> inner realloc ──> count_untracked
 //!              └─no──> UntaggedRealloc::plan ──> moved to a tagged block if sampled ──> done
 //!  free:    tagged ──> process::on_dealloc with its record;  untagged ──> on_untagged_dealloc
 //! ```
@@ -64,14 +64,20 @@ pub(crate) fn left_out(bytes: usize, mean: u64) -> Result<&'static ThreadState, 
     }
 }
 
-/// Counts an event that [`left_out`] found usual: `live` (bytes, blocks) and, for an alloc or a
-/// realloc, the `allocated` bytes, in the thread's figures.
+/// Counts an event of a block that carries no record (left out by sampling) in its thread's
+/// figures: `live` (bytes, blocks) and, for an alloc or a realloc, the `allocated` bytes.
+///
+/// # Safety
+/// `thread` is the calling thread's own state. (The reentrancy guard is not needed: nothing here
+/// allocates or frees, so no other operation of this thread can start inside this one.)
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn count_left_out(thread: &ThreadState, live: (i64, i64), allocated: Option<u64>) {
-    // SAFETY: `thread` is the calling thread's own state (from `left_out`). One operation at a time:
-    // nothing in `apply` allocates or frees, so no other operation of this thread can start inside
-    // this one, guard or not.
+pub(crate) unsafe fn count_untracked(
+    thread: &ThreadState,
+    live: (i64, i64),
+    allocated: Option<u64>,
+) {
+    // SAFETY: the owner thread (forwarded contract), one operation at a time (see above).
     unsafe {
         REGISTRY.apply(
             thread,
@@ -141,15 +147,7 @@ impl NewBlock {
         let record: *const SiteRecord = match self.owner {
             Owner::Unsampled(thread) => {
                 // SAFETY: `thread` is the calling thread's own state.
-                unsafe {
-                    REGISTRY.apply(
-                        thread,
-                        Site::Untracked,
-                        SiteDelta::default(),
-                        (size as i64, 1),
-                        Some(size as u64),
-                    )
-                };
+                unsafe { count_untracked(thread, (size as i64, 1), Some(size as u64)) };
                 return;
             }
             Owner::Profiler => {
@@ -222,15 +220,7 @@ impl UntaggedRealloc {
         match self.owner {
             Owner::Unsampled(thread) => {
                 // SAFETY: `thread` is the calling thread's own state.
-                unsafe {
-                    REGISTRY.apply(
-                        thread,
-                        Site::Untracked,
-                        SiteDelta::default(),
-                        (live, 0),
-                        Some(new as u64),
-                    )
-                };
+                unsafe { count_untracked(thread, (live, 0), Some(new as u64)) };
             }
             // A program's block resized inside the profiler, or on a thread without state: as
             // `on_realloc` counts an unsampled block's resize there.
@@ -254,7 +244,8 @@ pub(crate) fn on_untagged_dealloc(size: usize) {
     if !ReentrancyGuard::is_held()
         && let Some(thread) = existing_thread()
     {
-        count_left_out(thread, live, None);
+        // SAFETY: `thread` is the calling thread's own state.
+        unsafe { count_untracked(thread, live, None) };
         return;
     }
     untagged_dealloc_elsewhere(size, live);
@@ -268,7 +259,7 @@ fn untagged_dealloc_elsewhere(size: usize, live: (i64, i64)) {
         && let Some(thread) = current_thread()
     {
         // SAFETY: `thread` is the calling thread's own state.
-        unsafe { REGISTRY.apply(thread, Site::Untracked, SiteDelta::default(), live, None) };
+        unsafe { count_untracked(thread, live, None) };
         return;
     }
     // Inside the profiler or without state: as `on_dealloc` counts an unsampled block's free.
