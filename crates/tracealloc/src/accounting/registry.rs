@@ -301,22 +301,22 @@ impl Registry {
         let (mut unflushed_bytes, mut unflushed_blocks) =
             unsafe { thread.add_unflushed(bytes, blocks) };
         // SAFETY: forwarded contract.
-        let (mut base_bytes, mut base_blocks, mut base_seq) = unsafe { thread.base() };
+        let mut base_bytes = unsafe { thread.base() }.0;
         if unflushed_bytes.unsigned_abs() >= self.flush_threshold as u64 {
             base_bytes = self
                 .flushed_bytes
                 .fetch_add(unflushed_bytes, Ordering::Relaxed)
                 + unflushed_bytes;
-            base_blocks = self
+            let flushed_blocks = self
                 .flushed_blocks
                 .fetch_add(unflushed_blocks, Ordering::Relaxed)
                 + unflushed_blocks;
-            base_seq = self.flush_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let seq = self.flush_seq.fetch_add(1, Ordering::Relaxed) + 1;
             // SAFETY: forwarded contract.
-            unsafe { thread.set_base(base_bytes, base_blocks, base_seq) };
+            unsafe { thread.set_base(base_bytes, flushed_blocks, seq) };
             unflushed_bytes = 0;
             unflushed_blocks = 0;
-            self.timeline.offer(base_bytes, base_blocks);
+            self.timeline.offer(base_bytes, flushed_blocks);
         }
         if bytes < 0 {
             self.peak_mark.on_decrease(&self.timeline);
@@ -324,13 +324,17 @@ impl Registry {
         if check_peak {
             let epoch = self.peak_epoch.load(Ordering::Relaxed);
             let live_bytes = (base_bytes + unflushed_bytes).max(0) as u64;
-            let live_blocks = (base_blocks + unflushed_blocks).max(0) as u64;
             if thread.peak_epoch.load(Ordering::Relaxed) != epoch {
                 thread.peak_epoch.store(epoch, Ordering::Relaxed);
                 thread.peak_bytes.store(0, Ordering::Relaxed);
             }
             // `>=`, as dhat-rs: of equal peaks the latest counts.
             if live_bytes >= thread.peak_bytes.load(Ordering::Relaxed) {
+                // The blocks and the flush's sequence number only for a new candidate: most
+                // events do not make one.
+                // SAFETY: forwarded contract.
+                let (_, base_blocks, base_seq) = unsafe { thread.base() };
+                let live_blocks = (base_blocks + unflushed_blocks).max(0) as u64;
                 thread.peak_bytes.store(live_bytes, Ordering::Relaxed);
                 thread.peak_blocks.store(live_blocks, Ordering::Relaxed);
                 thread.peak_seq.store(base_seq, Ordering::Relaxed);
