@@ -205,6 +205,16 @@ fn snapshots_in_a_loop_while_threads_allocate_finish() {
 fn alignments_reallocs_failures_zero_sizes_tls_destructors_and_fork() {
     let out = run(env!("CARGO_BIN_EXE_edges"), &[], &[], LIMIT);
     assert!(out.contains("edges ok"));
+    // Sampled mode lays small blocks out without a header (most of them at 4 KiB) or with one
+    // (nearly all at 1 byte): the same edges, the same exact figures.
+    for mean in ["4096", "1"] {
+        let sampled = [("TRACEALLOC_SAMPLE", mean)];
+        let out = run(env!("CARGO_BIN_EXE_edges"), &[], &sampled, LIMIT);
+        assert!(
+            out.contains("edges ok"),
+            "sampled every {mean} bytes: {out}"
+        );
+    }
 }
 
 #[test]
