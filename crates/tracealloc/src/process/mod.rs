@@ -6,6 +6,7 @@
 //!        │ (first of the process) └─> decide capture mode, pthread key (thread exit), atfork, atexit
 //!  every allocation ──> CURRENT ──> capture stack ──> state's record ──> block header
 //!  dealloc / realloc ──> block header ──> record (+ the freeing thread's state for global figures)
+//!  sampled mode, blocks aligned to at most 8 ──> `sampled` (a record only on the blocks that need one)
 //! ```
 
 use std::cell::Cell;
