@@ -160,37 +160,19 @@ impl<A: GlobalAlloc> Profiler<A> {
 // alloc, realloc and dealloc, so every block is taken apart by the scheme that made it. Failures
 // (null) are passed through without recording anything.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
-    // Exact mode (mode word 0) is tested first and alone: the calls below are then compiled for
-    // it, with every test of the mode folded away (testing for sampling first cost exact W1 about
+    // Exact mode (mode word 0) is tested first and alone (here and in `allocate`): the calls are
+    // then compiled for it, with every test of the mode folded away (testing for sampling first cost exact W1 about
     // 13 instructions per event).
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let mode = process::mode_word(self.requested_mode);
-        // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
-        unsafe {
-            if mode == 0 {
-                self.header_alloc(layout, 0, false)
-            } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
-                self.sampled_alloc(layout, mode, false)
-            } else {
-                self.header_alloc(layout, mode, false)
-            }
-        }
+        // SAFETY: forwarded contract.
+        unsafe { self.allocate(layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let mode = process::mode_word(self.requested_mode);
-        // SAFETY: as in `alloc`.
-        unsafe {
-            if mode == 0 {
-                self.header_alloc(layout, 0, true)
-            } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
-                self.sampled_alloc(layout, mode, true)
-            } else {
-                self.header_alloc(layout, mode, true)
-            }
-        }
+        // SAFETY: forwarded contract.
+        unsafe { self.allocate(layout, true) }
     }
 
     #[inline]
@@ -227,6 +209,41 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 /// Blocks with a header or a trailer (`Outer`): every block in exact mode, and in sampled mode
 /// those aligned to more than 8.
 impl<A: GlobalAlloc> Profiler<A> {
+    /// `alloc` and `alloc_zeroed`: the scheme for the mode and the alignment.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc`.
+    #[inline(always)]
+    unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let mode = process::mode_word(self.requested_mode);
+        // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
+        unsafe {
+            if mode == 0 {
+                self.header_alloc(layout, 0, zeroed)
+            } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+                self.sampled_alloc(layout, mode, zeroed)
+            } else {
+                self.header_alloc(layout, mode, zeroed)
+            }
+        }
+    }
+
+    /// The inner allocator's `alloc` or `alloc_zeroed`.
+    ///
+    /// # Safety
+    /// `layout` has a non-zero size.
+    #[inline(always)]
+    unsafe fn inner_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe {
+            if zeroed {
+                self.inner.alloc_zeroed(layout)
+            } else {
+                self.inner.alloc(layout)
+            }
+        }
+    }
+
     /// # Safety
     /// As `GlobalAlloc::alloc`; `mode` is the decided mode word.
     #[inline(always)]
@@ -235,13 +252,7 @@ impl<A: GlobalAlloc> Profiler<A> {
             return std::ptr::null_mut();
         };
         // SAFETY: (1) the outer layout has a non-zero size (pad >= 8, or a trailer's 8 bytes).
-        let base = unsafe {
-            if zeroed {
-                self.inner.alloc_zeroed(outer.layout)
-            } else {
-                self.inner.alloc(outer.layout)
-            }
-        };
+        let base = unsafe { self.inner_alloc(outer.layout, zeroed) };
         if base.is_null() {
             return base;
         }
@@ -336,20 +347,6 @@ impl<A: GlobalAlloc> Profiler<A> {
             };
         }
         base
-    }
-
-    /// # Safety
-    /// `layout` has a non-zero size.
-    #[inline(always)]
-    unsafe fn inner_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            if zeroed {
-                self.inner.alloc_zeroed(layout)
-            } else {
-                self.inner.alloc(layout)
-            }
-        }
     }
 
     /// `sampled_alloc` for a block that is not the usual one (see `process::sampled`).
