@@ -50,12 +50,10 @@ const NO_STATE: *const ThreadState = std::ptr::dangling();
 /// the thread is exiting.
 #[inline(always)]
 fn current_thread() -> Option<&'static ThreadState> {
-    let state = CURRENT.with(Cell::get);
-    if state as usize <= NO_STATE as usize {
-        return if state.is_null() { new_thread() } else { None };
-    }
-    // SAFETY: states are published once and never freed.
-    Some(unsafe { &*state })
+    existing_thread().or_else(|| {
+        // No state: make one, unless this thread will not get one (see `NO_STATE`).
+        CURRENT.with(Cell::get).is_null().then(new_thread).flatten()
+    })
 }
 
 /// The calling thread's state if it has one already (never makes one).
@@ -460,9 +458,8 @@ fn on_sampled_realloc(
         return record;
     }
     if !sampled {
-        let delta = SiteDelta::default();
         // SAFETY: as above.
-        unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, allocated) };
+        unsafe { sampled::count_untracked(thread, live, allocated) };
         return site;
     }
     let captured = capture_here(thread);
