@@ -107,9 +107,10 @@ impl PeakMark {
     /// Moves the peak to `live_bytes` when they reach it; returns whether they did.
     #[inline(always)]
     fn offer(&self, live_bytes: u64) -> bool {
-        let reached = live_bytes >= self.bytes.load(Ordering::Relaxed);
+        let peak = self.bytes.load(Ordering::Relaxed);
+        let reached = live_bytes >= peak;
         if reached {
-            self.raise(live_bytes);
+            self.raise(live_bytes, live_bytes != peak);
         }
         reached
     }
@@ -118,8 +119,7 @@ impl PeakMark {
     /// peak. Two threads raising at once may share a generation, within the bound on the peak
     /// with several threads allocating at once.
     #[inline(always)]
-    fn raise(&self, live_bytes: u64) {
-        let higher = live_bytes != self.bytes.load(Ordering::Relaxed);
+    fn raise(&self, live_bytes: u64, higher: bool) {
         self.bytes.store(live_bytes, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Relaxed);
         self.generation.store(generation + 1, Ordering::Relaxed);
@@ -650,7 +650,8 @@ impl Registry {
         let now = self.stats_since((epoch, 0, 0));
         *floor = (epoch, now.live_bytes, now.live_blocks);
         // The peak starts again from now: every site as it is now.
-        self.peak_mark.raise(now.live_bytes);
+        let higher = now.live_bytes != self.peak_mark.bytes.load(Ordering::Relaxed);
+        self.peak_mark.raise(now.live_bytes, higher);
     }
 }
 

@@ -16,18 +16,30 @@ use crate::state::thread::SamplerState;
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
 
 /// Counts `size` bytes against a thread's sampling interval; true when a sample point falls in
-/// them. `seed` differs per thread, so runs are reproducible.
+/// them. `seed` differs per thread, so runs are reproducible (read only when an interval is
+/// drawn).
 #[inline(always)]
-pub(crate) fn take_sample(sampler: &mut SamplerState, seed: u32, size: usize, mean: u64) -> bool {
-    if sampler.rng == 0 {
-        // The first interval is drawn too.
-        sampler.rng =
-            0x9e37_79b9_7f4a_7c15 ^ (u64::from(seed) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        sampler.bytes_left = next_interval(&mut sampler.rng, mean);
-    }
+pub(crate) fn take_sample(sampler: &mut SamplerState, seed: &u32, size: usize, mean: u64) -> bool {
     sampler.bytes_left -= size as i64;
     if sampler.bytes_left > 0 {
         return false;
+    }
+    at_sample_point(sampler, seed, mean)
+}
+
+/// [`take_sample`] once the interval is used up, or before the thread's first interval is drawn
+/// (a new state's `bytes_left` is 0, so its first event comes here).
+#[cold]
+#[inline(never)]
+fn at_sample_point(sampler: &mut SamplerState, seed: &u32, mean: u64) -> bool {
+    if sampler.rng == 0 {
+        // The first interval is drawn too; the bytes just counted count against it.
+        sampler.rng =
+            0x9e37_79b9_7f4a_7c15 ^ (u64::from(*seed) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        sampler.bytes_left += next_interval(&mut sampler.rng, mean);
+        if sampler.bytes_left > 0 {
+            return false;
+        }
     }
     sampler.bytes_left = next_interval(&mut sampler.rng, mean);
     true

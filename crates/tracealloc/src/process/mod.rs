@@ -357,7 +357,7 @@ fn on_alloc_in_mode(
 #[inline(always)]
 fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    if !take_sample(unsafe { thread.sampler() }, thread.index, size, mean) {
+    if !take_sample(unsafe { thread.sampler() }, &thread.index, size, mean) {
         // SAFETY: as above.
         unsafe { sampled::count_untracked(thread, (size as i64, 1), Some(size as u64)) };
         return &UNSAMPLED;
@@ -445,7 +445,7 @@ fn on_sampled_realloc(
     // current size: kept sampled across its resizes, a doubling `Vec` had read as twice its bytes
     // (every size it went through had a chance to pick it).
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    let sampled = take_sample(unsafe { thread.sampler() }, thread.index, new, mean);
+    let sampled = take_sample(unsafe { thread.sampler() }, &thread.index, new, mean);
     if !std::ptr::eq(site, &UNSAMPLED) {
         // A sampled block keeps its site when picked again, and leaves it when not.
         let (delta, record) = if sampled {

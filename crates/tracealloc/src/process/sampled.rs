@@ -57,7 +57,7 @@ pub(crate) fn left_out(bytes: usize, mean: u64) -> Result<&'static ThreadState, 
         return Err(NotLeftOut(None));
     };
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) {
+    if take_sample(unsafe { thread.sampler() }, &thread.index, bytes, mean) {
         Err(NotLeftOut(Some(thread)))
     } else {
         Ok(thread)
@@ -100,12 +100,16 @@ fn decide(found: NotLeftOut, bytes: usize, mean: u64) -> (Option<ReentrancyGuard
         Some(thread) => Owner::Sampled(thread),
         None => match current_thread() {
             None => Owner::NoState,
-            // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with
-            // the call.
-            Some(thread) if take_sample(unsafe { thread.sampler() }, thread.index, bytes, mean) => {
-                Owner::Sampled(thread)
+            Some(thread) => {
+                // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends
+                // with the call.
+                let sampler = unsafe { thread.sampler() };
+                if take_sample(sampler, &thread.index, bytes, mean) {
+                    Owner::Sampled(thread)
+                } else {
+                    Owner::Unsampled(thread)
+                }
             }
-            Some(thread) => Owner::Unsampled(thread),
         },
     };
     (Some(guard), owner)

@@ -457,10 +457,14 @@ impl ThreadState {
     /// Owner thread only, inside a write section.
     #[inline(always)]
     pub(crate) unsafe fn add_unflushed(&self, bytes: i64, blocks: i64) -> (i64, i64) {
-        (
-            add_i64(&self.unflushed_bytes, bytes),
-            add_i64(&self.unflushed_blocks, blocks),
-        )
+        let bytes = add_i64(&self.unflushed_bytes, bytes);
+        // A resize leaves the block count as it is (a constant 0 here, once inlined): no store.
+        let blocks = if blocks == 0 {
+            self.unflushed_blocks.load(Ordering::Relaxed)
+        } else {
+            add_i64(&self.unflushed_blocks, blocks)
+        };
+        (bytes, blocks)
     }
 
     /// The flushed totals seen at this thread's last flush.
