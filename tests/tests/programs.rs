@@ -447,3 +447,11 @@ fn sampled_blocks_carry_a_record_only_when_sampled() {
     let out = run(env!("CARGO_BIN_EXE_sampled_blocks"), &[], &[], LIMIT);
     assert!(out.contains("sampled blocks ok"), "{out}");
 }
+
+/// Sampled mode's short path for events left out by sampling: exact figures, visible to other
+/// threads at once, a peak within 64 KiB of the true one, and measures that count every event.
+#[test]
+fn sampled_short_path_keeps_figures_exact_and_the_peak_close() {
+    let out = run(env!("CARGO_BIN_EXE_sampled_short_path"), &[], &[], LIMIT);
+    assert!(out.contains("sampled short path ok"), "{out}");
+}

@@ -118,7 +118,8 @@ impl<A: GlobalAlloc> Profiler<A> {
     /// Samples instead of tracking every block: on average one sample per `mean_bytes` allocated
     /// (512 KiB is a good start for production), as Go's and jemalloc's heap profilers do. Only
     /// sampled blocks have their stack captured; each stands for the blocks and bytes it represents
-    /// in its site's counters (unbiased estimates). [`stats`] stays exact. `0` means exact mode.
+    /// in its site's counters (unbiased estimates). [`stats`] keeps exact totals and live figures
+    /// (its peak within 64 KiB per thread). `0` means exact mode.
     ///
     /// ```ignore
     /// #[global_allocator]
@@ -327,7 +328,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     #[inline(always)]
     unsafe fn sampled_alloc(&self, layout: Layout, mean: u64, zeroed: bool) -> *mut u8 {
         let size = layout.size();
-        let thread = match process::sampled::left_out(size, mean) {
+        let thread = match process::sampled::left_out(size) {
             Ok(thread) => thread,
             Err(found) => {
                 // SAFETY: forwarded contract.
@@ -343,7 +344,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         if !base.is_null() {
             // SAFETY: (2) `thread` is the calling thread's own state (`left_out`).
             unsafe {
-                process::sampled::count_untracked(thread, (size as i64, 1), Some(size as u64))
+                process::sampled::count_short_path(thread, (size as i64, 1), Some(size as u64))
             };
         }
         base
@@ -418,7 +419,7 @@ impl<A: GlobalAlloc> Profiler<A> {
             // SAFETY: forwarded contract; the block is tagged.
             return unsafe { self.tagged_realloc(ptr, old_size, new_size, mean) };
         }
-        let thread = match process::sampled::left_out(new_size, mean) {
+        let thread = match process::sampled::left_out(new_size) {
             Ok(thread) => thread,
             Err(found) => {
                 // SAFETY: forwarded contract; the block is untagged.
@@ -440,7 +441,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         if !base.is_null() {
             let live = (new_size as i64 - old_size as i64, 0);
             // SAFETY: (3) `thread` is the calling thread's own state (`left_out`).
-            unsafe { process::sampled::count_untracked(thread, live, Some(new_size as u64)) };
+            unsafe { process::sampled::count_short_path(thread, live, Some(new_size as u64)) };
         }
         base
     }
@@ -569,7 +570,8 @@ pub fn pprof_heap_growth(baseline: &Snapshot) -> Vec<u8> {
 ///
 /// Totals follow dhat-rs's `HeapStats`. Exact when the program is quiescent. The peak is exact when
 /// one thread allocates at a time; with several allocating at once it may miss up to 64 KiB per
-/// other thread.
+/// other thread. In sampled mode a thread's peak is checked at least every 64 KiB it allocates, so
+/// the peak may be up to 64 KiB per thread below the true one.
 pub fn stats() -> HeapStats {
     ReentrancyGuard::untracked(|| process::REGISTRY.stats())
 }

@@ -7,6 +7,9 @@
 //! unflushed` after each alloc and realloc, and is the maximum candidate when read: exact when one
 //! thread allocates at a time (and always when the threshold is zero); with several threads
 //! allocating at once, it can miss the others' unflushed deltas, at most `threads × threshold`.
+//! In sampled mode, events left out by sampling are added without the candidate check, which the
+//! next full event of the thread (at most a threshold of allocation later) makes: the peak can
+//! then be below the true one by up to the threshold per thread.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -194,6 +197,12 @@ impl Registry {
             peak_mark: PeakMark::new(),
             timeline: Timeline::new(),
         }
+    }
+
+    /// The live bytes a thread may change before it flushes them (see [`Self::flush_threshold`]).
+    #[inline(always)]
+    pub(crate) fn flush_threshold(&self) -> i64 {
+        self.flush_threshold
     }
 
     /// The state for the calling thread, which has none yet: an exited thread's state from the

@@ -2,8 +2,9 @@
 //! bytes as a Poisson process with the given mean interval, like Go's and jemalloc's heap
 //! profilers, so a block of `s` bytes is sampled with probability `p = 1 - exp(-s / mean)`. Only
 //! sampled blocks have their stack captured; each stands for `1 / p` blocks and `s / p` bytes in its
-//! site's counters (estimates, unbiased). The whole-process figures ([`crate::stats`]) stay exact:
-//! every block is still counted there.
+//! site's counters (estimates, unbiased). The whole-process totals and live figures
+//! ([`crate::stats`]) stay exact: every block is still counted there (the peak is checked every
+//! 64 KiB per thread at least: see `process::sampled`).
 //!
 //! A block's contribution is a function of its current size only, so a free or realloc takes back
 //! exactly what was added, and a site's live estimate returns to zero when its blocks are freed.
@@ -20,6 +21,9 @@ pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
 /// drawn).
 #[inline(always)]
 pub(crate) fn take_sample(sampler: &mut SamplerState, seed: &u32, size: usize, mean: u64) -> bool {
+    // What the short path has not used of its allowance is still ahead of the sample point.
+    sampler.bytes_left += sampler.alloc_allowance;
+    sampler.alloc_allowance = 0;
     sampler.bytes_left -= size as i64;
     if sampler.bytes_left > 0 {
         return false;

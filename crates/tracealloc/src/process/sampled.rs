@@ -3,27 +3,34 @@
 //! first, before the inner allocator is called, and the accounting after it succeeded.
 //!
 //! ```text
-//!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_untracked
+//!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_short_path
 //!              └─no──> NewBlock::plan ──> inner alloc, tagged or not ──> NewBlock::made
 //!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
-//!           untagged: left_out? ──yes──> inner realloc ──> count_untracked
+//!           untagged: left_out? ──yes──> inner realloc ──> count_short_path
 //!              └─no──> UntaggedRealloc::plan ──> moved to a tagged block if sampled ──> done
 //!  free:    tagged ──> process::on_dealloc with its record;  untagged ──> on_untagged_dealloc
 //! ```
 //! The usual event, a block left out by sampling on a thread that has its state, outside the
-//! profiler, takes the first line: it only adds to its thread's figures, which allocates nothing,
-//! so it runs without entering the reentrancy guard (it checks the guard is not held: inside the
-//! profiler, a block is the profiler's own). Every other case is planned under the guard, held
-//! across the inner call (the inner allocator never calls back into ours). A failed inner call
-//! drops the plan: nothing is counted (the sampler has moved on, which only shifts where its next
-//! sample point falls).
+//! profiler, takes a short path: it only adds to its thread's figures, which allocates nothing, so
+//! it runs without entering the reentrancy guard (it checks the guard is not held: inside the
+//! profiler, a block is the profiler's own). It does not open the thread's write section, flush, or
+//! look at the peak either: it spends an allowance ([`SamplerState`]'s), of at most the flush
+//! threshold (64 KiB) of bytes allocated, ending at the next sample point at the latest, and of as
+//! many bytes freed. The event that finds its allowance used up takes the full path: it draws from
+//! the sampler, is counted with every check (its flush and peak candidate take in what the short
+//! path added), and renews the allowance. So the whole-process totals and live figures stay exact
+//! (a reader may see one event half counted), and the peak is checked at least every 64 KiB of
+//! allocation per thread: it may be up to that much below the true one. Every other case is planned
+//! under the guard, held across the inner call (the inner allocator never calls back into ours). A
+//! failed inner call drops the plan: nothing is counted (the sampler has moved on, which only
+//! shifts where its next sample point falls).
 
 use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::{SiteDelta, SiteRecord};
-use crate::state::thread::ThreadState;
+use crate::state::thread::{SamplerState, ThreadState};
 
 use super::{REGISTRY, capture_here, current_thread, existing_thread};
 
@@ -40,44 +47,63 @@ enum Owner {
     Sampled(&'static ThreadState),
 }
 
-/// What [`left_out`] found when the event is not the usual one: `Some(thread)` when sampling
-/// picked it on that thread (the draw is taken), `None` when the thread is inside the profiler or
-/// has no state yet.
+/// What [`left_out`] found when the event is not the usual one: `Some(thread)` when that thread's
+/// allowance is used up, `None` when the thread is inside the profiler or has no state yet.
 pub(crate) struct NotLeftOut(Option<&'static ThreadState>);
 
 /// The calling thread's state when this event (`bytes` newly allocated) is the usual one: outside
-/// the profiler, on a thread that has its state, left out by sampling.
+/// the profiler, on a thread that has its state, within its allocation allowance (which it takes
+/// `bytes` from). Count it with [`count_short_path`] once the inner call succeeded.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn left_out(bytes: usize, mean: u64) -> Result<&'static ThreadState, NotLeftOut> {
+pub(crate) fn left_out(bytes: usize) -> Result<&'static ThreadState, NotLeftOut> {
     if ReentrancyGuard::is_held() {
         return Err(NotLeftOut(None));
     }
     let Some(thread) = existing_thread() else {
         return Err(NotLeftOut(None));
     };
-    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    if take_sample(unsafe { thread.sampler() }, &thread.index, bytes, mean) {
-        Err(NotLeftOut(Some(thread)))
-    } else {
-        Ok(thread)
+    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
+    let sampler = unsafe { thread.sampler() };
+    let left = sampler.alloc_allowance - bytes as i64;
+    if left <= 0 {
+        return Err(NotLeftOut(Some(thread)));
     }
+    sampler.alloc_allowance = left;
+    Ok(thread)
 }
 
-/// Counts an event of a block that carries no record (left out by sampling) in its thread's
-/// figures: `live` (bytes, blocks) and, for an alloc or a realloc, the `allocated` bytes.
+/// Counts a usual event (see [`left_out`]) in its thread's figures: `live` (bytes, blocks) and, for
+/// an alloc or a realloc, the `allocated` bytes.
 ///
 /// # Safety
 /// `thread` is the calling thread's own state. (The reentrancy guard is not needed: nothing here
 /// allocates or frees, so no other operation of this thread can start inside this one.)
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) unsafe fn count_short_path(
+    thread: &ThreadState,
+    live: (i64, i64),
+    allocated: Option<u64>,
+) {
+    // SAFETY: the owner thread (forwarded contract), outside any write section: one operation at a
+    // time, and this one opens none.
+    unsafe { thread.add_short_path(live, allocated) };
+}
+
+/// Counts an event of a block that carries no record (left out by sampling) in its thread's
+/// figures with every check (write section, flush, peak candidate): `live` (bytes, blocks) and,
+/// for an alloc or a realloc, the `allocated` bytes.
+///
+/// # Safety
+/// `thread` is the calling thread's own state. (The reentrancy guard is not needed: nothing here
+/// allocates or frees, so no other operation of this thread can start inside this one.)
 pub(crate) unsafe fn count_untracked(
     thread: &ThreadState,
     live: (i64, i64),
     allocated: Option<u64>,
 ) {
-    // SAFETY: the owner thread (forwarded contract), one operation at a time (see above).
+    // SAFETY: the owner thread (forwarded contract), one operation at a time.
     unsafe {
         REGISTRY.apply(
             thread,
@@ -89,6 +115,29 @@ pub(crate) unsafe fn count_untracked(
     };
 }
 
+/// Gives `thread` new allowances (see the module docs), unless a measure runs on it (a measure
+/// counts every event).
+///
+/// # Safety
+/// `thread` is the calling thread's own state.
+unsafe fn renew_allowances(thread: &ThreadState, alloc: bool) {
+    // SAFETY: the calling thread's own state; each borrow ends before the next.
+    let measuring = unsafe { thread.measures() }.depth != 0;
+    if measuring {
+        return;
+    }
+    let limit = REGISTRY.flush_threshold();
+    // SAFETY: as above.
+    let sampler: &mut SamplerState = unsafe { thread.sampler() };
+    sampler.free_allowance = limit;
+    // Before the first draw (`rng` 0) the sampler has no interval to take from.
+    if alloc && sampler.rng != 0 {
+        let allowance = sampler.bytes_left.min(limit).max(0);
+        sampler.bytes_left -= allowance;
+        sampler.alloc_allowance = allowance;
+    }
+}
+
 /// Which of [`Owner`]'s cases an event that is not the usual one falls in (`bytes` newly
 /// allocated), with the guard that covers it (none when the profiler was already running).
 #[inline(always)]
@@ -96,21 +145,21 @@ fn decide(found: NotLeftOut, bytes: usize, mean: u64) -> (Option<ReentrancyGuard
     let Some(guard) = ReentrancyGuard::enter() else {
         return (None, Owner::Profiler);
     };
-    let owner = match found.0 {
-        Some(thread) => Owner::Sampled(thread),
-        None => match current_thread() {
-            None => Owner::NoState,
-            Some(thread) => {
-                // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends
-                // with the call.
-                let sampler = unsafe { thread.sampler() };
-                if take_sample(sampler, &thread.index, bytes, mean) {
-                    Owner::Sampled(thread)
-                } else {
-                    Owner::Unsampled(thread)
-                }
+    let owner = match found.0.or_else(current_thread) {
+        None => Owner::NoState,
+        Some(thread) => {
+            // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with
+            // the call (which also takes back what is left of the allowance).
+            let sampler = unsafe { thread.sampler() };
+            let sampled = take_sample(sampler, &thread.index, bytes, mean);
+            // SAFETY: the calling thread's own state.
+            unsafe { renew_allowances(thread, true) };
+            if sampled {
+                Owner::Sampled(thread)
+            } else {
+                Owner::Unsampled(thread)
             }
-        },
+        }
     };
     (Some(guard), owner)
 }
@@ -248,22 +297,32 @@ pub(crate) fn on_untagged_dealloc(size: usize) {
     if !ReentrancyGuard::is_held()
         && let Some(thread) = existing_thread()
     {
-        // SAFETY: `thread` is the calling thread's own state.
-        unsafe { count_untracked(thread, live, None) };
-        return;
+        // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
+        let sampler = unsafe { thread.sampler() };
+        let left = sampler.free_allowance - size as i64;
+        if left > 0 {
+            sampler.free_allowance = left;
+            // SAFETY: `thread` is the calling thread's own state.
+            unsafe { count_short_path(thread, live, None) };
+            return;
+        }
     }
     untagged_dealloc_elsewhere(size, live);
 }
 
-/// [`on_untagged_dealloc`] inside the profiler, or on a thread without state yet.
+/// [`on_untagged_dealloc`] past the free allowance, inside the profiler, or on a thread without
+/// state yet.
 #[cold]
 #[inline(never)]
 fn untagged_dealloc_elsewhere(size: usize, live: (i64, i64)) {
     if let Some(_guard) = ReentrancyGuard::enter()
         && let Some(thread) = current_thread()
     {
-        // SAFETY: `thread` is the calling thread's own state.
-        unsafe { count_untracked(thread, live, None) };
+        // SAFETY: `thread` is the calling thread's own state, under the guard.
+        unsafe {
+            count_untracked(thread, live, None);
+            renew_allowances(thread, false);
+        }
         return;
     }
     // Inside the profiler or without state: as `on_dealloc` counts an unsampled block's free.

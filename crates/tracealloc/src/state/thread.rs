@@ -190,10 +190,26 @@ impl Default for RecordMark {
 /// Where a thread is in the sampling process (only with sampling on): the bytes until its next
 /// sample, and the generator of the intervals (zero until the thread's first sampled allocation).
 /// The maths is [`crate::accounting::sampling`]'s.
+///
+/// The allowances are what the thread's usual events (see `process::sampled`) may still use before
+/// one of them takes the full path: `alloc_allowance` bytes allocated (taken from `bytes_left`, so
+/// it ends at the next sample point at the latest) and `free_allowance` bytes freed. Both are 0
+/// while the usual events must take the full path (a measure runs, a new state).
 #[derive(Debug, Default)]
 pub(crate) struct SamplerState {
     pub(crate) bytes_left: i64,
     pub(crate) rng: u64,
+    pub(crate) alloc_allowance: i64,
+    pub(crate) free_allowance: i64,
+}
+
+impl SamplerState {
+    /// Takes the allowances back: the unused allocation allowance returns to `bytes_left`.
+    pub(crate) fn withdraw_allowances(&mut self) {
+        self.bytes_left += self.alloc_allowance;
+        self.alloc_allowance = 0;
+        self.free_allowance = 0;
+    }
 }
 
 /// One thread's profiler state. See the module docs for the layout.
@@ -423,6 +439,7 @@ impl ThreadState {
         unsafe {
             (*self.local.get()).last_block = 0;
             (*self.local.get()).key = CurrentKey::NONE;
+            (*self.local.get()).sampler.withdraw_allowances();
         }
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
@@ -465,6 +482,25 @@ impl ThreadState {
             add_i64(&self.unflushed_blocks, blocks)
         };
         (bytes, blocks)
+    }
+
+    /// Counts an event of sampled mode's short path (see `process::sampled`): `live` (bytes,
+    /// blocks) and, for an alloc or a realloc, `allocated` bytes and one block in the totals,
+    /// outside the write section, with no flush or peak check: the next event that takes the full
+    /// path does them. A reader may see such an event half counted (its bytes, not yet its block).
+    ///
+    /// # Safety
+    /// Owner thread only, outside a write section.
+    #[inline(always)]
+    pub(crate) unsafe fn add_short_path(&self, live: (i64, i64), allocated: Option<u64>) {
+        if let Some(bytes) = allocated {
+            add_u64(&self.total_bytes, bytes);
+            add_u64(&self.total_blocks, 1);
+        }
+        add_i64(&self.unflushed_bytes, live.0);
+        if live.1 != 0 {
+            add_i64(&self.unflushed_blocks, live.1);
+        }
     }
 
     /// The flushed totals seen at this thread's last flush.
@@ -561,6 +597,8 @@ impl ThreadState {
         if measures.depth == MAX_NESTED_MEASURES {
             return false;
         }
+        // A measure counts every event: none is left to the usual events' short path.
+        local.sampler.withdraw_allowances();
         measures.levels[measures.depth] = level;
         measures.depth += 1;
         local.key = CurrentKey::of(level.scope, local.key.key.label);
