@@ -60,7 +60,7 @@ pub use tracealloc_snapshot::{
 };
 
 use accounting::header::{Outer, Tagged};
-use accounting::mode::is_sampled;
+use accounting::mode::{UNDECIDED, is_sampled};
 use guard::ReentrancyGuard;
 use process::sampled::{NewBlock, NotLeftOut, UntaggedRealloc};
 
@@ -178,13 +178,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let mode = process::mode_word(self.requested_mode);
+        let mode = process::mode_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
                 self.header_dealloc(ptr, layout, 0);
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_dealloc(ptr, layout, mode);
+            } else if mode == UNDECIDED {
+                self.dealloc_deciding(ptr, layout);
             } else {
                 self.header_dealloc(ptr, layout, mode);
             }
@@ -193,17 +195,54 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let mode = process::mode_word(self.requested_mode);
+        let mode = process::mode_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
                 self.header_realloc(ptr, layout, new_size, 0)
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_realloc(ptr, layout, new_size, mode)
+            } else if mode == UNDECIDED {
+                self.realloc_deciding(ptr, layout, new_size)
             } else {
                 self.header_realloc(ptr, layout, new_size, mode)
             }
         }
+    }
+}
+
+/// The first allocation: it decides the mode (the mode word is [`UNDECIDED`] before), then goes
+/// on as every later one. The test for it comes after the usual modes' tests, so that they do not
+/// pay for it. (A free or a resize cannot come first; they decide all the same.)
+impl<A: GlobalAlloc> Profiler<A> {
+    /// # Safety
+    /// As `GlobalAlloc::alloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn allocate_deciding(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        process::decide_mode_word(self.requested_mode);
+        // SAFETY: forwarded contract; the mode is decided now, so this does not come back here.
+        unsafe { self.allocate(layout, zeroed) }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::dealloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_deciding(&self, ptr: *mut u8, layout: Layout) {
+        process::decide_mode_word(self.requested_mode);
+        // SAFETY: forwarded contract; decided now, as above.
+        unsafe { self.dealloc(ptr, layout) }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::realloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_deciding(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        process::decide_mode_word(self.requested_mode);
+        // SAFETY: forwarded contract; decided now, as above.
+        unsafe { self.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -216,13 +255,15 @@ impl<A: GlobalAlloc> Profiler<A> {
     /// As `GlobalAlloc::alloc`.
     #[inline(always)]
     unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        let mode = process::mode_word(self.requested_mode);
+        let mode = process::mode_word();
         // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
         unsafe {
             if mode == 0 {
                 self.header_alloc(layout, 0, zeroed)
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_alloc(layout, mode, zeroed)
+            } else if mode == UNDECIDED {
+                self.allocate_deciding(layout, zeroed)
             } else {
                 self.header_alloc(layout, mode, zeroed)
             }

@@ -22,10 +22,15 @@ pub const LIFETIMES_ENV: &str = "TRACEALLOC_LIFETIMES";
 /// added to the sampling interval.
 pub(crate) const LIFETIMES: u64 = 1 << 63;
 
-/// Whether a decided mode word is sampled mode (neither exact nor exact with lifetimes).
+/// The mode word before the process's first allocation decides it.
+pub(crate) const UNDECIDED: u64 = u64::MAX;
+
+/// Whether a mode word is sampled mode: not exact (0), not exact with lifetimes ([`LIFETIMES`]),
+/// not [`UNDECIDED`]. Those are the words that are not positive as signed numbers, so the test is
+/// one compare.
 #[inline(always)]
 pub(crate) const fn is_sampled(word: u64) -> bool {
-    word.wrapping_sub(1) < LIFETIMES - 1
+    word as i64 > 0
 }
 
 /// Lifetime stamps are nanoseconds of the coarse monotonic clock shifted by this much (units of
@@ -50,7 +55,7 @@ pub(crate) const NS_PER_STAMP: f64 = (1u64 << STAMP_SHIFT) as f64;
 
 /// The mode in use, and who chose it.
 pub(crate) struct ModeChoice {
-    /// The mode word; [`Self::UNDECIDED`] before the first allocation.
+    /// The mode word; [`UNDECIDED`] before the first allocation.
     word: AtomicU64,
     /// Who chose: bit 0 set when `TRACEALLOC_SAMPLE` chose sampling (or exact with 0), bit 1 when
     /// `TRACEALLOC_LIFETIMES` chose lifetimes (on or off).
@@ -61,13 +66,17 @@ const SAMPLE_FROM_ENV: u8 = 1;
 const LIFETIMES_FROM_ENV: u8 = 2;
 
 impl ModeChoice {
-    const UNDECIDED: u64 = u64::MAX;
-
     pub(crate) const fn new() -> ModeChoice {
         ModeChoice {
-            word: AtomicU64::new(Self::UNDECIDED),
+            word: AtomicU64::new(UNDECIDED),
             from_env: AtomicU8::new(0),
         }
+    }
+
+    /// The mode word as it stands: [`UNDECIDED`] before the first allocation.
+    #[inline(always)]
+    pub(crate) fn current(&self) -> u64 {
+        self.word.load(Ordering::Relaxed)
     }
 
     /// The mode word in use, deciding it on first use from the environment and `requested`, the
@@ -75,7 +84,7 @@ impl ModeChoice {
     #[inline(always)]
     pub(crate) fn word(&self, requested: u64) -> u64 {
         match self.word.load(Ordering::Relaxed) {
-            Self::UNDECIDED => self.decide(requested),
+            UNDECIDED => self.decide(requested),
             word => word,
         }
     }
@@ -108,7 +117,7 @@ impl ModeChoice {
     pub(crate) fn sampling(&self) -> (u64, bool) {
         let from_env = self.from_env.load(Ordering::Relaxed) & SAMPLE_FROM_ENV != 0;
         match self.word.load(Ordering::Relaxed) {
-            Self::UNDECIDED | LIFETIMES => (0, from_env),
+            UNDECIDED | LIFETIMES => (0, from_env),
             mean => (mean, from_env),
         }
     }

@@ -297,12 +297,19 @@ fn capture_here(thread: &ThreadState) -> Captured {
     captured
 }
 
-/// The mode word in use (see `accounting::mode`), decided at the process's first allocation from
-/// the environment and `requested_mode`, the `Profiler`'s setting. It says how every block is laid
-/// out, so it is read before the inner allocator is called. (Deciding reads the environment and
-/// allocates nothing.)
+/// The mode word (see `accounting::mode`) as it stands: [`UNDECIDED`](crate::accounting::mode::UNDECIDED)
+/// before the process's first allocation, which decides it with [`decide_mode_word`]. It says how
+/// every block is laid out, so it is read before the inner allocator is called.
 #[inline(always)]
-pub(crate) fn mode_word(requested_mode: u64) -> u64 {
+pub(crate) fn mode_word() -> u64 {
+    REGISTRY.mode.current()
+}
+
+/// The mode word in use, decided now from the environment and `requested_mode`, the `Profiler`'s
+/// setting, if no thread has yet. (Deciding reads the environment and allocates nothing.)
+#[cold]
+#[inline(never)]
+pub(crate) fn decide_mode_word(requested_mode: u64) -> u64 {
     REGISTRY.mode.word(requested_mode)
 }
 
