@@ -335,7 +335,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         // SAFETY: the caller's layout made this block (GlobalAlloc's contract), through our
         // `alloc`, where `Outer::of(layout)` was `Some`.
         let old = unsafe { Outer::of_allocated(layout) };
-        let Some(new) = Outer::of_size(new_size, layout.align()) else {
+        let Some(new) = Outer::of_resized(layout, new_size) else {
             return std::ptr::null_mut();
         };
         // SAFETY: (1) ptr came from our alloc with `layout`, so it holds its record address.
