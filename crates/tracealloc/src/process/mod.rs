@@ -297,9 +297,9 @@ fn capture_here(thread: &ThreadState) -> Captured {
     captured
 }
 
-/// The mode word (see `accounting::mode`) as it stands: [`UNDECIDED`](crate::accounting::mode::UNDECIDED)
-/// before the process's first allocation, which decides it with [`decide_mode_word`]. It says how
-/// every block is laid out, so it is read before the inner allocator is called.
+/// The mode word (see `accounting::mode`) as it stands: `UNDECIDED` before the process's first
+/// allocation, which decides it with [`decide_mode_word`]. It says how every block is laid out, so
+/// it is read before the inner allocator is called.
 #[inline(always)]
 pub(crate) fn mode_word() -> u64 {
     REGISTRY.mode.current()

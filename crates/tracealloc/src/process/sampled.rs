@@ -13,17 +13,18 @@
 //! The usual event, a block left out by sampling on a thread that has its state, outside the
 //! profiler, takes a short path: it only adds to its thread's figures, which allocates nothing, so
 //! it runs without entering the reentrancy guard (it checks the guard is not held: inside the
-//! profiler, a block is the profiler's own). It does not open the thread's write section, flush, or
-//! look at the peak either: it spends an allowance ([`SamplerState`]'s), of at most the flush
-//! threshold (64 KiB) of bytes allocated, ending at the next sample point at the latest, and of as
-//! many bytes freed. The event that finds its allowance used up takes the full path: it draws from
-//! the sampler, is counted with every check (its flush and peak candidate take in what the short
-//! path added), and renews the allowance. So the whole-process totals and live figures stay exact
-//! (a reader may see one event half counted), and the peak is checked at least every 64 KiB of
-//! allocation per thread: it may be up to that much below the true one. Every other case is planned
-//! under the guard, held across the inner call (the inner allocator never calls back into ours). A
-//! failed inner call drops the plan: nothing is counted (the sampler has moved on, which only
-//! shifts where its next sample point falls).
+//! profiler, a block is the profiler's own). It does not flush, look at the peak or at measures
+//! either: it spends an allowance ([`SamplerState`]'s), of at most the flush threshold (64 KiB) of
+//! bytes allocated, ending at the next sample point at the latest, and of as many bytes freed. The
+//! event that finds its allowance used up takes the full path: it draws from the sampler, is
+//! counted with every check (its flush and peak candidate take in what the short path added), and
+//! renews the allowance. So the whole-process totals and live figures stay exact (the short path
+//! still opens the thread's write section for its adds, which costs two increments, so readers see
+//! each event whole), and the peak is checked at least every 64 KiB of allocation per thread: it
+//! may be up to that much below the true one. Every other case is planned under the guard, held
+//! across the inner call (the inner allocator never calls back into ours). A failed inner call
+//! drops the plan: nothing is counted (the sampler has moved on, which only shifts where its next
+//! sample point falls).
 
 use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;

@@ -188,7 +188,7 @@ impl Default for RecordMark {
 }
 
 /// Where a thread is in the sampling process (only with sampling on): the bytes until its next
-/// sample, and the generator of the intervals (zero until the thread's first sampled allocation).
+/// sample, and the generator of the intervals (zero until the thread's first draw).
 /// The maths is [`crate::accounting::sampling`]'s.
 ///
 /// The allowances are what the thread's usual events (see `process::sampled`) may still use before
@@ -485,14 +485,16 @@ impl ThreadState {
     }
 
     /// Counts an event of sampled mode's short path (see `process::sampled`): `live` (bytes,
-    /// blocks) and, for an alloc or a realloc, `allocated` bytes and one block in the totals,
-    /// outside the write section, with no flush or peak check: the next event that takes the full
-    /// path does them. A reader may see such an event half counted (its bytes, not yet its block).
+    /// blocks) and, for an alloc or a realloc, `allocated` bytes and one block in the totals, in a
+    /// write section of its own (readers see the event whole or not at all), with no flush or peak
+    /// check: the next event that takes the full path does them.
     ///
     /// # Safety
     /// Owner thread only, outside a write section.
     #[inline(always)]
     pub(crate) unsafe fn add_short_path(&self, live: (i64, i64), allocated: Option<u64>) {
+        // SAFETY: the owner, with no section open (forwarded contract).
+        let _section = unsafe { self.write_section() };
         if let Some(bytes) = allocated {
             add_u64(&self.total_bytes, bytes);
             add_u64(&self.total_blocks, 1);
