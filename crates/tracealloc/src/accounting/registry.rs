@@ -770,6 +770,31 @@ mod model_check {
         Captured::of(&[0x1000 + site * 16, 0x2000, 0x3000 + site])
     }
 
+    /// Counts a block left out by sampling as sampled mode does: on the short path, or with every
+    /// check (a write section, the flush, the peak candidate).
+    fn count_untracked(
+        registry: &Registry,
+        state: &ThreadState,
+        short: bool,
+        live: (i64, i64),
+        allocated: Option<u64>,
+    ) {
+        // SAFETY: the test thread is the only one using any of the states, and opens no section.
+        unsafe {
+            if short {
+                state.add_short_path(live, allocated);
+            } else {
+                registry.apply(
+                    state,
+                    Site::Untracked,
+                    SiteDelta::default(),
+                    live,
+                    allocated,
+                );
+            }
+        }
+    }
+
     /// Runs `ops` on a fresh registry and on the reference; returns both for comparison.
     fn run(
         ops: &[Op],
@@ -892,21 +917,7 @@ mod model_check {
                     short,
                 } => {
                     let state = states[thread % threads];
-                    let (live, allocated) = ((size as i64, 1), Some(size as u64));
-                    // SAFETY: as above; no write section is open.
-                    unsafe {
-                        if short {
-                            state.add_short_path(live, allocated);
-                        } else {
-                            registry.apply(
-                                state,
-                                Site::Untracked,
-                                SiteDelta::default(),
-                                live,
-                                allocated,
-                            );
-                        }
-                    }
+                    count_untracked(registry, state, short, (size as i64, 1), Some(size as u64));
                     untracked.push(size as u64);
                     reference.live = (reference.live.0 + size as u64, reference.live.1 + 1);
                     reference.total = (reference.total.0 + size as u64, reference.total.1 + 1);
@@ -923,21 +934,7 @@ mod model_check {
                 } if !untracked.is_empty() => {
                     let size = untracked.swap_remove(block % untracked.len());
                     let state = states[thread % threads];
-                    let live = (-(size as i64), -1);
-                    // SAFETY: as above; no write section is open.
-                    unsafe {
-                        if short {
-                            state.add_short_path(live, None);
-                        } else {
-                            registry.apply(
-                                state,
-                                Site::Untracked,
-                                SiteDelta::default(),
-                                live,
-                                None,
-                            );
-                        }
-                    }
+                    count_untracked(registry, state, short, (-(size as i64), -1), None);
                     reference.live = (reference.live.0 - size, reference.live.1 - 1);
                 }
                 _ => {}
