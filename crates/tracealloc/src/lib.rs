@@ -162,8 +162,8 @@ impl<A: GlobalAlloc> Profiler<A> {
 // (null) are passed through without recording anything.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     // Exact mode (mode word 0) is tested first and alone (here and in `allocate`): the calls are
-    // then compiled for it, with every test of the mode folded away (testing for sampling first cost exact W1 about
-    // 13 instructions per event).
+    // then compiled for it, with every test of the mode folded away (testing for sampling first
+    // cost exact W1 about 13 instructions per event). The first allocation's test comes last.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
@@ -211,10 +211,32 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     }
 }
 
-/// The first allocation: it decides the mode (the mode word is [`UNDECIDED`] before), then goes
-/// on as every later one. The test for it comes after the usual modes' tests, so that they do not
-/// pay for it. (A free or a resize cannot come first; they decide all the same.)
+/// Choosing the scheme, and the first allocation: it decides the mode (the mode word is
+/// [`UNDECIDED`] before), then goes on as every later one. The test for it comes after the usual
+/// modes' tests, so that they do not pay for it. (A free or a resize cannot come first; they decide
+/// all the same.)
 impl<A: GlobalAlloc> Profiler<A> {
+    /// `alloc` and `alloc_zeroed`: the scheme for the mode and the alignment.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc`.
+    #[inline(always)]
+    unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let mode = process::mode_word();
+        // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
+        unsafe {
+            if mode == 0 {
+                self.header_alloc(layout, 0, zeroed)
+            } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
+                self.sampled_alloc(layout, mode, zeroed)
+            } else if mode == UNDECIDED {
+                self.allocate_deciding(layout, zeroed)
+            } else {
+                self.header_alloc(layout, mode, zeroed)
+            }
+        }
+    }
+
     /// # Safety
     /// As `GlobalAlloc::alloc`.
     #[cold]
@@ -249,27 +271,6 @@ impl<A: GlobalAlloc> Profiler<A> {
 /// Blocks with a header or a trailer (`Outer`): every block in exact mode, and in sampled mode
 /// those aligned to more than 8.
 impl<A: GlobalAlloc> Profiler<A> {
-    /// `alloc` and `alloc_zeroed`: the scheme for the mode and the alignment.
-    ///
-    /// # Safety
-    /// As `GlobalAlloc::alloc`.
-    #[inline(always)]
-    unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        let mode = process::mode_word();
-        // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
-        unsafe {
-            if mode == 0 {
-                self.header_alloc(layout, 0, zeroed)
-            } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
-                self.sampled_alloc(layout, mode, zeroed)
-            } else if mode == UNDECIDED {
-                self.allocate_deciding(layout, zeroed)
-            } else {
-                self.header_alloc(layout, mode, zeroed)
-            }
-        }
-    }
-
     /// The inner allocator's `alloc` or `alloc_zeroed`.
     ///
     /// # Safety
