@@ -161,51 +161,66 @@ impl<A: GlobalAlloc> Profiler<A> {
 // alloc, realloc and dealloc, so every block is taken apart by the scheme that made it. Failures
 // (null) are passed through without recording anything.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
-    // Exact mode (mode word 0) is tested first and alone (here and in `allocate`): the calls are
-    // then compiled for it, with every test of the mode folded away (testing for sampling first
-    // cost exact W1 about 13 instructions per event). The first allocation's test comes last.
-    #[inline]
+    // Exact mode (mode word 0) is tested first and alone (here and in `allocate`): it jumps to
+    // calls compiled for it, with every test of the mode folded away (testing for sampling first
+    // cost exact W1 about 13 instructions per event). Sampled mode's usual event runs here, inline.
+    // The first allocation's test comes last.
+    #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
         unsafe { self.allocate(layout, false) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
         unsafe { self.allocate(layout, true) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let mode = process::mode_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
-                self.header_dealloc(ptr, layout, 0);
+                Self::header_dealloc_out::<true>(ptr, layout.size(), layout.align(), 0, self);
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_dealloc(ptr, layout, mode);
             } else if mode == UNDECIDED {
                 self.dealloc_deciding(ptr, layout);
             } else {
-                self.header_dealloc(ptr, layout, mode);
+                Self::header_dealloc_out::<false>(ptr, layout.size(), layout.align(), mode, self);
             }
         }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let mode = process::mode_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
-                self.header_realloc(ptr, layout, new_size, 0)
+                Self::header_realloc_out::<true>(
+                    ptr,
+                    layout.size(),
+                    layout.align(),
+                    new_size,
+                    0,
+                    self,
+                )
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_realloc(ptr, layout, new_size, mode)
             } else if mode == UNDECIDED {
                 self.realloc_deciding(ptr, layout, new_size)
             } else {
-                self.header_realloc(ptr, layout, new_size, mode)
+                Self::header_realloc_out::<false>(
+                    ptr,
+                    layout.size(),
+                    layout.align(),
+                    new_size,
+                    mode,
+                    self,
+                )
             }
         }
     }
@@ -226,13 +241,26 @@ impl<A: GlobalAlloc> Profiler<A> {
         // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
         unsafe {
             if mode == 0 {
-                self.header_alloc(layout, 0, zeroed)
+                if zeroed {
+                    Self::header_alloc_out::<true, true>(layout.size(), layout.align(), 0, self)
+                } else {
+                    Self::header_alloc_out::<true, false>(layout.size(), layout.align(), 0, self)
+                }
             } else if is_sampled(mode) && layout.align() <= Tagged::MAX_ALIGN {
                 self.sampled_alloc(layout, mode, zeroed)
             } else if mode == UNDECIDED {
                 self.allocate_deciding(layout, zeroed)
             } else {
-                self.header_alloc(layout, mode, zeroed)
+                if zeroed {
+                    Self::header_alloc_out::<false, true>(layout.size(), layout.align(), mode, self)
+                } else {
+                    Self::header_alloc_out::<false, false>(
+                        layout.size(),
+                        layout.align(),
+                        mode,
+                        self,
+                    )
+                }
             }
         }
     }
@@ -265,6 +293,65 @@ impl<A: GlobalAlloc> Profiler<A> {
         process::decide_mode_word(self.requested_mode);
         // SAFETY: forwarded contract; decided now, as above.
         unsafe { self.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The header scheme's calls out of line, where the entry points reach them by a jump (a tail
+/// call: the stack a capture walks is the same as if they were inlined). The usual event of
+/// sampled mode then runs in an entry point that needs no stack frame of its own (its prologue
+/// would save the registers the header scheme needs: 16 instructions per event). They take the
+/// layout as two words, in the registers the entry points got them in. With `EXACT`, the mode word
+/// is 0 and folded in, which removes every test of it.
+impl<A: GlobalAlloc> Profiler<A> {
+    /// # Safety
+    /// As `GlobalAlloc::alloc` (`alloc_zeroed` with `ZEROED`) with the layout `(size, align)`;
+    /// `mode` is the decided mode word (0 with `EXACT`).
+    #[inline(never)]
+    unsafe fn header_alloc_out<const EXACT: bool, const ZEROED: bool>(
+        size: usize,
+        align: usize,
+        mode: u64,
+        this: &Self,
+    ) -> *mut u8 {
+        let mode = if EXACT { 0 } else { mode };
+        // SAFETY: forwarded contract; `(size, align)` is the caller's valid layout.
+        unsafe { this.header_alloc(Layout::from_size_align_unchecked(size, align), mode, ZEROED) }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::dealloc` with the layout `(size, align)`; `mode` is the decided mode word
+    /// (0 with `EXACT`), the block has a header or a trailer.
+    #[inline(never)]
+    unsafe fn header_dealloc_out<const EXACT: bool>(
+        ptr: *mut u8,
+        size: usize,
+        align: usize,
+        mode: u64,
+        this: &Self,
+    ) {
+        let mode = if EXACT { 0 } else { mode };
+        // SAFETY: forwarded contract; `(size, align)` is the caller's valid layout.
+        unsafe { this.header_dealloc(ptr, Layout::from_size_align_unchecked(size, align), mode) }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::realloc` with the layout `(size, align)`; `mode` is the decided mode word
+    /// (0 with `EXACT`), the block has a header or a trailer.
+    #[inline(never)]
+    unsafe fn header_realloc_out<const EXACT: bool>(
+        ptr: *mut u8,
+        size: usize,
+        align: usize,
+        new_size: usize,
+        mode: u64,
+        this: &Self,
+    ) -> *mut u8 {
+        let mode = if EXACT { 0 } else { mode };
+        // SAFETY: forwarded contract; `(size, align)` is the caller's valid layout.
+        unsafe {
+            let layout = Layout::from_size_align_unchecked(size, align);
+            this.header_realloc(ptr, layout, new_size, mode)
+        }
     }
 }
 
@@ -429,20 +516,53 @@ impl<A: GlobalAlloc> Profiler<A> {
     #[inline(always)]
     unsafe fn sampled_dealloc(&self, ptr: *mut u8, layout: Layout, mode: u64) {
         let size = layout.size();
-        let tagged = Tagged::is_tagged(ptr);
-        if tagged {
-            // SAFETY: (1) `sampled_alloc` or `sampled_realloc` made this tagged block and wrote
-            // its record.
-            let record = unsafe { Tagged::read(ptr) };
-            process::on_dealloc(record, size, ptr as usize, mode);
-        } else {
-            process::sampled::on_untagged_dealloc(size);
+        if Tagged::is_tagged(ptr) {
+            // SAFETY: forwarded contract; the block is tagged.
+            return unsafe { self.tagged_dealloc(ptr, size, mode) };
         }
-        // SAFETY: (2) the block was made by `Tagged` for this size, tagged as its address says, so
-        // `Tagged::inner` was `Some` for it and `base` is its inner block.
+        if !process::sampled::free_left_out(size) {
+            // SAFETY: forwarded contract; the block is untagged.
+            return unsafe { self.untagged_dealloc_counted(ptr, size) };
+        }
+        // SAFETY: the block was made by `Tagged` for this size, untagged (as its address says), so
+        // `Tagged::inner` was `Some` for it and it is its own inner block.
         unsafe {
-            let inner = Tagged::inner_allocated(size, tagged);
-            self.inner.dealloc(Tagged::base(ptr), inner);
+            self.inner
+                .dealloc(ptr, Tagged::inner_allocated(size, false))
+        };
+    }
+
+    /// `sampled_dealloc` of an untagged block whose free is not the usual one: counted with every
+    /// check. Out of line, as `tagged_dealloc`.
+    ///
+    /// # Safety
+    /// As `sampled_dealloc`, `ptr` untagged, `size` its layout's size.
+    #[cold]
+    #[inline(never)]
+    unsafe fn untagged_dealloc_counted(&self, ptr: *mut u8, size: usize) {
+        process::sampled::on_untagged_dealloc(size);
+        // SAFETY: as in `sampled_dealloc`: an untagged block is its own inner block.
+        unsafe {
+            self.inner
+                .dealloc(ptr, Tagged::inner_allocated(size, false))
+        };
+    }
+
+    /// `sampled_dealloc` of a tagged block: its record is charged as in exact mode's header path
+    /// (`process::on_dealloc`). Out of line, so that the usual free needs no stack frame.
+    ///
+    /// # Safety
+    /// As `sampled_dealloc`, `ptr` tagged, `size` its layout's size.
+    #[inline(never)]
+    unsafe fn tagged_dealloc(&self, ptr: *mut u8, size: usize, mode: u64) {
+        // SAFETY: (1) `sampled_alloc` or `sampled_realloc` made this tagged block and wrote its
+        // record; (2) so `Tagged::inner(size, true)` was `Some` for it, and `base` is its inner
+        // block.
+        unsafe {
+            let record = Tagged::read(ptr);
+            process::on_dealloc(record, size, ptr as usize, mode);
+            self.inner
+                .dealloc(Tagged::base(ptr), Tagged::inner_allocated(size, true));
         }
     }
 

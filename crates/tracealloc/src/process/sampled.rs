@@ -8,7 +8,9 @@
 //!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
 //!           untagged: left_out? ──yes──> inner realloc ──> count_short_path
 //!              └─no──> UntaggedRealloc::plan ──> moved to a tagged block if sampled ──> done
-//!  free:    tagged ──> process::on_dealloc with its record;  untagged ──> on_untagged_dealloc
+//!  free:    tagged ──> process::on_dealloc with its record
+//!           untagged: free_left_out? ──yes──> counted
+//!              └─no──> on_untagged_dealloc
 //! ```
 //! The usual event, a block left out by sampling on a thread that has its state, outside the
 //! profiler, takes a short path: it only adds to its thread's figures, which allocates nothing, so
@@ -290,32 +292,37 @@ impl UntaggedRealloc {
     }
 }
 
-/// Counts the free of an untagged block of `size` bytes: whole-process figures only.
+/// Counts the free of an untagged block of `size` bytes on the short path when it is the usual
+/// one (outside the profiler, on a thread that has its state, within its free allowance); false
+/// when it is not, and nothing was counted: then [`on_untagged_dealloc`] counts it.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_untagged_dealloc(size: usize) {
-    let live = (-(size as i64), -1);
-    if !ReentrancyGuard::is_held()
-        && let Some(thread) = existing_thread()
-    {
-        // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
-        let sampler = unsafe { thread.sampler() };
-        let left = sampler.free_allowance - size as i64;
-        if left > 0 {
-            sampler.free_allowance = left;
-            // SAFETY: `thread` is the calling thread's own state.
-            unsafe { count_short_path(thread, live, None) };
-            return;
-        }
+pub(crate) fn free_left_out(size: usize) -> bool {
+    if ReentrancyGuard::is_held() {
+        return false;
     }
-    untagged_dealloc_elsewhere(size, live);
+    let Some(thread) = existing_thread() else {
+        return false;
+    };
+    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
+    let sampler = unsafe { thread.sampler() };
+    let left = sampler.free_allowance - size as i64;
+    if left <= 0 {
+        return false;
+    }
+    sampler.free_allowance = left;
+    // SAFETY: `thread` is the calling thread's own state.
+    unsafe { count_short_path(thread, (-(size as i64), -1), None) };
+    true
 }
 
-/// [`on_untagged_dealloc`] past the free allowance, inside the profiler, or on a thread without
-/// state yet.
+/// Counts the free of an untagged block of `size` bytes that [`free_left_out`] did not count:
+/// past the free allowance (counted with every check, and the allowance renewed), inside the
+/// profiler, or on a thread without state yet.
 #[cold]
 #[inline(never)]
-fn untagged_dealloc_elsewhere(size: usize, live: (i64, i64)) {
+pub(crate) fn on_untagged_dealloc(size: usize) {
+    let live = (-(size as i64), -1);
     if let Some(_guard) = ReentrancyGuard::enter()
         && let Some(thread) = current_thread()
     {
