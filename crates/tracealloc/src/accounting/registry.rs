@@ -22,7 +22,7 @@ use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
-use crate::state::thread::{ThreadState, add_u64};
+use crate::state::thread::ThreadState;
 
 /// Exited threads' states kept for reuse at most (more exiting at once stay unused).
 const RETIRED_SLOTS: usize = 256;
@@ -293,25 +293,19 @@ impl Registry {
         })
     }
 
-    /// Moves `thread`'s live delta into the flushed counters when it is large enough, then updates
-    /// the thread's peak candidate when `check_peak` (after alloc and realloc, as dhat-rs does).
+    /// Moves `thread`'s live delta (just counted: `bytes` is the event's change) into the flushed
+    /// counters when it is large enough, then updates the thread's peak candidate when
+    /// `check_peak` (after alloc and realloc, as dhat-rs does).
     ///
     /// # Safety
     /// Owner thread of `thread` only, inside its write section.
     #[inline(always)]
-    unsafe fn account_live(
-        &self,
-        thread: &ThreadState,
-        bytes: i64,
-        blocks: i64,
-        check_peak: bool,
-    ) -> bool {
-        // SAFETY: forwarded contract.
-        let (mut unflushed_bytes, mut unflushed_blocks) =
-            unsafe { thread.add_unflushed(bytes, blocks) };
+    unsafe fn account_live(&self, thread: &ThreadState, bytes: i64, check_peak: bool) -> bool {
+        let mut unflushed_bytes = thread.unflushed_bytes();
         // SAFETY: forwarded contract.
         let mut base_bytes = unsafe { thread.base() }.0;
         if unflushed_bytes.unsigned_abs() >= self.flush_threshold as u64 {
+            let unflushed_blocks = thread.unflushed_blocks();
             base_bytes = self
                 .flushed_bytes
                 .fetch_add(unflushed_bytes, Ordering::Relaxed)
@@ -321,10 +315,10 @@ impl Registry {
                 .fetch_add(unflushed_blocks, Ordering::Relaxed)
                 + unflushed_blocks;
             let seq = self.flush_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let unflushed = (unflushed_bytes, unflushed_blocks);
             // SAFETY: forwarded contract.
-            unsafe { thread.set_base(base_bytes, flushed_blocks, seq) };
+            unsafe { thread.set_base(unflushed, base_bytes, flushed_blocks, seq) };
             unflushed_bytes = 0;
-            unflushed_blocks = 0;
             self.timeline.offer(base_bytes, flushed_blocks);
         }
         if bytes < 0 {
@@ -343,7 +337,7 @@ impl Registry {
                 // events do not make one.
                 // SAFETY: forwarded contract.
                 let (_, base_blocks, base_seq) = unsafe { thread.base() };
-                let live_blocks = (base_blocks + unflushed_blocks).max(0) as u64;
+                let live_blocks = (base_blocks + thread.unflushed_blocks()).max(0) as u64;
                 thread.peak_bytes.store(live_bytes, Ordering::Relaxed);
                 thread.peak_blocks.store(live_blocks, Ordering::Relaxed);
                 thread.peak_seq.store(base_seq, Ordering::Relaxed);
@@ -379,14 +373,11 @@ impl Registry {
                     thread.record_for(captured, identity, &self.mapped_bytes)
                 }
             };
-            if let Some(bytes) = allocated {
-                add_u64(&thread.total_bytes, bytes);
-                add_u64(&thread.total_blocks, 1);
-            }
+            thread.count(live, allocated);
             // The live figures first: when this very change makes a new peak, the record's figures
             // after it are the ones at the peak, and nothing needs keeping (in a growing program,
             // every allocation does).
-            let raised = self.account_live(thread, live.0, live.1, allocated.is_some());
+            let raised = self.account_live(thread, live.0, allocated.is_some());
             if let Some(record) = record.as_ref() {
                 let peak_gen = self.peak_mark.generation();
                 if record.owner == thread.id() {

@@ -18,12 +18,10 @@ pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
 
 /// Counts `size` bytes against a thread's sampling interval; true when a sample point falls in
 /// them. `seed` differs per thread, so runs are reproducible (read only when an interval is
-/// drawn).
+/// drawn). The thread's allowances are withdrawn first (`ThreadState::withdraw_allowances`: what
+/// the short path has not used of them is still ahead of the sample point).
 #[inline(always)]
 pub(crate) fn take_sample(sampler: &mut SamplerState, seed: &u32, size: usize, mean: u64) -> bool {
-    // What the short path has not used of its allowance is still ahead of the sample point.
-    sampler.bytes_left += sampler.alloc_allowance;
-    sampler.alloc_allowance = 0;
     sampler.bytes_left -= size as i64;
     if sampler.bytes_left > 0 {
         return false;

@@ -19,7 +19,7 @@ pub(crate) mod sampled;
 
 use crate::accounting::mode::{LIFETIMES, stamp};
 use crate::accounting::registry::{Registry, Site};
-use crate::accounting::sampling::{UNSAMPLED, take_sample};
+use crate::accounting::sampling::UNSAMPLED;
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
@@ -195,9 +195,9 @@ pub(crate) fn measure_begin() -> Result<(), MeasureRefused> {
     if outermost {
         // A probe allocation: if it does not reach us, we are not the global allocator. (Inside a
         // measure we are, and the probe would count in it.)
-        let before = thread.total_blocks.load(Ordering::Relaxed);
+        let before = thread.total_blocks();
         drop(std::hint::black_box(Box::new(0u64)));
-        if thread.total_blocks.load(Ordering::Relaxed) == before {
+        if thread.total_blocks() == before {
             return Err(MeasureRefused::NotGlobalAllocator);
         }
     }
@@ -364,7 +364,7 @@ fn on_alloc_in_mode(
 #[inline(always)]
 fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    if !take_sample(unsafe { thread.sampler() }, &thread.index, size, mean) {
+    if !unsafe { sampled::draw(thread, size, mean) } {
         // SAFETY: as above.
         unsafe { sampled::count_untracked(thread, (size as i64, 1), Some(size as u64)) };
         return &UNSAMPLED;
@@ -452,7 +452,7 @@ fn on_sampled_realloc(
     // current size: kept sampled across its resizes, a doubling `Vec` had read as twice its bytes
     // (every size it went through had a chance to pick it).
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
-    let sampled = take_sample(unsafe { thread.sampler() }, &thread.index, new, mean);
+    let sampled = unsafe { sampled::draw(thread, new, mean) };
     if !std::ptr::eq(site, &UNSAMPLED) {
         // A sampled block keeps its site when picked again, and leaves it when not.
         let (delta, record) = if sampled {

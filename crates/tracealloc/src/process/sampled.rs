@@ -17,23 +17,24 @@
 //! it runs without entering the reentrancy guard (it checks the guard is not held: inside the
 //! profiler, a block is the profiler's own). It does not flush, look at the peak or at measures
 //! either: it spends an allowance ([`SamplerState`]'s), of at most the flush threshold (64 KiB) of
-//! bytes allocated, ending at the next sample point at the latest, and of as many bytes freed. The
-//! event that finds its allowance used up takes the full path: it draws from the sampler, is
-//! counted with every check (its flush and peak candidate take in what the short path added), and
-//! renews the allowance. So the whole-process totals and live figures stay exact (the short path
-//! still opens the thread's write section for its adds, which costs two increments, so readers see
-//! each event whole), and the peak is checked at least every 64 KiB of allocation per thread: it
-//! may be up to that much below the true one. Every other case is planned under the guard, held
-//! across the inner call (the inner allocator never calls back into ours). A failed inner call
-//! drops the plan: nothing is counted (the sampler has moved on, which only shifts where its next
-//! sample point falls).
+//! bytes allocated, ending at the next sample point at the latest, and of as many bytes released
+//! (freed, or given up by a resize). The allowances are limits on the thread's own counters, so
+//! spending them stores nothing. The event that finds its allowance used up takes the full path:
+//! it draws from the sampler, is counted with every check (its flush and peak candidate take in
+//! what the short path added), and renews the allowance. So the whole-process totals and live
+//! figures stay exact (the short path still opens the thread's write section for its adds, which
+//! costs two increments, so readers see each event whole), and the peak is checked at least every
+//! 64 KiB of allocation per thread: it may be up to that much below the true one. Every other
+//! case is planned under the guard, held across the inner call (the inner allocator never calls
+//! back into ours). A failed inner call drops the plan: nothing is counted (the sampler has moved
+//! on, which only shifts where its next sample point falls).
 
 use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::{SiteDelta, SiteRecord};
-use crate::state::thread::{SamplerState, ThreadState};
+use crate::state::thread::{SamplerState, ThreadState, allowance_left};
 
 use super::{REGISTRY, capture_here, current_thread, existing_thread};
 
@@ -55,8 +56,8 @@ enum Owner {
 pub(crate) struct NotLeftOut(Option<&'static ThreadState>);
 
 /// The calling thread's state when this event (`bytes` newly allocated) is the usual one: outside
-/// the profiler, on a thread that has its state, within its allocation allowance (which it takes
-/// `bytes` from). Count it with [`count_short_path`] once the inner call succeeded.
+/// the profiler, on a thread that has its state, within its allocation allowance (which counting
+/// it takes `bytes` from). Count it with [`count_short_path`] once the inner call succeeded.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn left_out(bytes: usize) -> Result<&'static ThreadState, NotLeftOut> {
@@ -67,12 +68,10 @@ pub(crate) fn left_out(bytes: usize) -> Result<&'static ThreadState, NotLeftOut>
         return Err(NotLeftOut(None));
     };
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
-    let sampler = unsafe { thread.sampler() };
-    let left = sampler.alloc_allowance - bytes as i64;
-    if left <= 0 {
+    let limit = unsafe { thread.sampler() }.alloc_limit;
+    if allowance_left(limit, thread.allocated_bytes()) <= bytes as i64 {
         return Err(NotLeftOut(Some(thread)));
     }
-    sampler.alloc_allowance = left;
     Ok(thread)
 }
 
@@ -118,6 +117,20 @@ pub(crate) unsafe fn count_untracked(
     };
 }
 
+/// Counts `bytes` newly allocated against `thread`'s sampling interval, once its allowances are
+/// taken back (what the short path left of them is still ahead of the sample point); true when a
+/// sample point falls in them.
+///
+/// # Safety
+/// `thread` is the calling thread's own state.
+pub(crate) unsafe fn draw(thread: &ThreadState, bytes: usize, mean: u64) -> bool {
+    // SAFETY: the calling thread's own state (forwarded contract); each borrow ends with its call.
+    unsafe {
+        thread.withdraw_allowances();
+        take_sample(thread.sampler(), &thread.index, bytes, mean)
+    }
+}
+
 /// Gives `thread` new allowances (see the module docs), unless a measure runs on it (a measure
 /// counts every event).
 ///
@@ -130,14 +143,15 @@ unsafe fn renew_allowances(thread: &ThreadState, alloc: bool) {
         return;
     }
     let limit = REGISTRY.flush_threshold();
+    let (allocated, released) = (thread.allocated_bytes(), thread.released_bytes());
     // SAFETY: as above.
     let sampler: &mut SamplerState = unsafe { thread.sampler() };
-    sampler.free_allowance = limit;
+    sampler.free_limit = released.wrapping_add(limit as u64);
     // Before the first draw (`rng` 0) the sampler has no interval to take from.
     if alloc && sampler.rng != 0 {
         let allowance = sampler.bytes_left.min(limit).max(0);
         sampler.bytes_left -= allowance;
-        sampler.alloc_allowance = allowance;
+        sampler.alloc_limit = allocated.wrapping_add(allowance as u64);
     }
 }
 
@@ -151,10 +165,8 @@ fn decide(found: NotLeftOut, bytes: usize, mean: u64) -> (Option<ReentrancyGuard
     let owner = match found.0.or_else(current_thread) {
         None => Owner::NoState,
         Some(thread) => {
-            // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with
-            // the call (which also takes back what is left of the allowance).
-            let sampler = unsafe { thread.sampler() };
-            let sampled = take_sample(sampler, &thread.index, bytes, mean);
+            // SAFETY: `thread` is the calling thread's own state.
+            let sampled = unsafe { draw(thread, bytes, mean) };
             // SAFETY: the calling thread's own state.
             unsafe { renew_allowances(thread, true) };
             if sampled {
@@ -305,12 +317,10 @@ pub(crate) fn free_left_out(size: usize) -> bool {
         return false;
     };
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
-    let sampler = unsafe { thread.sampler() };
-    let left = sampler.free_allowance - size as i64;
-    if left <= 0 {
+    let limit = unsafe { thread.sampler() }.free_limit;
+    if allowance_left(limit, thread.released_bytes()) <= size as i64 {
         return false;
     }
-    sampler.free_allowance = left;
     // SAFETY: `thread` is the calling thread's own state.
     unsafe { count_short_path(thread, (-(size as i64), -1), None) };
     true

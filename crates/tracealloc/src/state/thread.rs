@@ -4,7 +4,8 @@
 //! ```text
 //!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ... (push-only list, never freed)
 //!                         │ seq (sequence lock over the counters below and the owner's records)
-//!                         │ counters: unflushed live, totals, peak candidate
+//!                         │ counters: bytes and blocks allocated and released, flushed marks;
+//!                         │ peak candidate
 //!                         │ OwnerOnly: stack-identity table ──> records; stack tree
 //!                         └ first_chunk ──> RecordChunk[8 records] ──next──> RecordChunk[16] ...
 //! ```
@@ -15,9 +16,7 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::{carve, give_back};
@@ -192,36 +191,49 @@ impl Default for RecordMark {
 /// The maths is [`crate::accounting::sampling`]'s.
 ///
 /// The allowances are what the thread's usual events (see `process::sampled`) may still use before
-/// one of them takes the full path: `alloc_allowance` bytes allocated (taken from `bytes_left`, so
-/// it ends at the next sample point at the latest) and `free_allowance` bytes freed. Both are 0
-/// while the usual events must take the full path (a measure runs, a new state).
+/// one of them takes the full path, kept as limits on the thread's own counters, so that using them
+/// stores nothing: the usual events may allocate until [`ThreadState`]'s allocated bytes reach
+/// `alloc_limit` (an allowance taken from `bytes_left`, so it ends at the next sample point at the
+/// latest), and release until its released bytes reach `free_limit`. Both are 0 while the usual
+/// events must take the full path (a measure runs, a new state).
 #[derive(Debug, Default)]
 pub(crate) struct SamplerState {
     pub(crate) bytes_left: i64,
     pub(crate) rng: u64,
-    pub(crate) alloc_allowance: i64,
-    pub(crate) free_allowance: i64,
+    pub(crate) alloc_limit: u64,
+    pub(crate) free_limit: u64,
 }
 
-impl SamplerState {
-    /// Takes the allowances back: the unused allocation allowance returns to `bytes_left`.
-    pub(crate) fn withdraw_allowances(&mut self) {
-        self.bytes_left += self.alloc_allowance;
-        self.alloc_allowance = 0;
-        self.free_allowance = 0;
-    }
+/// How many bytes an event may still take from an allowance that ends when `counter` reaches
+/// `limit` (0 or less when used up or withdrawn). Counters stay below 2^63 (bytes a process
+/// allocated), so the signed difference is exact.
+#[inline(always)]
+pub(crate) fn allowance_left(limit: u64, counter: u64) -> i64 {
+    (limit as i64).wrapping_sub(counter as i64)
 }
 
 /// One thread's profiler state. See the module docs for the layout.
 #[repr(C)]
 pub(crate) struct ThreadState {
-    // What every allocation touches first: the lock, the counters, the stack bounds, then the
-    // owner's own part.
+    // What every allocation touches first, in one cache line: the lock and the counters. They only
+    // grow, so an event adds to two or three of them (see `ThreadState::count`); the figures are
+    // derived from them. Then the peak candidate, the stack bounds, the owner's own part.
     seq: SeqLock,
-    pub(crate) unflushed_bytes: AtomicI64,
-    pub(crate) unflushed_blocks: AtomicI64,
-    pub(crate) total_bytes: AtomicU64,
-    pub(crate) total_blocks: AtomicU64,
+    /// Bytes allocated: new blocks' sizes and resized blocks' new sizes (the thread's total bytes).
+    allocated_bytes: AtomicU64,
+    /// New blocks.
+    allocated_blocks: AtomicU64,
+    /// Bytes released: freed blocks' sizes and resized blocks' old sizes.
+    released_bytes: AtomicU64,
+    /// Freed blocks.
+    freed_blocks: AtomicU64,
+    /// Resizes (each one more block in the totals, as dhat-rs counts, and none in the live ones).
+    resizes: AtomicU64,
+    /// The live bytes and blocks this thread added (allocated less released) as they were at its
+    /// last flush, when they went into the registry's flushed counters: what it added since is its
+    /// unflushed part.
+    flushed_bytes: AtomicU64,
+    flushed_blocks: AtomicU64,
     pub(crate) peak_bytes: AtomicU64,
     pub(crate) peak_blocks: AtomicU64,
     pub(crate) peak_epoch: AtomicU64,
@@ -243,6 +255,9 @@ pub(crate) struct ThreadState {
     pub(crate) fallback_record: SiteRecord,
 }
 
+// The lock and the counters every event writes share one cache line (a state starts on one).
+const _: () = assert!(std::mem::offset_of!(ThreadState, peak_bytes) == 64);
+
 // SAFETY: `local` is only touched by the owner thread (every accessor is an `unsafe fn` whose
 // contract says so); everything else is atomics or written once before the state is published.
 unsafe impl Sync for ThreadState {}
@@ -258,13 +273,6 @@ pub(crate) struct ThreadCounts {
     pub(crate) peak_blocks: u64,
     pub(crate) peak_epoch: u64,
     pub(crate) peak_seq: u64,
-}
-
-#[inline(always)]
-fn add_i64(counter: &AtomicI64, delta: i64) -> i64 {
-    let value = counter.load(Ordering::Relaxed).wrapping_add(delta);
-    counter.store(value, Ordering::Relaxed);
-    value
 }
 
 #[inline(always)]
@@ -303,10 +311,13 @@ impl ThreadState {
                 tid: AtomicU64::new(sys::current_tid()),
                 stack: ThreadStack::of_current_thread(),
                 seq: SeqLock::new(),
-                unflushed_bytes: AtomicI64::new(0),
-                unflushed_blocks: AtomicI64::new(0),
-                total_bytes: AtomicU64::new(0),
-                total_blocks: AtomicU64::new(0),
+                allocated_bytes: AtomicU64::new(0),
+                allocated_blocks: AtomicU64::new(0),
+                released_bytes: AtomicU64::new(0),
+                freed_blocks: AtomicU64::new(0),
+                resizes: AtomicU64::new(0),
+                flushed_bytes: AtomicU64::new(0),
+                flushed_blocks: AtomicU64::new(0),
                 peak_bytes: AtomicU64::new(0),
                 peak_blocks: AtomicU64::new(0),
                 peak_epoch: AtomicU64::new(0),
@@ -381,10 +392,10 @@ impl ThreadState {
     /// [`Self::read_consistent`]; the whole-process figures are exact only when quiescent anyway).
     pub(crate) fn counts(&self) -> ThreadCounts {
         self.read_consistent(|| ThreadCounts {
-            unflushed_bytes: self.unflushed_bytes.load(Ordering::Relaxed),
-            unflushed_blocks: self.unflushed_blocks.load(Ordering::Relaxed),
-            total_bytes: self.total_bytes.load(Ordering::Relaxed),
-            total_blocks: self.total_blocks.load(Ordering::Relaxed),
+            unflushed_bytes: self.unflushed_bytes(),
+            unflushed_blocks: self.unflushed_blocks(),
+            total_bytes: self.allocated_bytes.load(Ordering::Relaxed),
+            total_blocks: self.total_blocks(),
             peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_blocks: self.peak_blocks.load(Ordering::Relaxed),
             peak_epoch: self.peak_epoch.load(Ordering::Relaxed),
@@ -439,7 +450,7 @@ impl ThreadState {
         unsafe {
             (*self.local.get()).last_block = 0;
             (*self.local.get()).key = CurrentKey::NONE;
-            (*self.local.get()).sampler.withdraw_allowances();
+            self.withdraw_allowances();
         }
         self.tid.store(sys::current_tid(), Ordering::Relaxed);
         self.alive.store(true, Ordering::Relaxed);
@@ -468,26 +479,73 @@ impl ThreadState {
             .then(|| self.name.each_ref().map(|b| b.load(Ordering::Relaxed)))
     }
 
-    /// Adds to this thread's live-bytes contribution; returns the unflushed totals.
+    /// Counts one event of this thread: `live` (bytes, blocks) is its change to the live figures
+    /// and `allocated` its new size for an alloc or a realloc. The three kinds of event:
+    /// an alloc `((size, 1), Some(size))`, a resize `((new - old, 0), Some(new))`, a free
+    /// `((-size, -1), None)`. An alloc or a free adds to two counters, a resize to three.
     ///
     /// # Safety
     /// Owner thread only, inside a write section.
     #[inline(always)]
-    pub(crate) unsafe fn add_unflushed(&self, bytes: i64, blocks: i64) -> (i64, i64) {
-        let bytes = add_i64(&self.unflushed_bytes, bytes);
-        // A resize leaves the block count as it is (a constant 0 here, once inlined): no store.
-        let blocks = if blocks == 0 {
-            self.unflushed_blocks.load(Ordering::Relaxed)
-        } else {
-            add_i64(&self.unflushed_blocks, blocks)
-        };
-        (bytes, blocks)
+    pub(crate) unsafe fn count(&self, (bytes, blocks): (i64, i64), allocated: Option<u64>) {
+        match allocated {
+            Some(size) if blocks == 0 => {
+                add_u64(&self.allocated_bytes, size);
+                add_u64(&self.released_bytes, size.wrapping_sub(bytes as u64));
+                add_u64(&self.resizes, 1);
+            }
+            Some(size) => {
+                debug_assert_eq!((bytes, blocks), (size as i64, 1));
+                add_u64(&self.allocated_bytes, size);
+                add_u64(&self.allocated_blocks, 1);
+            }
+            None => {
+                debug_assert_eq!(blocks, -1);
+                add_u64(&self.released_bytes, bytes.wrapping_neg() as u64);
+                add_u64(&self.freed_blocks, 1);
+            }
+        }
     }
 
-    /// Counts an event of sampled mode's short path (see `process::sampled`): `live` (bytes,
-    /// blocks) and, for an alloc or a realloc, `allocated` bytes and one block in the totals, in a
-    /// write section of its own (readers see the event whole or not at all), with no flush or peak
-    /// check: the next event that takes the full path does them.
+    /// The live bytes this thread added since its last flush.
+    #[inline(always)]
+    pub(crate) fn unflushed_bytes(&self) -> i64 {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let added = load(&self.allocated_bytes).wrapping_sub(load(&self.released_bytes));
+        added.wrapping_sub(load(&self.flushed_bytes)) as i64
+    }
+
+    /// The live blocks this thread added since its last flush.
+    #[inline(always)]
+    pub(crate) fn unflushed_blocks(&self) -> i64 {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let added = load(&self.allocated_blocks).wrapping_sub(load(&self.freed_blocks));
+        added.wrapping_sub(load(&self.flushed_blocks)) as i64
+    }
+
+    /// The blocks in this thread's totals: new blocks and resizes.
+    #[inline(always)]
+    pub(crate) fn total_blocks(&self) -> u64 {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        load(&self.allocated_blocks).wrapping_add(load(&self.resizes))
+    }
+
+    /// The bytes this thread allocated so far, which its allocation allowance is a limit on (see
+    /// [`SamplerState`]).
+    #[inline(always)]
+    pub(crate) fn allocated_bytes(&self) -> u64 {
+        self.allocated_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The bytes this thread released so far, which its free allowance is a limit on.
+    #[inline(always)]
+    pub(crate) fn released_bytes(&self) -> u64 {
+        self.released_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts an event of sampled mode's short path (see `process::sampled`), as [`Self::count`]
+    /// does, in a write section of its own (readers see the event whole or not at all), with no
+    /// flush or peak check: the next event that takes the full path does them.
     ///
     /// # Safety
     /// Owner thread only, outside a write section.
@@ -495,14 +553,8 @@ impl ThreadState {
     pub(crate) unsafe fn add_short_path(&self, live: (i64, i64), allocated: Option<u64>) {
         // SAFETY: the owner, with no section open (forwarded contract).
         let _section = unsafe { self.write_section() };
-        if let Some(bytes) = allocated {
-            add_u64(&self.total_bytes, bytes);
-            add_u64(&self.total_blocks, 1);
-        }
-        add_i64(&self.unflushed_bytes, live.0);
-        if live.1 != 0 {
-            add_i64(&self.unflushed_blocks, live.1);
-        }
+        // SAFETY: the owner, inside the section just opened.
+        unsafe { self.count(live, allocated) };
     }
 
     /// The flushed totals seen at this thread's last flush.
@@ -516,19 +568,35 @@ impl ThreadState {
         (local.base_bytes, local.base_blocks, local.base_seq)
     }
 
-    /// Sets the flushed totals seen and zeroes the unflushed ones.
+    /// Records a flush: `unflushed` (what [`Self::unflushed_bytes`] and
+    /// [`Self::unflushed_blocks`] returned) went into the registry's
+    /// flushed counters, which now hold `bytes` and `blocks` (the flush's sequence number `seq`).
     ///
     /// # Safety
     /// Owner thread only, inside a write section.
     #[inline(always)]
-    pub(crate) unsafe fn set_base(&self, bytes: i64, blocks: i64, seq: u64) {
+    pub(crate) unsafe fn set_base(&self, unflushed: (i64, i64), bytes: i64, blocks: i64, seq: u64) {
         // SAFETY: the caller is the owner, the only thread touching `local`.
         let local = unsafe { &mut *self.local.get() };
         local.base_bytes = bytes;
         local.base_blocks = blocks;
         local.base_seq = seq;
-        self.unflushed_bytes.store(0, Ordering::Relaxed);
-        self.unflushed_blocks.store(0, Ordering::Relaxed);
+        add_u64(&self.flushed_bytes, unflushed.0 as u64);
+        add_u64(&self.flushed_blocks, unflushed.1 as u64);
+    }
+
+    /// Takes the sampled mode's allowances back (see [`SamplerState`]): what is left of the
+    /// allocation allowance returns to the sampler's interval.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    pub(crate) unsafe fn withdraw_allowances(&self) {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let sampler = unsafe { &mut (*self.local.get()).sampler };
+        let left = allowance_left(sampler.alloc_limit, self.allocated_bytes());
+        sampler.bytes_left += left.max(0);
+        sampler.alloc_limit = 0;
+        sampler.free_limit = 0;
     }
 
     /// The measures running on this thread.
@@ -593,14 +661,16 @@ impl ThreadState {
     /// # Safety
     /// Owner thread only.
     pub(crate) unsafe fn push_measure(&self, level: MeasureLevel) -> bool {
-        // SAFETY: the caller is the owner, the only thread touching `local`.
-        let local = unsafe { &mut *self.local.get() };
-        let measures = &mut local.measures;
-        if measures.depth == MAX_NESTED_MEASURES {
+        // SAFETY: the caller is the owner, the only thread touching `local`; the borrow ends here.
+        if unsafe { (*self.local.get()).measures.depth } == MAX_NESTED_MEASURES {
             return false;
         }
         // A measure counts every event: none is left to the usual events' short path.
-        local.sampler.withdraw_allowances();
+        // SAFETY: the owner.
+        unsafe { self.withdraw_allowances() };
+        // SAFETY: the owner, as above; no other borrow of `local` is live.
+        let local = unsafe { &mut *self.local.get() };
+        let measures = &mut local.measures;
         measures.levels[measures.depth] = level;
         measures.depth += 1;
         local.key = CurrentKey::of(level.scope, local.key.key.label);
