@@ -16,6 +16,15 @@ fn large_blocks(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|_| vec![2u8; 256 * 1024]).collect()
 }
 
+/// Blocks below the short path's allowance (64 KiB) but large enough that every few of them
+/// take the full path: the bytes of the event that renews the allowance must not come out of it
+/// (they are already counted against the sampling interval), or sampling runs faster than its mean
+/// and the estimate comes out too high.
+#[inline(never)]
+fn medium_blocks(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| vec![3u8; 48 * 1024]).collect()
+}
+
 #[inline(never)]
 fn grown_by_push() -> Vec<u32> {
     let mut v = Vec::new();
@@ -69,25 +78,28 @@ fn main() {
     let start = tracealloc::stats();
     let small = small_blocks(20_000);
     let large = large_blocks(100);
+    let medium = medium_blocks(2_000);
     let grown = grown_by_push();
     let end = tracealloc::stats();
     let truth_small = 20_000 * 1000 + small.capacity() as u64 * 24;
     let truth_large = 100 * 256 * 1024 + large.capacity() as u64 * 24;
+    let truth_medium = 2_000 * 48 * 1024 + medium.capacity() as u64 * 24;
     let truth_grown = grown.capacity() as u64 * 4;
     // Whole-process figures are exact, sampled or not.
     assert_eq!(
         end.live_bytes - start.live_bytes,
-        truth_small + truth_large + truth_grown
+        truth_small + truth_large + truth_medium + truth_grown
     );
     assert_eq!(
         end.live_blocks - start.live_blocks,
-        20_000 + 1 + 100 + 1 + 1
+        20_000 + 1 + 100 + 1 + 2_000 + 1 + 1
     );
 
     let snapshot = tracealloc::snapshot();
     assert_eq!(snapshot.meta().capture.sampling_bytes, 64 * 1024);
     let (small_est, small_blocks_est) = live_of(&snapshot, "sampling::small_blocks");
     let (large_est, _) = live_of(&snapshot, "sampling::large_blocks");
+    let (medium_est, _) = live_of(&snapshot, "sampling::medium_blocks");
     let (grown_est, grown_blocks_est) = live_of(&snapshot, "sampling::grown_by_push");
     assert!(
         within(small_est, truth_small, 0.15),
@@ -102,6 +114,10 @@ fn main() {
         "large blocks: {large_est} for {truth_large}"
     );
     assert!(
+        within(medium_est, truth_medium, 0.10),
+        "medium blocks: {medium_est} for {truth_medium}"
+    );
+    assert!(
         within(grown_est, truth_grown, 0.01),
         "grown vector: {grown_est} for {truth_grown}"
     );
@@ -113,11 +129,12 @@ fn main() {
         snapshot.profiler().stacks_captured
     );
 
-    drop((small, large, grown));
+    drop((small, large, medium, grown));
     let freed = tracealloc::snapshot();
     for function in [
         "sampling::small_blocks",
         "sampling::large_blocks",
+        "sampling::medium_blocks",
         "sampling::grown_by_push",
     ] {
         assert_eq!(
@@ -153,6 +170,6 @@ fn main() {
     );
     assert!(m.sampled && m.to_string().contains("estimates"), "{m}");
     println!(
-        "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, grown {grown_est} for {truth_grown}, vectors {vectors_est} for {truth_vectors}"
+        "sampling ok: small {small_est} for {truth_small}, large {large_est} for {truth_large}, medium {medium_est} for {truth_medium}, grown {grown_est} for {truth_grown}, vectors {vectors_est} for {truth_vectors}"
     );
 }

@@ -27,7 +27,8 @@
 //! 64 KiB of allocation per thread: it may be up to that much below the true one. Every other
 //! case is planned under the guard, held across the inner call (the inner allocator never calls
 //! back into ours). A failed inner call drops the plan: nothing is counted (the sampler has moved
-//! on, which only shifts where its next sample point falls).
+//! on, which only shifts where its next sample point falls), and the allowances, withdrawn by the
+//! draw, are renewed by a later event once it is counted.
 
 use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;
@@ -165,10 +166,10 @@ fn decide(found: NotLeftOut, bytes: usize, mean: u64) -> (Option<ReentrancyGuard
     let owner = match found.0.or_else(current_thread) {
         None => Owner::NoState,
         Some(thread) => {
-            // SAFETY: `thread` is the calling thread's own state.
+            // SAFETY: `thread` is the calling thread's own state. (Its allowances are renewed once
+            // the event is counted, as the limits they are on its counters must not include the
+            // event's own bytes: see `NewBlock::made`.)
             let sampled = unsafe { draw(thread, bytes, mean) };
-            // SAFETY: the calling thread's own state.
-            unsafe { renew_allowances(thread, true) };
             if sampled {
                 Owner::Sampled(thread)
             } else {
@@ -215,7 +216,10 @@ impl NewBlock {
         let record: *const SiteRecord = match self.owner {
             Owner::Unsampled(thread) => {
                 // SAFETY: `thread` is the calling thread's own state.
-                unsafe { count_untracked(thread, (size as i64, 1), Some(size as u64)) };
+                unsafe {
+                    count_untracked(thread, (size as i64, 1), Some(size as u64));
+                    renew_allowances(thread, true);
+                }
                 return;
             }
             Owner::Profiler => {
@@ -223,7 +227,12 @@ impl NewBlock {
                 std::ptr::null()
             }
             Owner::NoState => REGISTRY.record_orphan_alloc(size),
-            Owner::Sampled(thread) => sampled(thread, size, (size as i64, 1), self.mean),
+            Owner::Sampled(thread) => {
+                let record = sampled(thread, size, (size as i64, 1), self.mean);
+                // SAFETY: `thread` is the calling thread's own state.
+                unsafe { renew_allowances(thread, true) };
+                record
+            }
         };
         // SAFETY: the block is tagged (every case but `Unsampled`), live, made by `Tagged`.
         unsafe { Tagged::write(user, record) };
@@ -288,7 +297,10 @@ impl UntaggedRealloc {
         match self.owner {
             Owner::Unsampled(thread) => {
                 // SAFETY: `thread` is the calling thread's own state.
-                unsafe { count_untracked(thread, (live, 0), Some(new as u64)) };
+                unsafe {
+                    count_untracked(thread, (live, 0), Some(new as u64));
+                    renew_allowances(thread, true);
+                }
             }
             // A program's block resized inside the profiler, or on a thread without state: as
             // `on_realloc` counts an unsampled block's resize there.
@@ -297,8 +309,12 @@ impl UntaggedRealloc {
             }
             Owner::Sampled(thread) => {
                 let record = sampled(thread, new, (live, 0), self.mean);
-                // SAFETY: sampled, so the block was moved to a tagged one (see `to_tagged`).
-                unsafe { Tagged::write(user, record) };
+                // SAFETY: (1) sampled, so the block was moved to a tagged one (see `to_tagged`);
+                // (2) `thread` is the calling thread's own state.
+                unsafe {
+                    Tagged::write(user, record);
+                    renew_allowances(thread, true);
+                }
             }
         }
     }
