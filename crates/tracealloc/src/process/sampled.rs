@@ -56,16 +56,23 @@ enum Owner {
 /// allowance is used up, `None` when the thread is inside the profiler or has no state yet.
 pub(crate) struct NotLeftOut(Option<&'static ThreadState>);
 
+/// The calling thread's state, when it has one and is outside the profiler (where the short path
+/// may count its events: inside it, a block is the profiler's own).
+#[inline(always)]
+fn outside_profiler() -> Option<&'static ThreadState> {
+    if ReentrancyGuard::is_held() {
+        return None;
+    }
+    existing_thread()
+}
+
 /// The calling thread's state when this event (`bytes` newly allocated) is the usual one: outside
 /// the profiler, on a thread that has its state, within its allocation allowance (which counting
 /// it takes `bytes` from). Count it with [`count_short_path`] once the inner call succeeded.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn left_out(bytes: usize) -> Result<&'static ThreadState, NotLeftOut> {
-    if ReentrancyGuard::is_held() {
-        return Err(NotLeftOut(None));
-    }
-    let Some(thread) = existing_thread() else {
+    let Some(thread) = outside_profiler() else {
         return Err(NotLeftOut(None));
     };
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.
@@ -326,10 +333,7 @@ impl UntaggedRealloc {
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn free_left_out(size: usize) -> bool {
-    if ReentrancyGuard::is_held() {
-        return false;
-    }
-    let Some(thread) = existing_thread() else {
+    let Some(thread) = outside_profiler() else {
         return false;
     };
     // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends here.

@@ -275,6 +275,12 @@ pub(crate) struct ThreadCounts {
     pub(crate) peak_seq: u64,
 }
 
+/// A counter's value, read with no ordering: readers get consistency from the sequence lock.
+#[inline(always)]
+fn relaxed(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
 #[inline(always)]
 pub(crate) fn add_u64(counter: &AtomicU64, delta: u64) {
     counter.store(
@@ -394,7 +400,7 @@ impl ThreadState {
         self.read_consistent(|| ThreadCounts {
             unflushed_bytes: self.unflushed_bytes(),
             unflushed_blocks: self.unflushed_blocks(),
-            total_bytes: self.allocated_bytes.load(Ordering::Relaxed),
+            total_bytes: self.allocated_bytes(),
             total_blocks: self.total_blocks(),
             peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_blocks: self.peak_blocks.load(Ordering::Relaxed),
@@ -510,37 +516,34 @@ impl ThreadState {
     /// The live bytes this thread added since its last flush.
     #[inline(always)]
     pub(crate) fn unflushed_bytes(&self) -> i64 {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let added = load(&self.allocated_bytes).wrapping_sub(load(&self.released_bytes));
-        added.wrapping_sub(load(&self.flushed_bytes)) as i64
+        let added = relaxed(&self.allocated_bytes).wrapping_sub(relaxed(&self.released_bytes));
+        added.wrapping_sub(relaxed(&self.flushed_bytes)) as i64
     }
 
     /// The live blocks this thread added since its last flush.
     #[inline(always)]
     pub(crate) fn unflushed_blocks(&self) -> i64 {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let added = load(&self.allocated_blocks).wrapping_sub(load(&self.freed_blocks));
-        added.wrapping_sub(load(&self.flushed_blocks)) as i64
+        let added = relaxed(&self.allocated_blocks).wrapping_sub(relaxed(&self.freed_blocks));
+        added.wrapping_sub(relaxed(&self.flushed_blocks)) as i64
     }
 
     /// The blocks in this thread's totals: new blocks and resizes.
     #[inline(always)]
     pub(crate) fn total_blocks(&self) -> u64 {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        load(&self.allocated_blocks).wrapping_add(load(&self.resizes))
+        relaxed(&self.allocated_blocks).wrapping_add(relaxed(&self.resizes))
     }
 
     /// The bytes this thread allocated so far, which its allocation allowance is a limit on (see
     /// [`SamplerState`]).
     #[inline(always)]
     pub(crate) fn allocated_bytes(&self) -> u64 {
-        self.allocated_bytes.load(Ordering::Relaxed)
+        relaxed(&self.allocated_bytes)
     }
 
     /// The bytes this thread released so far, which its free allowance is a limit on.
     #[inline(always)]
     pub(crate) fn released_bytes(&self) -> u64 {
-        self.released_bytes.load(Ordering::Relaxed)
+        relaxed(&self.released_bytes)
     }
 
     /// Counts an event of sampled mode's short path (see `process::sampled`), as [`Self::count`]
