@@ -363,7 +363,7 @@ fn on_alloc_in_mode(
 
 #[inline(always)]
 fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
-    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
+    // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
     if !unsafe { sampled::draw(thread, size, mean) } {
         // SAFETY: as above.
         unsafe { sampled::count_untracked(thread, (size as i64, 1), Some(size as u64)) };
@@ -451,7 +451,7 @@ fn on_sampled_realloc(
     // afresh, sampled block or not, so that a live block is sampled with the probability of its
     // current size: kept sampled across its resizes, a doubling `Vec` had read as twice its bytes
     // (every size it went through had a chance to pick it).
-    // SAFETY: `thread` is the calling thread's own state; the sampler's borrow ends with the call.
+    // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
     let sampled = unsafe { sampled::draw(thread, new, mean) };
     if !std::ptr::eq(site, &UNSAMPLED) {
         // A sampled block keeps its site when picked again, and leaves it when not.
