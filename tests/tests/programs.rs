@@ -336,6 +336,35 @@ fn a_sampled_realloc_does_not_reenter_the_profiler() {
     assert!(out.contains("realloc reentry ok"), "{out}");
 }
 
+/// Two `Profiler` values with different settings: the one that made the first allocation decides;
+/// the other's request is refused, said once on stderr, and every block is freed under the layout
+/// it was made with (the program checks its contents and totals across every scheme).
+#[test]
+fn a_second_profiler_with_other_settings_is_refused_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_two_profilers"))
+        .output()
+        .expect("run two_profilers");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("two profilers ok"), "{stdout}");
+    assert_eq!(
+        stderr
+            .matches("tracealloc: a second Profiler asks for")
+            .count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "a second Profiler asks for sampling every 4096 bytes, but the first allocation set \
+             the profiler up with exact mode (running: exact); the mode is decided once per \
+             process, so the second request is ignored"
+        ),
+        "{stderr}"
+    );
+}
+
 /// `(sampling bytes, chosen by TRACEALLOC_SAMPLE, live blocks of the site: 2,000 blocks and their Vec)`.
 fn sample_env(program: &str, sample: Option<&str>) -> (u64, bool, u64) {
     let envs: Vec<(&str, &str)> = sample

@@ -17,7 +17,7 @@
 
 // The layers, each built only on those above it in this list (checked by `tests/layering.rs`):
 //
-//  sys, guard          operating-system calls; the reentrancy guard
+//  sys, guard, config  operating-system calls; the reentrancy guard; the configuration, decided once
 //  capture             a call stack's return addresses: frame-pointer walk, DWARF unwinder
 //  state               per-thread state: carved memory, the sequence lock, stack tables, records
 //  accounting          alloc / realloc / dealloc on a thread's state, sampling maths, block headers,
@@ -32,6 +32,7 @@ mod accounting;
 #[cfg(test)]
 mod allocator_check;
 mod capture;
+mod config;
 mod guard;
 mod labels;
 pub mod measure;
@@ -44,15 +45,14 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
 use std::path::Path;
 
-pub use accounting::mode::{LIFETIMES_ENV, SAMPLE_ENV};
-pub use capture::{CAPTURE_ENV, DEPTH_ENV};
+pub use config::{
+    CAPTURE_ENV, DEFAULT_MAX_STACKS, DEPTH_ENV, INTERVAL_ENV, KEEP_ENV, LIFETIMES_ENV,
+    MAX_STACKS_ENV, OUT_ENV, SAMPLE_ENV,
+};
 #[cfg(feature = "tracing")]
 pub use labels::LabelLayer;
 pub use labels::{Labeled, labeled, with_label};
 pub use measure::{Measurement, measure, measure_future, measure_scoped, measure_with};
-pub use process::dump::{INTERVAL_ENV, KEEP_ENV};
-pub use process::exit::OUT_ENV;
-pub use state::thread::{DEFAULT_MAX_STACKS, MAX_STACKS_ENV};
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;
 pub use tracealloc_snapshot::{
@@ -60,7 +60,7 @@ pub use tracealloc_snapshot::{
 };
 
 use accounting::header::{Outer, Tagged};
-use accounting::mode::{UNDECIDED, is_sampled};
+use config::{Request, UNDECIDED_WORD as UNDECIDED, is_sampled, policy_word};
 use guard::ReentrancyGuard;
 use process::sampled::{NewBlock, NotLeftOut, UntaggedRealloc};
 
@@ -78,9 +78,9 @@ pub const PROFILER_OPTIMIZED: bool = !cfg!(tracealloc_unoptimized);
 #[derive(Debug, Default)]
 pub struct Profiler<A: GlobalAlloc = System> {
     inner: A,
-    /// The mode asked for: the mean bytes between samples (0 for exact mode), plus the lifetimes
-    /// bit (see `accounting::mode`).
-    requested_mode: u64,
+    /// The settings asked for (see `config`): they take part in the process's configuration if
+    /// this value makes its first allocation, and are refused, loudly, if they differ from it.
+    request: Request,
 }
 
 impl Profiler<System> {
@@ -88,7 +88,7 @@ impl Profiler<System> {
     pub const fn system() -> Self {
         Profiler {
             inner: System,
-            requested_mode: 0,
+            request: Request::DEFAULT,
         }
     }
 }
@@ -111,7 +111,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     pub const fn new(inner: A) -> Self {
         Profiler {
             inner,
-            requested_mode: 0,
+            request: Request::DEFAULT,
         }
     }
 
@@ -126,13 +126,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system().sampled(512 * 1024);
     /// ```
     pub const fn sampled(mut self, mean_bytes: u64) -> Self {
-        let lifetimes = self.requested_mode & accounting::mode::LIFETIMES;
-        let mean = if mean_bytes < accounting::mode::LIFETIMES {
-            mean_bytes
-        } else {
-            accounting::mode::LIFETIMES - 1
-        };
-        self.requested_mode = mean | lifetimes;
+        self.request = self.request.sampled(mean_bytes);
         self
     }
 
@@ -148,7 +142,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system().lifetimes();
     /// ```
     pub const fn lifetimes(mut self) -> Self {
-        self.requested_mode |= accounting::mode::LIFETIMES;
+        self.request = self.request.with_lifetimes();
         self
     }
 }
@@ -179,7 +173,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let mode = process::mode_word();
+        let mode = policy_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
@@ -196,7 +190,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let mode = process::mode_word();
+        let mode = policy_word();
         // SAFETY: as in `alloc`: the block was made by the same scheme.
         unsafe {
             if mode == 0 {
@@ -237,7 +231,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     /// As `GlobalAlloc::alloc`.
     #[inline(always)]
     unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        let mode = process::mode_word();
+        let mode = policy_word();
         // SAFETY: forwarded contract; sampled mode and alignment checked for `sampled_alloc`.
         unsafe {
             if mode == 0 {
@@ -270,7 +264,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     #[cold]
     #[inline(never)]
     unsafe fn allocate_deciding(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        process::decide_mode_word(self.requested_mode);
+        config::decide(self.request);
         // SAFETY: forwarded contract; the mode is decided now, so this does not come back here.
         unsafe { self.allocate(layout, zeroed) }
     }
@@ -280,7 +274,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_deciding(&self, ptr: *mut u8, layout: Layout) {
-        process::decide_mode_word(self.requested_mode);
+        config::decide(self.request);
         // SAFETY: forwarded contract; decided now, as above.
         unsafe { self.dealloc(ptr, layout) }
     }
@@ -290,7 +284,7 @@ impl<A: GlobalAlloc> Profiler<A> {
     #[cold]
     #[inline(never)]
     unsafe fn realloc_deciding(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        process::decide_mode_word(self.requested_mode);
+        config::decide(self.request);
         // SAFETY: forwarded contract; decided now, as above.
         unsafe { self.realloc(ptr, layout, new_size) }
     }
@@ -388,7 +382,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         }
         // SAFETY: (2) base + pad lies within the block of size + pad bytes.
         let user = unsafe { base.add(outer.pad) };
-        let record = process::on_alloc(layout.size(), user as usize, mode);
+        let record = process::on_alloc(layout.size(), user as usize, mode, self.request);
         // SAFETY: (3) user is base + pad of a live block of the outer layout.
         unsafe { outer.write(user, record) };
         user
@@ -492,6 +486,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         mean: u64,
         zeroed: bool,
     ) -> *mut u8 {
+        config::check(self.request);
         let plan = NewBlock::plan(found, layout.size(), mean);
         let tagged = plan.tagged();
         let Some(inner) = Tagged::inner(layout.size(), tagged) else {
@@ -658,6 +653,7 @@ impl<A: GlobalAlloc> Profiler<A> {
         found: NotLeftOut,
         mean: u64,
     ) -> *mut u8 {
+        config::check(self.request);
         let plan = UntaggedRealloc::plan(found, new_size, mean);
         let tagged = plan.to_tagged();
         let Some(new_inner) = Tagged::inner(new_size, tagged) else {

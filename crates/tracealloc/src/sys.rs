@@ -89,21 +89,6 @@ pub(crate) fn write_stderr(message: &[u8]) {
     unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
 }
 
-/// An environment variable read as an unsigned number, without allocating (`getenv`); `None`
-/// when it is unset or not a number.
-pub(crate) fn env_u64(name: &std::ffi::CStr) -> Option<u64> {
-    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string that we
-    // only read here (nothing in the allocator path changes the environment).
-    let value = unsafe {
-        let value = libc::getenv(name.as_ptr());
-        if value.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(value).to_bytes()
-    };
-    std::str::from_utf8(value).ok()?.trim().parse().ok()
-}
-
 /// Milliseconds of `CLOCK_MONOTONIC_COARSE`: a read of the vDSO's last tick (a few ns, no system
 /// call), precise to the kernel's tick (1 to 4 ms), which is all a memory timeline needs.
 pub(crate) fn coarse_now_ms() -> u64 {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["sys", "guard"],
+    &["sys", "guard", "config"],
     &["capture"],
     &["state"],
     &["accounting"],

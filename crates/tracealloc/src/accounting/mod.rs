@@ -2,7 +2,7 @@
 //! thread's counters and the whole-process figures.
 //!
 //! ```text
-//!  mode      exact, sampled or with lifetimes: decided once, one word
+//!  stamp     the clock of lifetimes mode
 //!  sampling  the Poisson sampler and its unbiased estimates
 //!  header    where a block keeps its record's address
 //!  measure   what a running `measure` counts of each operation
@@ -12,7 +12,7 @@
 
 pub(crate) mod header;
 pub(crate) mod measure;
-pub(crate) mod mode;
 pub(crate) mod registry;
 pub(crate) mod sampling;
+pub(crate) mod stamp;
 pub(crate) mod timeline;

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, 
 use tracealloc_snapshot::HeapStats;
 
 use crate::accounting::measure;
-use crate::accounting::mode::ModeChoice;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::record::SiteDelta;
@@ -164,8 +163,6 @@ pub(crate) struct Registry {
     pub(crate) orphan_record: SiteRecord,
     /// Threads that could not get a state (memory for it ran out): they went on without one.
     pub(crate) threads_without_state: AtomicU64,
-    /// The mode (exact, sampled, lifetimes), decided at the process's first allocation.
-    pub(crate) mode: ModeChoice,
     /// The next `measure` scope id: increasing, so that scopes nested in a measure have larger ids.
     next_scope: AtomicU64,
     /// When the live bytes last reached their maximum, for each site's figures at that moment.
@@ -192,7 +189,6 @@ impl Registry {
             orphan_total_blocks: AtomicU64::new(0),
             orphan_record: SiteRecord::empty(OwnerId::NONE),
             threads_without_state: AtomicU64::new(0),
-            mode: ModeChoice::new(),
             next_scope: AtomicU64::new(1),
             peak_mark: PeakMark::new(),
             timeline: Timeline::new(),
@@ -572,7 +568,7 @@ impl Registry {
         let peak_gen = self.peak_mark.generation();
         record.remote_add(&change, peak_gen, false, &self.mapped_bytes);
         if let Some(counts) = record.lifetimes().filter(|_| freed) {
-            counts.remote_died(crate::accounting::mode::stamp());
+            counts.remote_died(crate::accounting::stamp::stamp());
         }
     }
 

@@ -14,49 +14,17 @@ pub(crate) mod unwind;
 use frame_pointers::{frame_pointers_work, walk_frame_pointers};
 
 /// The most frames a stack can keep (`TRACEALLOC_DEPTH` is capped here).
-pub(crate) const MAX_DEPTH: usize = 256;
-/// Frames kept per stack unless `TRACEALLOC_DEPTH` says otherwise: enough for recursive-descent
-/// parsers in debug builds (syn parsing real code goes 40-110 frames deep there).
-pub(crate) const DEFAULT_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = crate::config::MAX_DEPTH;
 
-/// The environment variable that sets how many frames a stack keeps (1 to 256; default 128).
-/// Deeper stacks are truncated: counted as such, and marked by a `[truncated]` outermost frame.
-pub const DEPTH_ENV: &str = "TRACEALLOC_DEPTH";
-
-/// Frames kept per stack, set once with the capture mode.
-static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
+/// Frames kept per stack (the configuration's `depth`, copied here with the capture mode, where
+/// every capture reads it). Deeper stacks are truncated: counted as such, and marked by a
+/// `[truncated]` outermost frame.
+static DEPTH: AtomicUsize = AtomicUsize::new(crate::config::DEFAULT_DEPTH);
 
 /// Frames kept per stack.
 #[inline(always)]
 pub(crate) fn depth_limit() -> usize {
     DEPTH.load(Ordering::Relaxed)
-}
-
-/// `TRACEALLOC_DEPTH`, when set to a number from 1 to [`MAX_DEPTH`]. Read with `getenv`, which
-/// does not allocate.
-fn requested_depth() -> Option<usize> {
-    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string that we
-    // only read here.
-    let value = unsafe {
-        let value = libc::getenv(c"TRACEALLOC_DEPTH".as_ptr());
-        if value.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(value).to_bytes()
-    };
-    let depth = std::str::from_utf8(value)
-        .ok()?
-        .trim()
-        .parse::<usize>()
-        .ok()?;
-    if (1..=MAX_DEPTH).contains(&depth) {
-        Some(depth)
-    } else {
-        crate::sys::write_stderr(
-            b"tracealloc: TRACEALLOC_DEPTH must be a number from 1 to 256; using 128\n",
-        );
-        None
-    }
 }
 
 /// How a stack capture ended.
@@ -111,13 +79,15 @@ impl CaptureMode {
 #[cold]
 ///
 /// `mapped` counts the bytes the unwinder maps for its rule cache, if it is chosen.
-pub(crate) fn decide_mode(stack: (usize, usize), mapped: &AtomicU64) -> CaptureMode {
-    if let Some(depth) = requested_depth() {
-        DEPTH.store(depth, Ordering::Relaxed);
-    }
+pub(crate) fn decide_mode(
+    config: &crate::config::Config,
+    stack: (usize, usize),
+    mapped: &AtomicU64,
+) -> CaptureMode {
+    DEPTH.store(config.depth, Ordering::Relaxed);
     #[cfg(tracealloc_unoptimized)]
     crate::sys::write_stderr(UNOPTIMIZED_NOTICE);
-    let mode = if unwind_requested() {
+    let mode = if config.force_unwind {
         CaptureMode::Unwind
     } else if frame_pointers_work(stack) {
         CaptureMode::FramePointers
@@ -151,21 +121,6 @@ const UNOPTIMIZED_NOTICE: &[u8] = concat!(
     "and build with frame pointers (see \"Debug builds\" in tracealloc's README).\n",
 )
 .as_bytes();
-
-/// The environment variable that forces a capture method: `TRACEALLOC_CAPTURE=unwind` uses the
-/// DWARF unwinder even when frame pointers work (to compare the two, or to work around a library
-/// built without frame pointers in the middle of the stacks).
-pub const CAPTURE_ENV: &str = "TRACEALLOC_CAPTURE";
-
-/// Whether `TRACEALLOC_CAPTURE=unwind` is set. Read with `getenv`, which does not allocate.
-fn unwind_requested() -> bool {
-    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string that we
-    // only read here, before anything in this process could have changed the environment.
-    unsafe {
-        let value = libc::getenv(c"TRACEALLOC_CAPTURE".as_ptr());
-        !value.is_null() && std::ffi::CStr::from_ptr(value).to_bytes() == b"unwind"
-    }
-}
 
 /// A stack's identity, built one return address at a time during the walk: two words of state,
 /// updated by a step that is a bijection of the state for each address.

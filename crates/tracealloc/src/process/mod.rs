@@ -17,10 +17,11 @@ pub(crate) mod exit;
 pub(crate) mod fork;
 pub(crate) mod sampled;
 
-use crate::accounting::mode::{LIFETIMES, stamp};
 use crate::accounting::registry::{Registry, Site};
 use crate::accounting::sampling::UNSAMPLED;
+use crate::accounting::stamp::stamp;
 use crate::capture::{CaptureMode, Captured, decide_mode};
+use crate::config::{LIFETIMES_WORD as LIFETIMES, Request};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
@@ -50,9 +51,20 @@ const NO_STATE: *const ThreadState = std::ptr::dangling();
 /// the thread is exiting.
 #[inline(always)]
 fn current_thread() -> Option<&'static ThreadState> {
+    current_thread_for(None)
+}
+
+/// [`current_thread`] on behalf of a `Profiler` value with the settings `request`, when known:
+/// checked against the configuration (see `config`) when the thread gets its state.
+#[inline(always)]
+fn current_thread_for(request: Option<Request>) -> Option<&'static ThreadState> {
     existing_thread().or_else(|| {
         // No state: make one, unless this thread will not get one (see `NO_STATE`).
-        CURRENT.with(Cell::get).is_null().then(new_thread).flatten()
+        if CURRENT.with(Cell::get).is_null() {
+            new_thread(request)
+        } else {
+            None
+        }
     })
 }
 
@@ -66,9 +78,15 @@ fn existing_thread() -> Option<&'static ThreadState> {
 
 #[cold]
 #[inline(never)]
-fn new_thread() -> Option<&'static ThreadState> {
+fn new_thread(request: Option<Request>) -> Option<&'static ThreadState> {
     let _guard = ReentrancyGuard::enter();
-    install_process_hooks();
+    // Decided at the process's first allocation already, unless this thread's first call is a
+    // `measure` or a label before any allocation: then the default settings decide.
+    let config = crate::config::decide_quietly(request.unwrap_or(Request::DEFAULT));
+    if let Some(request) = request {
+        crate::config::check_request(config, request);
+    }
+    install_process_hooks(config);
     let Some(state) = REGISTRY.register_thread() else {
         CURRENT.with(|c| c.set(NO_STATE));
         return None;
@@ -83,8 +101,8 @@ fn new_thread() -> Option<&'static ThreadState> {
         unsafe { libc::pthread_setspecific(key, (state as *const ThreadState).cast()) };
     }
     if CaptureMode::current() == CaptureMode::Undecided {
-        STACK_BUDGET.configure();
-        decide_mode(state.stack().bounds(), &REGISTRY.mapped_bytes);
+        STACK_BUDGET.configure(config);
+        decide_mode(config, state.stack().bounds(), &REGISTRY.mapped_bytes);
     }
     Some(state)
 }
@@ -92,7 +110,7 @@ fn new_thread() -> Option<&'static ThreadState> {
 /// Registers the fork, thread-exit and process-exit hooks, once; a thread that loses the race goes
 /// on without waiting (nothing on the allocator path waits on another thread).
 #[cold]
-fn install_process_hooks() {
+fn install_process_hooks(config: &'static crate::config::Config) {
     if PROCESS_HOOKS
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
         .is_err()
@@ -100,7 +118,7 @@ fn install_process_hooks() {
         return;
     }
     REGISTRY.timeline.start();
-    dump::start_if_configured();
+    dump::start_if_configured(config);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
     // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.
@@ -187,8 +205,18 @@ pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<(Vec<usize>, u64,
     })
 }
 
+/// Lets the global allocator decide the configuration, with its `Profiler` value's settings, if no
+/// allocation has yet: a call that needs the thread's state before any allocation (a `measure`, a
+/// label) would otherwise decide it with the default settings.
+fn decide_through_the_global_allocator() {
+    if crate::config::get().is_none() {
+        drop(std::hint::black_box(Box::new(0u64)));
+    }
+}
+
 /// Begins a measure of the calling thread's allocations.
 pub(crate) fn measure_begin() -> Result<(), MeasureRefused> {
+    decide_through_the_global_allocator();
     let thread = current_thread().ok_or(MeasureRefused::NotGlobalAllocator)?;
     // SAFETY: the calling thread's own state; the borrow ends within the statement.
     let outermost = unsafe { thread.measures().depth == 0 };
@@ -247,6 +275,7 @@ pub(crate) struct LabelGuard {
 /// that has no state (memory for it ran out).
 #[inline]
 pub(crate) fn enter_label(label: Label) -> LabelGuard {
+    decide_through_the_global_allocator();
     let thread = current_thread();
     // SAFETY: the calling thread's own state.
     let previous = thread.map_or(Label::NONE, |t| unsafe { t.swap_label(label) });
@@ -278,7 +307,7 @@ impl Drop for LabelGuard {
 
 /// The sampling interval in use (0: exact mode, or no allocation yet).
 pub(crate) fn sampling_mean() -> u64 {
-    REGISTRY.mode.sampling().0
+    crate::config::get().map_or(0, |config| config.policy.sampling_mean())
 }
 
 /// A snapshot of the process's registry, untracked.
@@ -297,23 +326,8 @@ fn capture_here(thread: &ThreadState) -> Captured {
     captured
 }
 
-/// The mode word (see `accounting::mode`) as it stands: `UNDECIDED` before the process's first
-/// allocation, which decides it with [`decide_mode_word`]. It says how every block is laid out, so
-/// it is read before the inner allocator is called.
-#[inline(always)]
-pub(crate) fn mode_word() -> u64 {
-    REGISTRY.mode.current()
-}
-
-/// The mode word in use, decided now from the environment and `requested_mode`, the `Profiler`'s
-/// setting, if no thread has yet. (Deciding reads the environment and allocates nothing.)
-#[cold]
-#[inline(never)]
-pub(crate) fn decide_mode_word(requested_mode: u64) -> u64 {
-    REGISTRY.mode.word(requested_mode)
-}
-
-/// Accounts a new block of `size` bytes (`mode`: the decided mode word, from [`mode_word`]);
+/// Accounts a new block of `size` bytes (`mode`: the decided policy word, from `config::policy_word`;
+/// `request`: the settings of the `Profiler` value in use);
 /// returns the record to store in its header (null for the profiler's own blocks).
 // `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
 // In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
@@ -321,12 +335,17 @@ pub(crate) fn decide_mode_word(requested_mode: u64) -> u64 {
 // alone). In release it is inlined: the call would cost about 30 instructions per event.
 #[cfg_attr(debug_assertions, inline(never))]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(size: usize, address: usize, mode: u64) -> *const SiteRecord {
+pub(crate) fn on_alloc(
+    size: usize,
+    address: usize,
+    mode: u64,
+    request: Request,
+) -> *const SiteRecord {
     let Some(_guard) = ReentrancyGuard::enter() else {
         REGISTRY.record_own(size as i64);
         return std::ptr::null();
     };
-    let Some(thread) = current_thread() else {
+    let Some(thread) = current_thread_for(Some(request)) else {
         return REGISTRY.record_orphan_alloc(size);
     };
     if mode != 0 {

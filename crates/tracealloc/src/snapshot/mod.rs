@@ -14,7 +14,7 @@ use tracealloc_snapshot::{
     TimePoint,
 };
 
-use crate::accounting::mode::{NS_PER_STAMP, stamp};
+use crate::accounting::stamp::{NS_PER_STAMP, stamp};
 use crate::accounting::timeline::{CAPACITY, Point};
 
 use crate::accounting::registry::Registry;
@@ -85,7 +85,10 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let peak_gen = registry.peak_mark.generation();
     // Lifetimes: a live block counts up to the moment its record is copied (not to the end of the
     // symbolization, which may take a second).
-    let stamp_rate = (registry.mode.lifetimes().0).then(|| (stamp(), NS_PER_STAMP));
+    let config = crate::config::get();
+    let stamp_rate = config
+        .is_some_and(crate::config::Config::lifetimes)
+        .then(|| (stamp(), NS_PER_STAMP));
     // The snapshot's moment on the timeline, and the resident memory then: before symbolizing,
     // which takes time and memory of its own (most of a second in a debug build).
     let moment = (
@@ -147,7 +150,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let (tables_bytes, heap_after) = registry.own_bytes_parts();
     let heap_bytes = heap_kept + heap_after.saturating_sub(heap_before);
 
-    let mut snapshot = Snapshot::new(metadata(registry));
+    let mut snapshot = Snapshot::new(metadata());
     snapshot.totals = totals;
     // Frames are interned once per return address (thousands), not once per stack frame
     // (millions): stacks are then built from frame ids.
@@ -439,7 +442,7 @@ fn proc_status_field(status: &str, field: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn metadata(registry: &Registry) -> Metadata {
+fn metadata() -> Metadata {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mode = CaptureMode::current();
     let mut capture = CaptureInfo::new(
@@ -447,8 +450,12 @@ fn metadata(registry: &Registry) -> Metadata {
         depth_limit() as u32,
         mode == CaptureMode::FramePointers,
     );
-    (capture.sampling_bytes, capture.sampling_from_env) = registry.mode.sampling();
-    (capture.lifetimes, capture.lifetimes_from_env) = registry.mode.lifetimes();
+    if let Some(config) = crate::config::get() {
+        capture.sampling_bytes = config.policy.sampling_mean();
+        capture.sampling_from_env = config.sample_from_env;
+        capture.lifetimes = config.lifetimes();
+        capture.lifetimes_from_env = config.lifetimes_from_env;
+    }
     let command = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

@@ -5,15 +5,11 @@
 //! frees or reallocates one of the record's blocks adds to the record's remote half instead
 //! ([`RemoteCounts`]), with atomic read-modify-writes; readers add the two halves.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::capture::StackHash;
 use crate::state::carve::carve;
 use crate::state::stack_tree::{FrameNode, StoredStack, TRAILER_ALIGN};
-
-/// Whether new records get [`LifetimeCounts`]: set once, when the process's mode is decided at its
-/// first allocation (before any record is made).
-pub(crate) static LIFETIMES_MODE: AtomicBool = AtomicBool::new(false);
 
 /// A task label (`tracealloc::labeled`): a `&'static str`, kept as its address and length so that
 /// it fits in a record and costs two stores to set.

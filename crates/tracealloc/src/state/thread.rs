@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize,
 
 use crate::capture::{Captured, ThreadStack};
 use crate::state::carve::{carve, give_back};
-use crate::state::record::{LIFETIMES_MODE, Label, OwnerId, RecordChunk, RecordKey, SiteRecord};
+use crate::state::record::{Label, OwnerId, RecordChunk, RecordKey, SiteRecord};
 use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::state::stack_tree::StackTree;
 use crate::sys;
@@ -41,28 +41,15 @@ pub(crate) struct StackBudget {
     cap: AtomicUsize,
 }
 
-/// The environment variable that sets the cap on distinct stacks (default [`DEFAULT_MAX_STACKS`]).
-pub const MAX_STACKS_ENV: &str = "TRACEALLOC_MAX_STACKS";
-
-/// About 200 bytes per stack, as a thread's stacks share their outer frames (syn's 111,671 stacks
-/// of 31 frames on average: a 128-byte record, 3.3 new frame nodes of 16 bytes, table slots):
-/// 1,000,000 stacks keep the tables near 200 MiB.
-pub const DEFAULT_MAX_STACKS: usize = 1_000_000;
-
 pub(crate) static STACK_BUDGET: StackBudget = StackBudget {
     made: AtomicUsize::new(0),
-    cap: AtomicUsize::new(DEFAULT_MAX_STACKS),
+    cap: AtomicUsize::new(crate::config::DEFAULT_MAX_STACKS),
 };
 
 impl StackBudget {
-    /// Reads `TRACEALLOC_MAX_STACKS`, once, at the first allocation.
-    pub(crate) fn configure(&self) {
-        if let Some(cap) = sys::env_u64(c"TRACEALLOC_MAX_STACKS") {
-            self.cap.store(
-                usize::try_from(cap).unwrap_or(usize::MAX),
-                Ordering::Relaxed,
-            );
-        }
+    /// Takes the cap from the configuration, once, at the first thread's start.
+    pub(crate) fn configure(&self, config: &crate::config::Config) {
+        self.cap.store(config.max_stacks, Ordering::Relaxed);
     }
 
     /// Counts one more record, or returns false when the cap is reached.
@@ -811,7 +798,7 @@ impl ThreadState {
         if !STACK_BUDGET.take_one() {
             return None; // past the cap: charged to the thread's `[other stacks]` record
         }
-        let has_lifetimes = LIFETIMES_MODE.load(Ordering::Relaxed);
+        let has_lifetimes = crate::config::get().is_some_and(crate::config::Config::lifetimes);
         let trailer_bytes = SiteRecord::trailer_bytes(key, has_lifetimes);
         let stack = local
             .stacks

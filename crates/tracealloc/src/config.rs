@@ -1,0 +1,485 @@
+//! The profiler's configuration: decided once, at the process's first allocation, from the
+//! environment and the `Profiler` value's own settings, and immutable afterwards. Every other
+//! module reads it from here; nothing else reads the environment.
+//!
+//! ```text
+//!  state:  UNDECIDED ──(first allocation: compare-and-swap)──> WRITING ──> DECIDED
+//!                         a racing thread spins while WRITING (the writer only reads the
+//!                         environment: no allocation, no lock, a few microseconds)
+//!  policy word (read by every allocation, published before DECIDED):
+//!          UNDECIDED_WORD ──> 0 (exact) | LIFETIMES_WORD (exact with lifetimes) | mean (sampled)
+//! ```
+//!
+//! Precedence, for each setting: the environment variable when it is set and valid, else the
+//! `Profiler` value's setting, else the default. Lifetimes need exact mode: with sampling they stay
+//! off.
+//!
+//! A `Profiler` value whose settings differ from those that decided is refused: its request is
+//! ignored (every block keeps the layout of the decided policy, whichever value allocates or frees
+//! it) and the conflict is said once on stderr. It is noticed where a value meets the profiler on
+//! a path that is not the usual event's: the decision itself, a thread's first allocation, and in
+//! sampled mode every sampled event.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+/// The environment variable that chooses sampling at start-up without a rebuild: the mean bytes
+/// between samples, `0` for exact mode. It overrides `Profiler::sampled`.
+pub const SAMPLE_ENV: &str = "TRACEALLOC_SAMPLE";
+/// The environment variable that turns lifetimes on (`1`) or off (`0`) at start-up, overriding
+/// `Profiler::lifetimes`.
+pub const LIFETIMES_ENV: &str = "TRACEALLOC_LIFETIMES";
+/// The environment variable that sets how many frames a stack keeps (1 to 256; default 128).
+pub const DEPTH_ENV: &str = "TRACEALLOC_DEPTH";
+/// The environment variable that forces a capture method: `TRACEALLOC_CAPTURE=unwind` uses the
+/// DWARF unwinder even when frame pointers work (to compare the two, or to work around a library
+/// built without frame pointers in the middle of the stacks).
+pub const CAPTURE_ENV: &str = "TRACEALLOC_CAPTURE";
+/// The environment variable that sets the cap on distinct stacks (default [`DEFAULT_MAX_STACKS`]).
+pub const MAX_STACKS_ENV: &str = "TRACEALLOC_MAX_STACKS";
+/// The environment variable naming the exit snapshot's path; `{pid}` is replaced by the process id
+/// (and, with `TRACEALLOC_INTERVAL`, `{seq}` by the snapshot's number).
+pub const OUT_ENV: &str = "TRACEALLOC_OUT";
+/// The environment variable that sets the period of the snapshots: `30s`, `500ms`, `5m`, or a
+/// number of seconds.
+pub const INTERVAL_ENV: &str = "TRACEALLOC_INTERVAL";
+/// The environment variable that sets how many periodic snapshots are kept (the oldest go).
+pub const KEEP_ENV: &str = "TRACEALLOC_KEEP";
+
+/// About 200 bytes per stack, as a thread's stacks share their outer frames (syn's 111,671 stacks
+/// of 31 frames on average: a 128-byte record, 3.3 new frame nodes of 16 bytes, table slots):
+/// 1,000,000 stacks keep the tables near 200 MiB.
+pub const DEFAULT_MAX_STACKS: usize = 1_000_000;
+
+/// Frames kept per stack by default: enough for recursive-descent parsers in debug builds.
+pub(crate) const DEFAULT_DEPTH: usize = 128;
+/// The most frames a stack keeps.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// The policy word of exact mode with lifetimes; as a request (`Profiler`'s setting) this bit is
+/// added to the sampling interval.
+pub(crate) const LIFETIMES_WORD: u64 = 1 << 63;
+/// The policy word before the process's first allocation decides it.
+pub(crate) const UNDECIDED_WORD: u64 = u64::MAX;
+
+/// Whether a policy word is sampled mode: not exact (0), not exact with lifetimes
+/// ([`LIFETIMES_WORD`]), not [`UNDECIDED_WORD`]. Those are the words that are not positive as signed
+/// numbers, so the test is one compare.
+#[inline(always)]
+pub(crate) const fn is_sampled(word: u64) -> bool {
+    word as i64 > 0
+}
+
+/// A `Profiler` value's settings as one word: the sampling interval (0: exact), plus
+/// [`LIFETIMES_WORD`] for lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Request(pub(crate) u64);
+
+impl Request {
+    /// The request of a value made without settings (`Profiler::system()`).
+    pub(crate) const DEFAULT: Request = Request(0);
+
+    /// This request with sampling every `mean_bytes` on average (0: exact).
+    pub(crate) const fn sampled(self, mean_bytes: u64) -> Request {
+        let lifetimes = self.0 & LIFETIMES_WORD;
+        let mean = if mean_bytes < LIFETIMES_WORD {
+            mean_bytes
+        } else {
+            LIFETIMES_WORD - 1
+        };
+        Request(mean | lifetimes)
+    }
+
+    /// This request with lifetimes.
+    pub(crate) const fn with_lifetimes(self) -> Request {
+        Request(self.0 | LIFETIMES_WORD)
+    }
+
+    fn mean(self) -> u64 {
+        self.0 & !LIFETIMES_WORD
+    }
+
+    fn lifetimes(self) -> bool {
+        self.0 & LIFETIMES_WORD != 0
+    }
+}
+
+/// How blocks are laid out and accounted: one for the whole process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Policy {
+    /// Every block, with its stack.
+    Exact,
+    /// Every block, with its stack and lifetime.
+    Lifetimes,
+    /// One block per `mean` bytes allocated, on average, with its stack.
+    Sampled { mean: u64 },
+}
+
+impl Policy {
+    /// The word the allocation path tests (see the module diagram).
+    pub(crate) const fn word(self) -> u64 {
+        match self {
+            Policy::Exact => 0,
+            Policy::Lifetimes => LIFETIMES_WORD,
+            Policy::Sampled { mean } => mean,
+        }
+    }
+
+    /// The sampling interval (0 unless sampled).
+    pub(crate) const fn sampling_mean(self) -> u64 {
+        match self {
+            Policy::Sampled { mean } => mean,
+            _ => 0,
+        }
+    }
+}
+
+/// The longest `TRACEALLOC_OUT` kept (Linux's `PATH_MAX`); a longer one is refused with a notice.
+const OUT_CAPACITY: usize = 4096;
+
+/// Everything the profiler reads from its environment and its `Profiler` value.
+pub(crate) struct Config {
+    pub(crate) policy: Policy,
+    /// The `Profiler` setting that took part in the decision.
+    pub(crate) request: Request,
+    /// Whether `TRACEALLOC_SAMPLE` chose the sampling interval (or exact mode with 0).
+    pub(crate) sample_from_env: bool,
+    /// Whether `TRACEALLOC_LIFETIMES` turned lifetimes on or off.
+    pub(crate) lifetimes_from_env: bool,
+    /// Frames kept per stack.
+    pub(crate) depth: usize,
+    /// `TRACEALLOC_CAPTURE=unwind`.
+    pub(crate) force_unwind: bool,
+    /// The cap on distinct (stack, thread) records.
+    pub(crate) max_stacks: usize,
+    /// `TRACEALLOC_INTERVAL` in milliseconds, when set (and valid).
+    pub(crate) interval_ms: Option<u64>,
+    /// `TRACEALLOC_KEEP`, when set to a positive number.
+    pub(crate) keep: Option<u64>,
+    out: [u8; OUT_CAPACITY],
+    out_len: usize,
+}
+
+impl Config {
+    /// The configuration for `request`, read from the environment (`getenv`, which allocates
+    /// nothing). Said on stderr: a value that cannot be used.
+    fn from_environment(request: Request) -> Config {
+        let sample_env = env_u64(c"TRACEALLOC_SAMPLE");
+        let lifetimes_env = env_u64(c"TRACEALLOC_LIFETIMES");
+        let mean = sample_env.unwrap_or(request.mean());
+        let lifetimes = lifetimes_env.map_or(request.lifetimes(), |v| v != 0);
+        let policy = match (mean, lifetimes) {
+            (0, false) => Policy::Exact,
+            (0, true) => Policy::Lifetimes,
+            (mean, _) => Policy::Sampled {
+                mean: mean.min(LIFETIMES_WORD - 1),
+            },
+        };
+        let depth = match env_u64(c"TRACEALLOC_DEPTH") {
+            Some(depth) if (1..=MAX_DEPTH as u64).contains(&depth) => depth as usize,
+            None if env(c"TRACEALLOC_DEPTH", |_| ()).is_none() => DEFAULT_DEPTH,
+            _ => {
+                crate::sys::write_stderr(
+                    b"tracealloc: TRACEALLOC_DEPTH must be a number from 1 to 256; using 128\n",
+                );
+                DEFAULT_DEPTH
+            }
+        };
+        let mut config = Config {
+            policy,
+            request,
+            sample_from_env: sample_env.is_some(),
+            lifetimes_from_env: lifetimes_env.is_some(),
+            depth,
+            force_unwind: env(c"TRACEALLOC_CAPTURE", |v| v == b"unwind").unwrap_or(false),
+            max_stacks: env_u64(c"TRACEALLOC_MAX_STACKS").map_or(DEFAULT_MAX_STACKS, |cap| {
+                usize::try_from(cap).unwrap_or(usize::MAX)
+            }),
+            interval_ms: env(c"TRACEALLOC_INTERVAL", |v| {
+                std::str::from_utf8(v).ok().and_then(parse_interval)
+            })
+            .flatten(),
+            keep: env_u64(c"TRACEALLOC_KEEP").filter(|&keep| keep > 0),
+            out: [0; OUT_CAPACITY],
+            out_len: 0,
+        };
+        let fits = env(c"TRACEALLOC_OUT", |out| {
+            let fits = out.len() <= OUT_CAPACITY;
+            if fits {
+                config.out[..out.len()].copy_from_slice(out);
+                config.out_len = out.len();
+            }
+            fits
+        });
+        if fits == Some(false) {
+            crate::sys::write_stderr(
+                b"tracealloc: TRACEALLOC_OUT is longer than 4096 bytes; no snapshot is written\n",
+            );
+        }
+        config
+    }
+
+    /// `TRACEALLOC_OUT`, the snapshot path pattern, when set and not empty.
+    pub(crate) fn out(&self) -> Option<&[u8]> {
+        (self.out_len > 0).then(|| &self.out[..self.out_len])
+    }
+
+    /// Whether lifetimes are recorded.
+    pub(crate) fn lifetimes(&self) -> bool {
+        self.policy == Policy::Lifetimes
+    }
+}
+
+/// `30s`, `500ms`, `5m` or `30` (seconds) in milliseconds; `None` for anything else or zero.
+pub(crate) fn parse_interval(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number.parse().ok()?;
+    let ms = match unit.trim() {
+        "ms" => number,
+        "s" => number.checked_mul(1000)?,
+        "m" | "min" => number.checked_mul(60_000)?,
+        _ => return None,
+    };
+    (ms > 0).then_some(ms)
+}
+
+/// What `read` makes of an environment variable's bytes, without allocating; `None` when unset.
+/// Called only while the configuration is decided: at the process's first allocation, before any
+/// thread of the profiler's exists.
+fn env<R>(name: &std::ffi::CStr, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    // SAFETY: (1) the name is NUL-terminated; (2) getenv returns null or a NUL-terminated string
+    // owned by the environment, which `read` uses before this returns (nothing here changes the
+    // environment meanwhile).
+    let value = unsafe {
+        let value = libc::getenv(name.as_ptr());
+        if value.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(value).to_bytes()
+    };
+    Some(read(value))
+}
+
+/// An environment variable read as an unsigned number; `None` when it is unset or not a number.
+fn env_u64(name: &std::ffi::CStr) -> Option<u64> {
+    env(name, |v| std::str::from_utf8(v).ok()?.trim().parse().ok()).flatten()
+}
+
+const UNDECIDED: u8 = 0;
+const WRITING: u8 = 1;
+const DECIDED: u8 = 2;
+
+/// The one configuration of the process.
+struct Cell {
+    state: AtomicU8,
+    /// The policy's word, for the allocation path: [`UNDECIDED_WORD`] before the decision.
+    word: AtomicU64,
+    /// Set once a conflicting request has been said, so that it is said once.
+    conflict_said: AtomicBool,
+    config: UnsafeCell<MaybeUninit<Config>>,
+}
+
+// SAFETY: `config` is written once, by the thread that moved `state` from UNDECIDED to WRITING,
+// and read only after `state` is DECIDED (a release store after the write, acquire loads before
+// every read).
+unsafe impl Sync for Cell {}
+
+static CONFIG: Cell = Cell {
+    state: AtomicU8::new(UNDECIDED),
+    word: AtomicU64::new(UNDECIDED_WORD),
+    conflict_said: AtomicBool::new(false),
+    config: UnsafeCell::new(MaybeUninit::uninit()),
+};
+
+/// The policy word as it stands: [`UNDECIDED_WORD`] before the process's first allocation, which
+/// decides it with [`decide`]. It says how every block is laid out, so it is read before the
+/// inner allocator is called.
+#[inline(always)]
+pub(crate) fn policy_word() -> u64 {
+    CONFIG.word.load(Ordering::Relaxed)
+}
+
+/// The configuration, deciding it now from the environment and `request` if no thread has yet. A
+/// thread that finds another deciding waits for it (the decider only reads the environment).
+/// When it was decided already, a different `request` is refused (see the module docs).
+#[cold]
+#[inline(never)]
+pub(crate) fn decide(request: Request) -> &'static Config {
+    let config = decide_quietly(request);
+    check_request(config, request);
+    config
+}
+
+/// [`decide`] without the check of `request`: for the profiler's own calls that have no
+/// `Profiler` value (a `measure` begun before any allocation), whose request is the default.
+#[cold]
+pub(crate) fn decide_quietly(request: Request) -> &'static Config {
+    let mut spins: u32 = 0;
+    loop {
+        match CONFIG.state.compare_exchange(
+            UNDECIDED,
+            WRITING,
+            Ordering::Acquire,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                let config = Config::from_environment(request);
+                let word = config.policy.word();
+                // SAFETY: this thread moved the state from UNDECIDED to WRITING: it is the only
+                // writer, and no reader reads before DECIDED.
+                unsafe { (*CONFIG.config.get()).write(config) };
+                CONFIG.word.store(word, Ordering::Release);
+                CONFIG.state.store(DECIDED, Ordering::Release);
+            }
+            Err(DECIDED) => {}
+            Err(_) => {
+                spins += 1;
+                if spins < 1000 {
+                    std::hint::spin_loop();
+                } else {
+                    // SAFETY: sched_yield has no preconditions.
+                    unsafe { libc::sched_yield() };
+                }
+                continue;
+            }
+        }
+        // SAFETY: DECIDED: written once, never written again.
+        return unsafe { (*CONFIG.config.get()).assume_init_ref() };
+    }
+}
+
+/// The configuration, once decided (`None` before the process's first allocation).
+pub(crate) fn get() -> Option<&'static Config> {
+    // SAFETY: DECIDED (acquire): written once, never written again.
+    (CONFIG.state.load(Ordering::Acquire) == DECIDED)
+        .then(|| unsafe { (*CONFIG.config.get()).assume_init_ref() })
+}
+
+/// Says once on stderr that `request` differs from the request that decided, and is ignored.
+#[cold]
+#[inline(never)]
+pub(crate) fn check_request(config: &Config, request: Request) {
+    if request == config.request || CONFIG.conflict_said.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mut message = StackText::new();
+    let _ = std::fmt::Write::write_fmt(
+        &mut message,
+        format_args!(
+            "tracealloc: a second Profiler asks for {}, but the first allocation set the profiler \
+             up with {} (running: {}); the mode is decided once per process, so the second \
+             request is ignored\n",
+            Described(request),
+            Described(config.request),
+            Running(config.policy),
+        ),
+    );
+    crate::sys::write_stderr(message.as_bytes());
+}
+
+/// [`check_request`] against the configuration, once decided: for the `Profiler` value's cold
+/// paths (in sampled mode, every sampled event).
+#[cold]
+pub(crate) fn check(request: Request) {
+    if let Some(config) = get() {
+        check_request(config, request);
+    }
+}
+
+struct Described(Request);
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.mean(), self.0.lifetimes()) {
+            (0, false) => f.write_str("exact mode"),
+            (0, true) => f.write_str("exact mode with lifetimes"),
+            (mean, false) => write!(f, "sampling every {mean} bytes"),
+            (mean, true) => write!(f, "sampling every {mean} bytes with lifetimes"),
+        }
+    }
+}
+
+struct Running(Policy);
+
+impl std::fmt::Display for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Policy::Exact => f.write_str("exact"),
+            Policy::Lifetimes => f.write_str("exact with lifetimes"),
+            Policy::Sampled { mean } => write!(f, "sampled every {mean} bytes"),
+        }
+    }
+}
+
+/// A message formatted on the stack (the allocator path must not allocate); cut at 512 bytes.
+struct StackText {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> StackText {
+        StackText {
+            bytes: [0; 512],
+            len: 0,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("30s"), Some(30_000));
+        assert_eq!(parse_interval("250ms"), Some(250));
+        assert_eq!(parse_interval("2m"), Some(120_000));
+        assert_eq!(parse_interval("5"), Some(5_000));
+        assert_eq!(parse_interval("0s"), None);
+        assert_eq!(parse_interval("soon"), None);
+    }
+
+    #[test]
+    fn requests_and_their_words() {
+        assert_eq!(Request::DEFAULT.sampled(4096), Request(4096));
+        assert_eq!(Request::DEFAULT.with_lifetimes().sampled(4096).mean(), 4096);
+        assert!(Request::DEFAULT.with_lifetimes().sampled(4096).lifetimes());
+        assert_eq!(
+            Request::DEFAULT.sampled(u64::MAX).mean(),
+            LIFETIMES_WORD - 1
+        );
+        assert!(is_sampled(Policy::Sampled { mean: 1 }.word()));
+        assert!(!is_sampled(Policy::Exact.word()));
+        assert!(!is_sampled(Policy::Lifetimes.word()));
+        assert!(!is_sampled(UNDECIDED_WORD));
+    }
+
+    #[test]
+    fn messages_fit_on_the_stack() {
+        let mut text = StackText::new();
+        let long = "x".repeat(600);
+        std::fmt::Write::write_str(&mut text, &long).unwrap();
+        assert_eq!(text.as_bytes().len(), 512);
+        let described = format!("{}", Described(Request::DEFAULT.sampled(512)));
+        assert_eq!(described, "sampling every 512 bytes");
+    }
+}
