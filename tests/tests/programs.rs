@@ -405,6 +405,14 @@ fn exited_threads_are_reclaimed_and_their_blocks_stay_attributed() {
     assert!(out.contains("churn ok"), "{out}");
 }
 
+/// 100,000 threads named `conn-<n>`: a few reused states, the profiler's memory bounded, every
+/// block attributed, the threads shown as the family `conn-*`.
+#[test]
+fn uniquely_named_threads_share_a_few_states() {
+    let out = run(env!("CARGO_BIN_EXE_unique_thread_names"), &[], &[], LIMIT);
+    assert!(out.contains("unique thread names ok"), "{out}");
+}
+
 /// Past the cap on distinct stacks, new stacks go to `[other stacks]`, counted exactly.
 #[test]
 fn distinct_stacks_are_capped_and_the_rest_counted_in_other_stacks() {

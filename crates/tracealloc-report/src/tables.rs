@@ -10,6 +10,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 use serde::Serialize;
 use tracealloc_snapshot::{
     Filter, GroupBy, Metric, Snapshot, Stat, StatDiff, blocks, human_bytes, human_bytes_signed,
+    human_count,
 };
 
 /// How results are printed.
@@ -392,6 +393,8 @@ pub fn threads(
         name: String,
         tid: u64,
         alive: bool,
+        /// Threads the row stands for (see `ThreadInfo::threads`).
+        threads: u64,
         live_bytes: u64,
         live_blocks: u64,
         total_bytes: u64,
@@ -409,6 +412,7 @@ pub fn threads(
                 name: t.name.clone(),
                 tid: t.tid,
                 alive: t.alive,
+                threads: t.threads,
                 live_bytes: sum(|s| s.live_bytes),
                 live_blocks: sum(|s| s.live_blocks),
                 total_bytes: sum(|s| s.total_bytes),
@@ -428,10 +432,11 @@ pub fn threads(
         Format::Csv => write_csv(out, &rows),
         Format::Table => {
             let table_rows = rows.iter().map(|r| {
-                let name = if r.alive {
-                    r.name.clone()
-                } else {
-                    format!("{} (exited)", r.name)
+                let name = match (r.alive, r.threads) {
+                    (true, 1) => r.name.clone(),
+                    (false, 1) => format!("{} (exited)", r.name),
+                    (true, n) => format!("{} ({} threads, the last running)", r.name, human_count(n)),
+                    (false, n) => format!("{} (exited, {} threads)", r.name, human_count(n)),
                 };
                 let cells = vec![
                     name,

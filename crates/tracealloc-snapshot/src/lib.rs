@@ -53,3 +53,28 @@ pub fn blocks(n: u64) -> String {
         format!("{n} blocks")
     }
 }
+
+/// A count with thousands separators ("100,000").
+pub fn human_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_have_separators() {
+        assert_eq!(super::human_count(0), "0");
+        assert_eq!(super::human_count(999), "999");
+        assert_eq!(super::human_count(1000), "1,000");
+        assert_eq!(super::human_count(100_000), "100,000");
+        assert_eq!(super::human_count(1_234_567), "1,234,567");
+    }
+}

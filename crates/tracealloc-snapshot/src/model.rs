@@ -71,7 +71,14 @@ impl ThreadInfo {
             name: name.into(),
             tid,
             alive,
+            threads: 1,
         }
+    }
+
+    /// This entry standing for `threads` threads, one after another (see [`ThreadInfo::threads`]).
+    pub fn standing_for(mut self, threads: u64) -> ThreadInfo {
+        self.threads = threads.max(1);
+        self
     }
 }
 
@@ -148,12 +155,27 @@ pub struct Stack {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ThreadInfo {
-    /// `main`, the thread's name, or `thread-<index>` when it has none.
+    /// `main`, the thread's name, or `thread-<index>` when it has none. Threads numbered by name
+    /// (`conn-17`, `conn-18`) that followed one another show as their common part and a star
+    /// (`conn-*`).
     pub name: String,
-    /// The kernel's thread id.
+    /// The kernel's thread id (of the last of them).
     pub tid: u64,
-    /// Whether the thread was still running when the snapshot was taken.
+    /// Whether the thread (the last of them) was still running when the snapshot was taken.
     pub alive: bool,
+    /// How many threads this entry stands for: a thread that exits hands its profiler state to the
+    /// next one of the same name, or of a name that differs only in its trailing number, so that
+    /// short-lived threads keep a few entries, not one each.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub threads: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// The counters of one call stack on one thread. A block freed or reallocated by another thread

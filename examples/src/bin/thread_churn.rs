@@ -1,7 +1,9 @@
-//! Thread churn: `thread_churn [threads] [checkpoints...]`. Threads are spawned 16 at a time; each
-//! allocates at one of 10 stacks, and one in 100 leaks a 64-byte block. At each checkpoint (a
-//! thread count) it prints the profiler's own memory, the thread states it keeps, and the time of
-//! a warm snapshot; at the end it checks that the leaked blocks are exactly where they were made.
+//! Thread churn: `thread_churn [--unique-names] [threads] [checkpoints...]`. Threads are spawned 16
+//! at a time; each allocates at one of 10 stacks, and one in 100 leaks a 64-byte block. Unnamed
+//! threads by default; with `--unique-names`, each is named `conn-<n>`, as servers name a thread per
+//! connection. At each checkpoint (a thread count) it prints the profiler's own memory, the thread
+//! states it keeps, and the time of a warm snapshot; at the end it checks that the leaked blocks are
+//! exactly where they were made.
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -40,7 +42,8 @@ fn leak() {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let unique_names = args.next_if(|a| a == "--unique-names").is_some();
     let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let mut checkpoints: Vec<usize> = args.filter_map(|s| s.parse().ok()).collect();
     if checkpoints.is_empty() {
@@ -54,12 +57,19 @@ fn main() {
     while spawned < threads {
         let batch: Vec<_> = (spawned..(spawned + 16).min(threads))
             .map(|i| {
-                std::thread::spawn(move || {
-                    site(i % 10, i);
-                    if i % 100 == 0 {
-                        leak();
-                    }
-                })
+                let builder = if unique_names {
+                    std::thread::Builder::new().name(format!("conn-{i}"))
+                } else {
+                    std::thread::Builder::new()
+                };
+                builder
+                    .spawn(move || {
+                        site(i % 10, i);
+                        if i % 100 == 0 {
+                            leak();
+                        }
+                    })
+                    .unwrap()
             })
             .collect();
         let before = spawned;

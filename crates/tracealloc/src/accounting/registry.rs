@@ -21,7 +21,7 @@ use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
-use crate::state::thread::ThreadState;
+use crate::state::thread::{ThreadState, name_family};
 
 /// Exited threads' states kept for reuse at most (more exiting at once stay unused).
 const RETIRED_SLOTS: usize = 256;
@@ -202,17 +202,38 @@ impl Registry {
     }
 
     /// The state for the calling thread, which has none yet: an exited thread's state from the
-    /// pool when one exited with the name this thread has now, else a new one, published.
+    /// pool when one exited with the name this thread has now, else with a name of the same
+    /// family (`conn-17` for `conn-18`: see [`name_family`]), else a new one, published.
     #[cold]
     pub(crate) fn register_thread(&self) -> Option<&ThreadState> {
         let name = crate::sys::current_thread_name();
+        if let Some(state) = self.adopt_retired(|candidate| candidate.exited_with_name(&name), false)
+        {
+            return Some(state);
+        }
+        if let Some(family) = name_family(&name)
+            && let Some(state) =
+                self.adopt_retired(|candidate| candidate.exited_in_family(family), true)
+        {
+            return Some(state);
+        }
+        self.new_thread_state()
+    }
+
+    /// Takes the first retired state that `fits` out of the pool and adopts it for the calling
+    /// thread (`renamed`: see [`ThreadState::adopt`]).
+    fn adopt_retired(
+        &self,
+        fits: impl Fn(&ThreadState) -> bool,
+        renamed: bool,
+    ) -> Option<&ThreadState> {
         for slot in &self.retired {
             let state = slot.load(Ordering::Acquire);
             // SAFETY: pooled states are published states, never freed.
             let Some(candidate) = (unsafe { state.as_ref() }) else {
                 continue;
             };
-            if candidate.exited_with_name(&name)
+            if fits(candidate)
                 && slot
                     .compare_exchange(
                         state,
@@ -224,11 +245,11 @@ impl Registry {
             {
                 // SAFETY: (1) a retired state's owner has exited; (2) the exchange took it out of
                 // the pool for this thread alone.
-                unsafe { candidate.adopt() };
+                unsafe { candidate.adopt(renamed) };
                 return Some(candidate);
             }
         }
-        self.new_thread_state()
+        None
     }
 
     /// Puts the state of a thread that is exiting in the pool, for the next thread that starts with
@@ -664,7 +685,7 @@ mod model_check {
     use crate::capture::Captured;
     use crate::state::record::SiteDelta;
     use crate::state::record::{Counts, SiteRecord};
-    use crate::state::thread::ThreadState;
+    use crate::state::thread::{ThreadState, name_family};
 
     #[derive(Debug, Clone)]
     enum Op {

@@ -21,7 +21,7 @@ use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
 use crate::state::record::{Counts, LifetimeCounts, Lifetimes, SiteRecord, non_negative};
 use crate::state::stack_tree::StoredStack;
-use crate::state::thread::ThreadState;
+use crate::state::thread::{ThreadState, name_family};
 use forest::Forest;
 
 /// One record's figures, copied out.
@@ -421,15 +421,21 @@ fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
             let alive = exited.is_none()
                 && state.alive.load(std::sync::atomic::Ordering::Relaxed)
                 && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists();
+            let merged = state.merged.load(std::sync::atomic::Ordering::Relaxed);
             let name = if tid == pid {
                 "main".to_owned()
             } else {
                 match comm {
+                    Some(c) if merged => match name_family(c.as_bytes()) {
+                        Some(family) => format!("{}*", String::from_utf8_lossy(family)),
+                        None => c,
+                    },
                     Some(c) if !c.is_empty() && Some(&c) != process_comm.as_ref() => c,
                     _ => format!("thread-{}", state.index),
                 }
             };
-            ThreadInfo::new(name, tid, alive)
+            let owners = state.owners.load(std::sync::atomic::Ordering::Relaxed);
+            ThreadInfo::new(name, tid, alive).standing_for(owners)
         })
         .collect()
 }

@@ -236,6 +236,11 @@ pub(crate) struct ThreadState {
     pub(crate) alive: AtomicBool,
     name: [AtomicU8; 16],
     name_set: AtomicBool,
+    /// Threads that used this state, one after another (see [`ThreadState::adopt`]).
+    pub(crate) owners: AtomicU64,
+    /// Whether threads of different names used it: names that differ only in a trailing number
+    /// (`conn-17`, `conn-18`), shown by their common part (`conn-*`).
+    pub(crate) merged: AtomicBool,
     pub(crate) first_chunk: AtomicPtr<RecordChunk>,
     /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
     /// [`StackBudget`]), or out of memory for the tables. Snapshots show it as `[other stacks]`.
@@ -318,6 +323,8 @@ impl ThreadState {
                 alive: AtomicBool::new(true),
                 name: Default::default(),
                 name_set: AtomicBool::new(false),
+                owners: AtomicU64::new(1),
+                merged: AtomicBool::new(false),
                 first_chunk: AtomicPtr::new(chunk),
                 fallback_record: SiteRecord::empty(OwnerId::of(state)),
                 local: UnsafeCell::new(OwnerOnly {
@@ -432,12 +439,18 @@ impl ThreadState {
     }
 
     /// Makes the calling thread the owner of this exited thread's state: its records, tables and
-    /// counters go on, under the new thread's id and stack.
+    /// counters go on, under the new thread's id and stack. `renamed`: the calling thread's name
+    /// differs from the previous owner's (in its trailing number only: see [`name_family`]), so
+    /// that the state stands for threads of several names from now on.
     ///
     /// # Safety
     /// The state's previous owner has exited and no longer touches it (it was retired), and the
     /// caller took it from the pool, so no other thread adopts it too.
-    pub(crate) unsafe fn adopt(&self) {
+    pub(crate) unsafe fn adopt(&self, renamed: bool) {
+        self.owners.fetch_add(1, Ordering::Relaxed);
+        if renamed {
+            self.merged.store(true, Ordering::Relaxed);
+        }
         self.stack.rebind_to_current_thread();
         // SAFETY: the caller now owns the state: the only thread touching `local`.
         unsafe {
@@ -453,6 +466,13 @@ impl ThreadState {
     /// Whether this state's last owner, now exited, had the kernel name `name`.
     pub(crate) fn exited_with_name(&self, name: &[u8; 16]) -> bool {
         self.exit_name().is_some_and(|exited| &exited == name)
+    }
+
+    /// Whether this state's last owner, now exited, had a name of the family `family` (see
+    /// [`name_family`]).
+    pub(crate) fn exited_in_family(&self, family: &[u8]) -> bool {
+        self.exit_name()
+            .is_some_and(|exited| name_family(&exited) == Some(family))
     }
 
     /// Records the thread's name as the kernel has it; called by the thread itself as it exits.
@@ -867,6 +887,22 @@ impl Measures {
     pub(crate) fn running(&mut self) -> &mut [MeasureLevel] {
         &mut self.levels[..self.depth]
     }
+}
+
+/// The part of a thread's kernel name (NUL-padded) that threads of one kind share when they are
+/// numbered: the name without its trailing decimal digits (`conn-17` -> `conn-`), or `None` when
+/// it does not end in a digit or is all digits. Exited threads' states are reused by a thread of
+/// the same name first, else of the same family, so that servers naming a thread per connection
+/// keep a few states, not one per connection.
+pub(crate) fn name_family(name: &[u8]) -> Option<&[u8]> {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = &name[..end];
+    let family = name.trim_ascii_end();
+    let stem_len = family
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |at| at + 1);
+    (stem_len > 0 && stem_len < family.len()).then(|| &family[..stem_len])
 }
 
 /// Where a stack's identity goes in a table of `mask + 1` slots, and the tag its entry carries: the
