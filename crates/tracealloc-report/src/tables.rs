@@ -435,7 +435,9 @@ pub fn threads(
                 let name = match (r.alive, r.threads) {
                     (true, 1) => r.name.clone(),
                     (false, 1) => format!("{} (exited)", r.name),
-                    (true, n) => format!("{} ({} threads, the last running)", r.name, human_count(n)),
+                    (true, n) => {
+                        format!("{} ({} threads, the last running)", r.name, human_count(n))
+                    }
                     (false, n) => format!("{} (exited, {} threads)", r.name, human_count(n)),
                 };
                 let cells = vec![
@@ -554,11 +556,20 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         (
             "allocations' stacks",
             format!(
-                "{} complete, {} truncated{}, {} broken{}",
+                "{} complete, {} truncated{}, {} broken{}{}",
                 c.complete,
                 c.truncated,
                 truncated_share(c, m.capture.max_depth),
                 c.broken,
+                if c.no_stack_bounds > 0 {
+                    format!(
+                        ", {} not captured: the thread's stack bounds could not be read \
+                         (no /proc?)",
+                        c.no_stack_bounds
+                    )
+                } else {
+                    String::new()
+                },
                 if m.capture.sampling_bytes > 0 {
                     " (estimated from the samples)"
                 } else {

@@ -310,6 +310,10 @@ pub struct CaptureCounts {
     pub truncated: u64,
     /// The frame chain was broken (a frame without a frame pointer, or corrupt).
     pub broken: u64,
+    /// Not captured: the thread's stack bounds could not be read (a thread other than the main one
+    /// in a chroot without `/proc`), and a walk without them could read past the stack.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_stack_bounds: u64,
 }
 
 /// The profiler's own cost and honesty figures.

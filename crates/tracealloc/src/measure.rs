@@ -258,8 +258,14 @@ pub fn measure_scoped<'env, R>(
 }
 
 /// The environment variable that makes [`assert_baseline!`](crate::assert_baseline) record the current figures as the new
-/// baselines instead of comparing with them.
+/// baselines instead of comparing with them. Without it, a missing baseline file is recorded, with a
+/// notice, except under `CI=true` (or `CI=1`), where it fails: CI checks the committed baselines.
 pub const UPDATE_BASELINES_ENV: &str = "TRACEALLOC_UPDATE_BASELINES";
+
+/// Whether `CI` is `true` or `1`, as CI services set it.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
 
 /// A stored measurement to compare later runs with: `<dir>/<name>.json`.
 #[derive(Debug, Clone)]
@@ -271,17 +277,22 @@ pub struct Baseline {
     pub tolerance_percent: f64,
     /// Record the current figures instead of comparing.
     pub update: bool,
+    /// Record the figures, with a notice on stderr, when there is no file yet; when off (under
+    /// `CI=true`), a missing file fails the check.
+    pub record_missing: bool,
 }
 
 impl Baseline {
     /// The baseline `name` in `dir`, exact (no tolerance), updated when
-    /// `TRACEALLOC_UPDATE_BASELINES` is set to anything but `0`.
+    /// `TRACEALLOC_UPDATE_BASELINES` is set to anything but `0`. A missing file is recorded,
+    /// except under `CI=true` (or `CI=1`), where it fails.
     pub fn new(dir: impl Into<PathBuf>, name: impl Into<String>) -> Baseline {
         Baseline {
             dir: dir.into(),
             name: name.into(),
             tolerance_percent: 0.0,
             update: std::env::var_os(UPDATE_BASELINES_ENV).is_some_and(|v| v != "0"),
+            record_missing: !in_ci(),
         }
     }
 
@@ -290,7 +301,9 @@ impl Baseline {
     }
 
     /// Compares `m` with the stored figures: `Err` names every figure that grew beyond the
-    /// tolerance. With no file yet, or with `update`, stores `m`'s figures and passes.
+    /// tolerance. With `update`, stores `m`'s figures and passes. With no file yet, stores them
+    /// with a notice on stderr and passes if `record_missing`, else (under `CI=true`) `Err` names
+    /// the file to record and commit.
     pub fn check(&self, m: &Measurement) -> Result<(), String> {
         let path = self.path();
         let figures = [
@@ -305,7 +318,22 @@ impl Baseline {
             read_baseline(&path)?
         };
         let Some(stored) = stored else {
-            return write_baseline(&path, &figures);
+            if self.update {
+                return write_baseline(&path, &figures);
+            }
+            if !self.record_missing {
+                return Err(format!(
+                    "no baseline {} (required in CI: run the test with {UPDATE_BASELINES_ENV}=1 to record it, and commit it)",
+                    path.display()
+                ));
+            }
+            write_baseline(&path, &figures)?;
+            eprintln!(
+                "assert_baseline!({:?}): no baseline yet; recorded {} (commit it)",
+                self.name,
+                path.display()
+            );
+            return Ok(());
         };
         let grown: Vec<String> = figures
             .iter()
@@ -546,8 +574,9 @@ macro_rules! assert_no_leaks {
 
 /// Compares what the expression allocates with its stored baseline, `NAME.json` in the crate's
 /// `allocation-baselines/` directory: fails when a figure grew (exactly, or beyond
-/// `tolerance = PERCENT`), records the figures on the first run, and records them again when
-/// `TRACEALLOC_UPDATE_BASELINES=1` is set. Commit the directory.
+/// `tolerance = PERCENT`), records the figures on the first run (with a notice), and records them
+/// again when `TRACEALLOC_UPDATE_BASELINES=1` is set. Commit the directory: under `CI=true` (or
+/// `CI=1`) a missing baseline fails instead of being recorded.
 #[macro_export]
 macro_rules! assert_baseline {
     ($name:expr, $body:expr $(,)?) => {

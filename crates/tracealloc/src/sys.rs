@@ -58,8 +58,13 @@ pub(crate) fn current_tid() -> u64 {
     (unsafe { libc::syscall(libc::SYS_gettid) }) as u64
 }
 
-/// `[low, high)` of the calling thread's stack, or `None` when the C library cannot tell.
+/// `[low, high)` of the calling thread's stack, or `None` when the C library cannot tell (for the
+/// main thread it reads `/proc/self/maps`, absent in a chroot: see [`main_stack_top`]).
 pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
+    #[cfg(test)]
+    if NO_STACK_BOUNDS.with(std::cell::Cell::get) {
+        return None;
+    }
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: (1) pthread_getattr_np fills `attr` for the calling thread (it may use the C library's
     // malloc, not ours); (2) attr is only read after success and destroyed once.
@@ -73,6 +78,40 @@ pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
         libc::pthread_attr_destroy(attr.as_mut_ptr());
         ok.then(|| (addr as usize, addr as usize + size))
     }
+}
+
+/// The top of the main thread's stack without `/proc`, when the calling thread is the main thread:
+/// glibc's `__libc_stack_end`, the stack pointer at the program's entry, above every frame of the
+/// main thread and below the top of its stack.
+pub(crate) fn main_stack_top() -> Option<usize> {
+    // SAFETY: getpid has no preconditions.
+    if current_tid() != unsafe { libc::getpid() } as u64 {
+        return None;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            static __libc_stack_end: *mut libc::c_void;
+        }
+        // SAFETY: glibc sets `__libc_stack_end` once, before `main` and before any thread exists,
+        // and never writes it again: a plain read of an immutable word.
+        let top = unsafe { __libc_stack_end } as usize;
+        (top != 0).then_some(top)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+#[cfg(test)]
+thread_local! {
+    static NO_STACK_BOUNDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, the calling thread's stack bounds cannot be read, as in a chroot without `/proc`
+/// (tests only).
+#[cfg(test)]
+pub(crate) fn fail_stack_bounds_on_this_thread() {
+    NO_STACK_BOUNDS.with(|fail| fail.set(true));
 }
 
 /// The calling thread's name as the kernel has it (at most 15 bytes), NUL-padded.

@@ -207,7 +207,8 @@ impl Registry {
     #[cold]
     pub(crate) fn register_thread(&self) -> Option<&ThreadState> {
         let name = crate::sys::current_thread_name();
-        if let Some(state) = self.adopt_retired(|candidate| candidate.exited_with_name(&name), false)
+        if let Some(state) =
+            self.adopt_retired(|candidate| candidate.exited_with_name(&name), false)
         {
             return Some(state);
         }

@@ -96,7 +96,11 @@ pub(super) fn walk_frame_pointers(
     if fp < low || fp > top {
         out.depth = 0;
         out.hash = StackHash::EMPTY;
-        out.end = CaptureEnd::Complete;
+        out.end = if high == 0 {
+            CaptureEnd::NoStackBounds
+        } else {
+            CaptureEnd::Complete
+        };
         return true;
     }
     // Two compares per frame check the next frame pointer: a frame is always further up the stack

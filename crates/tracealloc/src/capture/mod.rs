@@ -34,6 +34,9 @@ pub(crate) enum CaptureEnd {
     Complete = 0,
     Truncated = 1,
     Broken = 2,
+    /// Not walked: the thread's stack bounds could not be read, and a walk without them could
+    /// read past the stack's top.
+    NoStackBounds = 3,
 }
 
 /// A captured stack: return addresses, innermost first.
@@ -87,9 +90,16 @@ pub(crate) fn decide_mode(
     DEPTH.store(config.depth, Ordering::Relaxed);
     #[cfg(tracealloc_unoptimized)]
     crate::sys::write_stderr(UNOPTIMIZED_NOTICE);
+    // The probe walks only frames below this one: with no known bounds, this frame bounds it.
+    let here = 0u8;
+    let probe_bounds = if stack.1 == 0 {
+        (0, std::hint::black_box(&here) as *const u8 as usize)
+    } else {
+        stack
+    };
     let mode = if config.force_unwind {
         CaptureMode::Unwind
-    } else if frame_pointers_work(stack) {
+    } else if frame_pointers_work(probe_bounds) {
         CaptureMode::FramePointers
     } else {
         crate::sys::write_stderr(
@@ -254,6 +264,11 @@ impl Captured {
     #[cold]
     #[inline(never)]
     fn unwind(&mut self, stack: &ThreadStack) {
+        if stack.bounds().1 == 0 {
+            self.reset();
+            self.end = CaptureEnd::NoStackBounds;
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: the cache is this thread's own (made on its first unwind) and the bounds are
@@ -335,13 +350,15 @@ impl ThreadStack {
     }
 }
 
-/// `[low, high)` of the calling thread's stack, or, when the C library cannot tell, a window from
-/// 64 KiB below the current frame to 1 MiB above it.
+/// `[low, high)` of the calling thread's stack. When the C library cannot tell (the main thread in
+/// a chroot without `/proc`), the main thread's stack from its entry's stack pointer down, and for
+/// another thread `(0, 0)`: no stack is walked there, and each capture says so
+/// ([`CaptureEnd::NoStackBounds`]). (The walks bound every read by the current frame from below,
+/// so only the top matters.)
 fn current_stack() -> (usize, usize) {
-    crate::sys::stack_bounds().unwrap_or_else(|| {
-        let here = &() as *const () as usize;
-        (here.saturating_sub(64 * 1024), here.saturating_add(1 << 20))
-    })
+    crate::sys::stack_bounds()
+        .or_else(|| crate::sys::main_stack_top().map(|top| (0, top)))
+        .unwrap_or((0, 0))
 }
 
 #[cfg(test)]

@@ -564,6 +564,37 @@ mod tests {
         CURRENT.with(std::cell::Cell::get)
     }
 
+    /// A thread whose stack bounds cannot be read (as in a chroot without `/proc`): its
+    /// allocations succeed and are counted, and no stack is walked; each capture says why.
+    #[test]
+    fn without_stack_bounds_allocations_are_counted_and_not_walked() {
+        let _registry = crate::allocator_check::REGISTRY_USERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let unbounded = || {
+            crate::snapshot::take_from(&REGISTRY)
+                .profiler
+                .captures
+                .no_stack_bounds
+        };
+        let before = (unbounded(), REGISTRY.stats().total_blocks);
+        std::thread::Builder::new()
+            .name("no-proc".into())
+            .spawn(|| {
+                crate::sys::fail_stack_bounds_on_this_thread();
+                churn(10);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(REGISTRY.stats().total_blocks, before.1 + 10, "counted");
+        assert_eq!(
+            unbounded(),
+            before.0 + 10,
+            "each capture says why it was skipped"
+        );
+    }
+
     /// A thread that cannot get memory for its state tries once, then goes on without one: its
     /// allocations succeed and are counted; a later thread tries again and gets a state.
     #[test]

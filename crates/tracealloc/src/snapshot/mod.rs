@@ -225,6 +225,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             .and_then(|addr| resolved.frames(addr).last());
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
+            e if e == CaptureEnd::NoStackBounds as u8 => &mut captures.no_stack_bounds,
             _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,
             e if e == CaptureEnd::Complete as u8 => &mut captures.complete,
             _ => &mut captures.broken,
