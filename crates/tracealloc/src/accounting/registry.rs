@@ -686,7 +686,7 @@ mod model_check {
     use crate::capture::Captured;
     use crate::state::record::SiteDelta;
     use crate::state::record::{Counts, SiteRecord};
-    use crate::state::thread::{ThreadState, name_family};
+    use crate::state::thread::ThreadState;
 
     #[derive(Debug, Clone)]
     enum Op {
