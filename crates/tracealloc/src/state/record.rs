@@ -658,23 +658,38 @@ impl RecordChunk {
         std::mem::size_of::<RecordChunk>() + capacity * std::mem::size_of::<SiteRecord>()
     }
 
-    /// The first record slot.
-    pub(crate) fn slots(&self) -> *mut SiteRecord {
-        // SAFETY: the records follow the header within the chunk's memory (`bytes(capacity)`);
-        // the header's size is a multiple of the records' alignment (both are 64-aligned).
+    /// The first record slot of `chunk`. Derived from the chunk's pointer (which came from
+    /// [`carve`] for the whole chunk), never from a reference to its header, which would reach only
+    /// the header's 64 bytes.
+    ///
+    /// # Safety
+    /// `chunk` points at a live chunk carved with [`RecordChunk::bytes`] of its capacity, and
+    /// carries that allocation's provenance.
+    pub(crate) unsafe fn slots(chunk: *const RecordChunk) -> *mut SiteRecord {
+        // SAFETY: the records follow the header within the chunk's memory (`bytes(capacity)`),
+        // and the header's size is a multiple of the records' alignment (both are 64-aligned).
         unsafe {
-            (self as *const RecordChunk as *mut u8)
+            chunk
+                .cast::<u8>()
+                .cast_mut()
                 .add(std::mem::size_of::<RecordChunk>())
                 .cast()
         }
     }
 
-    /// The published records.
-    pub(crate) fn published(&self) -> &[SiteRecord] {
-        let len = self.len.load(Ordering::Acquire).min(self.capacity);
-        // SAFETY: the first `len` slots were written whole before `len` was published (release);
-        // zeroed or written, every slot is a valid record.
-        unsafe { std::slice::from_raw_parts(self.slots(), len) }
+    /// The records published in `chunk`.
+    ///
+    /// # Safety
+    /// As [`RecordChunk::slots`]; chunks are never freed, so the records live as long as the
+    /// process (any lifetime `'a`).
+    pub(crate) unsafe fn published<'a>(chunk: *const RecordChunk) -> &'a [SiteRecord] {
+        // SAFETY: (1) a live chunk (forwarded contract); (2) the first `len` slots were written
+        // whole before `len` was published (release, read here with acquire); zeroed or written,
+        // every slot is a valid record, and only their atomics change after publication.
+        unsafe {
+            let len = (*chunk).len.load(Ordering::Acquire).min((*chunk).capacity);
+            std::slice::from_raw_parts(Self::slots(chunk), len)
+        }
     }
 }
 

@@ -417,10 +417,13 @@ impl ThreadState {
             if chunk.is_null() {
                 return None;
             }
-            // SAFETY: chunks are published with release stores and never freed.
-            let current = unsafe { &*chunk };
-            chunk = current.next.load(Ordering::Acquire);
-            Some(current.published())
+            let current = chunk;
+            // SAFETY: (1) chunks are published with release stores and never freed; (2) the
+            // pointer is the one `carve` returned for the whole chunk.
+            unsafe {
+                chunk = (*current).next.load(Ordering::Acquire);
+                Some(RecordChunk::published(current))
+            }
         })
         .flatten()
     }
@@ -508,12 +511,12 @@ impl ThreadState {
                 add_u64(&self.resizes, 1);
             }
             Some(size) => {
-                debug_assert_eq!((bytes, blocks), (size as i64, 1));
+                // An alloc: `(bytes, blocks)` is `(size, 1)`.
                 add_u64(&self.allocated_bytes, size);
                 add_u64(&self.allocated_blocks, 1);
             }
             None => {
-                debug_assert_eq!(blocks, -1);
+                // A free: `blocks` is -1.
                 add_u64(&self.released_bytes, bytes.wrapping_neg() as u64);
                 add_u64(&self.freed_blocks, 1);
             }
@@ -641,10 +644,13 @@ impl ThreadState {
             if chunk.is_null() {
                 return None;
             }
-            // SAFETY: chunks are published with release stores and never freed.
-            let current = unsafe { &*chunk };
-            chunk = current.next.load(Ordering::Acquire);
-            let records = current.published();
+            let current = chunk;
+            // SAFETY: (1) chunks are published with release stores and never freed; (2) the
+            // pointer is the one `carve` returned for the whole chunk.
+            let records = unsafe {
+                chunk = (*current).next.load(Ordering::Acquire);
+                RecordChunk::published(current)
+            };
             let from = skip.min(records.len());
             skip = 0;
             Some(&records[from..])
@@ -842,8 +848,9 @@ impl ThreadState {
             tail = unsafe { &*chunk };
             len = 0;
         }
-        // SAFETY: len < capacity: a slot within the chunk.
-        let record_ptr = unsafe { tail.slots().add(len) };
+        // SAFETY: (1) `local.tail_chunk` is the carved chunk's own pointer; (2) len < capacity: a
+        // slot within the chunk.
+        let record_ptr = unsafe { RecordChunk::slots(local.tail_chunk).add(len) };
         // SAFETY: (1) slot `len` is not yet published, so no reader looks at it; the owner writes
         // it whole before the release store of the new length publishes it; (2) `stack` was just
         // stored with the trailer `new` needs, which no other thread can reach yet.
@@ -924,13 +931,9 @@ pub(crate) fn entry_tag(mixed: u64) -> usize {
     (((mixed >> 48) | 0x8000) << 48) as usize & TAG_MASK
 }
 
-/// A table entry: the record's address with `tag` in the bits above it.
+/// A table entry: the record's address with `tag` in the bits above it (carved memory lies below
+/// 2^48: see [`crate::state::carve`]).
 fn tagged(record: *const SiteRecord, tag: usize) -> usize {
-    debug_assert_eq!(
-        record as usize & TAG_MASK,
-        0,
-        "carved memory lies below 2^48"
-    );
     record as usize | tag
 }
 
