@@ -22,7 +22,7 @@ use tracealloc_snapshot::{GroupBy, Metric, blocks, human_bytes};
 
 use crate::guard::ReentrancyGuard;
 use crate::process::{self, MeasureEnd, MeasureRefused};
-use crate::state::record::SiteRecord;
+use crate::state::record::{MeasuredSite, SiteRecord, live_of};
 
 /// What a measured piece of code allocated on its thread.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,8 +43,8 @@ pub struct Measurement {
     /// Whether the profiler samples: the allocation counts above stay exact; live bytes, the peak
     /// and the sites are then estimates.
     pub sampled: bool,
-    /// (return addresses, allocations, bytes, live blocks, live bytes) per site.
-    sites: Vec<(Vec<usize>, u64, u64, u64, u64)>,
+    /// Each site's stack and figures.
+    sites: Vec<MeasuredSite>,
     /// The measure's records, to read them again (a measured future's later polls).
     records: Records,
 }
@@ -69,10 +69,7 @@ impl Eq for Records {}
 impl Measurement {
     fn from_end(end: MeasureEnd, sampled: bool) -> Measurement {
         let level = end.level;
-        let (live_blocks, live_bytes) = end
-            .sites
-            .iter()
-            .fold((0, 0), |(blocks, bytes), s| (blocks + s.3, bytes + s.4));
+        let (live_blocks, live_bytes) = live_of(&end.sites);
         Measurement {
             allocations: level.allocations,
             bytes: level.bytes,
@@ -250,10 +247,7 @@ pub fn measure_scoped<'env, R>(
         m.sites.extend(child.sites);
         m.records.0.extend(child.records.0);
     }
-    (m.live_blocks, m.live_bytes) = m
-        .sites
-        .iter()
-        .fold((0, 0), |(blocks, bytes), s| (blocks + s.3, bytes + s.4));
+    (m.live_blocks, m.live_bytes) = live_of(&m.sites);
     (value, m)
 }
 
@@ -429,7 +423,10 @@ impl<F: std::future::Future> std::future::Future for MeasuredFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `inner` stays where it is for as long as `this` is pinned.
         let inner = unsafe { std::pin::Pin::new_unchecked(&mut this.inner) };
-        let live_before: u64 = process::sites_of(&this.records).iter().map(|s| s.4).sum();
+        let live_before: u64 = process::sites_of(&this.records)
+            .iter()
+            .map(|s| s.live_bytes)
+            .sum();
         let (poll, m) = measure_with(|| inner.poll(cx));
         let so_far = &mut this.so_far;
         so_far.allocations += m.allocations;
@@ -444,10 +441,7 @@ impl<F: std::future::Future> std::future::Future for MeasuredFuture<F> {
             std::task::Poll::Ready(output) => {
                 let mut m = std::mem::take(so_far);
                 m.sites = process::sites_of(&this.records);
-                (m.live_blocks, m.live_bytes) = m
-                    .sites
-                    .iter()
-                    .fold((0, 0), |(blocks, bytes), s| (blocks + s.3, bytes + s.4));
+                (m.live_blocks, m.live_bytes) = live_of(&m.sites);
                 std::task::Poll::Ready((output, m))
             }
         }

@@ -25,7 +25,7 @@ use crate::config::{LIFETIMES_WORD as LIFETIMES, Request};
 use crate::guard::ReentrancyGuard;
 use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
-use crate::state::record::{Label, non_negative};
+use crate::state::record::{Label, MeasuredSite, non_negative};
 use crate::state::thread::{MeasureLevel, STACK_BUDGET, ThreadState};
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
@@ -177,8 +177,7 @@ pub(crate) enum MeasureRefused {
 /// A finished measure: its own figures and, for each site it allocated at, that site's.
 pub(crate) struct MeasureEnd {
     pub(crate) level: MeasureLevel,
-    /// (return addresses innermost first, allocations, bytes, live blocks, live bytes).
-    pub(crate) sites: Vec<(Vec<usize>, u64, u64, u64, u64)>,
+    pub(crate) sites: Vec<MeasuredSite>,
     /// The measure's records (never freed), to read again later.
     pub(crate) records: Vec<&'static SiteRecord>,
 }
@@ -186,20 +185,20 @@ pub(crate) struct MeasureEnd {
 /// The figures of `records` now, as in [`MeasureEnd::sites`]: the owner's half of the totals (its
 /// thread's allocations), the live figures whoever freed. Read from any thread (each counter is
 /// atomic; a record being updated meanwhile may be read between two of its counters).
-pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<(Vec<usize>, u64, u64, u64, u64)> {
+pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<MeasuredSite> {
     ReentrancyGuard::untracked(|| {
         records
             .iter()
             .map(|record| {
                 let own = record.read_local(0);
                 let live = own.plus(record.read_remote(0));
-                (
-                    record.frames().collect(),
-                    own.total_blocks,
-                    own.total_bytes,
-                    non_negative(live.live_blocks),
-                    non_negative(live.live_bytes),
-                )
+                MeasuredSite {
+                    frames: record.frames().collect(),
+                    allocations: own.total_blocks,
+                    bytes: own.total_bytes,
+                    live_blocks: non_negative(live.live_blocks),
+                    live_bytes: non_negative(live.live_bytes),
+                }
             })
             .collect()
     })
@@ -253,7 +252,7 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
         let records: Vec<&'static SiteRecord> = thread.records_since(level.first_record).collect();
         // The owner reads its own records: no update of them can be under way.
         let mut sites = sites_of(&records);
-        sites.retain(|&(_, allocations, _, live_blocks, _)| allocations != 0 || live_blocks != 0);
+        sites.retain(|site| site.allocations != 0 || site.live_blocks != 0);
         Some(MeasureEnd {
             level,
             sites,

@@ -19,7 +19,9 @@ use crate::accounting::timeline::{CAPACITY, Point};
 
 use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
-use crate::state::record::{Counts, LifetimeCounts, Lifetimes, SiteRecord, non_negative};
+use crate::state::record::{
+    Counts, LifetimeCounts, Lifetimes, MeasuredSite, SiteRecord, non_negative,
+};
 use crate::state::stack_tree::StoredStack;
 use crate::state::thread::{ThreadState, name_family};
 use forest::Forest;
@@ -289,13 +291,15 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
 /// A model of the calling thread's `sites` (return addresses innermost first, then allocations,
 /// bytes, live blocks and live bytes), symbolized as a snapshot's are: for the report of a
 /// measure. Call under the reentrancy guard.
-pub(crate) fn model_of_sites(sites: &[(Vec<usize>, u64, u64, u64, u64)]) -> Snapshot {
-    let resolved =
-        crate::snapshot::symbolize::resolve_all(sites.iter().flat_map(|s| s.0.iter().copied()));
+pub(crate) fn model_of_sites(sites: &[MeasuredSite]) -> Snapshot {
+    let resolved = crate::snapshot::symbolize::resolve_all(
+        sites.iter().flat_map(|s| s.frames.iter().copied()),
+    );
     let mut builder = Builder::default();
     let mut snapshot = Snapshot::empty();
-    for (stack, allocations, bytes, live_blocks, live_bytes) in sites {
-        let frames: Vec<Frame> = stack
+    for measured in sites {
+        let frames: Vec<Frame> = measured
+            .frames
             .iter()
             .flat_map(|&addr| resolved.frames(addr).iter().cloned())
             .skip_while(is_own_frame)
@@ -304,10 +308,10 @@ pub(crate) fn model_of_sites(sites: &[(Vec<usize>, u64, u64, u64, u64)]) -> Snap
             .collect();
         let ids = frames.iter().map(|f| builder.frame(f)).collect();
         let mut site = Site::new(builder.stack(ids), 0);
-        site.total_blocks = *allocations;
-        site.total_bytes = *bytes;
-        site.live_blocks = *live_blocks;
-        site.live_bytes = *live_bytes;
+        site.total_blocks = measured.allocations;
+        site.total_bytes = measured.bytes;
+        site.live_blocks = measured.live_blocks;
+        site.live_bytes = measured.live_bytes;
         snapshot.sites.push(site);
     }
     snapshot.frames = builder.frames;

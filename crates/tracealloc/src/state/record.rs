@@ -693,6 +693,25 @@ impl RecordChunk {
     }
 }
 
+/// One site's figures as a `measure` reports them: its stack and its owner's allocations, with its
+/// live figures whoever freed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MeasuredSite {
+    /// Return addresses, innermost first.
+    pub(crate) frames: Vec<usize>,
+    pub(crate) allocations: u64,
+    pub(crate) bytes: u64,
+    pub(crate) live_blocks: u64,
+    pub(crate) live_bytes: u64,
+}
+
+/// The live (blocks, bytes) of `sites`, summed.
+pub(crate) fn live_of(sites: &[MeasuredSite]) -> (u64, u64) {
+    sites.iter().fold((0, 0), |(blocks, bytes), s| {
+        (blocks + s.live_blocks, bytes + s.live_bytes)
+    })
+}
+
 /// Change of a signed quantity as wrapping unsigned, for the counters above.
 #[inline(always)]
 pub(crate) fn wrapping(delta: i64) -> u64 {
