@@ -13,10 +13,11 @@ const LAYERS: &[&[&str]] = &[
     &["sys", "guard", "config"],
     &["capture"],
     &["state"],
-    &["accounting"],
+    &["accounting", "block"],
     &["snapshot"],
     &["process"],
-    &["lib", "measure", "labels", "allocator_check"],
+    &["policy"],
+    &["lib", "alloc", "measure", "labels", "allocator_check"],
 ];
 
 fn layer_of(module: &str) -> usize {

@@ -4,13 +4,11 @@
 //! ```text
 //!  stamp     the clock of lifetimes mode
 //!  sampling  the Poisson sampler and its unbiased estimates
-//!  header    where a block keeps its record's address
 //!  measure   what a running `measure` counts of each operation
 //!  timeline  memory over time, offered a point at each flush
 //!  registry  the thread list, the flushed whole-process figures, and the three operations
 //! ```
 
-pub(crate) mod header;
 pub(crate) mod measure;
 pub(crate) mod registry;
 pub(crate) mod sampling;

@@ -6,7 +6,7 @@
 //!        │ (first of the process) └─> decide capture mode, pthread key (thread exit), atfork, atexit
 //!  every allocation ──> CURRENT ──> capture stack ──> state's record ──> block header
 //!  dealloc / realloc ──> block header ──> record (+ the freeing thread's state for global figures)
-//!  sampled mode, blocks aligned to at most 8 ──> `sampled` (a record only on the blocks that need one)
+//!  (how each event is accounted: `policy`; the blocks' layouts: `block`)
 //! ```
 
 use std::cell::Cell;
@@ -15,15 +15,11 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
-pub(crate) mod sampled;
 
-use crate::accounting::registry::{Registry, Site};
-use crate::accounting::sampling::UNSAMPLED;
-use crate::accounting::stamp::stamp;
+use crate::accounting::registry::Registry;
 use crate::capture::{CaptureMode, Captured, decide_mode};
-use crate::config::{LIFETIMES_WORD as LIFETIMES, Request};
+use crate::config::Request;
 use crate::guard::ReentrancyGuard;
-use crate::state::record::SiteDelta;
 use crate::state::record::SiteRecord;
 use crate::state::record::{Label, MeasuredSite, non_negative};
 use crate::state::thread::{MeasureLevel, STACK_BUDGET, ThreadState};
@@ -50,14 +46,14 @@ const NO_STATE: *const ThreadState = std::ptr::dangling();
 /// The calling thread's state, made on its first use; `None` when memory for it is exhausted or
 /// the thread is exiting.
 #[inline(always)]
-fn current_thread() -> Option<&'static ThreadState> {
+pub(crate) fn current_thread() -> Option<&'static ThreadState> {
     current_thread_for(None)
 }
 
 /// [`current_thread`] on behalf of a `Profiler` value with the settings `request`, when known:
 /// checked against the configuration (see `config`) when the thread gets its state.
 #[inline(always)]
-fn current_thread_for(request: Option<Request>) -> Option<&'static ThreadState> {
+pub(crate) fn current_thread_for(request: Option<Request>) -> Option<&'static ThreadState> {
     existing_thread().or_else(|| {
         // No state: make one, unless this thread will not get one (see `NO_STATE`).
         if CURRENT.with(Cell::get).is_null() {
@@ -70,7 +66,7 @@ fn current_thread_for(request: Option<Request>) -> Option<&'static ThreadState> 
 
 /// The calling thread's state if it has one already (never makes one).
 #[inline(always)]
-fn existing_thread() -> Option<&'static ThreadState> {
+pub(crate) fn existing_thread() -> Option<&'static ThreadState> {
     let state = CURRENT.with(Cell::get);
     // SAFETY: above `NO_STATE`, a published state, never freed.
     (state as usize > NO_STATE as usize).then(|| unsafe { &*state })
@@ -319,224 +315,11 @@ extern "C" fn on_process_exit() {
     let _ = std::panic::catch_unwind(crate::process::exit::write_exit_snapshot);
 }
 
-fn capture_here(thread: &ThreadState) -> Captured {
+/// A capture of the calling thread's stack (`thread` is its state).
+pub(crate) fn capture_here(thread: &ThreadState) -> Captured {
     let mut captured = Captured::empty();
     captured.capture(CaptureMode::current(), thread.stack());
     captured
-}
-
-/// Accounts a new block of `size` bytes (`mode`: the decided policy word, from `config::policy_word`;
-/// `request`: the settings of the `Profiler` value in use);
-/// returns the record to store in its header (null for the profiler's own blocks).
-// `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
-// In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
-// here: optimized when the user follows the README's debug setup (`opt-level = 3` for tracealloc
-// alone). In release it is inlined: the call would cost about 30 instructions per event.
-#[cfg_attr(debug_assertions, inline(never))]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_alloc(
-    size: usize,
-    address: usize,
-    mode: u64,
-    request: Request,
-) -> *const SiteRecord {
-    let Some(_guard) = ReentrancyGuard::enter() else {
-        REGISTRY.record_own(size as i64);
-        return std::ptr::null();
-    };
-    let Some(thread) = current_thread_for(Some(request)) else {
-        return REGISTRY.record_orphan_alloc(size);
-    };
-    if mode != 0 {
-        return on_alloc_in_mode(thread, size, address, mode);
-    }
-    // Not `capture_here`: returning the 2 KiB capture by value costs W1 about 0.15x (measured).
-    let mut captured = Captured::empty();
-    captured.capture(CaptureMode::current(), thread.stack());
-    // SAFETY: `thread` is the calling thread's own state.
-    unsafe { REGISTRY.record_alloc(thread, &captured, size, address) }
-}
-
-/// `on_alloc` in lifetimes mode or sampled mode (`mode`, not 0).
-#[inline(always)]
-fn on_alloc_in_mode(
-    thread: &ThreadState,
-    size: usize,
-    address: usize,
-    mode: u64,
-) -> *const SiteRecord {
-    if mode != LIFETIMES {
-        return on_sampled_alloc(thread, size, mode);
-    }
-    let birth = stamp();
-    let mut captured = Captured::empty();
-    captured.capture(CaptureMode::current(), thread.stack());
-    // SAFETY: `thread` is the calling thread's own state.
-    unsafe {
-        let record = REGISTRY.record_alloc(thread, &captured, size, address);
-        REGISTRY.note_growth(thread, record, Some(birth));
-        record
-    }
-}
-
-#[inline(always)]
-fn on_sampled_alloc(thread: &ThreadState, size: usize, mean: u64) -> *const SiteRecord {
-    // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
-    if !unsafe { sampled::draw(thread, size, mean) } {
-        // SAFETY: as above.
-        unsafe { sampled::count_untracked(thread, (size as i64, 1), Some(size as u64)) };
-        return &UNSAMPLED;
-    }
-    let allocated = Some(size as u64);
-    let delta = SiteDelta::sampled_alloc(size, mean);
-    let captured = capture_here(thread);
-    // SAFETY: as above.
-    unsafe {
-        REGISTRY.apply(
-            thread,
-            Site::captured(&captured),
-            delta,
-            (size as i64, 1),
-            allocated,
-        )
-    }
-}
-
-/// Accounts a realloc of a block of `record` from `old` to `new` bytes; returns the record for the
-/// new block's header (the same, except when sampling picks a block that was left out).
-// `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
-// In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
-// here: optimized when the user follows the README's debug setup (`opt-level = 3` for tracealloc
-// alone). In release it is inlined: the call would cost about 30 instructions per event.
-#[cfg_attr(debug_assertions, inline(never))]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_realloc(
-    record: *const SiteRecord,
-    old: usize,
-    new: usize,
-    addresses: (usize, usize),
-    mode: u64,
-) -> *const SiteRecord {
-    // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
-    let Some(site) = (unsafe { record.as_ref() }) else {
-        REGISTRY.record_own(new as i64 - old as i64);
-        return record;
-    };
-    // A sampled realloc may capture a stack, and a capture may allocate (the unwinder's caches):
-    // nested allocations must go straight to the inner allocator.
-    let Some(_guard) = ReentrancyGuard::enter() else {
-        REGISTRY.record_orphan_change(site, old, new, false);
-        return record;
-    };
-    let thread = match current_thread() {
-        Some(thread) if !site.owner.is_none() || (mode != 0 && std::ptr::eq(site, &UNSAMPLED)) => {
-            thread
-        }
-        _ => {
-            REGISTRY.record_orphan_change(site, old, new, false);
-            return record;
-        }
-    };
-    if mode == 0 {
-        // SAFETY: `thread` is the calling thread's own state.
-        unsafe { REGISTRY.record_realloc(thread, site, old, new, addresses) };
-        return record;
-    }
-    if mode == LIFETIMES {
-        // SAFETY: as above.
-        unsafe {
-            REGISTRY.record_realloc(thread, site, old, new, addresses);
-            if new > old {
-                REGISTRY.note_growth(thread, site, None);
-            }
-        }
-        return record;
-    }
-    on_sampled_realloc(thread, site, old, new, mode)
-}
-
-#[inline(always)]
-fn on_sampled_realloc(
-    thread: &ThreadState,
-    site: &SiteRecord,
-    old: usize,
-    new: usize,
-    mean: u64,
-) -> *const SiteRecord {
-    let live = (new as i64 - old as i64, 0);
-    let allocated = Some(new as u64);
-    // The new size is allocated bytes: a sample point may fall in it. Every realloc decides
-    // afresh, sampled block or not, so that a live block is sampled with the probability of its
-    // current size: kept sampled across its resizes, a doubling `Vec` had read as twice its bytes
-    // (every size it went through had a chance to pick it).
-    // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
-    let sampled = unsafe { sampled::draw(thread, new, mean) };
-    if !std::ptr::eq(site, &UNSAMPLED) {
-        // A sampled block keeps its site when picked again, and leaves it when not.
-        let (delta, record) = if sampled {
-            (SiteDelta::sampled_realloc(old, new, mean), site)
-        } else {
-            (SiteDelta::sampled_free(old, mean), &UNSAMPLED)
-        };
-        // SAFETY: as above.
-        unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
-        return record;
-    }
-    if !sampled {
-        // SAFETY: as above.
-        unsafe { sampled::count_untracked(thread, live, allocated) };
-        return site;
-    }
-    let captured = capture_here(thread);
-    let delta = SiteDelta::sampled_alloc(new, mean);
-    // SAFETY: as above.
-    unsafe { REGISTRY.apply(thread, Site::captured(&captured), delta, live, allocated) }
-}
-
-/// Accounts the free of a block of `record` of `size` bytes.
-// `Profiler::alloc` is generic, so it is compiled in the user's crate at the user's opt-level.
-// In a dev profile (debug assertions on) this is not inlined into it, so that it runs as compiled
-// here: optimized when the user follows the README's debug setup (`opt-level = 3` for tracealloc
-// alone). In release it is inlined: the call would cost about 30 instructions per event.
-#[cfg_attr(debug_assertions, inline(never))]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn on_dealloc(record: *const SiteRecord, size: usize, address: usize, mode: u64) {
-    // SAFETY: header records are null, the sampling sentinel, or published records, never freed.
-    let Some(site) = (unsafe { record.as_ref() }) else {
-        REGISTRY.record_own(-(size as i64));
-        return;
-    };
-    // Making the thread's state (its first event may be a free) takes the guard itself; nothing
-    // else here allocates, but the guard keeps every hook under one rule.
-    let Some(_guard) = ReentrancyGuard::enter() else {
-        REGISTRY.record_orphan_change(site, size, 0, true);
-        return;
-    };
-    let live = (-(size as i64), -1);
-    match current_thread() {
-        Some(thread) if mode == 0 && !site.owner.is_none() => {
-            // SAFETY: `thread` is the calling thread's own state.
-            unsafe { REGISTRY.record_dealloc(thread, site, size, address) }
-        }
-        Some(thread) if mode == LIFETIMES && !site.owner.is_none() => {
-            // SAFETY: as above.
-            unsafe {
-                REGISTRY.note_death(thread, site, stamp());
-                REGISTRY.record_dealloc(thread, site, size, address);
-            }
-        }
-        Some(thread) if mode != 0 && std::ptr::eq(site, &UNSAMPLED) => {
-            let delta = SiteDelta::default();
-            // SAFETY: as above.
-            unsafe { REGISTRY.apply(thread, Site::Untracked, delta, live, None) };
-        }
-        Some(thread) if mode != 0 && !site.owner.is_none() => {
-            let delta = SiteDelta::sampled_free(size, mode);
-            // SAFETY: as above.
-            unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
-        }
-        _ => REGISTRY.record_orphan_change(site, size, 0, true),
-    }
 }
 
 #[cfg(test)]

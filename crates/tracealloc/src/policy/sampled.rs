@@ -1,14 +1,20 @@
-//! Sampled mode's blocks aligned to at most 8, whose layout follows the sampling decision (see
-//! `accounting::header::Tagged`): only blocks that need a record carry one. So the decision comes
-//! first, before the inner allocator is called, and the accounting after it succeeded.
+//! Sampled mode: one block per `mean` bytes allocated, on average, is charged to its stack
+//! ([`Sampled`]), and stands for the blocks and bytes it represents (`accounting::sampling`).
+//!
+//! Blocks aligned to more than 8 keep a header or a trailer and go through the policy's hooks
+//! ([`Policy`]). Blocks aligned to at most 8, nearly all, have a layout that follows the sampling
+//! decision (see `block::tagged::Tagged`): only blocks that need a record carry one. So the
+//! decision comes first, before the inner allocator is called, and the accounting after it
+//! succeeded. Both kinds are charged by the same functions ([`draw`], [`charge_sampled`],
+//! [`count_untracked`]).
 //!
 //! ```text
 //!  alloc:   left_out? ──yes──> inner alloc, untagged ──> count_short_path
 //!              └─no──> NewBlock::plan ──> inner alloc, tagged or not ──> NewBlock::made
-//!  realloc: tagged ──> the header's record, as in exact mode (process::on_realloc)
+//!  realloc: tagged ──> the record in the word before it, through the policy's hooks
 //!           untagged: left_out? ──yes──> inner realloc ──> count_short_path
 //!              └─no──> UntaggedRealloc::plan ──> moved to a tagged block if sampled ──> done
-//!  free:    tagged ──> process::on_dealloc with its record
+//!  free:    tagged ──> the policy's hooks with its record
 //!           untagged: free_left_out? ──yes──> counted
 //!              └─no──> on_untagged_dealloc
 //! ```
@@ -30,14 +36,121 @@
 //! on, which only shifts where its next sample point falls), and the allowances, withdrawn by the
 //! draw, are renewed by a later event once it is counted.
 
-use crate::accounting::header::Tagged;
 use crate::accounting::registry::Site;
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
+use crate::block::tagged::Tagged;
+use crate::config::Request;
 use crate::guard::ReentrancyGuard;
+use crate::policy::{Policy, hook_alloc, hook_dealloc, hook_realloc};
+use crate::process::{REGISTRY, capture_here, current_thread, existing_thread};
 use crate::state::record::{SiteDelta, SiteRecord};
 use crate::state::thread::{SamplerState, ThreadState, allowance_left};
 
-use super::{REGISTRY, capture_here, current_thread, existing_thread};
+/// One block per `mean` bytes allocated, on average, with its stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sampled {
+    pub(crate) mean: u64,
+}
+
+impl Policy for Sampled {
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
+        hook_alloc(self, size, address, request)
+    }
+
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_realloc(
+        self,
+        record: *const SiteRecord,
+        old: usize,
+        new: usize,
+        moved: (usize, usize),
+    ) -> *const SiteRecord {
+        hook_realloc(self, record, old, new, moved)
+    }
+
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
+        hook_dealloc(self, record, size, address)
+    }
+
+    #[inline(always)]
+    fn alloc(self, thread: &'static ThreadState, size: usize, _: usize) -> *const SiteRecord {
+        let (live, allocated) = ((size as i64, 1), Some(size as u64));
+        // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
+        if !unsafe { draw(thread, size, self.mean) } {
+            // SAFETY: as above.
+            unsafe { count_untracked(thread, live, allocated) };
+            return &UNSAMPLED;
+        }
+        charge_sampled(thread, size, live, self.mean)
+    }
+
+    /// Blocks left out by sampling carry the sampling sentinel: their events are counted on the
+    /// thread's figures too.
+    #[inline(always)]
+    fn accepts(site: &SiteRecord) -> bool {
+        !site.owner.is_none() || std::ptr::eq(site, &UNSAMPLED)
+    }
+
+    #[inline(always)]
+    fn realloc(
+        self,
+        thread: &'static ThreadState,
+        site: &'static SiteRecord,
+        old: usize,
+        new: usize,
+        _: (usize, usize),
+    ) -> *const SiteRecord {
+        let live = (new as i64 - old as i64, 0);
+        let allocated = Some(new as u64);
+        // The new size is allocated bytes: a sample point may fall in it. Every realloc decides
+        // afresh, sampled block or not, so that a live block is sampled with the probability of
+        // its current size: kept sampled across its resizes, a doubling `Vec` had read as twice
+        // its bytes (every size it went through had a chance to pick it).
+        // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
+        let sampled = unsafe { draw(thread, new, self.mean) };
+        if !std::ptr::eq(site, &UNSAMPLED) {
+            // A sampled block keeps its site when picked again, and leaves it when not.
+            let (delta, record) = if sampled {
+                (SiteDelta::sampled_realloc(old, new, self.mean), site)
+            } else {
+                (SiteDelta::sampled_free(old, self.mean), &UNSAMPLED)
+            };
+            // SAFETY: as above.
+            unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
+            return record;
+        }
+        if !sampled {
+            // SAFETY: as above.
+            unsafe { count_untracked(thread, live, allocated) };
+            return site;
+        }
+        charge_sampled(thread, new, live, self.mean)
+    }
+
+    #[inline(always)]
+    fn dealloc(
+        self,
+        thread: &'static ThreadState,
+        site: &'static SiteRecord,
+        size: usize,
+        _: usize,
+    ) {
+        let live = (-(size as i64), -1);
+        if std::ptr::eq(site, &UNSAMPLED) {
+            // SAFETY: `thread` is the calling thread's own state.
+            unsafe { count_untracked(thread, live, None) };
+        } else {
+            let delta = SiteDelta::sampled_free(size, self.mean);
+            // SAFETY: as above.
+            unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
+        }
+    }
+}
 
 /// Who a new block or a resize is counted for.
 #[derive(Clone, Copy)]
@@ -235,7 +348,7 @@ impl NewBlock {
             }
             Owner::NoState => REGISTRY.record_orphan_alloc(size),
             Owner::Sampled(thread) => {
-                let record = sampled(thread, size, (size as i64, 1), self.mean);
+                let record = charge_sampled(thread, size, (size as i64, 1), self.mean);
                 // SAFETY: `thread` is the calling thread's own state.
                 unsafe { renew_allowances(thread, true) };
                 record
@@ -247,11 +360,16 @@ impl NewBlock {
 }
 
 /// Charges a block that sampling picked to the calling thread's stack: a new one of `size` bytes
-/// (`live` is `(size, 1)`), or an untagged one resized to `size` bytes (`live` is the change in
+/// (`live` is `(size, 1)`), or an unsampled one resized to `size` bytes (`live` is the change in
 /// bytes and no block). Returns its record.
 #[cold]
 #[inline(never)]
-fn sampled(thread: &ThreadState, size: usize, live: (i64, i64), mean: u64) -> *const SiteRecord {
+fn charge_sampled(
+    thread: &ThreadState,
+    size: usize,
+    live: (i64, i64),
+    mean: u64,
+) -> *const SiteRecord {
     let captured = capture_here(thread);
     // SAFETY: `thread` is the calling thread's own state.
     unsafe {
@@ -310,12 +428,12 @@ impl UntaggedRealloc {
                 }
             }
             // A program's block resized inside the profiler, or on a thread without state: as
-            // `on_realloc` counts an unsampled block's resize there.
+            // `hook_realloc` counts an unsampled block's resize there.
             Owner::Profiler | Owner::NoState => {
                 REGISTRY.record_orphan_change(&UNSAMPLED, old, new, false);
             }
             Owner::Sampled(thread) => {
-                let record = sampled(thread, new, (live, 0), self.mean);
+                let record = charge_sampled(thread, new, (live, 0), self.mean);
                 // SAFETY: (1) sampled, so the block was moved to a tagged one (see `to_tagged`);
                 // (2) `thread` is the calling thread's own state.
                 unsafe {
@@ -363,6 +481,6 @@ pub(crate) fn on_untagged_dealloc(size: usize) {
         }
         return;
     }
-    // Inside the profiler or without state: as `on_dealloc` counts an unsampled block's free.
+    // Inside the profiler or without state: as `hook_dealloc` counts an unsampled block's free.
     REGISTRY.record_orphan_change(&UNSAMPLED, size, 0, true);
 }
