@@ -12,6 +12,16 @@ fn parse_svg(svg: &str) {
     roxmltree::Document::parse_with_options(svg, options).expect("well-formed XML");
 }
 
+/// Skips a check that needs a tool beyond cargo, printing `skipped: {notice}`; under `CI=true` (or
+/// `CI=1`), where `.ci/run` installs the tools, fails instead.
+#[track_caller]
+fn skip_or_fail(notice: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("required in CI: {notice}");
+    }
+    eprintln!("skipped: {notice}");
+}
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -429,7 +439,8 @@ fn color_and_progress_only_on_a_terminal() {
         String::from_utf8_lossy(&piped.stderr)
     );
 
-    // `script` runs the command on a pseudo-terminal (util-linux); skip where it is missing.
+    // `script` runs the command on a pseudo-terminal (util-linux); skip where it is missing (fail
+    // under CI).
     let on_terminal = |no_color: Option<&str>| {
         let command = format!("{} {}", env!("CARGO_BIN_EXE_tracealloc"), args.join(" "));
         let mut script = Command::new("script");
@@ -446,7 +457,7 @@ fn color_and_progress_only_on_a_terminal() {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
     let Some(colored) = on_terminal(None) else {
-        eprintln!("skipped: no `script` to make a terminal");
+        skip_or_fail("no `script` to make a terminal");
         return;
     };
     assert!(
@@ -462,12 +473,12 @@ fn color_and_progress_only_on_a_terminal() {
 
 /// speedscope exports validate against the schema speedscope's npm package ships, checked with
 /// ajv. Needs node and `npm install --prefix DIR speedscope@1 ajv@8` (CI does it, and points
-/// `TRACEALLOC_NPM_DIR` at DIR); skipped with a notice otherwise.
+/// `TRACEALLOC_NPM_DIR` at DIR); skipped with a notice otherwise (failed under `CI=true`).
 #[test]
 fn speedscope_export_validates_against_speedscopes_schema() {
     let Some(dir) = std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "skipped: set TRACEALLOC_NPM_DIR to a directory with speedscope and ajv installed (see .ci/run)"
+        skip_or_fail(
+            "set TRACEALLOC_NPM_DIR to a directory with speedscope and ajv installed (see .ci/run)",
         );
         return;
     };
@@ -641,14 +652,14 @@ fn labels_group_root_and_export() {
 }
 
 /// Runs `dh-view-in-browser.mjs` on `file` (skipped with a notice without Chromium, the npm tools
-/// or Valgrind's viewer).
+/// or Valgrind's viewer; failed under `CI=true`).
 fn check_in_dh_view(file: &Path, bklt: bool) {
     let viewer = std::env::var_os("TRACEALLOC_DH_VIEW")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/libexec/valgrind/dh_view.html"));
     if !viewer.exists() {
-        eprintln!(
-            "skipped the browser part: install valgrind (or set TRACEALLOC_DH_VIEW) to open DHAT files in dh_view (see .ci/run)"
+        skip_or_fail(
+            "the browser part: install valgrind (or set TRACEALLOC_DH_VIEW) to open DHAT files in dh_view (see .ci/run)",
         );
         return;
     }
@@ -667,15 +678,15 @@ fn check_in_dh_view(file: &Path, bklt: bool) {
 /// Runs `tests/<script>` with node in headless Chromium (playwright-core), with `args`; asserts it
 /// succeeded. Needs node, Chromium and `npm install --prefix DIR playwright-core` (CI does it and
 /// points `TRACEALLOC_NPM_DIR` at DIR, `TRACEALLOC_CHROMIUM` at the browser); skipped with a notice
-/// saying what it was `for` otherwise.
+/// saying what it was `for` otherwise (failed under `CI=true`).
 fn in_chromium(script: &str, args: &[&std::ffi::OsStr], purpose: &str) {
     let (Some(npm), Some(chromium)) = (
         std::env::var_os("TRACEALLOC_NPM_DIR").map(PathBuf::from),
         std::env::var_os("TRACEALLOC_CHROMIUM"),
     ) else {
-        eprintln!(
-            "skipped the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) {purpose} (see .ci/run)"
-        );
+        skip_or_fail(&format!(
+            "the browser part: set TRACEALLOC_CHROMIUM and TRACEALLOC_NPM_DIR (with playwright-core) {purpose} (see .ci/run)"
+        ));
         return;
     };
     // The script runs from the npm directory, where node finds playwright-core.

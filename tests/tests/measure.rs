@@ -362,15 +362,27 @@ fn scoped_threads_count_when_asked() {
     drop(kept);
 }
 
-/// A baseline: recorded on the first run, passes while the figures hold, fails when they grow,
-/// and takes the new figures when updated.
+/// A baseline: recorded on the first run (a missing one fails instead under CI), passes while the
+/// figures hold, fails when they grow, and takes the new figures when updated.
 #[test]
 fn a_baseline_grows_fails_and_updates() {
     let dir = std::env::temp_dir().join(format!("tracealloc-baselines-{}", std::process::id()));
     let mut baseline = tracealloc::measure::Baseline::new(&dir, "parse");
     baseline.update = false;
+    baseline.record_missing = true;
     let small = measure(|| drop(parse("a,b")));
     let large = measure(|| drop(parse("a,b,c,d")));
+    let mut in_ci = tracealloc::measure::Baseline::new(&dir, "missing");
+    in_ci.update = false;
+    in_ci.record_missing = false;
+    let missing = in_ci
+        .check(&small)
+        .expect_err("under CI a missing baseline fails");
+    assert!(
+        missing.contains("missing.json") && missing.contains("TRACEALLOC_UPDATE_BASELINES=1"),
+        "{missing}"
+    );
+    assert!(!dir.join("missing.json").exists(), "and is not recorded");
     assert_eq!(baseline.check(&small), Ok(()), "the first run records");
     let stored = std::fs::read_to_string(dir.join("parse.json")).unwrap();
     assert!(stored.contains("\"allocations\": 3"), "{stored}");

@@ -311,6 +311,7 @@ mod special_path_tests {
 
     /// Skips a check that needs a tool beyond cargo, printing `skipped: {notice}`; under `CI=true`
     /// (or `CI=1`) fails instead.
+    #[track_caller]
     fn skip_or_fail(notice: &str) {
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
             panic!("required in CI: {notice}");

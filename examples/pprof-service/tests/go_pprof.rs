@@ -1,6 +1,6 @@
 //! End to end with a real client: the service leaks, and `go tool pprof` reading its
 //! `/debug/pprof/heap` (and `/debug/pprof/heap/growth`) over HTTP ranks the leaking function first. Skipped, with a notice, when Go
-//! is not installed (`.ci/run` installs it).
+//! is not installed (`.ci/run` installs it); under `CI=true` that fails instead.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,10 +18,20 @@ fn get(address: &str, path: &str) -> String {
     response
 }
 
+/// Skips a check that needs a tool beyond cargo, printing `skipped: {notice}`; under `CI=true` (or
+/// `CI=1`), where `.ci/run` installs the tools, fails instead.
+#[track_caller]
+fn skip_or_fail(notice: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("required in CI: {notice}");
+    }
+    eprintln!("skipped: {notice}");
+}
+
 #[test]
 fn go_tool_pprof_ranks_the_leak_first() {
     if Command::new("go").arg("version").output().is_err() {
-        eprintln!("skipped: `go` is not installed (apt-get install golang-go; .ci/run does)");
+        skip_or_fail("`go` is not installed (apt-get install golang-go; .ci/run does)");
         return;
     }
     let mut service = Command::new(env!("CARGO_BIN_EXE_tracealloc-pprof-service"))
