@@ -3,7 +3,9 @@
 //! layer, the files that are not a layer's root (`mod.rs`) use each other without cycles.
 //!
 //! Comments are not dependencies; test-only modules may reach anywhere. Paths between the runtime's
-//! files are written `crate::layer::file`, which is what this reads.
+//! files are written `crate::layer::file`, which is what this reads. A path whose first segment is
+//! not one of the modules `lib.rs` declares (`crate::Profiler`, `crate::stats`) names an item of
+//! `lib.rs`, which is in the top layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -39,9 +41,11 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's code without comments and without its `#[cfg(test)]` modules.
-fn code_of(text: &str) -> String {
+/// The file's code without comments and without its `#[cfg(test)]` modules, and the names of the
+/// test-only modules it declares in files of their own (`#[cfg(test)] mod name;`).
+fn code_of(text: &str) -> (String, Vec<String>) {
     let mut code = String::new();
+    let mut test_files = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
@@ -52,6 +56,14 @@ fn code_of(text: &str) -> String {
                 .peek()
                 .is_some_and(|l| l.trim_start().starts_with("mod "))
         {
+            let declaration = lines.next().unwrap().trim();
+            if let Some(name) = declaration
+                .strip_prefix("mod ")
+                .and_then(|d| d.strip_suffix(';'))
+            {
+                test_files.push(name.trim().to_owned());
+                continue;
+            }
             // Skip to the end of the module: its closing brace at the same indentation.
             let indent = line.len() - trimmed.len();
             let close = format!("{}}}", " ".repeat(indent));
@@ -69,33 +81,129 @@ fn code_of(text: &str) -> String {
         code.push_str(without_comment);
         code.push('\n');
     }
-    code
+    (code, test_files)
 }
 
-/// The `crate::a::b` paths named in `code`, as (a, Some(b)) when `a` is a directory module.
-fn crate_paths(code: &str, dirs: &BTreeSet<String>) -> BTreeSet<(String, Option<String>)> {
+/// The modules `lib.rs` declares (`mod name;`, whatever its visibility and attributes).
+fn modules_of_lib(lib: &str) -> BTreeSet<String> {
+    lib.lines()
+        .filter_map(|line| {
+            let mut line = line.trim();
+            if let Some(rest) = line.strip_prefix("pub") {
+                // `pub`, `pub(crate)`...
+                line = match rest.strip_prefix('(') {
+                    Some(restricted) => restricted.split_once(')')?.1,
+                    None => rest,
+                };
+            }
+            let name = line
+                .trim_start()
+                .strip_prefix("mod ")?
+                .strip_suffix(';')?
+                .trim();
+            Some(name.to_owned())
+        })
+        .collect()
+}
+
+/// A `crate::` path of a file, as the layering sees it.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Used {
+    /// The module it goes into: a module of `lib.rs`, or `lib` for an item of `lib.rs`.
+    module: String,
+    /// The file of that module, when the module is a directory and the path names one.
+    file: Option<String>,
+    /// The path as written, for the message.
+    path: String,
+}
+
+/// The `crate::` paths named in `code` (`$crate::` too), a group (`crate::{a::b, C}`) as each of its
+/// paths. `modules` are `lib.rs`'s, `dirs` those of them that are directories.
+fn crate_paths(code: &str, modules: &BTreeSet<String>, dirs: &BTreeSet<String>) -> BTreeSet<Used> {
     let mut paths = BTreeSet::new();
     for (at, _) in code.match_indices("crate::") {
-        let rest = &code[at + "crate::".len()..];
-        let mut parts = rest.split("::").map(|p| {
-            p.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<String>()
-        });
-        let Some(first) = parts.next() else { continue };
-        if first.is_empty() || first.starts_with(char::is_uppercase) {
-            continue; // an item of lib.rs
+        if code[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+            continue; // `other_crate::`
         }
-        let second = if dirs.contains(&first) {
-            parts
-                .next()
-                .filter(|p| !p.is_empty() && p.starts_with(char::is_lowercase))
-        } else {
-            None
-        };
-        paths.insert((first, second));
+        let mut segments = Vec::new();
+        expand(
+            &code[at + "crate::".len()..],
+            &mut Vec::new(),
+            &mut segments,
+        );
+        for path in segments {
+            let first = &path[0];
+            let used = if modules.contains(first) {
+                let file = path
+                    .get(1)
+                    .filter(|_| dirs.contains(first))
+                    .filter(|p| *p != "self" && p.starts_with(char::is_lowercase))
+                    .cloned();
+                Used {
+                    module: first.clone(),
+                    file,
+                    path: format!("crate::{}", path.join("::")),
+                }
+            } else {
+                Used {
+                    module: "lib".to_owned(), // an item of lib.rs, such as `crate::stats`
+                    file: None,
+                    path: format!("crate::{first} (an item of lib.rs)"),
+                }
+            };
+            paths.insert(used);
+        }
     }
     paths
+}
+
+/// Adds to `out` the paths that the text after `prefix::` begins with, each as its segments: one
+/// for `a::b::C`, one per member for a group `{a::b, c::{d, e}}`.
+fn expand(text: &str, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let text = text.trim_start();
+    if let Some(group) = text.strip_prefix('{') {
+        for member in members(group) {
+            expand(member, &mut prefix.clone(), out);
+        }
+        return;
+    }
+    let ident: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if ident.is_empty() {
+        if !prefix.is_empty() {
+            out.push(prefix.clone());
+        }
+        return;
+    }
+    prefix.push(ident);
+    match text[prefix.last().unwrap().len()..].strip_prefix("::") {
+        Some(rest) => expand(rest, prefix, out),
+        None => out.push(prefix.clone()),
+    }
+}
+
+/// The members of a group, from just after its `{`: its text split at its own commas, up to its
+/// closing brace.
+fn members(group: &str) -> Vec<&str> {
+    let (mut members, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                members.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                members.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    members
 }
 
 #[test]
@@ -111,24 +219,60 @@ fn dependencies_point_one_way() {
                 .then(|| path.file_name().unwrap().to_string_lossy().into_owned())
         })
         .collect();
+    let lib = src.join("lib.rs");
+    let modules = modules_of_lib(&std::fs::read_to_string(&lib).unwrap());
+    let on_disk: BTreeSet<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "lib.rs")
+        .map(|name| name.trim_end_matches(".rs").to_owned())
+        .collect();
+    assert_eq!(
+        modules, on_disk,
+        "the modules lib.rs declares and the files of src/"
+    );
+    for module in &modules {
+        layer_of(module);
+    }
+
+    // Each file's code, without the files of test-only modules.
+    let mut codes = BTreeMap::new();
+    let mut test_only: Vec<PathBuf> = Vec::new();
+    for file in &files {
+        let (code, test_files) = code_of(&std::fs::read_to_string(file).unwrap());
+        // The directory of the modules the file declares.
+        let dir = if file.ends_with("mod.rs") || *file == lib {
+            file.parent().unwrap().to_owned()
+        } else {
+            file.with_extension("")
+        };
+        test_only.extend(test_files.iter().map(|name| dir.join(name)));
+        codes.insert(file, code);
+    }
+    codes.retain(|file, _| {
+        !test_only
+            .iter()
+            .any(|module| file.starts_with(module) || *file == &module.with_extension("rs"))
+    });
 
     let mut wrong_way = Vec::new();
     // Within a layer: file -> files of the same layer it uses (roots excluded).
     let mut siblings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in &files {
+    for (file, code) in &codes {
         let relative = file.strip_prefix(&src).unwrap();
         let mut parts = relative.iter().map(|p| p.to_string_lossy().into_owned());
         let top = parts.next().unwrap();
         let module = top.trim_end_matches(".rs").to_owned();
         let inner = parts.next().map(|f| f.trim_end_matches(".rs").to_owned());
         let layer = layer_of(&module);
-        let code = code_of(&std::fs::read_to_string(file).unwrap());
-        for (used, used_inner) in crate_paths(&code, &dirs) {
-            if LAYERS.iter().all(|l| !l.contains(&used.as_str())) {
-                continue; // an item of lib.rs, such as `crate::stats`
-            }
+        for Used {
+            module: used,
+            file: used_inner,
+            path,
+        } in crate_paths(code, &modules, &dirs)
+        {
             if layer_of(&used) > layer {
-                wrong_way.push(format!("{} uses crate::{used}", relative.display()));
+                wrong_way.push(format!("{} uses {path}", relative.display()));
             }
             if used == module
                 && let (Some(from), Some(to)) = (&inner, &used_inner)

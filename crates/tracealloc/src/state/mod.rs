@@ -1,15 +1,21 @@
 //! Per-thread state: everything an allocation writes, in memory the profiler carves for itself.
 //!
 //! ```text
-//!  carve    the profiler's own mappings, never freed
-//!  seqlock  one writer (the owner thread), readers that never block it
-//!  record   a (stack, thread) pair's counters
+//!  carve       the profiler's own mappings, never freed
+//!  seqlock     one writer (the owner thread), readers that never block it
+//!  record      a (stack, thread) pair's counters
 //!  stack_tree  a thread's stored stacks, sharing their outer frames
-//!  thread   a thread's counters, stack table and records, under its sequence lock
+//!  table       a thread's records by stack identity: its open-addressing hash table
+//!  budget      the cap on distinct (stack, thread) records in the process
+//!  measures    the `measure` calls running on a thread, and their figures so far
+//!  thread      a thread's counters, stack table and records, under its sequence lock
 //! ```
 
+pub(crate) mod budget;
 pub(crate) mod carve;
+pub(crate) mod measures;
 pub(crate) mod record;
 pub(crate) mod seqlock;
 pub(crate) mod stack_tree;
+pub(crate) mod table;
 pub(crate) mod thread;

@@ -16,60 +16,28 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
 use crate::capture::{Captured, ThreadStack};
-use crate::state::carve::{carve, give_back};
+use crate::state::carve::carve;
+use crate::state::measures::{MAX_NESTED_MEASURES, RecordMark};
 use crate::state::record::{Label, OwnerId, RecordChunk, RecordKey, SiteRecord};
 use crate::state::seqlock::{SeqLock, WriteSection};
 use crate::state::stack_tree::StackTree;
+use crate::state::table::{TAG_MASK, Table, table_place};
 use crate::sys;
 
+// Named here by the modules that use them with a thread's state.
+pub(crate) use crate::state::budget::STACK_BUDGET;
+pub(crate) use crate::state::measures::{MeasureLevel, Measures};
+
 /// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
-/// as the thread meets more distinct stacks, up to the largest sizes below.
-const INITIAL_TABLE_SLOTS: usize = 64;
+/// as the thread meets more distinct stacks: its table (see [`Table`]), and its record chunks up to
+/// the largest size below.
 const INITIAL_CHUNK_RECORDS: usize = 8;
 const MAX_CHUNK_RECORDS: usize = 1024;
 /// How long a reader waits for an owner to leave an update before it gives up (and says so).
 const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// The cap on distinct (stack, thread) records in the process, so that programs with unbounded
-/// stack shapes (deep recursion over varied input) keep bounded tables: past it, new stacks are
-/// charged, exactly, to their thread's `[other stacks]` record. Set with `TRACEALLOC_MAX_STACKS`.
-pub(crate) struct StackBudget {
-    made: AtomicUsize,
-    cap: AtomicUsize,
-}
-
-pub(crate) static STACK_BUDGET: StackBudget = StackBudget {
-    made: AtomicUsize::new(0),
-    cap: AtomicUsize::new(crate::config::DEFAULT_MAX_STACKS),
-};
-
-impl StackBudget {
-    /// Takes the cap from the configuration, once, at the first thread's start.
-    pub(crate) fn configure(&self, config: &crate::config::Config) {
-        self.cap.store(config.max_stacks, Ordering::Relaxed);
-    }
-
-    /// Counts one more record, or returns false when the cap is reached.
-    fn take_one(&self) -> bool {
-        let cap = self.cap.load(Ordering::Relaxed);
-        self.made
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |made| {
-                (made < cap).then_some(made + 1)
-            })
-            .is_ok()
-    }
-
-    /// `(records made, cap)`, for the snapshot.
-    pub(crate) fn figures(&self) -> (u64, u64) {
-        (
-            self.made.load(Ordering::Relaxed) as u64,
-            self.cap.load(Ordering::Relaxed) as u64,
-        )
-    }
-}
 
 // Carved memory is aligned to `carve::ALIGN`: enough for every structure carved here.
 const _: () = assert!(std::mem::align_of::<ThreadState>() <= crate::state::carve::ALIGN);
@@ -83,10 +51,8 @@ struct OwnerOnly {
     base_blocks: i64,
     /// The registry's flush sequence number of that flush: orders peaks of different threads.
     base_seq: u64,
-    /// Open-addressing table of tagged record pointers ([`entry_tag`]), keyed by stack hash.
-    table: *mut usize,
-    table_mask: usize,
-    table_len: usize,
+    /// The owner's records by stack identity: an open-addressing table of tagged record pointers.
+    table: Table,
     tail_chunk: *mut RecordChunk,
     stacks: StackTree,
     /// The address of this thread's latest allocation while it is live (0 once freed): a block
@@ -121,54 +87,6 @@ impl CurrentKey {
         CurrentKey {
             key,
             mix: key.identity_mix(),
-        }
-    }
-}
-
-/// The most measures that can be nested on one thread.
-pub(crate) const MAX_NESTED_MEASURES: usize = 8;
-
-/// The `measure` calls running on a thread: their figures so far, kept by the thread itself.
-#[derive(Debug, Default)]
-#[repr(C)]
-pub(crate) struct Measures {
-    pub(crate) depth: usize,
-    pub(crate) levels: [MeasureLevel; MAX_NESTED_MEASURES],
-}
-
-/// One running measure. Its scope id is larger than every scope id given out before it began, so
-/// a record of this thread belongs to it, or to a measure nested in it, exactly when the record's
-/// scope is at least this one.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct MeasureLevel {
-    pub(crate) scope: u64,
-    /// Allocations (reallocs included, as in the totals) and their bytes, exact in every mode.
-    pub(crate) allocations: u64,
-    pub(crate) bytes: u64,
-    /// Live bytes of the blocks the measure allocated, as this thread changed them, and their
-    /// highest value (estimates in sampled mode).
-    pub(crate) live_bytes: i64,
-    pub(crate) peak_bytes: i64,
-    /// Blocks allocated before the measure and freed by this thread inside it.
-    pub(crate) freed_before_blocks: u64,
-    pub(crate) freed_before_bytes: u64,
-    /// Where this thread's records stood when the measure began: every record after it is the
-    /// measure's (records of a scope are made inside it).
-    pub(crate) first_record: RecordMark,
-}
-
-/// A position in a thread's list of records: a chunk and how many of its records came before.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordMark {
-    pub(crate) chunk: *const RecordChunk,
-    pub(crate) index: usize,
-}
-
-impl Default for RecordMark {
-    fn default() -> Self {
-        RecordMark {
-            chunk: ptr::null(),
-            index: 0,
         }
     }
 }
@@ -243,7 +161,8 @@ pub(crate) struct ThreadState {
     pub(crate) merged: AtomicBool,
     pub(crate) first_chunk: AtomicPtr<RecordChunk>,
     /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
-    /// [`StackBudget`]), or out of memory for the tables. Snapshots show it as `[other stacks]`.
+    /// [`crate::state::budget::StackBudget`]), or out of memory for the tables. Snapshots show it
+    /// as `[other stacks]`.
     pub(crate) fallback_record: SiteRecord,
 }
 
@@ -290,13 +209,12 @@ impl ThreadState {
         mapped: &AtomicU64,
     ) -> *mut ThreadState {
         let size = std::mem::size_of::<ThreadState>();
-        let table_bytes = INITIAL_TABLE_SLOTS * std::mem::size_of::<*const SiteRecord>();
         let state = carve(size, mapped).cast::<ThreadState>();
-        let table = carve(table_bytes, mapped).cast::<usize>();
+        let table = Table::carve(mapped);
         let chunk = carve(RecordChunk::bytes(INITIAL_CHUNK_RECORDS), mapped).cast::<RecordChunk>();
-        if state.is_null() || table.is_null() || chunk.is_null() {
+        let (false, Some(table), false) = (state.is_null(), table, chunk.is_null()) else {
             return ptr::null_mut(); // what was carved stays unused: memory is exhausted anyway
-        }
+        };
         // SAFETY: the chunk is fresh zeroed memory of `bytes(INITIAL_CHUNK_RECORDS)`, ours alone.
         unsafe { ptr::addr_of_mut!((*chunk).capacity).write(INITIAL_CHUNK_RECORDS) };
         // SAFETY: (1) `state` is fresh, zeroed, exclusively owned memory of
@@ -332,8 +250,6 @@ impl ThreadState {
                     base_blocks: 0,
                     base_seq: 0,
                     table,
-                    table_mask: INITIAL_TABLE_SLOTS - 1,
-                    table_len: 0,
                     tail_chunk: chunk,
                     stacks: StackTree::new(),
                     sampler: SamplerState::default(),
@@ -774,16 +690,16 @@ impl ThreadState {
         let local = unsafe { &mut *self.local.get() };
         let CurrentKey { key, mix } = local.key;
         let (hash, check) = (hash ^ mix.0, check ^ mix.1);
-        let (mut slot, tag) = table_place(hash, local.table_mask);
+        let (mut slot, tag) = table_place(hash, local.table.mask);
         let mut probes = 0;
         loop {
-            // SAFETY: slot <= table_mask, within the table mapping.
-            let entry = unsafe { *local.table.add(slot) };
+            // SAFETY: slot <= table.mask, within the table mapping.
+            let entry = unsafe { *local.table.slots.add(slot) };
             if entry == 0 {
                 break;
             }
             probes += 1;
-            if probes > local.table_mask {
+            if probes > local.table.mask {
                 return &self.fallback_record; // full table that could not grow
             }
             // The tag spares reading the records of other stacks (a cache miss each).
@@ -796,7 +712,7 @@ impl ThreadState {
                     return record;
                 }
             }
-            slot = (slot + 1) & local.table_mask;
+            slot = (slot + 1) & local.table.mask;
         }
         // SAFETY: forwarded owner-only contract.
         match unsafe { self.insert_record(local, captured, (key, (hash, check)), slot, mapped) } {
@@ -866,33 +782,11 @@ impl ThreadState {
         }
         tail.len.store(len + 1, Ordering::Release);
 
-        let (_, tag) = table_place(identity.0, local.table_mask);
-        // SAFETY: slot <= table_mask and was found empty.
-        unsafe { *local.table.add(slot) = tagged(record_ptr, tag) };
-        local.table_len += 1;
-        if local.table_len * 2 > local.table_mask + 1 {
-            // SAFETY: owner-only, as this function.
-            unsafe { grow_table(local, mapped) };
-        }
+        // SAFETY: (1) owner-only, as this function; (2) `slot` is where the lookup of `identity`
+        // ended, and the record was just published, never freed.
+        unsafe { local.table.insert(slot, record_ptr, identity.0, mapped) };
         // SAFETY: published above, never freed.
         Some(unsafe { &*record_ptr })
-    }
-}
-
-impl Measures {
-    /// The innermost running measure's scope, 0 when none runs.
-    #[inline(always)]
-    pub(crate) fn current_scope(&self) -> u64 {
-        match self.depth {
-            0 => 0,
-            depth => self.levels[depth - 1].scope,
-        }
-    }
-
-    /// The running measures, outermost first.
-    #[inline(always)]
-    pub(crate) fn running(&mut self) -> &mut [MeasureLevel] {
-        &mut self.levels[..self.depth]
     }
 }
 
@@ -910,71 +804,6 @@ pub(crate) fn name_family(name: &[u8]) -> Option<&[u8]> {
         .rposition(|b| !b.is_ascii_digit())
         .map_or(0, |at| at + 1);
     (stem_len > 0 && stem_len < family.len()).then(|| &family[..stem_len])
-}
-
-/// Where a stack's identity goes in a table of `mask + 1` slots, and the tag its entry carries: the
-/// low bits of its hash pick the slot, the high ones make the tag. The hash's bits are well mixed
-/// already (see [`crate::capture::StackHash::finish`]; a key's mix is made the same way), so they
-/// are used as they are.
-#[inline(always)]
-pub(crate) fn table_place(hash: u64, mask: usize) -> (usize, usize) {
-    (hash as usize & mask, entry_tag(hash))
-}
-
-/// The bits of a table entry above every address carved for records (see [`crate::state::carve`]: its
-/// regions lie below 2^48), which carry 16 bits of the stack's hash.
-const TAG_MASK: usize = ((0xffff_u64) << 48) as usize;
-
-/// The tag of a mixed stack hash (never 0, so an entry is never 0).
-#[inline(always)]
-pub(crate) fn entry_tag(mixed: u64) -> usize {
-    (((mixed >> 48) | 0x8000) << 48) as usize & TAG_MASK
-}
-
-/// A table entry: the record's address with `tag` in the bits above it (carved memory lies below
-/// 2^48: see [`crate::state::carve`]).
-fn tagged(record: *const SiteRecord, tag: usize) -> usize {
-    record as usize | tag
-}
-
-/// Doubles the owner's hash table. The old one's pages go back to the system (only the owner ever
-/// reads its table).
-///
-/// # Safety
-/// Called by the owner thread of `local` only.
-#[cold]
-unsafe fn grow_table(local: &mut OwnerOnly, mapped: &AtomicU64) {
-    let old_slots = local.table_mask + 1;
-    let new_slots = old_slots * 2;
-    let word = std::mem::size_of::<usize>();
-    let table = carve(new_slots * word, mapped).cast::<usize>();
-    if table.is_null() {
-        return; // stays at a higher load factor; lookups still terminate while any slot is empty
-    }
-    let mask = new_slots - 1;
-    for i in 0..old_slots {
-        // SAFETY: i < old_slots, within the old table.
-        let entry = unsafe { *local.table.add(i) };
-        if entry == 0 {
-            continue;
-        }
-        // SAFETY: entries point at published records.
-        let hash = unsafe { (*((entry & !TAG_MASK) as *const SiteRecord)).hash };
-        let (mut slot, _) = table_place(hash, mask);
-        // SAFETY: slot <= mask, within the new table, which has empty slots left.
-        unsafe {
-            while *table.add(slot) != 0 {
-                slot = (slot + 1) & mask;
-            }
-            *table.add(slot) = entry;
-        }
-    }
-    let old = local.table;
-    local.table = table;
-    local.table_mask = mask;
-    // SAFETY: the old table was carved with `old_slots` words; only the owner read it, and it
-    // now reads the new one.
-    unsafe { give_back(old.cast(), old_slots * word, mapped) };
 }
 
 #[cfg(test)]
