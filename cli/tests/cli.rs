@@ -165,6 +165,80 @@ fn json_contract_for_scripts() {
     );
 }
 
+/// `new.json` as if it had been sampled every 64 KiB (its figures then read as estimates), written
+/// to a file of its own.
+fn sampled_copy(name: &str) -> PathBuf {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("new.json")).unwrap()).unwrap();
+    snapshot["meta"]["capture"]["sampling_bytes"] = 65536.into();
+    snapshot["meta"]["capture"]["sampling_seed"] = 42.into();
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-sampled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    path
+}
+
+/// In a sampled snapshot, every figure `top` and `diff` print is an estimate with its standard
+/// error, and what sampling does not estimate is null, never 0.
+#[test]
+fn sampled_figures_carry_their_error_and_nothing_reads_as_a_false_zero() {
+    let sampled = sampled_copy("top.json");
+    let sampled = sampled.to_str().unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["top", sampled, "--format", "json", "-n", "3"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let error = |bytes: &str| (65536.0 * row[bytes].as_f64().unwrap()).sqrt().round();
+        assert_eq!(
+            row["live_bytes_stderr"].as_f64(),
+            Some(error("live_bytes")),
+            "{row}"
+        );
+        assert_eq!(
+            row["total_bytes_stderr"].as_f64(),
+            Some(error("total_bytes")),
+            "{row}"
+        );
+        assert!(row["live_blocks_stderr"].is_u64() && row["total_blocks_stderr"].is_u64());
+        for unavailable in [
+            "peak_bytes",
+            "peak_blocks",
+            "temporary_blocks",
+            "reallocs",
+            "realloc_copied_bytes",
+        ] {
+            assert!(row[unavailable].is_null(), "{unavailable}: {row}");
+        }
+    }
+    let table = stdout_of(&["top", sampled, "-n", "3"]);
+    assert!(table.contains(" ± "), "{table}");
+    assert!(!table.contains("at peak"), "{table}");
+    assert!(table.contains("not estimated in sampled mode"), "{table}");
+    let sorted_by_peak = tracealloc(&["top", sampled, "--sort", "peak"]);
+    assert!(!sorted_by_peak.status.success());
+    let stderr = String::from_utf8_lossy(&sorted_by_peak.stderr);
+    assert!(stderr.contains("not estimated in sampled mode"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let old = data("old.json");
+    let diff: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "diff",
+        old.to_str().unwrap(),
+        sampled,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert!(diff[0]["bytes_diff_stderr"].is_u64(), "{}", diff[0]);
+    let info = stdout_of(&["info", sampled]);
+    assert!(
+        info.contains("one block per 64 KiB allocated on average; seed 42"),
+        "{info}"
+    );
+    assert!(info.contains("TRACEALLOC_SEED=42"), "{info}");
+}
+
 #[test]
 fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
     let dir = std::env::temp_dir().join(format!("tracealloc-cli-flame-{}", std::process::id()));

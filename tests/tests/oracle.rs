@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+/// `program`'s figures in `mode`. Reallocs are charged to the block's origin, dhat-rs's rule
+/// (`TRACEALLOC_REALLOC=origin`; lifetimes mode always does), so that per program point the
+/// figures compare; the whole-process totals are the same under either rule.
 fn figures(program: &str, mode: &str) -> serde_json::Value {
     let out = Command::new(program)
         .arg(mode)
@@ -9,6 +12,7 @@ fn figures(program: &str, mode: &str) -> serde_json::Value {
             "TRACEALLOC_LIFETIMES",
             if mode == "lifetime-points" { "1" } else { "0" },
         )
+        .env("TRACEALLOC_REALLOC", "origin")
         .output()
         .expect("run oracle program");
     assert!(
@@ -112,6 +116,22 @@ fn single_thread_maxima_in_lifetimes_mode_equal_dhat_per_program_point() {
             >= 2,
         "points whose own maximum is above their share of the peak: {dhat}"
     );
+    assert_eq!(ours, dhat);
+}
+
+/// Under the default rule (a realloc charges the block to the stack that resized it), the
+/// whole-process totals, live figures and peak are still dhat-rs's.
+#[test]
+fn totals_are_dhat_s_whichever_site_reallocs_charge() {
+    let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "single");
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle_tracealloc"))
+        .arg("single")
+        .env("TRACEALLOC_REALLOC", "resizer")
+        .env("TRACEALLOC_LIFETIMES", "0")
+        .output()
+        .expect("run oracle program");
+    assert!(out.status.success());
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(ours, dhat);
 }
 

@@ -67,6 +67,11 @@ pub fn flamegraph(
     options: &FlameOptions,
     out: &mut dyn Write,
 ) -> Result<(), FlameError> {
+    let sampled = snapshot.meta.capture.sampling_bytes > 0
+        || older.is_some_and(|o| o.meta.capture.sampling_bytes > 0);
+    if sampled && !crate::tables::estimated_when_sampled(options.metric) {
+        return Err(FlameError::NotEstimated(options.metric.describe()));
+    }
     let mut fold = FoldOptions::default();
     fold.metric = options.metric;
     fold.by_thread = options.by_thread;
@@ -133,6 +138,11 @@ pub enum FlameError {
     /// No site has a non-zero figure for the metric.
     #[error("nothing to draw: no allocations for this metric")]
     NothingToDraw,
+    /// The snapshot was sampled, and sampling does not estimate the metric.
+    #[error(
+        "{0} are not estimated in sampled mode; draw live or total bytes, or profile in exact mode"
+    )]
+    NotEstimated(&'static str),
     /// The renderer failed to write the SVG.
     #[error("cannot render the flamegraph")]
     Render(#[source] std::io::Error),

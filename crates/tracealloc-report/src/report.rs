@@ -66,9 +66,37 @@ fn top_table(html: &mut String, snapshot: &Snapshot, by: GroupBy, rows: usize) {
         html,
         r#"<table class="top" data-by="{by_name}"><thead><tr><th data-kind="num">live</th><th data-kind="num">blocks</th><th data-kind="num">at peak</th><th data-kind="num">total</th><th data-kind="num">allocations</th><th data-kind="num">temporary</th><th data-kind="num">realloc copies</th>{lifetime_heads}<th data-kind="text">{by_name}</th></tr></thead><tbody>"#
     );
+    // Sampled: each estimate with its standard error; what sampling does not estimate, unavailable.
+    let mean = snapshot.meta.capture.sampling_bytes;
     for s in stats.iter().take(rows) {
         let bytes = |v: u64| format!(r#"<td data-v="{v}">{}</td>"#, human_bytes(v));
         let count = |v: u64| format!(r#"<td data-v="{v}">{v}</td>"#);
+        let estimate = |v: u64, error: u64| {
+            format!(
+                r#"<td data-v="{v}">{} ± {}</td>"#,
+                human_bytes(v),
+                human_bytes(error)
+            )
+        };
+        let unavailable =
+            || r#"<td data-v="" title="not estimated in sampled mode">n/a</td>"#.to_owned();
+        let errors = s.standard_errors(mean);
+        let (live, peak, total, temporary, copies) = match errors {
+            Some(e) => (
+                estimate(s.live_bytes, e.live_bytes),
+                unavailable(),
+                estimate(s.total_bytes, e.total_bytes),
+                unavailable(),
+                unavailable(),
+            ),
+            None => (
+                bytes(s.live_bytes),
+                bytes(s.peak_bytes),
+                bytes(s.total_bytes),
+                count(s.temporary_blocks),
+                bytes(s.realloc_copied_bytes),
+            ),
+        };
         let key = snapshot.short_paths(&s.key);
         let key = match by {
             GroupBy::Stack | GroupBy::FullStack => {
@@ -88,14 +116,9 @@ fn top_table(html: &mut String, snapshot: &Snapshot, by: GroupBy, rows: usize) {
         };
         let _ = writeln!(
             html,
-            "<tr>{}{}{}{}{}{}{}{lifetime_cells}<td class=\"key\">{}</td></tr>",
-            bytes(s.live_bytes),
+            "<tr>{live}{}{peak}{total}{}{temporary}{copies}{lifetime_cells}<td class=\"key\">{}</td></tr>",
             count(s.live_blocks),
-            bytes(s.peak_bytes),
-            bytes(s.total_bytes),
             count(s.total_blocks),
-            count(s.temporary_blocks),
-            bytes(s.realloc_copied_bytes),
             escape(&key)
         );
     }
@@ -132,6 +155,9 @@ fn flame_frame(
                 r#"<p class="empty">{}: nothing to draw (no allocation has a figure for it).</p>"#,
                 escape(title)
             );
+        }
+        Err(e @ FlameError::NotEstimated(_)) => {
+            let _ = writeln!(html, r#"<p class="empty">{}: {e}.</p>"#, escape(title));
         }
         Err(FlameError::Render(e)) => return Err(e),
     }
@@ -348,7 +374,15 @@ pub fn html_report(
             (Metric::PeakBytes, "Bytes live at the peak"),
         )
     };
+    // Sampled mode estimates neither the peak's figures nor temporaries: no graph of them.
+    let sampled = snapshot.meta.capture.sampling_bytes > 0;
     for (metric, title) in [first, second] {
+        if sampled && metric == Metric::PeakBytes {
+            html.push_str(
+                "<p class=\"note\">Bytes live at the peak: not estimated in sampled mode.</p>\n",
+            );
+            continue;
+        }
         flame_frame(&mut html, snapshot, None, metric, title)?;
     }
     flame_frame(
@@ -358,13 +392,19 @@ pub fn html_report(
         Metric::TotalBytes,
         "Bytes allocated (total)",
     )?;
-    flame_frame(
-        &mut html,
-        snapshot,
-        None,
-        Metric::TemporaryBlocks,
-        "Temporary allocations",
-    )?;
+    if sampled {
+        html.push_str(
+            "<p class=\"note\">Temporary allocations: not estimated in sampled mode.</p>\n",
+        );
+    } else {
+        flame_frame(
+            &mut html,
+            snapshot,
+            None,
+            Metric::TemporaryBlocks,
+            "Temporary allocations",
+        )?;
+    }
     if let Some(older) = older {
         flame_frame(
             &mut html,

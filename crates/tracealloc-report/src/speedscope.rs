@@ -97,6 +97,16 @@ pub fn speedscope(
                         options.metric.describe()
                     )
                 };
+                // A sampled snapshot's weights are estimates: the name says how far off they
+                // may be, where speedscope shows it.
+                let name = match snapshot.meta.capture.sampling_bytes {
+                    0 => name,
+                    mean => format!(
+                        "{name}, sampled every {}: estimates, ± sqrt({} x value)",
+                        tracealloc_snapshot::human_bytes(mean),
+                        tracealloc_snapshot::human_bytes(mean)
+                    ),
+                };
                 profiles.push((key, new_profile(name)));
                 profiles.len() - 1
             }

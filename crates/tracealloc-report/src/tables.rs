@@ -9,8 +9,8 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, Table, presets};
 use serde::Serialize;
 use tracealloc_snapshot::{
-    Filter, GroupBy, Metric, Snapshot, Stat, StatDiff, blocks, human_bytes, human_bytes_signed,
-    human_count,
+    Filter, GroupBy, Metric, ReallocCharge, Snapshot, Stat, StatDiff, blocks, human_bytes,
+    human_bytes_signed, human_count,
 };
 
 /// How results are printed.
@@ -170,14 +170,96 @@ fn write_csv<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
     writer.flush()
 }
 
-/// The top-N groups of a snapshot.
+/// Whether sampled mode estimates `metric`: bytes at the peak, temporary blocks and realloc copies
+/// are counted in exact mode only.
+pub(crate) fn estimated_when_sampled(metric: Metric) -> bool {
+    !matches!(
+        metric,
+        Metric::PeakBytes | Metric::TemporaryBlocks | Metric::ReallocCopiedBytes
+    )
+}
+
+/// A group's row of a sampled snapshot in JSON and CSV: each estimate with its standard error, and
+/// the figures sampled mode does not estimate as null (empty in CSV), never as 0.
+#[derive(Debug, Serialize)]
+struct SampledRow<'a> {
+    key: &'a str,
+    live_bytes: u64,
+    live_bytes_stderr: u64,
+    live_blocks: u64,
+    live_blocks_stderr: u64,
+    total_bytes: u64,
+    total_bytes_stderr: u64,
+    total_blocks: u64,
+    total_blocks_stderr: u64,
+    peak_bytes: Option<u64>,
+    peak_blocks: Option<u64>,
+    temporary_blocks: Option<u64>,
+    reallocs: Option<u64>,
+    realloc_copied_bytes: Option<u64>,
+}
+
+impl<'a> SampledRow<'a> {
+    fn of(stat: &'a Stat, mean: u64) -> SampledRow<'a> {
+        let errors = stat.standard_errors(mean).unwrap_or_default();
+        SampledRow {
+            key: &stat.key,
+            live_bytes: stat.live_bytes,
+            live_bytes_stderr: errors.live_bytes,
+            live_blocks: stat.live_blocks,
+            live_blocks_stderr: errors.live_blocks,
+            total_bytes: stat.total_bytes,
+            total_bytes_stderr: errors.total_bytes,
+            total_blocks: stat.total_blocks,
+            total_blocks_stderr: errors.total_blocks,
+            peak_bytes: None,
+            peak_blocks: None,
+            temporary_blocks: None,
+            reallocs: None,
+            realloc_copied_bytes: None,
+        }
+    }
+}
+
+/// `12.3 MiB ± 1.1 MiB`: an estimate and its standard error.
+fn bytes_with_error(bytes: u64, error: u64) -> String {
+    format!("{} ± {}", human_bytes(bytes), human_bytes(error))
+}
+
+/// What the top table of a snapshot sampled every `mean` bytes says under it.
+fn sampled_note(mean: u64) -> String {
+    format!(
+        "Sampled every {} on average: each figure is an estimate ± one standard error (a site of \
+         B bytes: about sqrt({} x B)). Bytes at the peak, temporary blocks and realloc copies are \
+         not estimated in sampled mode.",
+        human_bytes(mean),
+        human_bytes(mean)
+    )
+}
+
+/// The top-N groups of a snapshot. In a sampled snapshot, each figure comes with its standard
+/// error, and the figures sampled mode does not estimate are left out (null in JSON); sorting by
+/// one of them is an error.
 pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     let snapshot = options.filtered(snapshot);
+    let mean = snapshot.meta.capture.sampling_bytes;
+    if mean > 0 && !estimated_when_sampled(options.sort) {
+        return Err(io::Error::other(format!(
+            "{} are not estimated in sampled mode (the snapshot was sampled every {}); sort by \
+             live, total, blocks or allocations, or profile in exact mode",
+            options.sort.describe(),
+            human_bytes(mean)
+        )));
+    }
     let all = snapshot.statistics_sorted(options.by, options.sort);
     let live_total: u64 = all.iter().map(|s| s.live_bytes).sum();
     let allocated_total: u64 = all.iter().map(|s| s.total_bytes).sum();
     let sort_total: u64 = all.iter().map(|s| s.figure(options.sort)).sum();
     let rows = &all[..all.len().min(options.n)];
+    if mean > 0 {
+        let totals = (all.len(), live_total, allocated_total, sort_total);
+        return top_sampled(&snapshot, options, rows, totals, out);
+    }
     match options.format {
         Format::Json => write_json(out, rows),
         Format::Csv => write_csv(out, rows),
@@ -243,6 +325,61 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
     }
 }
 
+/// [`top`]'s rows of a sampled snapshot: `(groups, live, allocated, sorted figure)` are the whole
+/// snapshot's.
+fn top_sampled(
+    snapshot: &Snapshot,
+    options: &ReportOptions,
+    rows: &[Stat],
+    (groups, live_total, allocated_total, sort_total): (usize, u64, u64, u64),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mean = snapshot.meta.capture.sampling_bytes;
+    let sampled: Vec<SampledRow> = rows.iter().map(|s| SampledRow::of(s, mean)).collect();
+    match options.format {
+        Format::Json => write_json(out, &sampled),
+        Format::Csv => write_csv(out, &sampled),
+        Format::Table => {
+            let table_rows = sampled
+                .iter()
+                .zip(rows)
+                .enumerate()
+                .map(|(rank, (row, s))| {
+                    let cells = vec![
+                        (rank + 1).to_string(),
+                        bytes_with_error(row.live_bytes, row.live_bytes_stderr),
+                        human_count(row.live_blocks),
+                        bytes_with_error(row.total_bytes, row.total_bytes_stderr),
+                        human_count(row.total_blocks),
+                        percent(s.figure(options.sort), sort_total),
+                        key_cell(snapshot, &s.key, options.by),
+                    ];
+                    (cells, "")
+                });
+            let share = format!("share of {}", options.sort.describe());
+            let header = [
+                "#",
+                "live",
+                "blocks",
+                "total",
+                "total blocks",
+                share.as_str(),
+                "key",
+            ];
+            write_rows(out, &header, table_rows, options.color, false)?;
+            writeln!(
+                out,
+                "{} of {} groups; live {} in all, {} allocated.",
+                rows.len(),
+                groups,
+                human_bytes(live_total),
+                human_bytes(allocated_total)
+            )?;
+            writeln!(out, "{}", sampled_note(mean))
+        }
+    }
+}
+
 /// What changed in `new` since `old`, largest absolute change first. The newer snapshot comes
 /// first, as in `new.diff(&old)` and every other comparison of the libraries.
 pub fn diff(
@@ -254,15 +391,35 @@ pub fn diff(
     let (old, new) = (options.filtered(old), options.filtered(new));
     let all = new.diff(&old).statistics(options.by);
     let rows: Vec<&StatDiff> = all.iter().take(options.n).collect();
+    let means = (
+        new.meta.capture.sampling_bytes,
+        old.meta.capture.sampling_bytes,
+    );
+    let sampled = means != (0, 0);
+    let errors: Vec<DiffErrors> = rows.iter().map(|d| diff_errors(d, means)).collect();
     match options.format {
+        Format::Json if sampled => write_json(out, &sampled_diff_rows(&rows, &errors)),
+        Format::Csv if sampled => write_csv(out, &sampled_diff_rows(&rows, &errors)),
         Format::Json => write_json(out, &rows),
         Format::Csv => write_csv(out, &rows),
         Format::Table => {
-            let table_rows = rows.iter().enumerate().map(|(rank, d)| {
+            let table_rows = rows.iter().zip(&errors).enumerate().map(|(rank, (d, e))| {
+                let (live, change) = if sampled {
+                    (
+                        bytes_with_error(d.live_bytes, e.live_bytes),
+                        format!(
+                            "{} ± {}",
+                            human_bytes_signed(d.bytes_diff),
+                            human_bytes(e.bytes_diff)
+                        ),
+                    )
+                } else {
+                    (human_bytes(d.live_bytes), human_bytes_signed(d.bytes_diff))
+                };
                 let cells = vec![
                     (rank + 1).to_string(),
-                    human_bytes(d.live_bytes),
-                    human_bytes_signed(d.bytes_diff),
+                    live,
+                    change,
                     d.live_blocks.to_string(),
                     format!("{:+}", d.blocks_diff),
                     human_bytes_signed(d.total_bytes_diff),
@@ -289,9 +446,79 @@ pub fn diff(
                 rows.len(),
                 all.len(),
                 human_bytes_signed(change)
-            )
+            )?;
+            if sampled {
+                writeln!(out, "{}", sampled_note(means.0.max(means.1)))?;
+            }
+            Ok(())
         }
     }
+}
+
+/// The standard errors of a change between two snapshots, either or both sampled (`means`: the
+/// newer's and the older's intervals, 0 for exact): the errors of the two estimates combined.
+#[derive(Debug, Clone, Copy, Default)]
+struct DiffErrors {
+    live_bytes: u64,
+    bytes_diff: u64,
+    blocks_diff: u64,
+}
+
+fn diff_errors(d: &StatDiff, (new_mean, old_mean): (u64, u64)) -> DiffErrors {
+    let new = Stat {
+        key: String::new(),
+        live_bytes: d.live_bytes,
+        live_blocks: d.live_blocks,
+        ..Stat::default()
+    };
+    let old = Stat {
+        key: String::new(),
+        live_bytes: (d.live_bytes as i64 - d.bytes_diff).max(0) as u64,
+        live_blocks: (d.live_blocks as i64 - d.blocks_diff).max(0) as u64,
+        ..Stat::default()
+    };
+    let new_errors = new.standard_errors(new_mean).unwrap_or_default();
+    let old_errors = old.standard_errors(old_mean).unwrap_or_default();
+    let combined = |a: u64, b: u64| ((a as f64).powi(2) + (b as f64).powi(2)).sqrt().round() as u64;
+    DiffErrors {
+        live_bytes: new_errors.live_bytes,
+        bytes_diff: combined(new_errors.live_bytes, old_errors.live_bytes),
+        blocks_diff: combined(new_errors.live_blocks, old_errors.live_blocks),
+    }
+}
+
+/// A change's row in JSON and CSV when either snapshot was sampled: each figure with its standard
+/// error.
+#[derive(Debug, Serialize)]
+struct SampledDiffRow<'a> {
+    key: &'a str,
+    live_bytes: u64,
+    live_bytes_stderr: u64,
+    live_blocks: u64,
+    bytes_diff: i64,
+    bytes_diff_stderr: u64,
+    blocks_diff: i64,
+    blocks_diff_stderr: u64,
+    total_bytes_diff: i64,
+    total_blocks_diff: i64,
+}
+
+fn sampled_diff_rows<'a>(rows: &[&'a StatDiff], errors: &[DiffErrors]) -> Vec<SampledDiffRow<'a>> {
+    rows.iter()
+        .zip(errors)
+        .map(|(d, e)| SampledDiffRow {
+            key: &d.key,
+            live_bytes: d.live_bytes,
+            live_bytes_stderr: e.live_bytes,
+            live_blocks: d.live_blocks,
+            bytes_diff: d.bytes_diff,
+            bytes_diff_stderr: e.bytes_diff,
+            blocks_diff: d.blocks_diff,
+            blocks_diff_stderr: e.blocks_diff,
+            total_bytes_diff: d.total_bytes_diff,
+            total_blocks_diff: d.total_blocks_diff,
+        })
+        .collect()
 }
 
 /// What is still live, by stack, largest first; with `since`, only what grew since then. Uses
@@ -463,6 +690,32 @@ pub fn threads(
     }
 }
 
+/// What sampling means for a site's figures: the interval, the seed that reproduces the samples,
+/// and the standard error of sites of a few sizes.
+fn sampling_meaning(capture: &tracealloc_snapshot::CaptureInfo) -> String {
+    let mean = capture.sampling_bytes;
+    let share = |site: u64| 100.0 * (mean as f64 / site as f64).sqrt();
+    let sizes = [1u64 << 20, 10 << 20, 100 << 20];
+    let examples: Vec<String> = sizes
+        .iter()
+        .map(|&b| format!("±{:.0}% at {}", share(b).min(999.0), human_bytes(b)))
+        .collect();
+    let seed = match (capture.sampling_seed, capture.sampling_seed_from_env) {
+        (Some(seed), true) => format!("; seed {seed}, set by TRACEALLOC_SEED"),
+        (Some(seed), false) => {
+            format!("; seed {seed} (TRACEALLOC_SEED={seed} draws the same samples again)")
+        }
+        (None, _) => String::new(),
+    };
+    format!(
+        "one block per {} allocated on average{seed}. A site's figures are estimates: one \
+         standard error is about sqrt({} x the estimate), {}",
+        human_bytes(mean),
+        human_bytes(mean),
+        examples.join(", ")
+    )
+}
+
 /// The share of truncated captures, with the variable that raises the limit when it matters.
 fn truncated_share(c: &tracealloc_snapshot::CaptureCounts, depth: u32) -> String {
     let all = c.complete + c.truncated + c.broken;
@@ -600,6 +853,20 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     ];
     for (k, v) in rows {
         writeln!(out, "{k:>24}: {v}")?;
+    }
+    writeln!(
+        out,
+        "{:>24}: {}",
+        "reallocs charged to",
+        match m.capture.reallocs_charged_to {
+            ReallocCharge::Resizer => {
+                "the stack that resized the block (its growth is charged where it grew)"
+            }
+            _ => "the block's first site, as dhat-rs does (TRACEALLOC_REALLOC=origin)",
+        }
+    )?;
+    if m.capture.sampling_bytes > 0 {
+        writeln!(out, "{:>24}: {}", "sampling", sampling_meaning(&m.capture))?;
     }
     if p.other_stacks_allocations > 0 {
         writeln!(

@@ -64,6 +64,16 @@ pub struct Stat {
     pub max_blocks: u64,
 }
 
+/// The standard errors of a sampled group's estimates (see [`Stat::standard_errors`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StandardErrors {
+    pub live_bytes: u64,
+    pub live_blocks: u64,
+    pub total_bytes: u64,
+    pub total_blocks: u64,
+}
+
 impl Stat {
     /// The key of the blocks allocated under no label, with [`GroupBy::Label`].
     pub const NO_LABEL: &'static str = "(no label)";
@@ -84,6 +94,33 @@ impl Stat {
         self.lifetimes_us += site.lifetimes_us;
         self.max_bytes += site.max_bytes;
         self.max_blocks += site.max_blocks;
+    }
+
+    /// The standard errors of this group's estimates in a snapshot sampled every `mean` bytes on
+    /// average (`None` in exact mode, `mean` 0): live and total bytes and blocks.
+    ///
+    /// A sampled block of `s` bytes stands for `s / p` bytes, `p = 1 - exp(-s / mean)`, so an
+    /// estimate of `B` bytes made of blocks much smaller than `mean` has a variance of about
+    /// `mean * B`; larger blocks are sampled more surely, and the variance is lower. The errors
+    /// here are that bound: `sqrt(mean * B)` for bytes, and the same share of the blocks.
+    pub fn standard_errors(&self, mean: u64) -> Option<StandardErrors> {
+        if mean == 0 {
+            return None;
+        }
+        let bytes = |b: u64| (mean as f64 * b as f64).sqrt().round() as u64;
+        let blocks = |n: u64, b: u64| {
+            if b == 0 {
+                0
+            } else {
+                (n as f64 * (mean as f64 / b as f64).sqrt()).round() as u64
+            }
+        };
+        Some(StandardErrors {
+            live_bytes: bytes(self.live_bytes),
+            live_blocks: blocks(self.live_blocks, self.live_bytes),
+            total_bytes: bytes(self.total_bytes),
+            total_blocks: blocks(self.total_blocks, self.total_bytes),
+        })
     }
 
     /// The blocks' mean lifetime in microseconds: their summed lifetimes over the allocations (a

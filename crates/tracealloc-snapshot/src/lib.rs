@@ -24,10 +24,10 @@ pub use format::{
     FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError,
     write_atomically,
 };
-pub use group::{GroupBy, Stat};
+pub use group::{GroupBy, StandardErrors, Stat};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
-    ProfilerFigures, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
+    ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
 

@@ -103,6 +103,9 @@ impl CaptureInfo {
             frame_pointers,
             sampling_bytes: 0,
             sampling_from_env: false,
+            sampling_seed: None,
+            sampling_seed_from_env: false,
+            reallocs_charged_to: ReallocCharge::Resizer,
             lifetimes: false,
             lifetimes_from_env: false,
         }
@@ -253,6 +256,47 @@ pub struct CaptureInfo {
     /// Whether `TRACEALLOC_LIFETIMES` chose that (on or off).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lifetimes_from_env: bool,
+    /// Sampled mode: the seed of the random intervals (`TRACEALLOC_SEED` with it reproduces the
+    /// samples of a deterministic program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_seed: Option<u64>,
+    /// Whether `TRACEALLOC_SEED` chose the seed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sampling_seed_from_env: bool,
+    /// Which site a realloc charges the block to (see [`ReallocCharge`]). Absent (files written
+    /// before this field existed, or charging to the origin): the origin.
+    #[serde(default, skip_serializing_if = "ReallocCharge::is_origin")]
+    pub reallocs_charged_to: ReallocCharge,
+}
+
+/// Which site a realloc charges its block to: the block's bytes, live and allocated, belong to
+/// one site at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ReallocCharge {
+    /// The stack that resized it, as heaptrack, jemalloc and Go's profiles do: a buffer made in one
+    /// function and grown in another is charged, from its growth on, where it grew. Both exact and
+    /// sampled mode: the only rule sampled mode can estimate without bias.
+    Resizer,
+    /// The stack that first allocated it, whatever resizes it later, as dhat-rs does (exact mode
+    /// with `TRACEALLOC_REALLOC=origin`, and lifetimes mode, whose DHAT export needs it).
+    #[default]
+    Origin,
+}
+
+impl ReallocCharge {
+    fn is_origin(&self) -> bool {
+        *self == ReallocCharge::Origin
+    }
+
+    /// `resizer` or `origin`, as the environment variable and the files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReallocCharge::Resizer => "resizer",
+            ReallocCharge::Origin => "origin",
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -152,6 +152,14 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         snapshot.meta.command.join(" ")
     );
     profile.comment.push(strings.id(&comment));
+    if let mean @ 1.. = snapshot.meta.capture.sampling_bytes {
+        let error = format!(
+            "sampled every {mean} bytes on average: each value is an unbiased estimate; one \
+             standard error of an estimate of B bytes is about sqrt({mean} * B) (10% at B = 100 \
+             times the interval); reallocs are charged to the stack that resized the block"
+        );
+        profile.comment.push(strings.id(&error));
+    }
 
     // Functions by (name, file); locations by the run of frame ids they hold.
     let mut functions: HashMap<(String, String), u64> = HashMap::new();

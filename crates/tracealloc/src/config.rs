@@ -46,6 +46,13 @@ pub const OUT_ENV: &str = "TRACEALLOC_OUT";
 pub const INTERVAL_ENV: &str = "TRACEALLOC_INTERVAL";
 /// The environment variable that sets how many periodic snapshots are kept (the oldest go).
 pub const KEEP_ENV: &str = "TRACEALLOC_KEEP";
+/// The environment variable that says which site a realloc charges its block to: `resizer` (the
+/// default: the stack that resized it, in exact and sampled mode) or `origin` (the stack that first
+/// allocated it, as dhat-rs does; exact mode only, and always with lifetimes).
+pub const REALLOC_ENV: &str = "TRACEALLOC_REALLOC";
+/// The environment variable that seeds sampled mode's random intervals, to reproduce a run: every
+/// run draws a fresh seed otherwise (the snapshot records it).
+pub const SEED_ENV: &str = "TRACEALLOC_SEED";
 
 /// About 200 bytes per stack, as a thread's stacks share their outer frames (syn's 111,671 stacks
 /// of 31 frames on average: a 128-byte record, 3.3 new frame nodes of 16 bytes, table slots):
@@ -60,12 +67,15 @@ pub(crate) const MAX_DEPTH: usize = 256;
 /// The policy word of exact mode with lifetimes; as a request (`Profiler`'s setting) this bit is
 /// added to the sampling interval.
 pub(crate) const LIFETIMES_WORD: u64 = 1 << 63;
+/// The policy word of exact mode charging reallocs to the block's origin (dhat-rs's rule).
+pub(crate) const ORIGIN_WORD: u64 = LIFETIMES_WORD | 1;
 /// The policy word before the process's first allocation decides it.
 pub(crate) const UNDECIDED_WORD: u64 = u64::MAX;
 
 /// Whether a policy word is sampled mode: not exact (0), not exact with lifetimes
-/// ([`LIFETIMES_WORD`]), not [`UNDECIDED_WORD`]. Those are the words that are not positive as signed
-/// numbers, so the test is one compare.
+/// ([`LIFETIMES_WORD`]) or charging reallocs to their origin ([`ORIGIN_WORD`]), not
+/// [`UNDECIDED_WORD`]. Those are the words that are not positive as signed numbers, so the test is
+/// one compare.
 #[inline(always)]
 pub(crate) const fn is_sampled(word: u64) -> bool {
     word as i64 > 0
@@ -108,9 +118,11 @@ impl Request {
 /// How blocks are laid out and accounted: one for the whole process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Policy {
-    /// Every block, with its stack.
+    /// Every block, with its stack; a realloc charges it to the resizing stack.
     Exact,
-    /// Every block, with its stack and lifetime.
+    /// Every block, with its stack; a realloc leaves it at its first site (dhat-rs's rule).
+    ExactOrigin,
+    /// Every block, with its stack and lifetime (at its first site, as DHAT's program points).
     Lifetimes,
     /// One block per `mean` bytes allocated, on average, with its stack.
     Sampled { mean: u64 },
@@ -121,9 +133,15 @@ impl Policy {
     pub(crate) const fn word(self) -> u64 {
         match self {
             Policy::Exact => 0,
+            Policy::ExactOrigin => ORIGIN_WORD,
             Policy::Lifetimes => LIFETIMES_WORD,
             Policy::Sampled { mean } => mean,
         }
+    }
+
+    /// Which site a realloc charges its block to, under this policy.
+    pub(crate) const fn reallocs_charged_to_origin(self) -> bool {
+        matches!(self, Policy::ExactOrigin | Policy::Lifetimes)
     }
 
     /// The sampling interval (0 unless sampled).
@@ -157,6 +175,10 @@ pub(crate) struct Config {
     pub(crate) interval_ms: Option<u64>,
     /// `TRACEALLOC_KEEP`, when set to a positive number.
     pub(crate) keep: Option<u64>,
+    /// The seed of sampled mode's intervals: `TRACEALLOC_SEED`, else fresh for this process.
+    pub(crate) seed: u64,
+    /// Whether `TRACEALLOC_SEED` chose it.
+    pub(crate) seed_from_env: bool,
     out: [u8; OUT_CAPACITY],
     out_len: usize,
 }
@@ -167,9 +189,30 @@ impl Config {
     fn from_environment(request: Request) -> Config {
         let sample_env = env_u64(c"TRACEALLOC_SAMPLE");
         let lifetimes_env = env_u64(c"TRACEALLOC_LIFETIMES");
+        let seed_env = env_u64(c"TRACEALLOC_SEED");
         let mean = sample_env.unwrap_or(request.mean());
         let lifetimes = lifetimes_env.map_or(request.lifetimes(), |v| v != 0);
+        let origin = env(c"TRACEALLOC_REALLOC", |v| match v {
+            b"origin" => Some(true),
+            b"resizer" => Some(false),
+            _ => None,
+        })
+        .map(|rule| {
+            rule.unwrap_or_else(|| {
+                crate::sys::write_stderr(
+                    b"tracealloc: TRACEALLOC_REALLOC must be `resizer` or `origin`; using resizer\n",
+                );
+                false
+            })
+        });
+        if origin == Some(true) && mean != 0 {
+            crate::sys::write_stderr(
+                b"tracealloc: TRACEALLOC_REALLOC=origin needs exact mode (sampled mode can only \
+                  estimate reallocs charged to the resizer); using resizer\n",
+            );
+        }
         let policy = match (mean, lifetimes) {
+            (0, false) if origin == Some(true) => Policy::ExactOrigin,
             (0, false) => Policy::Exact,
             (0, true) => Policy::Lifetimes,
             (mean, _) => Policy::Sampled {
@@ -201,6 +244,8 @@ impl Config {
             })
             .flatten(),
             keep: env_u64(c"TRACEALLOC_KEEP").filter(|&keep| keep > 0),
+            seed: seed_env.unwrap_or_else(fresh_seed),
+            seed_from_env: seed_env.is_some(),
             out: [0; OUT_CAPACITY],
             out_len: 0,
         };
@@ -246,6 +291,36 @@ pub(crate) fn parse_interval(text: &str) -> Option<u64> {
         _ => return None,
     };
     (ms > 0).then_some(ms)
+}
+
+/// A seed for this process: 8 bytes from the kernel's generator (`getrandom`, which allocates
+/// nothing), or, when it cannot give them at start-up, the clock mixed with the process id.
+fn fresh_seed() -> u64 {
+    let mut seed = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into `seed`, which is valid for 8 bytes of writes;
+    // GRND_NONBLOCK makes it fail instead of waiting for the pool at early boot.
+    let got = unsafe {
+        libc::getrandom(
+            (&raw mut seed).cast(),
+            std::mem::size_of::<u64>(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if got != std::mem::size_of::<u64>() as isize {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into `now`; getpid has no preconditions.
+        let pid = unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+            libc::getpid()
+        };
+        seed = (now.tv_sec as u64).wrapping_mul(1_000_000_007)
+            ^ (now.tv_nsec as u64)
+            ^ ((pid as u64) << 32);
+    }
+    seed
 }
 
 /// What `read` makes of an environment variable's bytes, without allocating; `None` when unset.
@@ -410,6 +485,7 @@ impl std::fmt::Display for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Policy::Exact => f.write_str("exact"),
+            Policy::ExactOrigin => f.write_str("exact, reallocs charged to their origin"),
             Policy::Lifetimes => f.write_str("exact with lifetimes"),
             Policy::Sampled { mean } => write!(f, "sampled every {mean} bytes"),
         }
@@ -470,6 +546,7 @@ mod tests {
         assert!(is_sampled(Policy::Sampled { mean: 1 }.word()));
         assert!(!is_sampled(Policy::Exact.word()));
         assert!(!is_sampled(Policy::Lifetimes.word()));
+        assert!(!is_sampled(Policy::ExactOrigin.word()));
         assert!(!is_sampled(UNDECIDED_WORD));
     }
 

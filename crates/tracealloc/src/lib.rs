@@ -51,7 +51,7 @@ use std::path::Path;
 
 pub use config::{
     CAPTURE_ENV, DEFAULT_MAX_STACKS, DEPTH_ENV, INTERVAL_ENV, KEEP_ENV, LIFETIMES_ENV,
-    MAX_STACKS_ENV, OUT_ENV, SAMPLE_ENV,
+    MAX_STACKS_ENV, OUT_ENV, REALLOC_ENV, SAMPLE_ENV, SEED_ENV,
 };
 #[cfg(feature = "tracing")]
 pub use labels::LabelLayer;

@@ -24,6 +24,7 @@ use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::ThreadState;
 
+mod resize;
 
 /// Exited threads' states kept for reuse at most (more exiting at once stay unused).
 const RETIRED_SLOTS: usize = 256;

@@ -17,8 +17,8 @@ use crate::state::thread::SamplerState;
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
 
 /// Counts `size` bytes against a thread's sampling interval; true when a sample point falls in
-/// them. `seed` differs per thread, so runs are reproducible (read only when an interval is
-/// drawn). The thread's allowances are withdrawn first (`ThreadState::withdraw_allowances`: what
+/// them. `seed` differs per thread (its index), and is mixed with the process's seed (fresh per
+/// run, or `TRACEALLOC_SEED`), read only when the thread's first interval is drawn. The thread's allowances are withdrawn first (`ThreadState::withdraw_allowances`: what
 /// the short path has not used of them is still ahead of the sample point).
 #[inline(always)]
 pub(crate) fn take_sample(sampler: &mut SamplerState, seed: &u32, size: usize, mean: u64) -> bool {
@@ -36,8 +36,8 @@ pub(crate) fn take_sample(sampler: &mut SamplerState, seed: &u32, size: usize, m
 fn at_sample_point(sampler: &mut SamplerState, seed: &u32, mean: u64) -> bool {
     if sampler.rng == 0 {
         // The first interval is drawn too; the bytes just counted count against it.
-        sampler.rng =
-            0x9e37_79b9_7f4a_7c15 ^ (u64::from(*seed) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        let process_seed = crate::config::get().map_or(0, |config| config.seed);
+        sampler.rng = thread_rng_seed(process_seed, *seed);
         sampler.bytes_left += next_interval(&mut sampler.rng, mean);
         if sampler.bytes_left > 0 {
             return false;
@@ -56,19 +56,6 @@ impl SiteDelta {
             live_blocks: blocks as i64,
             total_bytes: bytes,
             total_blocks: blocks,
-            ..SiteDelta::default()
-        }
-    }
-
-    /// What a sampled block's realloc from `old` to `new` bytes changes at its site.
-    pub(crate) fn sampled_realloc(old: usize, new: usize, mean: u64) -> SiteDelta {
-        let (old_bytes, old_blocks) = contribution(old, mean);
-        let (new_bytes, new_blocks) = contribution(new, mean);
-        SiteDelta {
-            live_bytes: new_bytes as i64 - old_bytes as i64,
-            live_blocks: new_blocks as i64 - old_blocks as i64,
-            total_bytes: new_bytes,
-            total_blocks: new_blocks,
             ..SiteDelta::default()
         }
     }
@@ -96,6 +83,19 @@ pub(crate) fn contribution(size: usize, mean: u64) -> (u64, u64) {
         (size as f64 * weight).round() as u64,
         weight.round().max(1.0) as u64,
     )
+}
+
+/// The first state of a thread's generator, from the process's seed and the thread's index: never
+/// zero (xorshift's fixed point), and far apart for neighbouring indexes and seeds (two rounds of a
+/// 64-bit finalizer).
+fn thread_rng_seed(process_seed: u64, thread: u32) -> u64 {
+    let mut x = process_seed ^ (u64::from(thread) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2 {
+        x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^= x >> 33;
+    }
+    if x == 0 { 0x9e37_79b9_7f4a_7c15 } else { x }
 }
 
 /// The bytes until the next sample: exponentially distributed with the given mean, from a

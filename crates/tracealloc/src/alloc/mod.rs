@@ -6,6 +6,7 @@
 //!  sampled, alignment <= 8 ────> tagged scheme, inline     (the usual event: no stack frame)
 //!  undecided ──────────────────> decide the configuration, then again
 //!  with lifetimes ─────────────> header scheme, Lifetimes
+//!  exact, reallocs at origin ──> header scheme, ExactOrigin
 //!  sampled, alignment > 8 ─────> header scheme, Sampled
 //! ```
 //! Exact mode is tested first and alone: it jumps to calls compiled for it, with every test of
@@ -19,9 +20,9 @@ use std::alloc::{GlobalAlloc, Layout};
 use crate::Profiler;
 use crate::block::header::Outer;
 use crate::block::tagged::Tagged;
-use crate::config::{self, LIFETIMES_WORD, UNDECIDED_WORD, is_sampled, policy_word};
+use crate::config::{self, LIFETIMES_WORD, ORIGIN_WORD, UNDECIDED_WORD, is_sampled, policy_word};
 use crate::policy::sampled::{self as sampled, NewBlock, NotLeftOut, UntaggedRealloc};
-use crate::policy::{Exact, Lifetimes, Policy, Sampled};
+use crate::policy::{Exact, ExactOrigin, Lifetimes, Policy, Sampled};
 
 // SAFETY: every method forwards to the inner allocator with the user's layout grown by a header
 // (`pad` bytes in front, same alignment or larger) or a trailer (behind the user's bytes, same
@@ -57,6 +58,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.dealloc_deciding(ptr, layout);
             } else if word == LIFETIMES_WORD {
                 Self::header_dealloc_out(ptr, size, align, Lifetimes, self);
+            } else if word == ORIGIN_WORD {
+                Self::header_dealloc_out(ptr, size, align, ExactOrigin, self);
             } else {
                 Self::header_dealloc_out(ptr, size, align, Sampled { mean: word }, self);
             }
@@ -77,6 +80,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.realloc_deciding(ptr, layout, new_size)
             } else if word == LIFETIMES_WORD {
                 Self::header_realloc_out(ptr, size, align, new_size, Lifetimes, self)
+            } else if word == ORIGIN_WORD {
+                Self::header_realloc_out(ptr, size, align, new_size, ExactOrigin, self)
             } else {
                 Self::header_realloc_out(ptr, size, align, new_size, Sampled { mean: word }, self)
             }
@@ -110,6 +115,8 @@ impl<A: GlobalAlloc> Profiler<A> {
                 self.allocate_deciding::<ZEROED>(layout)
             } else if word == LIFETIMES_WORD {
                 Self::header_alloc_out::<Lifetimes, ZEROED>(size, align, Lifetimes, self)
+            } else if word == ORIGIN_WORD {
+                Self::header_alloc_out::<ExactOrigin, ZEROED>(size, align, ExactOrigin, self)
             } else {
                 let policy = Sampled { mean: word };
                 Self::header_alloc_out::<Sampled, ZEROED>(size, align, policy, self)

@@ -1,5 +1,8 @@
-//! Exact mode: every block is charged to its stack; with lifetimes, each block's birth and death
-//! are stamped on the coarse clock too (`accounting::stamp`).
+//! Exact mode: every block is charged to its stack. A realloc charges the block to the stack that
+//! resized it ([`Exact`], the default: the rule sampled mode estimates too), or leaves it at its
+//! first site ([`ExactOrigin`], dhat-rs's rule, `TRACEALLOC_REALLOC=origin`). With lifetimes, each
+//! block's birth and death are stamped on the coarse clock too (`accounting::stamp`), and a realloc
+//! leaves it at its first site, as DHAT's program points do.
 
 use crate::accounting::stamp::stamp;
 use crate::capture::{CaptureMode, Captured};
@@ -9,9 +12,13 @@ use crate::process::REGISTRY;
 use crate::state::record::SiteRecord;
 use crate::state::thread::ThreadState;
 
-/// Every block, with its stack.
+/// Every block, with its stack; a realloc charges it to the resizing stack.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exact;
+
+/// Every block, with its stack; a realloc leaves it at its first site (dhat-rs's rule).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExactOrigin;
 
 /// Every block, with its stack and lifetime.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +41,70 @@ fn charge_new_block(
 }
 
 impl Policy for Exact {
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
+        hook_alloc(self, size, address, request)
+    }
+
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_realloc(
+        self,
+        record: *const SiteRecord,
+        old: usize,
+        new: usize,
+        moved: (usize, usize),
+    ) -> *const SiteRecord {
+        hook_realloc(self, record, old, new, moved)
+    }
+
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
+        hook_dealloc(self, record, size, address)
+    }
+
+    #[inline(always)]
+    fn alloc(self, thread: &'static ThreadState, size: usize, address: usize) -> *const SiteRecord {
+        charge_new_block(thread, size, address)
+    }
+
+    #[inline(always)]
+    fn accepts(site: &SiteRecord) -> bool {
+        !site.owner.is_none()
+    }
+
+    #[inline(always)]
+    fn realloc(
+        self,
+        thread: &'static ThreadState,
+        site: &'static SiteRecord,
+        old: usize,
+        new: usize,
+        moved: (usize, usize),
+    ) -> *const SiteRecord {
+        // As in `charge_new_block`: the capture stays in this frame.
+        let mut captured = Captured::empty();
+        captured.capture(CaptureMode::current(), thread.stack());
+        // SAFETY: `thread` is the calling thread's own state.
+        unsafe { REGISTRY.record_resize(thread, site, &captured, old, new, moved) }
+    }
+
+    #[inline(always)]
+    fn dealloc(
+        self,
+        thread: &'static ThreadState,
+        site: &'static SiteRecord,
+        size: usize,
+        address: usize,
+    ) {
+        // SAFETY: `thread` is the calling thread's own state.
+        unsafe { REGISTRY.record_dealloc(thread, site, size, address) }
+    }
+}
+
+impl Policy for ExactOrigin {
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
@@ -131,7 +202,7 @@ impl Policy for Lifetimes {
 
     #[inline(always)]
     fn accepts(site: &SiteRecord) -> bool {
-        Exact::accepts(site)
+        ExactOrigin::accepts(site)
     }
 
     #[inline(always)]
@@ -143,7 +214,7 @@ impl Policy for Lifetimes {
         new: usize,
         moved: (usize, usize),
     ) -> *const SiteRecord {
-        Exact.realloc(thread, site, old, new, moved);
+        ExactOrigin.realloc(thread, site, old, new, moved);
         if new > old {
             // SAFETY: `thread` is the calling thread's own state.
             unsafe { REGISTRY.note_growth(thread, site, None) };
@@ -161,6 +232,6 @@ impl Policy for Lifetimes {
     ) {
         // SAFETY: `thread` is the calling thread's own state.
         unsafe { REGISTRY.note_death(thread, site, stamp()) };
-        Exact.dealloc(thread, site, size, address);
+        ExactOrigin.dealloc(thread, site, size, address);
     }
 }

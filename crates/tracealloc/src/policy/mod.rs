@@ -3,7 +3,8 @@
 //! each policy's code is compiled on its own, with no test of the others.
 //!
 //! ```text
-//!  exact      every block, with its stack (header or trailer: `block::header`)
+//!  exact      every block, with its stack (header or trailer: `block::header`); a realloc
+//!             charges it to the resizing stack, or with `origin` leaves it at its first site
 //!  lifetimes  exact, and each block's birth and death on the coarse clock
 //!  sampled    one block per `mean` bytes, with its stack; blocks aligned to at most 8 carry a
 //!             record only when they need one (`block::tagged`), the others a header or trailer
@@ -23,7 +24,7 @@ use crate::process::{REGISTRY, current_thread, current_thread_for};
 use crate::state::record::SiteRecord;
 use crate::state::thread::ThreadState;
 
-pub(crate) use exact::{Exact, Lifetimes};
+pub(crate) use exact::{Exact, ExactOrigin, Lifetimes};
 pub(crate) use sampled::Sampled;
 
 /// A policy's accounting of the events of a block with a header or a trailer, on the calling

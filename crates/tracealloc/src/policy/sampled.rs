@@ -86,7 +86,7 @@ impl Policy for Sampled {
             unsafe { count_untracked(thread, live, allocated) };
             return &UNSAMPLED;
         }
-        charge_sampled(thread, size, live, self.mean)
+        charge_sampled(thread, None, size, live, self.mean)
     }
 
     /// Blocks left out by sampling carry the sampling sentinel: their events are counted on the
@@ -107,29 +107,28 @@ impl Policy for Sampled {
     ) -> *const SiteRecord {
         let live = (new as i64 - old as i64, 0);
         let allocated = Some(new as u64);
-        // The new size is allocated bytes: a sample point may fall in it. Every realloc decides
-        // afresh, sampled block or not, so that a live block is sampled with the probability of
-        // its current size: kept sampled across its resizes, a doubling `Vec` had read as twice
-        // its bytes (every size it went through had a chance to pick it).
+        // A realloc charges the block to the stack that resized it (`ReallocCharge::Resizer`): for
+        // the sites, it is the free of the old block and the allocation of the new one, and the
+        // new size is allocated bytes, where a sample point may fall. So every realloc decides
+        // afresh, sampled block or not: a live block is sampled with the probability of its
+        // current size, at the stack that gave it that size, and every figure stays an unbiased
+        // estimate of exact mode's.
         // SAFETY: `thread` is the calling thread's own state (`draw`'s contract).
         let sampled = unsafe { draw(thread, new, self.mean) };
-        if !std::ptr::eq(site, &UNSAMPLED) {
-            // A sampled block keeps its site when picked again, and leaves it when not.
-            let (delta, record) = if sampled {
-                (SiteDelta::sampled_realloc(old, new, self.mean), site)
-            } else {
-                (SiteDelta::sampled_free(old, self.mean), &UNSAMPLED)
-            };
-            // SAFETY: as above.
-            unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
-            return record;
+        let leaving = (!std::ptr::eq(site, &UNSAMPLED)).then_some((site, old));
+        if sampled {
+            return charge_sampled(thread, leaving, new, live, self.mean);
         }
-        if !sampled {
+        match leaving {
+            Some((site, old)) => {
+                let delta = SiteDelta::sampled_free(old, self.mean);
+                // SAFETY: as above.
+                unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
+            }
             // SAFETY: as above.
-            unsafe { count_untracked(thread, live, allocated) };
-            return site;
+            None => unsafe { count_untracked(thread, live, allocated) },
         }
-        charge_sampled(thread, new, live, self.mean)
+        &UNSAMPLED
     }
 
     #[inline(always)]
@@ -348,7 +347,7 @@ impl NewBlock {
             }
             Owner::NoState => REGISTRY.record_orphan_alloc(size),
             Owner::Sampled(thread) => {
-                let record = charge_sampled(thread, size, (size as i64, 1), self.mean);
+                let record = charge_sampled(thread, None, size, (size as i64, 1), self.mean);
                 // SAFETY: `thread` is the calling thread's own state.
                 unsafe { renew_allowances(thread, true) };
                 record
@@ -360,21 +359,25 @@ impl NewBlock {
 }
 
 /// Charges a block that sampling picked to the calling thread's stack: a new one of `size` bytes
-/// (`live` is `(size, 1)`), or an unsampled one resized to `size` bytes (`live` is the change in
-/// bytes and no block). Returns its record.
+/// (`live` is `(size, 1)`), or one resized to `size` bytes (`live` is the change in bytes and no
+/// block), which leaves its old site first when it had one (`leaving`: its record and its old
+/// size). Returns its record.
 #[cold]
 #[inline(never)]
 fn charge_sampled(
     thread: &ThreadState,
+    leaving: Option<(&SiteRecord, usize)>,
     size: usize,
     live: (i64, i64),
     mean: u64,
 ) -> *const SiteRecord {
     let captured = capture_here(thread);
+    let leaving = leaving.map(|(record, old)| (record, SiteDelta::sampled_free(old, mean)));
     // SAFETY: `thread` is the calling thread's own state.
     unsafe {
-        REGISTRY.apply(
+        REGISTRY.apply_moving(
             thread,
+            leaving,
             Site::captured(&captured),
             SiteDelta::sampled_alloc(size, mean),
             live,
@@ -433,7 +436,7 @@ impl UntaggedRealloc {
                 REGISTRY.record_orphan_change(&UNSAMPLED, old, new, false);
             }
             Owner::Sampled(thread) => {
-                let record = charge_sampled(thread, new, (live, 0), self.mean);
+                let record = charge_sampled(thread, None, new, (live, 0), self.mean);
                 // SAFETY: (1) sampled, so the block was moved to a tagged one (see `to_tagged`);
                 // (2) `thread` is the calling thread's own state.
                 unsafe {

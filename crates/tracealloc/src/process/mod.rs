@@ -20,9 +20,11 @@ use crate::accounting::registry::Registry;
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::config::Request;
 use crate::guard::ReentrancyGuard;
+use crate::state::budget::STACK_BUDGET;
+use crate::state::measures::MeasureLevel;
 use crate::state::record::SiteRecord;
 use crate::state::record::{Label, MeasuredSite, non_negative};
-use crate::state::thread::{MeasureLevel, STACK_BUDGET, ThreadState};
+use crate::state::thread::ThreadState;
 
 /// A thread flushes its live delta to the shared counters every 64 KiB of change: rare enough to
 /// keep the shared cache line cold, small enough to bound the peak's error with several threads.

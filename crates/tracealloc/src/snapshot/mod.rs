@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
-    CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, Site, Snapshot, Stack, ThreadInfo,
-    TimePoint,
+    CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ReallocCharge, Site, Snapshot, Stack,
+    ThreadInfo, TimePoint,
 };
 
 use crate::accounting::stamp::{NS_PER_STAMP, stamp};
@@ -280,7 +280,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     figures.captures = captures;
     figures.unreadable_records = unreadable_records;
     figures.other_stacks_allocations = other_stacks_allocations;
-    figures.max_stacks = crate::state::thread::STACK_BUDGET.figures().1;
+    figures.max_stacks = crate::state::budget::STACK_BUDGET.figures().1;
     figures.threads_without_state = registry.threads_without_state.load(Ordering::Relaxed);
     figures.allocations_without_state = registry.allocations_without_state();
     snapshot.timeline = timeline(registry, &totals, moment);
@@ -466,6 +466,15 @@ fn metadata() -> Metadata {
         capture.sampling_from_env = config.sample_from_env;
         capture.lifetimes = config.lifetimes();
         capture.lifetimes_from_env = config.lifetimes_from_env;
+        if config.policy.sampling_mean() > 0 {
+            capture.sampling_seed = Some(config.seed);
+            capture.sampling_seed_from_env = config.seed_from_env;
+        }
+        capture.reallocs_charged_to = if config.policy.reallocs_charged_to_origin() {
+            ReallocCharge::Origin
+        } else {
+            ReallocCharge::Resizer
+        };
     }
     let command = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())

@@ -27,9 +27,8 @@ use crate::state::stack_tree::StackTree;
 use crate::state::table::{TAG_MASK, Table, table_place};
 use crate::sys;
 
-// Named here by the modules that use them with a thread's state.
-pub(crate) use crate::state::budget::STACK_BUDGET;
-pub(crate) use crate::state::measures::{MeasureLevel, Measures};
+use crate::state::budget::STACK_BUDGET;
+use crate::state::measures::{MeasureLevel, Measures};
 
 /// A new thread starts small (a short-lived thread costs about a page) and each structure doubles
 /// as the thread meets more distinct stacks: its table (see [`Table`]), and its record chunks up to

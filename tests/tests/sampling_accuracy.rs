@@ -1,0 +1,117 @@
+//! Sampled mode estimates exact mode's figures without bias, wherever a buffer grows: buffers made
+//! in one function and grown in another (`grown_elsewhere`), over many seeds. And the seed: fresh
+//! per run, or `TRACEALLOC_SEED` to draw the same samples again.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The mean interval of the sampled runs: small enough that every site is sampled many times.
+const MEAN: u64 = 64 * 1024;
+const SEEDS: u64 = 16;
+
+fn run(sample: Option<u64>, seed: Option<u64>) -> Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_grown_elsewhere"));
+    command
+        .env_remove("TRACEALLOC_SAMPLE")
+        .env_remove("TRACEALLOC_SEED");
+    if let Some(mean) = sample {
+        command.env("TRACEALLOC_SAMPLE", mean.to_string());
+    }
+    if let Some(seed) = seed {
+        command.env("TRACEALLOC_SEED", seed.to_string());
+    }
+    let out = command.output().expect("run grown_elsewhere");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+/// `[live bytes, live blocks, total bytes, total blocks]` of `function`, 0 when absent.
+fn figure(run: &Value, function: &str, index: usize) -> f64 {
+    run["functions"][function][index].as_f64().unwrap_or(0.0)
+}
+
+#[test]
+fn sampled_estimates_match_exact_figures_where_buffers_grow_elsewhere() {
+    let exact = run(None, None);
+    assert_eq!(exact["sampling_bytes"], 0);
+    // Growth is charged where it happens: `fill`, not `make_buffer`, holds the grown buffers.
+    let (fill, made) = (figure(&exact, "fill", 2), figure(&exact, "make_buffer", 2));
+    assert!(fill > 50.0 * made, "fill {fill}, make_buffer {made}");
+    let sites: Vec<String> = exact["functions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, figures)| figures[2].as_u64().unwrap() >= 1 << 20)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for expected in [
+        "fill",
+        "reserve_more",
+        "write_text",
+        "push_loop",
+        "make_large",
+    ] {
+        assert!(
+            sites.iter().any(|s| s == expected),
+            "{expected} in {sites:?}"
+        );
+    }
+    let runs: Vec<Value> = (1..=SEEDS)
+        .map(|seed| run(Some(MEAN), Some(seed)))
+        .collect();
+    let mut within = 0;
+    let mut all = 0;
+    let mut report = String::new();
+    for site in &sites {
+        for (index, name) in [(0, "live bytes"), (2, "total bytes")] {
+            let truth = figure(&exact, site, index);
+            if truth < (1 << 20) as f64 {
+                continue;
+            }
+            // One standard error of an estimate of `truth` bytes (see `Stat::standard_errors`).
+            let error = (MEAN as f64 * truth).sqrt();
+            let estimates: Vec<f64> = runs.iter().map(|r| figure(r, site, index)).collect();
+            for estimate in &estimates {
+                all += 1;
+                if (estimate - truth).abs() <= 3.0 * error {
+                    within += 1;
+                }
+            }
+            let mean = estimates.iter().sum::<f64>() / estimates.len() as f64;
+            let bias_bound = 3.0 * error / (SEEDS as f64).sqrt();
+            report.push_str(&format!(
+                "{site} {name}: exact {truth:.0}, mean of {SEEDS} sampled runs {mean:.0} \
+                 (ratio {:.3}, bound {bias_bound:.0})\n",
+                mean / truth
+            ));
+            assert!(
+                (mean - truth).abs() <= bias_bound,
+                "biased: {site} {name}: exact {truth}, sampled mean {mean}\n{report}"
+            );
+        }
+    }
+    eprintln!("{report}");
+    assert!(
+        within * 100 >= all * 95,
+        "only {within} of {all} estimates within 3 standard errors\n{report}"
+    );
+}
+
+#[test]
+fn a_seed_reproduces_the_samples_and_runs_differ_without_one() {
+    let first = run(Some(MEAN), Some(7));
+    let again = run(Some(MEAN), Some(7));
+    assert_eq!(first["seed"], 7);
+    assert_eq!(first, again, "the same seed draws the same samples");
+    let (a, b) = (run(Some(MEAN), None), run(Some(MEAN), None));
+    assert_ne!(a["seed"], b["seed"], "each run draws a fresh seed");
+    assert_ne!(
+        a["functions"], b["functions"],
+        "and different samples: errors average out over runs"
+    );
+}
