@@ -150,4 +150,75 @@ mod tests {
         let page = Outer::of(Layout::from_size_align(100, 4096).unwrap()).unwrap();
         assert_eq!((page.layout.size(), page.pad), (112, 0));
     }
+
+    /// In real blocks, a header's record is the word before the user's bytes and a trailer's the
+    /// last word of the block: written and read back without touching the user's bytes, which
+    /// stay whole around it (run under Miri, which checks every access is in bounds and aligned).
+    #[test]
+    fn records_round_trip_in_headers_and_trailers_of_real_blocks() {
+        // (size, align) -> (outer size, outer align, pad, offset of the record from the base)
+        let cases = [
+            ((0, 1), (8, 8, 8, 0)),
+            ((5, 1), (13, 8, 8, 0)),
+            ((24, 8), (32, 8, 8, 0)),
+            ((40, 16), (56, 16, 16, 8)),
+            ((0, 32), (8, 32, 0, 0)),
+            ((100, 64), (112, 64, 0, 104)),
+            ((104, 64), (112, 64, 0, 104)),
+            ((100, 4096), (112, 4096, 0, 104)),
+        ];
+        for (i, ((size, align), (outer_size, outer_align, pad, at))) in
+            cases.into_iter().enumerate()
+        {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            let outer = Outer::of(layout).unwrap();
+            assert_eq!(
+                (outer.layout.size(), outer.layout.align(), outer.pad),
+                (outer_size, outer_align, pad)
+            );
+            // SAFETY: `Outer::of(layout)` returned `Some` just above.
+            let allocated = unsafe { Outer::of_allocated(layout) };
+            assert_eq!((allocated.layout, allocated.pad), (outer.layout, outer.pad));
+            // SAFETY: the outer layout's size is not zero (it holds the record).
+            let base = unsafe { std::alloc::alloc(outer.layout) };
+            assert!(!base.is_null());
+            // SAFETY: the block has `pad + size` bytes (`outer_size >= pad + size`).
+            let user = unsafe { base.add(pad) };
+            // SAFETY: the user's `size` bytes lie within the block.
+            unsafe { user.write_bytes(0xa5, size) };
+            let record = std::ptr::without_provenance::<SiteRecord>(0x1000 * (i + 1));
+            // SAFETY: `user` is `base + pad` of a live block of this outer layout.
+            unsafe { outer.write(user, record) };
+            // SAFETY: as above; the record was written there.
+            assert_eq!(unsafe { outer.read(user) }, record);
+            // SAFETY: `at` is a word inside the block, 8-aligned from its base; the user's bytes
+            // were written above.
+            unsafe {
+                assert_eq!(base.add(at).cast::<usize>().read(), 0x1000 * (i + 1));
+                let bytes = std::slice::from_raw_parts(user, size);
+                assert!(bytes.iter().all(|&b| b == 0xa5));
+                std::alloc::dealloc(base, outer.layout);
+            }
+        }
+    }
+
+    /// A resized block's outer layout: the header keeps its place, the trailer moves to the end.
+    #[test]
+    fn resized_blocks_move_their_trailer_to_the_new_end() {
+        let header = Layout::from_size_align(10, 4).unwrap();
+        let grown = Outer::of_resized(header, 30).unwrap();
+        assert_eq!(
+            (grown.layout.size(), grown.layout.align(), grown.pad),
+            (38, 8, 8)
+        );
+        let trailer = Layout::from_size_align(10, 32).unwrap();
+        let grown = Outer::of_resized(trailer, 30).unwrap();
+        assert_eq!(
+            (grown.layout.size(), grown.layout.align(), grown.pad),
+            (40, 32, 0)
+        );
+        let shrunk = Outer::of_resized(trailer, 1).unwrap();
+        assert_eq!((shrunk.layout.size(), shrunk.pad), (16, 0));
+        assert!(Outer::of_resized(trailer, usize::MAX - 3).is_none());
+    }
 }

@@ -101,3 +101,71 @@ impl Tagged {
         unsafe { user.sub(WORD).cast::<*const SiteRecord>().read() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inner layouts: aligned to 16, at least 16 bytes, 8 more with a record; `None` on overflow.
+    #[test]
+    fn inner_layouts_are_16_aligned_with_room_for_the_record() {
+        // (size, tagged) -> inner size
+        let cases = [
+            ((0, false), 16),
+            ((0, true), 16),
+            ((8, true), 16),
+            ((9, true), 17),
+            ((16, false), 16),
+            ((24, false), 24),
+            ((24, true), 32),
+            ((100, true), 108),
+        ];
+        for ((size, tagged), inner_size) in cases {
+            let inner = Tagged::inner(size, tagged).unwrap();
+            assert_eq!((inner.size(), inner.align()), (inner_size, 16));
+            // SAFETY: `Tagged::inner(size, tagged)` returned `Some` just above.
+            assert_eq!(unsafe { Tagged::inner_allocated(size, tagged) }, inner);
+        }
+        assert!(Tagged::inner(usize::MAX, true).is_none());
+        assert!(Tagged::inner(isize::MAX as usize, false).is_none());
+    }
+
+    /// In real blocks, the tag is in the address: a tagged block is returned 8 bytes into its inner
+    /// block, with its record in the word before, which the user's bytes leave alone; an untagged
+    /// one is returned at its base (run under Miri, which checks every access is in bounds).
+    #[test]
+    fn tagged_blocks_keep_their_record_in_the_word_before() {
+        for (i, size) in [0, 1, 8, 24, 100].into_iter().enumerate() {
+            for tagged in [false, true] {
+                let inner = Tagged::inner(size, tagged).unwrap();
+                // SAFETY: inner layouts are at least 16 bytes.
+                let base = unsafe { std::alloc::alloc(inner) };
+                assert!(!base.is_null());
+                // SAFETY: a live inner block of `Tagged::inner(_, tagged)`.
+                let user = unsafe { Tagged::user(base, tagged) };
+                assert_eq!(user.addr() - base.addr(), if tagged { 8 } else { 0 });
+                assert_eq!(Tagged::is_tagged(user), tagged);
+                // SAFETY: returned by `Tagged::user` for a live inner block.
+                assert_eq!(unsafe { Tagged::base(user) }, base);
+                // SAFETY: the user's `size` bytes lie within the inner block after `user`.
+                unsafe { user.write_bytes(0x5a, size) };
+                if tagged {
+                    let record = std::ptr::without_provenance::<SiteRecord>(0x40 * (i + 1));
+                    // SAFETY: a tagged address from `Tagged::user`, live; its record is written
+                    // before it is read.
+                    unsafe {
+                        Tagged::write(user, record);
+                        assert_eq!(Tagged::read(user), record);
+                        assert_eq!(base.cast::<usize>().read(), 0x40 * (i + 1));
+                    }
+                }
+                // SAFETY: the user's bytes, written above, within the inner block.
+                let bytes = unsafe { std::slice::from_raw_parts(user, size) };
+                assert!(bytes.iter().all(|&b| b == 0x5a));
+                // SAFETY: allocated above with `Tagged::inner(size, tagged)`, which
+                // `inner_allocated` equals.
+                unsafe { std::alloc::dealloc(base, Tagged::inner_allocated(size, tagged)) };
+            }
+        }
+    }
+}

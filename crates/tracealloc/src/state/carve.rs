@@ -11,6 +11,7 @@
 //!  REGIONS[1] ──> ...                   CURRENT: the region being carved
 //! ```
 
+use std::alloc::GlobalAlloc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 const REGION_BYTES: usize = 64 << 20;
@@ -42,7 +43,7 @@ fn region(i: usize) -> *mut u8 {
         Ok(_) => fresh,
         Err(winner) => {
             // SAFETY: `fresh` is our own mapping of REGION_BYTES, never shared.
-            unsafe { crate::sys::unmap(fresh, REGION_BYTES) };
+            unsafe { unmap(fresh, REGION_BYTES) };
             winner
         }
     }
@@ -52,13 +53,50 @@ fn region(i: usize) -> *mut u8 {
 /// the bits above (see `thread::entry_tag`); Linux maps there unless asked for higher addresses,
 /// and a mapping that is not there counts as memory exhausted.
 fn map_low(bytes: usize) -> *mut u8 {
-    let p = crate::sys::map_zeroed_lazily(bytes);
-    if !p.is_null() && ((p as usize).checked_add(bytes)).is_none_or(|end| end as u64 > 1 << 48) {
+    let p = map(bytes);
+    if !p.is_null() && (p.addr().checked_add(bytes)).is_none_or(|end| end as u64 > 1 << 48) {
         // SAFETY: our own fresh mapping of `bytes`, never shared.
-        unsafe { crate::sys::unmap(p, bytes) };
+        unsafe { unmap(p, bytes) };
         return std::ptr::null_mut();
     }
     p
+}
+
+/// Zeroed memory committed page by page as it is touched: a mapping of its own, never freed but by
+/// [`unmap`]. Under Miri, whose `mmap` takes no `MAP_NORESERVE` (and which has no `madvise`), it
+/// is zeroed memory from the system allocator (never the global allocator, which may be the
+/// profiler), page-aligned as a mapping is. Miri places its allocations far below 2^48, so the
+/// check of [`map_low`] runs there too, and passes.
+fn map(bytes: usize) -> *mut u8 {
+    if !cfg!(miri) {
+        return crate::sys::map_zeroed_lazily(bytes);
+    }
+    match std::alloc::Layout::from_size_align(bytes, PAGE) {
+        // SAFETY: the layout's size is not zero.
+        Ok(layout) if bytes != 0 => unsafe { std::alloc::System.alloc_zeroed(layout) },
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// The alignment of [`map`]'s memory under Miri: a page's, as a mapping's.
+const PAGE: usize = 4096;
+
+/// Gives back a whole mapping from [`map`].
+///
+/// # Safety
+/// `p` and `bytes` come from one successful `map(bytes)`, and nothing uses the memory after.
+unsafe fn unmap(p: *mut u8, bytes: usize) {
+    if !cfg!(miri) {
+        // SAFETY: the caller's own mapping, unused from now on.
+        return unsafe { crate::sys::unmap(p, bytes) };
+    }
+    // SAFETY: under Miri, `map(bytes)` allocated `p` from the system allocator with this layout.
+    unsafe {
+        std::alloc::System.dealloc(
+            p,
+            std::alloc::Layout::from_size_align_unchecked(bytes, PAGE),
+        )
+    }
 }
 
 /// `bytes` of zeroed memory aligned to 64 and below 2^48, or null when memory is exhausted. Adds
@@ -78,8 +116,13 @@ pub(crate) fn carve(bytes: usize, carved: &AtomicU64) -> *mut u8 {
 /// # Safety
 /// `p` came from `carve(bytes, carved)`, and nothing reads or writes the piece after.
 pub(crate) unsafe fn give_back(p: *mut u8, bytes: usize, carved: &AtomicU64) {
-    // SAFETY: the caller's piece, unused from now on, in one of our mappings.
-    let released = unsafe { crate::sys::release_pages(p, bytes) };
+    // Miri has no `madvise`: there the pages stay, as when the kernel refuses the advice.
+    let released = if cfg!(miri) {
+        0
+    } else {
+        // SAFETY: the caller's piece, unused from now on, in one of our mappings.
+        unsafe { crate::sys::release_pages(p, bytes) }
+    };
     carved.fetch_sub(released as u64, Ordering::Relaxed);
 }
 

@@ -723,3 +723,148 @@ pub(crate) fn wrapping(delta: i64) -> u64 {
 pub(crate) fn non_negative(value: u64) -> u64 {
     if (value as i64) < 0 { 0 } else { value }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ptr;
+
+    use super::*;
+    use crate::state::stack_tree::StackTree;
+
+    /// A chunk as its owner makes one: carved, with its capacity written through the chunk's own
+    /// pointer.
+    fn new_chunk(capacity: usize, mapped: &AtomicU64) -> *mut RecordChunk {
+        let chunk = carve(RecordChunk::bytes(capacity), mapped).cast::<RecordChunk>();
+        assert!(!chunk.is_null());
+        // SAFETY: fresh zeroed memory for `capacity` records, ours alone.
+        unsafe { ptr::addr_of_mut!((*chunk).capacity).write(capacity) };
+        chunk
+    }
+
+    /// Records appended to chunks as the owner appends them (slots from the chunk's pointer, a
+    /// new chunk when the tail is full, the length published last) read back whole from the
+    /// published slices, with their stacks, keys and lifetime counters; then their counters
+    /// change, through the owner's half, the remote half and the lifetimes, and read back exactly.
+    #[test]
+    fn records_appended_to_chunks_read_back_published() {
+        let mapped = AtomicU64::new(0);
+        let mut tree = StackTree::new();
+        let key = RecordKey {
+            scope: 7,
+            label: Label::of("parse"),
+        };
+        // (stack, key, lifetimes)
+        let sites: [(&[usize], RecordKey, bool); 3] = [
+            (&[0x30, 0x20, 0x10], RecordKey::NONE, false),
+            (&[0x31, 0x20, 0x10], key, false),
+            (&[0x20, 0x10], key, true),
+        ];
+        let first = new_chunk(2, &mapped);
+        let mut tail_chunk = first;
+        for (i, &(stack, key, has_lifetimes)) in sites.iter().enumerate() {
+            let trailer_bytes = SiteRecord::trailer_bytes(key, has_lifetimes);
+            let stored = tree.store(stack, trailer_bytes, &mapped).expect("memory");
+            // SAFETY: chunks are carved and never freed; only this (owner) thread appends.
+            let mut tail = unsafe { &*tail_chunk };
+            let mut len = tail.len.load(Ordering::Relaxed);
+            if len == tail.capacity {
+                let chunk = new_chunk(4, &mapped);
+                tail.next.store(chunk, Ordering::Release);
+                tail_chunk = chunk;
+                // SAFETY: just carved; zeroed memory with its capacity is an empty chunk.
+                tail = unsafe { &*chunk };
+                len = 0;
+            }
+            // SAFETY: (1) `tail_chunk` is the carved chunk's own pointer; (2) len < capacity; (3)
+            // the slot is not published yet, and the stack was just stored with its trailer.
+            unsafe {
+                RecordChunk::slots(tail_chunk)
+                    .add(len)
+                    .write(SiteRecord::new(
+                        OwnerId(0x100),
+                        key,
+                        (i as u64 + 1, 100 + i as u64),
+                        stored,
+                        i as u8,
+                        has_lifetimes,
+                    ));
+            }
+            tail.len.store(len + 1, Ordering::Release);
+        }
+        // Two chunks of records (64 + 2 * 128, 64 + 4 * 128 bytes) and a first block of 64 nodes.
+        assert_eq!(mapped.load(Ordering::Relaxed), 320 + 576 + 64 * 16);
+
+        // SAFETY: a chunk carved with `bytes(2)`, through its own pointer, never freed.
+        let records = unsafe { RecordChunk::published(first) };
+        assert_eq!(records.len(), 2);
+        // SAFETY: as above; `first` is live.
+        let second = unsafe { (*first).next.load(Ordering::Acquire) };
+        assert_eq!(second, tail_chunk);
+        // SAFETY: a chunk carved with `bytes(4)`, linked from the first, never freed.
+        let more = unsafe { RecordChunk::published(second) };
+        assert_eq!(more.len(), 1);
+        // SAFETY: as above.
+        assert!(unsafe { (*second).next.load(Ordering::Acquire) }.is_null());
+        let records: Vec<&SiteRecord> = records.iter().chain(more).collect();
+        for (i, (record, &(stack, key, has_lifetimes))) in records.iter().zip(&sites).enumerate() {
+            assert_eq!((record.hash, record.check), (i as u64 + 1, 100 + i as u64));
+            assert_eq!(
+                (record.owner, record.depth, record.end),
+                (OwnerId(0x100), stack.len() as u32, i as u8)
+            );
+            assert_eq!(record.frames().collect::<Vec<_>>(), stack);
+            assert_eq!(record.key(), key);
+            assert_eq!(record.lifetimes().is_some(), has_lifetimes);
+            assert_eq!(record.read_local(0), Counts::default());
+            assert_eq!(record.read_remote(0), Counts::default());
+        }
+        assert_eq!(records[1].key().label.text(), Some("parse"));
+        assert_eq!(records[0].key().label.text(), None);
+
+        // The owner allocates 48 bytes at peak generation 1 (raising the peak), then frees them.
+        records[0].owner_add(&SiteDelta::exact(48, 1, Some(48)), 1, true);
+        records[0].owner_add(&SiteDelta::exact(-48, -1, None), 1, false);
+        let expected = Counts {
+            total_bytes: 48,
+            total_blocks: 1,
+            peak_bytes: 48,
+            peak_blocks: 1,
+            ..Counts::default()
+        };
+        assert_eq!(records[0].read_local(1), expected);
+
+        // The owner allocates 32 bytes; another thread frees them (making the remote half).
+        records[1].owner_add(&SiteDelta::exact(32, 1, Some(32)), 1, true);
+        records[1].remote_add(&SiteDelta::exact(-32, -1, None), 1, false, &mapped);
+        assert_eq!(mapped.load(Ordering::Relaxed), 320 + 576 + 64 * 16 + 128);
+        let remote = records[1].read_remote(1);
+        assert_eq!(
+            (remote.live_bytes, remote.live_blocks),
+            (32u64.wrapping_neg(), u64::MAX)
+        );
+        let expected = Counts {
+            total_bytes: 32,
+            total_blocks: 1,
+            peak_bytes: 32,
+            peak_blocks: 1,
+            ..Counts::default()
+        };
+        assert_eq!(remote.plus(records[1].read_local(1)), expected);
+
+        // Lifetimes: born at 5, freed by the owner at 9 and by another thread at 11.
+        let lifetimes = records[2].lifetimes().unwrap();
+        records[2].owner_add(&SiteDelta::exact(16, 1, Some(16)), 1, true);
+        records[2].owner_grew(lifetimes, Some(5));
+        lifetimes.owner_died(9);
+        lifetimes.remote_died(11);
+        let expected = Lifetimes {
+            births: 5,
+            deaths: 20,
+            max_bytes: 16,
+            max_blocks: 1,
+        };
+        assert_eq!(lifetimes.read(lifetimes.read_remote_deaths()), expected);
+        // The lifetimes follow the key in the same trailer, which keeps its key.
+        assert_eq!(records[2].key(), key);
+    }
+}
