@@ -50,7 +50,7 @@ fn region(i: usize) -> *mut u8 {
 }
 
 /// A lazily-committed mapping that lies below 2^48, or null. Record tables keep 16 bits of hash in
-/// the bits above (see `thread::entry_tag`); Linux maps there unless asked for higher addresses,
+/// the bits above (see `table::entry_tag`); Linux maps there unless asked for higher addresses,
 /// and a mapping that is not there counts as memory exhausted.
 fn map_low(bytes: usize) -> *mut u8 {
     let p = map(bytes);
