@@ -673,6 +673,22 @@ impl ThreadState {
         unsafe { &mut (*self.local.get()).sampler }
     }
 
+    /// Whether `record` is this thread's record of the stack whose identity is `(hash, check)`
+    /// under the thread's current key: what [`Self::record_for`] would find, without the lookup.
+    ///
+    /// # Safety
+    /// Owner thread only.
+    #[inline(always)]
+    pub(crate) unsafe fn is_record_of(
+        &self,
+        record: &SiteRecord,
+        (hash, check): (u64, u64),
+    ) -> bool {
+        // SAFETY: the caller is the owner, the only thread touching `local`.
+        let mix = unsafe { (*self.local.get()).key.mix };
+        record.owner == self.id() && record.hash == hash ^ mix.0 && record.check == check ^ mix.1
+    }
+
     /// The record of `captured`, whose identity is `(hash, check)`, on this thread, created if new;
     /// the fallback record when the tables cannot grow.
     ///

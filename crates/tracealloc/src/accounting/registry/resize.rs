@@ -81,6 +81,14 @@ impl Registry {
         new: usize,
         addresses: (usize, usize),
     ) -> *const SiteRecord {
+        let identity = captured.identity();
+        // SAFETY: forwarded contract.
+        if unsafe { thread.is_record_of(from, identity) } {
+            // Resized where it was sized last (a `Vec` growing where it is pushed to): it stays.
+            // SAFETY: forwarded contract.
+            unsafe { self.record_realloc(thread, from, old, new, addresses) };
+            return from;
+        }
         let leaving = SiteDelta::exact(-(old as i64), -1, None);
         let mut joining = SiteDelta::exact(new as i64, 1, Some(new));
         joining.reallocs = 1;
@@ -94,7 +102,7 @@ impl Registry {
             self.apply_moving(
                 thread,
                 Some((from, leaving)),
-                Site::captured(captured),
+                Site::Captured(captured, identity),
                 joining,
                 change,
                 Some(new as u64),
