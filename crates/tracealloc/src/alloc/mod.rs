@@ -5,8 +5,8 @@
 //!  word 0 (exact) ─────────────> header scheme, Exact      (out of line: `header_*_out`)
 //!  sampled, alignment <= 8 ────> tagged scheme, inline     (the usual event: no stack frame)
 //!  undecided ──────────────────> decide the configuration, then again
-//!  with lifetimes ─────────────> header scheme, Lifetimes
 //!  exact, reallocs at origin ──> header scheme, ExactOrigin
+//!  with lifetimes ─────────────> header scheme, Lifetimes
 //!  sampled, alignment > 8 ─────> header scheme, Sampled
 //! ```
 //! Exact mode is tested first and alone: it jumps to calls compiled for it, with every test of
@@ -56,10 +56,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.sampled_dealloc(ptr, layout, Sampled { mean: word });
             } else if word == UNDECIDED_WORD {
                 self.dealloc_deciding(ptr, layout);
-            } else if word == LIFETIMES_WORD {
-                Self::header_dealloc_out(ptr, size, align, Lifetimes, self);
             } else if word == ORIGIN_WORD {
                 Self::header_dealloc_out(ptr, size, align, ExactOrigin, self);
+            } else if word == LIFETIMES_WORD {
+                Self::header_dealloc_out(ptr, size, align, Lifetimes, self);
             } else {
                 Self::header_dealloc_out(ptr, size, align, Sampled { mean: word }, self);
             }
@@ -78,10 +78,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.sampled_realloc(ptr, layout, new_size, Sampled { mean: word })
             } else if word == UNDECIDED_WORD {
                 self.realloc_deciding(ptr, layout, new_size)
-            } else if word == LIFETIMES_WORD {
-                Self::header_realloc_out(ptr, size, align, new_size, Lifetimes, self)
             } else if word == ORIGIN_WORD {
                 Self::header_realloc_out(ptr, size, align, new_size, ExactOrigin, self)
+            } else if word == LIFETIMES_WORD {
+                Self::header_realloc_out(ptr, size, align, new_size, Lifetimes, self)
             } else {
                 Self::header_realloc_out(ptr, size, align, new_size, Sampled { mean: word }, self)
             }
@@ -113,10 +113,10 @@ impl<A: GlobalAlloc> Profiler<A> {
                 self.sampled_alloc::<ZEROED>(layout, Sampled { mean: word })
             } else if word == UNDECIDED_WORD {
                 self.allocate_deciding::<ZEROED>(layout)
-            } else if word == LIFETIMES_WORD {
-                Self::header_alloc_out::<Lifetimes, ZEROED>(size, align, Lifetimes, self)
             } else if word == ORIGIN_WORD {
                 Self::header_alloc_out::<ExactOrigin, ZEROED>(size, align, ExactOrigin, self)
+            } else if word == LIFETIMES_WORD {
+                Self::header_alloc_out::<Lifetimes, ZEROED>(size, align, Lifetimes, self)
             } else {
                 let policy = Sampled { mean: word };
                 Self::header_alloc_out::<Sampled, ZEROED>(size, align, policy, self)
