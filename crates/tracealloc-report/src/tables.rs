@@ -629,25 +629,48 @@ pub fn threads(
         top_site: String,
     }
     let per_thread = snapshot.statistics_per_thread(GroupBy::Line);
-    let mut rows: Vec<Row> = snapshot
-        .threads
-        .iter()
-        .zip(per_thread)
-        .map(|(t, groups)| {
-            let sum = |f: fn(&Stat) -> u64| groups.iter().map(f).sum();
-            Row {
-                name: t.name.clone(),
-                tid: t.tid,
-                alive: t.alive,
-                threads: t.threads,
-                live_bytes: sum(|s| s.live_bytes),
-                live_blocks: sum(|s| s.live_blocks),
-                total_bytes: sum(|s| s.total_bytes),
-                total_blocks: sum(|s| s.total_blocks),
-                top_site: groups.first().map(|s| s.key.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
+    // Exited threads of one name are one row (a pool's workers, reaped and restarted): their
+    // figures add up, and the row's top site is the top of their sites together. Running threads
+    // keep a row each.
+    let mut rows: Vec<Row> = Vec::new();
+    let mut sites_of_row: Vec<std::collections::HashMap<&str, (u64, u64)>> = Vec::new();
+    for (t, groups) in snapshot.threads.iter().zip(&per_thread) {
+        let at = (!t.alive)
+            .then(|| rows.iter().position(|r| !r.alive && r.name == t.name))
+            .flatten()
+            .unwrap_or_else(|| {
+                rows.push(Row {
+                    name: t.name.clone(),
+                    tid: t.tid,
+                    alive: t.alive,
+                    threads: 0,
+                    live_bytes: 0,
+                    live_blocks: 0,
+                    total_bytes: 0,
+                    total_blocks: 0,
+                    top_site: String::new(),
+                });
+                sites_of_row.push(std::collections::HashMap::new());
+                rows.len() - 1
+            });
+        let row = &mut rows[at];
+        row.threads += t.threads;
+        for s in groups {
+            row.live_bytes += s.live_bytes;
+            row.live_blocks += s.live_blocks;
+            row.total_bytes += s.total_bytes;
+            row.total_blocks += s.total_blocks;
+            let site = sites_of_row[at].entry(s.key.as_str()).or_default();
+            (site.0, site.1) = (site.0 + s.live_bytes, site.1 + s.total_bytes);
+        }
+    }
+    for (row, sites) in rows.iter_mut().zip(&sites_of_row) {
+        row.top_site = sites
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(key, _)| (*key).to_owned())
+            .unwrap_or_default();
+    }
     rows.sort_by(|a, b| {
         b.live_bytes
             .cmp(&a.live_bytes)
@@ -927,6 +950,36 @@ mod tests {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/tests/data/new.json");
         Snapshot::load(path).unwrap()
+    }
+
+    /// Exited threads of one name are one row, standing for all of them; running ones stay apart.
+    #[test]
+    fn exited_threads_of_one_name_are_one_row() {
+        let mut snapshot = fixture();
+        let sites = snapshot.sites.len();
+        assert!(sites >= 2);
+        snapshot.threads = vec![
+            tracealloc_snapshot::ThreadInfo::new("worker", 11, false),
+            tracealloc_snapshot::ThreadInfo::new("worker", 12, false),
+            tracealloc_snapshot::ThreadInfo::new("worker", 13, true),
+        ];
+        for (i, site) in snapshot.sites.iter_mut().enumerate() {
+            site.thread = [0, 1, 2][i % 3];
+        }
+        let mut out = Vec::new();
+        threads(&snapshot, Format::Json, false, &mut out).unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        let exited = rows.iter().find(|r| r["alive"] == false).unwrap();
+        assert_eq!(exited["threads"], 2);
+        let live: u64 = snapshot
+            .sites
+            .iter()
+            .filter(|s| s.thread < 2)
+            .map(|s| s.live_bytes)
+            .sum();
+        assert_eq!(exited["live_bytes"].as_u64(), Some(live));
     }
 
     fn top_text(snapshot: &Snapshot, sort: Metric) -> String {
