@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
-use tracealloc_snapshot::{FoldOptions, GroupBy, Metric, Snapshot};
+use tracealloc_snapshot::{Filter, FoldOptions, GroupBy, Metric, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -24,30 +24,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The top-N groups by live (or total) memory.
+    /// The top-N groups by live memory (or by another figure with --sort).
     Top {
+        /// A snapshot file (written by the program with TRACEALLOC_OUT or tracealloc::snapshot).
         file: PathBuf,
         #[command(flatten)]
         select: Select,
-        /// Order by live bytes, total bytes, or live blocks.
-        #[arg(long, value_enum, default_value_t = MetricArg::Live)]
-        sort: MetricArg,
     },
     /// What changed from OLD to NEW, largest absolute change first (works across runs); with more
     /// files, each top site's live bytes across all of them.
     Diff {
+        /// The older snapshot file.
         old: PathBuf,
+        /// The newer snapshot file.
         new: PathBuf,
-        /// More snapshots after NEW, oldest first (a running program's periodic snapshots): then
-        /// each top site's live bytes in every file, and the change from OLD to the last.
+        /// More snapshot files (a running program's periodic snapshots): then each top site's live
+        /// bytes in every file, and the change from the first to the last. The files are ordered
+        /// by the time each was taken, whatever their order here.
         more: Vec<PathBuf>,
         #[command(flatten)]
         select: Select,
     },
     /// An SVG flamegraph (differential with --diff OLD).
     Flamegraph {
+        /// A snapshot file.
         file: PathBuf,
-        /// Output file [default: FILE's stem with .svg, next to FILE].
+        /// Output file, `-` for standard output [default: FILE's stem with .svg, next to FILE,
+        /// which must not exist yet].
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = MetricArg::Live)]
@@ -70,70 +73,73 @@ enum Command {
         /// Keep every frame: std's start-up below `main` and each thread's closure too.
         #[arg(long)]
         full_stacks: bool,
+        /// The title [default: one naming the metric].
         #[arg(long)]
         title: Option<String>,
     },
-    /// What is still live, by full stack, largest first.
+    /// What is still live, by whole stack, largest first.
     Leaks {
+        /// A snapshot file.
         file: PathBuf,
-        #[arg(short, default_value_t = 10)]
-        n: usize,
         /// Only what grew since this older snapshot.
         #[arg(long, value_name = "OLD")]
         since: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-        format: FormatArg,
-        /// Every frame, std's allocation internals and start-up included.
-        #[arg(long)]
-        full_stacks: bool,
+        #[command(flatten)]
+        select: Select,
     },
     /// One row per thread: live and total memory, and its top site.
     Threads {
+        /// A snapshot file.
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
-    Info { file: PathBuf },
+    Info {
+        /// A snapshot file.
+        file: PathBuf,
+    },
     /// One self-contained HTML report: summary, timeline, sortable top tables, flamegraphs (live,
     /// at the peak, total, temporary, and the change with --diff) and leaks.
     Report {
+        /// A snapshot file.
         file: PathBuf,
-        /// Output file [default: FILE's stem with .html, next to FILE].
+        /// Output file, `-` for standard output [default: FILE's stem with .html, next to FILE,
+        /// which must not exist yet].
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Leaks since OLD, and a differential flamegraph.
         #[arg(long, value_name = "OLD")]
         diff: Option<PathBuf>,
+        /// The page's title [default: "tracealloc report" and the command line].
         #[arg(long)]
         title: Option<String>,
     },
     /// Memory over time. One file: its timeline (live heap, resident memory, the peak). Several
-    /// files, oldest first (a running program's periodic snapshots): each top site's live bytes
-    /// across them.
+    /// files (a running program's periodic snapshots): each top site's live bytes across them,
+    /// the files ordered by the time each was taken.
     Timeline {
-        #[arg(required = true)]
+        /// Snapshot files: one for its own timeline, several for the top sites across them.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Draw an SVG chart into this file instead of printing a table.
+        /// Draw an SVG chart into this file (`-` for standard output) instead of printing a table.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// With several files: how many sites are shown one by one (the rest are summed).
-        #[arg(short, default_value_t = 8)]
-        n: usize,
-        /// With several files: group sites by allocating function, line, file, stack or thread.
-        #[arg(long, value_enum, default_value_t = ByArg::Line)]
-        by: ByArg,
+        #[command(flatten)]
+        select: Select,
+        /// The chart's title, with -o [default: "Memory over time" and the command line].
         #[arg(long)]
         title: Option<String>,
     },
     /// Convert to a format other tools read: pprof (go tool pprof, Pyroscope, Parca), folded
     /// stacks (flamegraph.pl), speedscope's JSON or DHAT's (Valgrind's dh_view.html).
     Export {
+        /// A snapshot file.
         file: PathBuf,
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Output file [default: FILE's stem with .pb.gz, .folded, .speedscope.json or
-        /// .dhat.json, next to FILE].
+        /// Output file, `-` for standard output [default: FILE's stem with .pb.gz, .folded,
+        /// .speedscope.json or .dhat.json, next to FILE, which must not exist yet].
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// For folded stacks and speedscope: the figure counted.
@@ -173,23 +179,36 @@ enum ExportFormat {
     Dhat,
 }
 
+/// Which sites are listed and how: the same flags for every command that lists sites (`top`,
+/// `diff`, `leaks`, `timeline` of several files). A flag a command cannot honour is refused, never
+/// ignored.
 #[derive(clap::Args)]
 struct Select {
-    /// How many groups to show.
-    #[arg(short, default_value_t = 10)]
-    n: usize,
-    /// Group by allocating function, line, file, whole stack, or thread.
-    #[arg(long, value_enum, default_value_t = ByArg::Line)]
-    by: ByArg,
-    /// Keep only sites whose allocating frame (function, file or file:line) matches this glob.
+    /// How many groups to show [default: 10; timeline: 8, the rest summed as "(other)"].
+    #[arg(short)]
+    n: Option<usize>,
+    /// Group sites by allocating function, line (file:line, or the function without line
+    /// tables), file, whole stack, thread or task label [default: line; leaks: stack, its only
+    /// grouping].
+    #[arg(long, value_enum)]
+    by: Option<ByArg>,
+    /// Keep only sites whose allocating frame (function, file or file:line) matches this glob;
+    /// repeated, any of them.
     #[arg(long, value_name = "PAT")]
     include: Vec<String>,
-    /// Drop sites whose allocating frame matches this glob.
+    /// Drop sites whose allocating frame matches this glob; repeatable.
     #[arg(long, value_name = "PAT")]
     exclude: Vec<String>,
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    format: FormatArg,
-    /// With --by stack: every frame, std's allocation internals and start-up included.
+    /// Rank by: live, total, blocks, allocations, peak, temporary or realloc [default: live]. Only
+    /// `top` ranks by any of them; `leaks`, `timeline` and `diff` of several files rank by live
+    /// bytes (`--sort live` only), `diff` of two files by the change in live bytes.
+    #[arg(long, value_enum)]
+    sort: Option<MetricArg>,
+    /// An aligned table, JSON or CSV [default: table]. JSON and CSV for one or two files.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// With --by stack (and in leaks): every frame, std's allocation internals and start-up
+    /// included.
     #[arg(long)]
     full_stacks: bool,
 }
@@ -204,7 +223,7 @@ enum ByArg {
     /// The task label (`tracealloc::labeled`).
     Label,
 }
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 /// A figure to rank by or to draw: one set of names for `--sort` and `--metric`.
 enum MetricArg {
     /// Live bytes.
@@ -268,17 +287,95 @@ impl ByArg {
 }
 
 impl Select {
-    fn options(&self, sort: Metric) -> ReportOptions {
+    /// The grouping, `default` when `--by` is not given.
+    fn group(&self, default: ByArg) -> GroupBy {
+        self.by.unwrap_or(default).group(self.full_stacks)
+    }
+
+    /// The options of the one- and two-file tables (`top`, `diff`, `leaks`).
+    fn options(&self, by: ByArg, sort: Metric) -> ReportOptions {
         let mut o = ReportOptions::default();
-        o.n = self.n;
-        o.by = self.by.group(self.full_stacks);
+        o.n = self.n.unwrap_or(10);
+        o.by = self.group(by);
         o.sort = sort;
         o.include = self.include.clone();
         o.exclude = self.exclude.clone();
-        o.format = self.format.into();
+        o.format = self.format.unwrap_or(FormatArg::Table).into();
         o.color = color();
         o
     }
+
+    /// The options of the views of several files.
+    fn timeline_options(&self) -> TimelineOptions {
+        let mut o = TimelineOptions::default();
+        o.n = self.n.unwrap_or(o.n);
+        o.by = self.group(ByArg::Line);
+        o.color = color();
+        o
+    }
+
+    /// `snapshot` narrowed by `--include` and `--exclude`, for the views that do not filter
+    /// themselves.
+    fn filter(&self, snapshot: Snapshot) -> Snapshot {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return snapshot;
+        }
+        let filters: Vec<Filter> = self
+            .include
+            .iter()
+            .map(|p| Filter::include(p))
+            .chain(self.exclude.iter().map(|p| Filter::exclude(p)))
+            .collect();
+        snapshot.filter(&filters)
+    }
+
+    /// Refuses `--sort` unless it names `allowed` (what the command ranks by anyway): `what`
+    /// says how the command ranks.
+    fn sort_only(&self, allowed: Option<MetricArg>, what: &str) -> anyhow::Result<()> {
+        match self.sort {
+            Some(sort) if Some(sort) != allowed => anyhow::bail!(
+                "{what}: `--sort {}` is not supported there (`top --sort {}` ranks one file by it)",
+                name(sort),
+                name(sort)
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses `--format json` and `csv`: `what` names the view that prints a table only.
+    fn table_only(&self, what: &str) -> anyhow::Result<()> {
+        match self.format {
+            Some(format @ (FormatArg::Json | FormatArg::Csv)) => anyhow::bail!(
+                "{what} is a table only: `--format {}` is not supported there (it is for `top`, \
+                 `leaks` and `diff` of two files)",
+                name(format)
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The flags given, for the views that take none of them.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            (self.n.is_some(), "-n"),
+            (self.by.is_some(), "--by"),
+            (!self.include.is_empty(), "--include"),
+            (!self.exclude.is_empty(), "--exclude"),
+            (self.sort.is_some(), "--sort"),
+            (self.format.is_some(), "--format"),
+            (self.full_stacks, "--full-stacks"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+}
+
+/// A value's name on the command line (`total`, `json`).
+fn name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
 }
 
 /// Color on a terminal only, and never when `NO_COLOR` is set (to anything but the empty string).
@@ -287,12 +384,27 @@ fn color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Several snapshot files, each with the name it is shown under.
-fn load_series(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Snapshot)>> {
-    files
+/// Several snapshot files, each with the name it is shown under, ordered by the time each was taken
+/// (`meta.time_unix_ms`; equal times keep their order here), and narrowed by `select`. Says so on
+/// stderr when that order is not the arguments' (a shell's glob lists `heap-10.json` before
+/// `heap-2.json`).
+fn load_series(files: &[PathBuf], select: &Select) -> anyhow::Result<Vec<(String, Snapshot)>> {
+    let mut series: Vec<(usize, String, Snapshot)> = files
         .iter()
-        .map(|f| Ok((f.display().to_string(), load(f)?)))
-        .collect()
+        .enumerate()
+        .map(|(i, f)| Ok((i, f.display().to_string(), select.filter(load(f)?))))
+        .collect::<anyhow::Result<_>>()?;
+    series.sort_by_key(|(i, _, s)| (s.meta.time_unix_ms, *i));
+    if series.iter().enumerate().any(|(at, (i, _, _))| at != *i) {
+        eprintln!(
+            "tracealloc: ordered the {} files by the time they were taken",
+            series.len()
+        );
+    }
+    Ok(series
+        .into_iter()
+        .map(|(_, name, snapshot)| (name, snapshot))
+        .collect())
 }
 
 /// The series as the report functions take it.
@@ -303,40 +415,73 @@ fn named(snapshots: &[(String, Snapshot)]) -> Vec<(String, &Snapshot)> {
         .collect()
 }
 
+/// What `top`'s table says under it when most of the live bytes are charged to frames without
+/// file and line (a release build without line tables).
+const NO_LINE_TABLES: &str = "No line tables: build with debug = \"limited\" in [profile.release] (or \"line-tables-only\") for file:line.";
+
+/// Where an output goes: `-o` as given (`-` is standard output; a file is replaced, the user named
+/// it), or `default` next to the input, which is never replaced silently.
+fn output_path(given: Option<PathBuf>, default: PathBuf) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    if default.symlink_metadata().is_ok() {
+        anyhow::bail!(
+            "{} already exists: pass `-o {}` to overwrite it, or `-o` another file",
+            default.display(),
+            default.display()
+        );
+    }
+    Ok(default)
+}
+
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
     Ok(tracealloc_report::load_with_progress(path)?)
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
-        Command::Top { file, select, sort } => {
-            tracealloc_report::top(&load(&file)?, &select.options(sort.into()), out)?
+        Command::Top { file, select } => {
+            let snapshot = load(&file)?;
+            let sort = select.sort.unwrap_or(MetricArg::Live);
+            let options = select.options(ByArg::Line, sort.into());
+            tracealloc_report::top(&snapshot, &options, out)?;
+            let located = matches!(
+                options.by,
+                GroupBy::Line | GroupBy::File | GroupBy::Stack | GroupBy::FullStack
+            );
+            if options.format == Format::Table && located && snapshot.lacks_line_tables() {
+                writeln!(out, "{NO_LINE_TABLES}")?;
+            }
         }
         Command::Diff {
             old,
             new,
             more,
             select,
-        } if more.is_empty() => tracealloc_report::diff(
-            &load(&new)?,
-            &load(&old)?,
-            &select.options(Metric::LiveBytes),
-            out,
-        )?,
+        } if more.is_empty() => {
+            select.sort_only(None, "diff ranks by the change in live bytes")?;
+            tracealloc_report::diff(
+                &load(&new)?,
+                &load(&old)?,
+                &select.options(ByArg::Line, Metric::LiveBytes),
+                out,
+            )?
+        }
         Command::Diff {
             old,
             new,
             more,
             select,
         } => {
+            select.sort_only(
+                Some(MetricArg::Live),
+                "diff of several files ranks sites by their live bytes",
+            )?;
+            select.table_only("diff of more than two files")?;
             let files: Vec<PathBuf> = [old, new].into_iter().chain(more).collect();
-            let snapshots = load_series(&files)?;
-            let named = named(&snapshots);
-            let mut options = TimelineOptions::default();
-            options.n = select.n;
-            options.by = select.by.group(select.full_stacks);
-            options.color = color();
-            tracealloc_report::growth_table(&named, &options, out)?
+            let snapshots = load_series(&files, &select)?;
+            tracealloc_report::growth_table(&named(&snapshots), &select.timeline_options(), out)?
         }
         Command::Flamegraph {
             file,
@@ -350,9 +495,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             full_stacks,
             title,
         } => {
+            let output = output_path(output, file.with_extension("svg"))?;
             let snapshot = load(&file)?;
             let older = diff.as_deref().map(load).transpose()?;
-            let output = output.unwrap_or_else(|| file.with_extension("svg"));
             let mut options = FlameOptions::default();
             options.metric = metric.into();
             options.by_thread = by_thread;
@@ -367,22 +512,28 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Leaks {
             file,
-            n,
             since,
-            format,
-            full_stacks,
+            select,
         } => {
-            let snapshot = load(&file)?;
-            let since = since.as_deref().map(load).transpose()?;
-            let mut options = ReportOptions::default();
-            options.n = n;
-            options.format = format.into();
-            options.color = color();
-            options.by = if full_stacks {
-                GroupBy::FullStack
-            } else {
-                GroupBy::Stack
-            };
+            if let Some(by) = select.by.filter(|by| !matches!(by, ByArg::Stack)) {
+                anyhow::bail!(
+                    "leaks lists whole stacks: `--by {}` is not supported there (`top --by {}` \
+                     or `diff --by {}` group by it)",
+                    name(by),
+                    name(by),
+                    name(by)
+                );
+            }
+            select.sort_only(
+                Some(MetricArg::Live),
+                "leaks ranks by live bytes (by their growth with --since)",
+            )?;
+            let snapshot = select.filter(load(&file)?);
+            let since = since
+                .as_deref()
+                .map(|f| Ok::<_, anyhow::Error>(select.filter(load(f)?)))
+                .transpose()?;
+            let options = select.options(ByArg::Stack, Metric::LiveBytes);
             tracealloc_report::leaks(&snapshot, since.as_ref(), &options, out)?
         }
         Command::Export {
@@ -395,15 +546,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             full_stacks,
             min_share,
         } => {
-            let snapshot = load(&file)?;
-            let output = output.unwrap_or_else(|| {
+            let output = output_path(
+                output,
                 file.with_extension(match format {
                     ExportFormat::Pprof => "pb.gz",
                     ExportFormat::Folded => "folded",
                     ExportFormat::Speedscope => "speedscope.json",
                     ExportFormat::Dhat => "dhat.json",
-                })
-            });
+                }),
+            )?;
+            let snapshot = load(&file)?;
             if matches!(format, ExportFormat::Dhat) && !snapshot.meta.capture.lifetimes {
                 eprintln!(
                     "tracealloc: note: {} was recorded without lifetimes: DHAT's viewer will show \
@@ -437,9 +589,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             diff,
             title,
         } => {
+            let output = output_path(output, file.with_extension("html"))?;
             let snapshot = load(&file)?;
             let older = diff.as_deref().map(load).transpose()?;
-            let output = output.unwrap_or_else(|| file.with_extension("html"));
             let mut options = tracealloc_report::HtmlOptions::default();
             options.title = title;
             write_output(out, &output, |w| {
@@ -449,31 +601,56 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Timeline {
             files,
             output,
-            n,
-            by,
+            select,
             title,
-        } => {
-            let snapshots = load_series(&files)?;
-            let named = named(&snapshots);
-            if let [(name, one)] = named.as_slice() {
-                tracealloc_report::check_timeline(one, name)?;
+        } if files.len() == 1 => {
+            let given = select.given();
+            if !given.is_empty() {
+                anyhow::bail!(
+                    "{} {} for the top sites across several files: with one file, timeline \
+                     shows its totals over time",
+                    given.join(", "),
+                    if given.len() == 1 { "is" } else { "are" }
+                );
             }
+            let snapshot = load(&files[0])?;
+            let name = files[0].display().to_string();
+            tracealloc_report::check_timeline(&snapshot, &name)?;
             let mut options = TimelineOptions::default();
-            options.n = n;
-            options.by = by.group(false);
             options.title = title;
             options.color = color();
-            match (named.as_slice(), output) {
-                ([(name, one)], Some(path)) => write_output(out, &path, |w| {
-                    tracealloc_report::timeline_svg(one, name, &options, w)
+            match output {
+                Some(path) => write_output(out, &path, |w| {
+                    tracealloc_report::timeline_svg(&snapshot, &name, &options, w)
                 })?,
-                ([(name, one)], None) => {
-                    tracealloc_report::timeline_table(one, name, &options, out)?
-                }
-                (_, Some(path)) => write_output(out, &path, |w| {
+                None => tracealloc_report::timeline_table(&snapshot, &name, &options, out)?,
+            }
+        }
+        Command::Timeline {
+            files,
+            output,
+            select,
+            title,
+        } => {
+            select.sort_only(
+                Some(MetricArg::Live),
+                "timeline of several files ranks sites by their live bytes",
+            )?;
+            if output.is_some() && select.format.is_some() {
+                anyhow::bail!(
+                    "timeline -o draws an SVG chart: --format is for its table (without -o)"
+                );
+            }
+            select.table_only("timeline of several files")?;
+            let snapshots = load_series(&files, &select)?;
+            let named = named(&snapshots);
+            let mut options = select.timeline_options();
+            options.title = title;
+            match output {
+                Some(path) => write_output(out, &path, |w| {
                     tracealloc_report::growth_svg(&named, &options, w)
                 })?,
-                (_, None) => tracealloc_report::growth_table(&named, &options, out)?,
+                None => tracealloc_report::growth_table(&named, &options, out)?,
             }
         }
         Command::Info { file } => {
@@ -486,12 +663,19 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes an output file whole or not at all, then prints its path.
+/// Writes an output file whole or not at all, then prints its path; `-` is standard output
+/// (`out`), written once the render succeeded.
 fn write_output<E: std::fmt::Display>(
     out: &mut dyn Write,
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut rendered = Vec::new();
+        render(&mut rendered).map_err(|e| anyhow::anyhow!("standard output: {e}"))?;
+        out.write_all(&rendered)?;
+        return Ok(());
+    }
     tracealloc_report::write_atomically(path, render)?;
     writeln!(out, "{}", path.display())?;
     Ok(())

@@ -915,3 +915,321 @@ fn folded_export_cuts_small_stacks_and_keeps_the_total() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A copy of the fixture `source` in `dir`, named `name`, changed by `edit`.
+fn fixture_copy(
+    dir: &Path,
+    source: &str,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data(source)).unwrap()).unwrap();
+    edit(&mut snapshot);
+    let path = dir.join(name);
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    path
+}
+
+/// `tracealloc args` run in `dir`.
+fn tracealloc_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run tracealloc")
+}
+
+/// The one line a refused command prints, checked to be one line with exit status 1.
+#[track_caller]
+fn refusal(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("tracealloc: "), "{stderr}");
+    stderr
+}
+
+/// Several files, as a shell's glob lists them (`heap-1`, `heap-10`, `heap-2`), are ordered by the
+/// time each was taken: `timeline` and `diff` of a series print what they print for the files in
+/// order, say once on stderr that they reordered them, and label each file by its time since the
+/// first.
+#[test]
+fn several_files_are_ordered_by_the_time_they_were_taken() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-order-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0: u64 = 1_795_733_200_000;
+    let at =
+        |ms: u64| move |s: &mut serde_json::Value| s["meta"]["time_unix_ms"] = (t0 + ms).into();
+    let first = fixture_copy(&dir, "old.json", "heap-1.json", at(0));
+    let second = fixture_copy(&dir, "new.json", "heap-2.json", at(1000));
+    // The third: the leak grew to 20 blocks.
+    let third = fixture_copy(&dir, "new.json", "heap-10.json", |s| {
+        at(2500)(s);
+        for site in s["sites"].as_array_mut().unwrap() {
+            if site["live_blocks"] == 15 {
+                for figure in ["live", "total", "peak"] {
+                    site[format!("{figure}_blocks")] = 20.into();
+                    site[format!("{figure}_bytes")] = (20 * 256).into();
+                }
+            }
+        }
+    });
+    let [first, second, third] = [&first, &second, &third].map(|p| p.to_str().unwrap());
+    let in_order = [first, second, third];
+    let as_globbed = [first, third, second];
+    let note = "tracealloc: ordered the 3 files by the time they were taken\n";
+    let chart = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let (ordered_svg, globbed_svg) = (chart("ordered.svg"), chart("globbed.svg"));
+    for (command, ordered_extra, globbed_extra) in [
+        (vec!["timeline"], vec![], vec![]),
+        (vec!["diff"], vec![], vec![]),
+        (
+            vec!["timeline", "--by", "function", "-n", "3"],
+            vec![],
+            vec![],
+        ),
+        (
+            vec!["timeline"],
+            vec!["-o", ordered_svg.as_str()],
+            vec!["-o", globbed_svg.as_str()],
+        ),
+    ] {
+        let ordered = tracealloc(&[&command[..], &in_order, &ordered_extra].concat());
+        let globbed = tracealloc(&[&command[..], &as_globbed, &globbed_extra].concat());
+        assert!(
+            ordered.status.success() && globbed.status.success(),
+            "{command:?}: {}{}",
+            String::from_utf8_lossy(&ordered.stderr),
+            String::from_utf8_lossy(&globbed.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&ordered.stderr), "", "{command:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&globbed.stderr),
+            note,
+            "{command:?}"
+        );
+        if ordered_extra.is_empty() {
+            let text = String::from_utf8(ordered.stdout).unwrap();
+            assert_eq!(text, String::from_utf8(globbed.stdout).unwrap());
+            // Each file's column is labeled by its time since the first.
+            let header = text.lines().next().unwrap();
+            assert!(
+                header.contains("+0.0s") && header.contains("+1.0s") && header.contains("+2.5s"),
+                "{header}"
+            );
+            assert!(text.contains(&format!("+2.5s: {third}")), "{text}");
+        }
+    }
+    let table = stdout_of(&["timeline", first, third, second]);
+    let leaking = table
+        .lines()
+        .find(|l| l.contains(&leak_line()))
+        .unwrap_or_else(|| panic!("{table}"));
+    // 10 blocks of 256 bytes, then 15, then 20: oldest first, the change from the first.
+    let cells: Vec<&str> = leaking.split_whitespace().collect();
+    assert_eq!(
+        cells[1..].join(" "),
+        "2.50 KiB 3.75 KiB 5 KiB +2.50 KiB",
+        "{leaking}"
+    );
+    let (ordered, globbed) = (
+        std::fs::read_to_string(&ordered_svg).unwrap(),
+        std::fs::read_to_string(&globbed_svg).unwrap(),
+    );
+    parse_svg(&ordered);
+    assert!(ordered.contains(">+2.5s<"), "time labels on the x axis");
+    assert_eq!(ordered, globbed);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `-o -` writes to standard output, for every command that takes `-o`, and creates no file `-`.
+#[test]
+fn dash_writes_to_standard_output() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-stdout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let new = data("new.json");
+    let new = new.to_str().unwrap();
+    let folded = dir.join("new.folded");
+    let run = |args: &[&str]| {
+        let out = tracealloc_in(&dir, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "export",
+        new,
+        "--format",
+        "folded",
+        "-o",
+        folded.to_str().unwrap(),
+    ]);
+    let to_stdout = run(&["export", new, "--format", "folded", "-o", "-"]);
+    assert_eq!(to_stdout, std::fs::read(&folded).unwrap());
+    let pprof = run(&["export", new, "--format", "pprof", "-o", "-"]);
+    assert_eq!(pprof[..2], [0x1f, 0x8b], "gzip");
+    let svg = String::from_utf8(run(&["flamegraph", new, "-o", "-"])).unwrap();
+    parse_svg(&svg);
+    assert!(svg.contains("leak_diff::leak ("));
+    let chart = String::from_utf8(run(&["timeline", new, "-o", "-"])).unwrap();
+    parse_svg(&chart);
+    let html = String::from_utf8(run(&["report", new, "-o", "-"])).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..100]);
+    assert!(!dir.join("-").exists(), "no file named `-`");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An output of a default name (no `-o`) is never replaced: the command refuses on one line naming
+/// the file and `-o`; `-o FILE` replaces it, as the user named it.
+#[test]
+fn default_outputs_are_never_replaced_silently() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-default-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = fixture_copy(&dir, "new.json", "heap.json", |_| {});
+    let input = input.to_str().unwrap();
+    for (args, default) in [
+        (vec!["flamegraph", input], "heap.svg"),
+        (vec!["report", input], "heap.html"),
+        (vec!["export", input, "--format", "folded"], "heap.folded"),
+        (vec!["export", input, "--format", "pprof"], "heap.pb.gz"),
+    ] {
+        let default = dir.join(default);
+        let written = stdout_of(&args);
+        assert_eq!(written.trim(), default.to_str().unwrap());
+        std::fs::write(&default, "mine").unwrap();
+        let stderr = refusal(&tracealloc(&args));
+        assert!(
+            stderr.contains(default.to_str().unwrap()) && stderr.contains("-o"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&default).unwrap(), "mine");
+        let mut explicit = args.clone();
+        explicit.extend(["-o", default.to_str().unwrap()]);
+        stdout_of(&explicit);
+        assert_ne!(
+            std::fs::read_to_string(&default).ok().as_deref(),
+            Some("mine")
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The selection flags (`-n`, `--by`, `--include`, `--exclude`, `--sort`, `--format`) are the same
+/// for every command that lists sites, and each either honours them or refuses on one line.
+#[test]
+fn selection_flags_are_honoured_or_refused() {
+    let (old, new) = (data("old.json"), data("new.json"));
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    // A series of files keeps only the included sites.
+    let series = stdout_of(&["diff", old, new, new, "--include", "leak_diff::*"]);
+    let rows: Vec<&str> = series
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with('+') && !l.starts_with('#'))
+        .collect();
+    assert!(!rows.is_empty(), "{series}");
+    for row in &rows {
+        assert!(
+            row.contains("leak_diff.rs") || row.contains("(other)"),
+            "{series}"
+        );
+    }
+    let excluded = stdout_of(&["timeline", old, new, "--exclude", "leak_diff::*"]);
+    assert!(!excluded.contains("leak_diff.rs"), "{excluded}");
+    let by_function = stdout_of(&["timeline", old, new, "--by", "function", "-n", "2"]);
+    assert!(by_function.contains("leak_diff::"), "{by_function}");
+    assert_eq!(by_function.lines().count(), 1 + 2 + 1 + 2, "{by_function}");
+    // leaks filters too.
+    let leaks = stdout_of(&["leaks", new, "--include", "leak_diff::leak"]);
+    assert!(
+        leaks.contains("leak_diff::leak") && leaks.matches("live in").count() == 1,
+        "{leaks}"
+    );
+    let leaks = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--by", "stack"]);
+    assert!(!leaks.contains("leak_diff::leak"), "{leaks}");
+    // `top` takes every figure as a sort key.
+    for sort in [
+        "live",
+        "total",
+        "blocks",
+        "allocations",
+        "peak",
+        "temporary",
+        "realloc",
+    ] {
+        stdout_of(&["top", new, "--sort", sort, "-n", "2"]);
+    }
+    // What a command cannot honour is refused, never ignored.
+    for (args, says) in [
+        (
+            vec!["diff", old, new, new, "--include", "x*", "--format", "json"],
+            "--format json",
+        ),
+        (
+            vec!["diff", old, new, new, "--format", "csv"],
+            "--format csv",
+        ),
+        (vec!["diff", old, new, "--sort", "total"], "--sort total"),
+        (vec!["timeline", old, new, "--sort", "peak"], "--sort peak"),
+        (
+            vec!["timeline", old, new, "--format", "json"],
+            "--format json",
+        ),
+        (vec!["timeline", new, "--by", "function"], "--by"),
+        (
+            vec!["timeline", new, "-n", "3", "--include", "x*"],
+            "-n, --include",
+        ),
+        (vec!["leaks", new, "--by", "function"], "--by function"),
+        (vec!["leaks", new, "--sort", "total"], "--sort total"),
+    ] {
+        let stderr = refusal(&tracealloc(&args));
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+/// A program built without line tables: every frame has a function and no file or line. `top`
+/// names the allocating functions instead of one `??` row, and says under its table how to get
+/// file:line.
+#[test]
+fn without_line_tables_top_names_functions_and_says_why() {
+    let dir = std::env::temp_dir().join(format!("tracealloc-cli-nolines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stripped = fixture_copy(&dir, "new.json", "release.json", |s| {
+        for frame in s["frames"].as_array_mut().unwrap() {
+            let frame = frame.as_object_mut().unwrap();
+            frame.remove("file");
+            frame.remove("line");
+            frame.remove("column");
+        }
+    });
+    let stripped = stripped.to_str().unwrap();
+    let note = "No line tables: build with debug = \"limited\" in [profile.release] (or \"line-tables-only\") for file:line.";
+    let top = stdout_of(&["top", stripped]);
+    assert!(!top.contains("??"), "{top}");
+    let leaking = top
+        .lines()
+        .find(|l| l.contains("3.75 KiB"))
+        .unwrap_or_else(|| panic!("{top}"));
+    assert!(leaking.trim_end().ends_with("leak_diff::leak"), "{top}");
+    assert_eq!(top.lines().last(), Some(note), "{top}");
+    let by_file = stdout_of(&["top", stripped, "--by", "file"]);
+    assert!(
+        by_file.contains("leak_diff::leak") && by_file.contains(note),
+        "{by_file}"
+    );
+    for args in [
+        vec!["top", stripped, "--by", "function"],
+        vec!["top", stripped, "--format", "json"],
+        vec!["top", data("new.json").to_str().unwrap()],
+    ] {
+        let out = stdout_of(&args);
+        assert!(!out.contains("No line tables"), "{args:?}: {out}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -222,7 +222,8 @@ fn svg_start(svg: &mut String, height: f64, title: &str, subtitle: &str) {
     );
 }
 
-/// Axes, grid lines and tick labels; `x_label` names a tick of the x axis.
+/// Axes, grid lines and tick labels; each of `x_ticks` is a tick of the x axis and its label (none
+/// when empty).
 fn axes(svg: &mut String, plot: &Plot, x_ticks: &[(f64, String)]) {
     for value in ticks(plot.max_y / 1.08, 6, true) {
         let y = plot.y(value);
@@ -238,14 +239,21 @@ fn axes(svg: &mut String, plot: &Plot, x_ticks: &[(f64, String)]) {
     }
     for (value, label) in x_ticks {
         let x = plot.x(*value);
-        let _ = writeln!(
+        let _ = write!(
             svg,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{b}" y2="{b2}" stroke="#888888"/><text x="{x:.1}" y="{ty}" text-anchor="middle" fill="#333333">{label}</text>"##,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{b}" y2="{b2}" stroke="#888888"/>"##,
             b = plot.bottom(),
             b2 = plot.bottom() + 5.0,
-            ty = plot.bottom() + 19.0,
-            label = escape(label),
         );
+        if !label.is_empty() {
+            let _ = write!(
+                svg,
+                r##"<text x="{x:.1}" y="{ty}" text-anchor="middle" fill="#333333">{label}</text>"##,
+                ty = plot.bottom() + 19.0,
+                label = escape(label),
+            );
+        }
+        svg.push('\n');
     }
     let _ = writeln!(
         svg,
@@ -445,19 +453,78 @@ fn bands(
     Ok(Bands { keys, values })
 }
 
+/// What each of several snapshots is called in tables and charts: the time it was taken relative to
+/// the first (`+0.0s`, `+1.2s`; `+12m05s` over longer spans), when every snapshot knows its time
+/// (`meta.time_unix_ms`) and no two were taken in the same millisecond; else its number (`#1`).
+fn snapshot_labels(snapshots: &[(String, &Snapshot)]) -> Vec<String> {
+    let times: Vec<u64> = snapshots.iter().map(|(_, s)| s.meta.time_unix_ms).collect();
+    let numbers = || (1..=times.len()).map(|i| format!("#{i}")).collect();
+    let mut sorted = times.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if times.contains(&0) || sorted.len() != times.len() {
+        return numbers();
+    }
+    let offsets: Vec<i128> = times
+        .iter()
+        .map(|&t| t as i128 - times[0] as i128)
+        .collect();
+    let span = offsets.iter().map(|o| o.unsigned_abs()).max().unwrap_or(0);
+    let distinct = |labels: &Vec<String>| {
+        let mut sorted = labels.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted.len() == labels.len()
+    };
+    if span >= 600_000 {
+        let labels: Vec<String> = offsets.iter().map(|&o| minutes_label(o)).collect();
+        if distinct(&labels) {
+            return labels;
+        }
+    }
+    // Seconds, with as many decimals as it takes to tell the snapshots apart (milliseconds do).
+    (1..=3)
+        .map(|decimals| {
+            offsets
+                .iter()
+                .map(|&o| {
+                    let sign = if o < 0 { '-' } else { '+' };
+                    format!("{sign}{:.decimals$}s", o.unsigned_abs() as f64 / 1000.0)
+                })
+                .collect::<Vec<String>>()
+        })
+        .find(distinct)
+        .unwrap_or_else(numbers)
+}
+
+/// `+12m05s`, `+1h02m03s`: an offset of `ms` milliseconds, to the second.
+fn minutes_label(ms: i128) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let seconds = (ms.unsigned_abs() + 500) / 1000;
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 {
+        format!("{sign}{hours}h{minutes:02}m{seconds:02}s")
+    } else {
+        format!("{sign}{minutes}m{seconds:02}s")
+    }
+}
+
 /// Several snapshots (oldest first): each top group's live bytes across them, with the change
-/// from the first to the last.
+/// from the first to the last. Each snapshot's column is labeled with its time relative to the
+/// first (`+1.2s`; its number, `#2`, when the times are unknown or equal), and the file names
+/// follow the table.
 pub fn growth_table(
     snapshots: &[(String, &Snapshot)],
     options: &TimelineOptions,
     out: &mut dyn Write,
 ) -> Result<(), TimelineError> {
     let bands = bands(snapshots, options)?;
+    let labels = snapshot_labels(snapshots);
     let mut header: Vec<String> = vec!["key".to_owned()];
-    header.extend((1..=snapshots.len()).map(|i| format!("#{i}")));
+    header.extend(labels.iter().cloned());
     header.push("change".to_owned());
-    let labels = bands.keys.iter().cloned().chain(["(other)".to_owned()]);
-    let rows: Vec<(Vec<String>, &str)> = labels
+    let keys = bands.keys.iter().cloned().chain(["(other)".to_owned()]);
+    let rows: Vec<(Vec<String>, &str)> = keys
         .zip(&bands.values)
         .map(|(key, values)| {
             let mut cells = vec![key];
@@ -469,8 +536,8 @@ pub fn growth_table(
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     write_rows(out, &header, rows.into_iter(), options.color, true)?;
-    for (i, (name, _)) in snapshots.iter().enumerate() {
-        writeln!(out, "#{}: {name}", i + 1)?;
+    for (label, (name, _)) in labels.iter().zip(snapshots) {
+        writeln!(out, "{label}: {name}")?;
     }
     Ok(())
 }
@@ -481,7 +548,8 @@ const PALETTE: [&str; 10] = [
     "#457b9d", "#e63946",
 ];
 
-/// Several snapshots (oldest first) as stacked bands: each top group's live bytes across them.
+/// Several snapshots (oldest first) as stacked bands: each top group's live bytes across them,
+/// each snapshot labeled with its time relative to the first (as in [`growth_table`]).
 pub fn growth_svg(
     snapshots: &[(String, &Snapshot)],
     options: &TimelineOptions,
@@ -519,8 +587,21 @@ pub fn growth_svg(
         &title,
         &subtitle,
     );
-    let x_ticks: Vec<(f64, String)> = (0..count)
-        .map(|i| (i as f64, format!("#{}", i + 1)))
+    let labels = snapshot_labels(snapshots);
+    // A tick per snapshot; a label on every one of them while they fit (about 12), else on every
+    // few.
+    let every = count.div_ceil(12).max(1);
+    let x_ticks: Vec<(f64, String)> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let shown = if i % every == 0 {
+                label.clone()
+            } else {
+                String::new()
+            };
+            (i as f64, shown)
+        })
         .collect();
     axes(&mut svg, &plot, &x_ticks);
     let x_of = |i: usize| {
@@ -556,7 +637,7 @@ pub fn growth_svg(
         let tooltip: Vec<String> = values
             .iter()
             .enumerate()
-            .map(|(i, v)| format!("#{}: {}", i + 1, human_bytes(*v)))
+            .map(|(i, v)| format!("{}: {}", labels[i], human_bytes(*v)))
             .collect();
         let _ = writeln!(
             svg,
@@ -571,4 +652,52 @@ pub fn growth_svg(
     svg.push_str("</svg>\n");
     out.write_all(svg.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels_at(times: &[u64]) -> Vec<String> {
+        let snapshots: Vec<Snapshot> = times
+            .iter()
+            .map(|&t| {
+                let mut s = Snapshot::empty();
+                s.meta.time_unix_ms = t;
+                s
+            })
+            .collect();
+        let named: Vec<(String, &Snapshot)> = snapshots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("heap-{i}.json"), s))
+            .collect();
+        snapshot_labels(&named)
+    }
+
+    /// Several snapshots are labeled by their time since the first, precise enough to tell them
+    /// apart, in minutes over long spans; by number when a time is unknown or two are equal.
+    #[test]
+    fn snapshots_are_labeled_by_their_time_since_the_first() {
+        let t0 = 1_700_000_000_000;
+        assert_eq!(
+            labels_at(&[t0, t0 + 1200, t0 + 2400]),
+            ["+0.0s", "+1.2s", "+2.4s"]
+        );
+        assert_eq!(
+            labels_at(&[t0, t0 + 10, t0 + 20]),
+            ["+0.00s", "+0.01s", "+0.02s"]
+        );
+        assert_eq!(
+            labels_at(&[t0, t0 + 1, t0 + 2]),
+            ["+0.000s", "+0.001s", "+0.002s"]
+        );
+        assert_eq!(
+            labels_at(&[t0, t0 + 60_000, t0 + 3_723_000]),
+            ["+0m00s", "+1m00s", "+1h02m03s"]
+        );
+        assert_eq!(labels_at(&[t0, t0 - 1500]), ["+0.0s", "-1.5s"]);
+        assert_eq!(labels_at(&[t0, t0, t0 + 5]), ["#1", "#2", "#3"]);
+        assert_eq!(labels_at(&[0, t0]), ["#1", "#2"]);
+    }
 }

@@ -14,9 +14,10 @@ use crate::model::{Site, Snapshot};
 pub enum GroupBy {
     /// The allocating user frame's demangled function name.
     Function,
-    /// The allocating user frame's `file:line`.
+    /// The allocating user frame's `file:line`, or its function name when the debug info has no
+    /// line for it (a release build without line tables).
     Line,
-    /// The allocating user frame's file.
+    /// The allocating user frame's file, or its function name when the debug info has no file.
     File,
     /// The stack as a person reads it, frames joined by [`Stat::STACK_SEPARATOR`], innermost
     /// first: from the call into the standard library's allocation code (`Vec::push`,
@@ -221,15 +222,48 @@ impl Snapshot {
         self.frames.iter().map(|f| f.label()).collect()
     }
 
+    /// The key of a stack's allocating user frame. Without a file (or, by line, without a line),
+    /// the function names the group: a build without line tables still tells its allocating
+    /// functions apart instead of charging everything to one `??`.
     fn user_frame_key(&self, stack: &crate::Stack, by: GroupBy) -> String {
         let Some(frame) = self.user_frame(stack) else {
             return "??".to_owned();
         };
-        match by {
-            GroupBy::Function => frame.function.clone(),
-            GroupBy::File => frame.file.clone().unwrap_or_else(|| "??".to_owned()),
-            _ => frame.location(),
+        match (by, &frame.file, frame.line) {
+            (GroupBy::File, Some(file), _) => file.clone(),
+            (GroupBy::Line, Some(file), Some(line)) => format!("{file}:{line}"),
+            _ => frame.function.clone(),
         }
+    }
+
+    /// Whether most of the live bytes (of the bytes allocated, when nothing is live) are charged
+    /// to allocating frames without a file and line: the program was built without line tables
+    /// (a release build's default), and grouping by line or file falls back to function names.
+    pub fn lacks_line_tables(&self) -> bool {
+        let live: u64 = self.sites.iter().map(|s| s.live_bytes).sum();
+        let figure = |site: &Site| {
+            if live > 0 {
+                site.live_bytes
+            } else {
+                site.total_bytes
+            }
+        };
+        let (mut without, mut all) = (0u64, 0u64);
+        let mut stack_lacks: Vec<Option<bool>> = vec![None; self.stacks.len()];
+        for site in &self.sites {
+            let Some(stack) = self.stacks.get(site.stack as usize) else {
+                continue;
+            };
+            let lacks = *stack_lacks[site.stack as usize].get_or_insert_with(|| {
+                self.user_frame(stack)
+                    .is_some_and(|f| f.file.is_none() || f.line.is_none())
+            });
+            all += figure(site);
+            if lacks {
+                without += figure(site);
+            }
+        }
+        without > 0 && without.saturating_mul(2) > all
     }
 
     /// All groups, largest live bytes first (ties: larger total bytes, then key).
@@ -312,5 +346,81 @@ impl SiteKeys {
             GroupBy::Label => site.label.as_deref().unwrap_or(Stat::NO_LABEL),
             _ => &self.per_stack[site.stack as usize],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CaptureInfo, Frame, Metadata, Site, Stack, ThreadInfo};
+
+    /// A release build without line tables: every frame has a function name and no location.
+    /// Two functions allocate through `Vec` growth; a third frame has a file but no line.
+    fn without_line_tables() -> Snapshot {
+        let capture = CaptureInfo::new("frame-pointers", 128, true);
+        let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+        snapshot.frames = vec![
+            Frame::new("alloc::raw_vec::RawVec<T,A>::grow_one"),
+            Frame::new("app::load_config"),
+            Frame::new("app::cache::insert"),
+            Frame::new("app::main"),
+            Frame::new("app::parse").at("src/parse.rs", None, None),
+        ];
+        snapshot.stacks = vec![
+            Stack::new(vec![0, 1, 3]),
+            Stack::new(vec![0, 2, 3]),
+            Stack::new(vec![4, 3]),
+        ];
+        snapshot.threads = vec![ThreadInfo::new("main", 1, true)];
+        for (stack, live) in [(0, 3000), (1, 1000), (2, 500)] {
+            let mut site = Site::new(stack, 0);
+            site.live_bytes = live;
+            site.live_blocks = 1;
+            site.total_bytes = live;
+            site.total_blocks = 1;
+            snapshot.sites.push(site);
+        }
+        snapshot
+    }
+
+    fn keys(snapshot: &Snapshot, by: GroupBy) -> Vec<String> {
+        snapshot.statistics(by).into_iter().map(|s| s.key).collect()
+    }
+
+    /// Without file and line, grouping by line or by file names the allocating function instead of
+    /// charging everything to `??`; a known file still groups by file.
+    #[test]
+    fn frames_without_lines_group_by_their_function() {
+        let snapshot = without_line_tables();
+        assert_eq!(
+            keys(&snapshot, GroupBy::Line),
+            ["app::load_config", "app::cache::insert", "app::parse"]
+        );
+        assert_eq!(
+            keys(&snapshot, GroupBy::File),
+            ["app::load_config", "app::cache::insert", "src/parse.rs"]
+        );
+        assert_eq!(
+            keys(&snapshot, GroupBy::Function),
+            ["app::load_config", "app::cache::insert", "app::parse"]
+        );
+        assert!(snapshot.lacks_line_tables());
+    }
+
+    /// With line tables, keys are `file:line` and nothing is said about line tables; when only a
+    /// small share lacks them, neither.
+    #[test]
+    fn line_tables_are_missed_only_when_most_bytes_lack_them() {
+        let mut snapshot = without_line_tables();
+        snapshot.frames[1] = Frame::new("app::load_config").at("src/config.rs", Some(12), None);
+        assert_eq!(keys(&snapshot, GroupBy::Line)[0], "src/config.rs:12");
+        assert!(!snapshot.lacks_line_tables());
+        // Nothing live: the bytes allocated decide.
+        for site in &mut snapshot.sites {
+            site.live_bytes = 0;
+        }
+        assert!(!snapshot.lacks_line_tables());
+        snapshot.sites[0].total_bytes = 0;
+        assert!(snapshot.lacks_line_tables());
     }
 }

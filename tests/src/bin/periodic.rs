@@ -23,7 +23,7 @@ fn main() {
     let until_file = match args.as_slice() {
         [until, n] if until == "until" => std::env::var("TRACEALLOC_OUT")
             .ok()
-            .map(|pattern| pattern.replace("{seq}", n)),
+            .map(|pattern| pattern.replace("{seq}", &format!("{n:0>6}"))),
         _ => None,
     };
     let millis: u64 = match &until_file {

@@ -36,11 +36,18 @@ pub(crate) fn start_if_configured(config: &'static Config) {
 }
 
 /// The path of snapshot `seq`: `{pid}` and `{seq}` replaced; without `{seq}`, the number goes
-/// before the extension (`heap.json` -> `heap.3.json`).
+/// before the extension (`heap.json` -> `heap.000003.json`). A number is zero-padded to six
+/// digits, so that a shell's glob (`heap-*.json`) lists the snapshots in the order they were
+/// taken; a name (`exit`) is kept as it is.
 pub(crate) fn numbered(pattern: &str, seq: &str) -> String {
     let path = pattern.replace("{pid}", &std::process::id().to_string());
+    let seq = if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{seq:0>6}")
+    } else {
+        seq.to_owned()
+    };
     if path.contains("{seq}") {
-        return path.replace("{seq}", seq);
+        return path.replace("{seq}", &seq);
     }
     match path.rfind('.') {
         Some(dot) if dot > path.rfind('/').map_or(0, |slash| slash + 1) => {
@@ -90,10 +97,16 @@ mod tests {
     #[test]
     fn names() {
         let pid = std::process::id();
-        assert_eq!(numbered("/tmp/h-{seq}.json", "3"), "/tmp/h-3.json");
-        assert_eq!(numbered("/tmp/h.json", "3"), "/tmp/h.3.json");
-        assert_eq!(numbered("/tmp/h", "3"), "/tmp/h.3");
-        assert_eq!(numbered("/a.b/h", "3"), "/a.b/h.3");
+        assert_eq!(numbered("/tmp/h-{seq}.json", "3"), "/tmp/h-000003.json");
+        assert_eq!(numbered("/tmp/h-{seq}.json", "12"), "/tmp/h-000012.json");
+        assert_eq!(
+            numbered("/tmp/h-{seq}.json", "1234567"),
+            "/tmp/h-1234567.json"
+        );
+        assert_eq!(numbered("/tmp/h.json", "3"), "/tmp/h.000003.json");
+        assert_eq!(numbered("/tmp/h", "3"), "/tmp/h.000003");
+        assert_eq!(numbered("/a.b/h", "3"), "/a.b/h.000003");
+        assert_eq!(numbered("/tmp/h-{seq}.json", "exit"), "/tmp/h-exit.json");
         assert_eq!(
             numbered("h-{pid}.json", "exit"),
             format!("h-{pid}.exit.json")
