@@ -95,6 +95,29 @@ fn sampled_estimates_match_exact_figures_where_buffers_grow_elsewhere() {
             );
         }
     }
+    // Block counts: each sampled block stands for `1 / p` blocks, a fraction counted as whole
+    // blocks without bias; the mean over the seeds stays close to exact mode's count. Sites of
+    // small blocks spread widely (a 128-byte block sampled every 64 KiB stands for 512: one run's
+    // count is +-20% at `fill`), so their bound is wide; sites of large blocks, whose weights are
+    // fractions near 1 (rounded to the nearest, 1.02 always counted 1), have a tight one.
+    for (site, bound) in [
+        ("fill", 0.2),
+        ("write_text", 0.2),
+        ("reserve_more", 0.05),
+        ("make_large", 0.05),
+    ] {
+        let truth = figure(&exact, site, 3);
+        let mean = runs.iter().map(|r| figure(r, site, 3)).sum::<f64>() / SEEDS as f64;
+        report.push_str(&format!(
+            "{site} total blocks: exact {truth:.0}, mean of {SEEDS} sampled runs {mean:.0} \
+             (ratio {:.3})\n",
+            mean / truth
+        ));
+        assert!(
+            (mean / truth - 1.0).abs() < bound,
+            "biased block count: {site}: exact {truth}, sampled mean {mean}\n{report}"
+        );
+    }
     eprintln!("{report}");
     assert!(
         within * 100 >= all * 95,

@@ -17,9 +17,11 @@ pub(crate) mod exit;
 pub(crate) mod fork;
 
 use crate::accounting::registry::Registry;
+use crate::accounting::sampling::blocks_of;
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::config::Request;
 use crate::guard::ReentrancyGuard;
+use crate::snapshot::blocks_of_wrapping;
 use crate::state::budget::STACK_BUDGET;
 use crate::state::measures::MeasureLevel;
 use crate::state::record::SiteRecord;
@@ -184,17 +186,27 @@ pub(crate) struct MeasureEnd {
 /// thread's allocations), the live figures whoever freed. Read from any thread (each counter is
 /// atomic; a record being updated meanwhile may be read between two of its counters).
 pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<MeasuredSite> {
+    let sampled = sampling_mean() > 0;
     ReentrancyGuard::untracked(|| {
         records
             .iter()
             .map(|record| {
                 let own = record.read_local(0);
                 let live = own.plus(record.read_remote(0));
+                // Sampled mode's records count blocks in fractions (`accounting::sampling`).
+                let (allocations, live_blocks) = if sampled {
+                    (
+                        blocks_of(own.total_blocks),
+                        blocks_of_wrapping(live.live_blocks),
+                    )
+                } else {
+                    (own.total_blocks, live.live_blocks)
+                };
                 MeasuredSite {
                     frames: record.frames().collect(),
-                    allocations: own.total_blocks,
+                    allocations,
                     bytes: own.total_bytes,
-                    live_blocks: non_negative(live.live_blocks),
+                    live_blocks: non_negative(live_blocks),
                     live_bytes: non_negative(live.live_bytes),
                 }
             })

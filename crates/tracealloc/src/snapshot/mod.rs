@@ -14,6 +14,7 @@ use tracealloc_snapshot::{
     ThreadInfo, TimePoint,
 };
 
+use crate::accounting::sampling::blocks_of;
 use crate::accounting::stamp::{NS_PER_STAMP, stamp};
 use crate::accounting::timeline::{CAPACITY, Point};
 
@@ -40,6 +41,15 @@ struct Copied {
 
 /// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
 /// owner-side figures could only be read torn: they are left out and `unreadable` counts it.
+/// [`blocks_of`] of a live count, which may read below zero (wrapping) while the program runs.
+pub(crate) fn blocks_of_wrapping(units: u64) -> u64 {
+    if (units as i64) < 0 {
+        blocks_of(units.wrapping_neg()).wrapping_neg()
+    } else {
+        blocks_of(units)
+    }
+}
+
 fn copy_record(
     thread: Option<&ThreadState>,
     record: &SiteRecord,
@@ -131,6 +141,16 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         &mut unreadable_records,
     ));
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
+    // Sampled mode's site records count blocks in fractions (see `accounting::sampling`); the
+    // orphan record counts whole ones.
+    if crate::config::get().is_some_and(|config| config.policy.sampling_mean() > 0) {
+        for c in copied.iter_mut().filter(|c| c.thread != orphan_thread) {
+            let counts = &mut c.counts;
+            counts.live_blocks = blocks_of_wrapping(counts.live_blocks);
+            counts.total_blocks = blocks_of(counts.total_blocks);
+            counts.peak_blocks = blocks_of_wrapping(counts.peak_blocks);
+        }
+    }
 
     // The stacks as a tree of their distinct nodes, and each distinct return address once, in the
     // order the nodes are met (so that a snapshot's frame table is deterministic).
