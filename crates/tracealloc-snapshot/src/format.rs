@@ -1,4 +1,12 @@
 //! The snapshot file: versioned JSON, written atomically, read with one clear error per problem.
+//!
+//! Compatibility: a file names its format (`"format": "tracealloc-snapshot"`) and its version
+//! (`"version"`, [`FORMAT_VERSION`]). This build, and the `tracealloc` CLI built on it, writes and
+//! reads version 1 only. Fields added within a version are optional (absent ones read as their
+//! defaults) and unknown fields are ignored, so every version-1 file loads; a file of any other
+//! version is refused with [`LoadProblem::UnsupportedVersion`]. A change that an older reader
+//! could misread takes a new version. `tests/compat.rs` loads a checked-in file of each version
+//! read (`tests/fixtures/`) and checks its figures.
 
 use std::fmt;
 use std::io::{BufWriter, Write};
@@ -10,7 +18,10 @@ use crate::model::Snapshot;
 
 /// The `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "tracealloc-snapshot";
-/// The file format version this build writes and reads.
+/// The file format version this build writes, and the only one it reads: version 1 files load
+/// (fields absent from older ones read as their defaults, unknown ones are ignored), and any other
+/// version is refused with [`LoadProblem::UnsupportedVersion`]. The `tracealloc` CLI reads what
+/// this crate reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// Files larger than this are refused before reading (4 GiB): a snapshot of that size is almost
 /// certainly not one, and reading it would take the machine's memory.

@@ -15,6 +15,8 @@
 //! Build with `RUSTFLAGS="-C force-frame-pointers=yes"` for fast stack capture (about 10 ns); without
 //! frame pointers the profiler detects it, says so once on stderr and falls back to DWARF unwinding.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The layers, each built only on those above it in this list (checked by `tests/layering.rs`):
 //
 //  sys, guard, config  operating-system calls; the reentrancy guard; the configuration, decided once
@@ -54,6 +56,7 @@ pub use config::{
     MAX_STACKS_ENV, OUT_ENV, REALLOC_ENV, SAMPLE_ENV, SEED_ENV,
 };
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use labels::LabelLayer;
 pub use labels::{Labeled, labeled, with_label};
 pub use measure::{Measurement, measure, measure_future, measure_scoped, measure_with};
@@ -98,9 +101,11 @@ impl Profiler<System> {
 /// jemalloc as the inner allocator (feature `jemalloc`), to name the profiler's type:
 /// `static ALLOC: tracealloc::Profiler<tracealloc::Jemalloc> = tracealloc::Profiler::jemalloc();`
 #[cfg(feature = "jemalloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jemalloc")))]
 pub use tikv_jemallocator::Jemalloc;
 
 #[cfg(feature = "jemalloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jemalloc")))]
 impl Profiler<tikv_jemallocator::Jemalloc> {
     /// Profiles jemalloc (feature `jemalloc`); snapshots then also record jemalloc's own figures.
     pub const fn jemalloc() -> Self {
@@ -155,6 +160,7 @@ impl<A: GlobalAlloc> Profiler<A> {
 /// What `go tool pprof`, Pyroscope and Parca read from a `/debug/pprof/heap` endpoint. Runs
 /// untracked, and never stops the allocating threads.
 #[cfg(feature = "pprof")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub fn pprof_heap() -> Vec<u8> {
     let snapshot = process::snapshot();
     ReentrancyGuard::untracked(|| {
@@ -170,6 +176,7 @@ pub fn pprof_heap() -> Vec<u8> {
 /// `model::Snapshot::growth_since`). Serve it beside [`pprof_heap`], with a baseline taken at
 /// start-up, and a fleet's continuous profiler watches each process's growth. Runs untracked.
 #[cfg(feature = "pprof")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub fn pprof_heap_growth(baseline: &Snapshot) -> Vec<u8> {
     let now = process::snapshot();
     ReentrancyGuard::untracked(|| {
