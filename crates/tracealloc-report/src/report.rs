@@ -281,7 +281,7 @@ pub fn html_report(
         escape(&title),
         snapshot.meta.pid,
         snapshot.sites.len(),
-        snapshot.threads.len()
+        snapshot.threads.iter().map(|t| t.threads).sum::<u64>()
     );
     html.push_str(
         r#"<nav><button class="on" data-section="summary">Summary</button><button data-section="timeline">Timeline</button><button data-section="tables">Top sites</button><button data-section="flamegraphs">Flamegraphs</button><button data-section="leaks">Leaks</button></nav>"#,

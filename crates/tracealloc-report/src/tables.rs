@@ -531,6 +531,7 @@ pub fn leaks(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let (n, format, color) = (options.n, options.format, options.color);
+    let mean = snapshot.meta.capture.sampling_bytes;
     let by = match options.by {
         GroupBy::FullStack => GroupBy::FullStack,
         _ => GroupBy::Stack,
@@ -591,17 +592,26 @@ pub fn leaks(
                     None => String::new(),
                 };
                 let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
+                let live = match mean {
+                    0 => human_bytes(leak.live_bytes),
+                    mean => bytes_with_error(
+                        leak.live_bytes,
+                        (mean as f64 * leak.live_bytes as f64).sqrt().round() as u64,
+                    ),
+                };
                 writeln!(
                     out,
-                    "{bold}#{} {} live in {}{grown}{reset}",
+                    "{bold}#{} {live} live in {}{grown}{reset}",
                     rank + 1,
-                    human_bytes(leak.live_bytes),
                     blocks(leak.live_blocks)
                 )?;
                 for frame in snapshot.short_paths(leak.key).split(Stat::STACK_SEPARATOR) {
                     writeln!(out, "    {frame}")?;
                 }
                 writeln!(out)?;
+            }
+            if mean > 0 {
+                writeln!(out, "{}", sampled_note(mean))?;
             }
             Ok(())
         }
@@ -708,7 +718,11 @@ pub fn threads(
                 "total blocks",
                 "top site",
             ];
-            write_rows(out, &header, table_rows, color, true)
+            write_rows(out, &header, table_rows, color, true)?;
+            match snapshot.meta.capture.sampling_bytes {
+                0 => Ok(()),
+                mean => writeln!(out, "{}", sampled_note(mean)),
+            }
         }
     }
 }
@@ -826,7 +840,19 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                 snapshot.frames.len()
             ),
         ),
-        ("threads that allocated", snapshot.threads.len().to_string()),
+        ("threads that allocated", {
+            // A state reused by threads that came one after another stands for all of them.
+            let threads: u64 = snapshot.threads.iter().map(|t| t.threads).sum();
+            if threads == snapshot.threads.len() as u64 {
+                human_count(threads)
+            } else {
+                format!(
+                    "{} (in {} rows: exited threads of one name, or numbered names, share one)",
+                    human_count(threads),
+                    human_count(snapshot.threads.len() as u64)
+                )
+            }
+        }),
         // Counted in allocations (each is one capture in exact mode; sampled, the sites' figures
         // are estimates, and so are these).
         (

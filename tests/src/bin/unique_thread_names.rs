@@ -50,6 +50,16 @@ fn main() {
         own <= 32 << 20,
         "the profiler keeps {own} bytes for {THREADS} uniquely named threads"
     );
+    let individually_named: Vec<&str> = snapshot
+        .threads()
+        .iter()
+        .filter(|t| t.name.starts_with("conn-") && t.name != "conn-*")
+        .map(|t| t.name.as_str())
+        .collect();
+    assert!(
+        individually_named.is_empty(),
+        "states held by one thread each read as their family too: {individually_named:?}"
+    );
     let conns: Vec<_> = snapshot
         .threads()
         .iter()

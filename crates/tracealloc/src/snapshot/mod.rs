@@ -428,10 +428,14 @@ fn read_comm(path: &str) -> Option<String> {
         .map(|s| s.trim_end_matches('\n').to_owned())
 }
 
+/// Each state's thread: its name, id, whether it runs, how many threads it stood for. Exited
+/// threads numbered by name (`conn-17`) are named by their family (`conn-*`) when a state was
+/// shared by several of them or when several states hold threads of the family (threads that ran
+/// at the same time each had one), so that they read, and group, as one kind of thread.
 fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
     let pid = std::process::id() as u64;
     let process_comm = read_comm(&format!("/proc/self/task/{pid}/comm"));
-    states
+    let named: Vec<(u64, Option<String>, bool)> = states
         .iter()
         .map(|state| {
             let tid = state.tid.load(std::sync::atomic::Ordering::Relaxed);
@@ -446,21 +450,40 @@ fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
             let alive = exited.is_none()
                 && state.alive.load(std::sync::atomic::Ordering::Relaxed)
                 && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists();
+            (tid, comm, alive)
+        })
+        .collect();
+    let family_of = |comm: &Option<String>| {
+        comm.as_deref()
+            .and_then(|c| name_family(c.as_bytes()))
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+    };
+    let mut families: HashMap<String, usize> = HashMap::default();
+    for (_, comm, alive) in &named {
+        if let (false, Some(family)) = (alive, family_of(comm)) {
+            *families.entry(family).or_default() += 1;
+        }
+    }
+    states
+        .iter()
+        .zip(&named)
+        .map(|(state, (tid, comm, alive))| {
             let merged = state.merged.load(std::sync::atomic::Ordering::Relaxed);
-            let name = if tid == pid {
+            let family = family_of(comm)
+                .filter(|f| merged || (!alive && families.get(f).is_some_and(|&n| n > 1)));
+            let name = if *tid == pid {
                 "main".to_owned()
             } else {
-                match comm {
-                    Some(c) if merged => match name_family(c.as_bytes()) {
-                        Some(family) => format!("{}*", String::from_utf8_lossy(family)),
-                        None => c,
-                    },
-                    Some(c) if !c.is_empty() && Some(&c) != process_comm.as_ref() => c,
+                match (family, comm) {
+                    (Some(family), _) => format!("{family}*"),
+                    (None, Some(c)) if !c.is_empty() && Some(c) != process_comm.as_ref() => {
+                        c.clone()
+                    }
                     _ => format!("thread-{}", state.index),
                 }
             };
             let owners = state.owners.load(std::sync::atomic::Ordering::Relaxed);
-            ThreadInfo::new(name, tid, alive).standing_for(owners)
+            ThreadInfo::new(name, *tid, *alive).standing_for(owners)
         })
         .collect()
 }
