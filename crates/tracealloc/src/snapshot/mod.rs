@@ -428,10 +428,11 @@ fn read_comm(path: &str) -> Option<String> {
         .map(|s| s.trim_end_matches('\n').to_owned())
 }
 
-/// Each state's thread: its name, id, whether it runs, how many threads it stood for. Exited
-/// threads numbered by name (`conn-17`) are named by their family (`conn-*`) when a state was
-/// shared by several of them or when several states hold threads of the family (threads that ran
-/// at the same time each had one), so that they read, and group, as one kind of thread.
+/// Each state's thread: its name, id, whether it runs, how many threads it stood for. Threads
+/// numbered by name (`conn-17`) are named by their family (`conn-*`) when threads of the family
+/// came and went, sharing a state: then every exited state of the family reads so (threads that
+/// ran at the same time each had their own), and they read, and group, as one kind of thread. A
+/// fixed set of numbered threads (`worker-0`, `worker-1`) keeps its names.
 fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
     let pid = std::process::id() as u64;
     let process_comm = read_comm(&format!("/proc/self/task/{pid}/comm"));
@@ -458,19 +459,19 @@ fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
             .and_then(|c| name_family(c.as_bytes()))
             .map(|f| String::from_utf8_lossy(f).into_owned())
     };
-    let mut families: HashMap<String, usize> = HashMap::default();
-    for (_, comm, alive) in &named {
-        if let (false, Some(family)) = (alive, family_of(comm)) {
-            *families.entry(family).or_default() += 1;
-        }
-    }
+    let merged = |state: &ThreadState| state.merged.load(std::sync::atomic::Ordering::Relaxed);
+    let shared_families: HashMap<String, ()> = states
+        .iter()
+        .zip(&named)
+        .filter(|(state, _)| merged(state))
+        .filter_map(|(_, (_, comm, _))| family_of(comm).map(|f| (f, ())))
+        .collect();
     states
         .iter()
         .zip(&named)
         .map(|(state, (tid, comm, alive))| {
-            let merged = state.merged.load(std::sync::atomic::Ordering::Relaxed);
             let family = family_of(comm)
-                .filter(|f| merged || (!alive && families.get(f).is_some_and(|&n| n > 1)));
+                .filter(|f| merged(state) || (!alive && shared_families.contains_key(f)));
             let name = if *tid == pid {
                 "main".to_owned()
             } else {
