@@ -6,8 +6,7 @@
 
 use crate::accounting::stamp::stamp;
 use crate::capture::{CaptureMode, Captured};
-use crate::config::Request;
-use crate::policy::{Policy, hook_alloc, hook_dealloc, hook_realloc};
+use crate::policy::{Policy, entry_hooks};
 use crate::process::REGISTRY;
 use crate::state::record::SiteRecord;
 use crate::state::thread::ThreadState;
@@ -41,29 +40,7 @@ fn charge_new_block(
 }
 
 impl Policy for Exact {
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
-        hook_alloc(self, size, address, request)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_realloc(
-        self,
-        record: *const SiteRecord,
-        old: usize,
-        new: usize,
-        moved: (usize, usize),
-    ) -> *const SiteRecord {
-        hook_realloc(self, record, old, new, moved)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
-        hook_dealloc(self, record, size, address)
-    }
+    entry_hooks!();
 
     #[inline(always)]
     fn alloc(self, thread: &'static ThreadState, size: usize, address: usize) -> *const SiteRecord {
@@ -105,40 +82,19 @@ impl Policy for Exact {
 }
 
 impl Policy for ExactOrigin {
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
-        hook_alloc(self, size, address, request)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_realloc(
-        self,
-        record: *const SiteRecord,
-        old: usize,
-        new: usize,
-        moved: (usize, usize),
-    ) -> *const SiteRecord {
-        hook_realloc(self, record, old, new, moved)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
-        hook_dealloc(self, record, size, address)
-    }
+    entry_hooks!();
 
     #[inline(always)]
     fn alloc(self, thread: &'static ThreadState, size: usize, address: usize) -> *const SiteRecord {
-        charge_new_block(thread, size, address)
+        Exact.alloc(thread, size, address)
     }
 
     #[inline(always)]
     fn accepts(site: &SiteRecord) -> bool {
-        !site.owner.is_none()
+        Exact::accepts(site)
     }
 
+    /// The block stays at its record: dhat-rs's rule, without a capture.
     #[inline(always)]
     fn realloc(
         self,
@@ -161,35 +117,12 @@ impl Policy for ExactOrigin {
         size: usize,
         address: usize,
     ) {
-        // SAFETY: `thread` is the calling thread's own state.
-        unsafe { REGISTRY.record_dealloc(thread, site, size, address) }
+        Exact.dealloc(thread, site, size, address)
     }
 }
 
 impl Policy for Lifetimes {
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
-        hook_alloc(self, size, address, request)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_realloc(
-        self,
-        record: *const SiteRecord,
-        old: usize,
-        new: usize,
-        moved: (usize, usize),
-    ) -> *const SiteRecord {
-        hook_realloc(self, record, old, new, moved)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
-        hook_dealloc(self, record, size, address)
-    }
+    entry_hooks!();
 
     #[inline(always)]
     fn alloc(self, thread: &'static ThreadState, size: usize, address: usize) -> *const SiteRecord {
@@ -202,7 +135,7 @@ impl Policy for Lifetimes {
 
     #[inline(always)]
     fn accepts(site: &SiteRecord) -> bool {
-        ExactOrigin::accepts(site)
+        Exact::accepts(site)
     }
 
     #[inline(always)]
@@ -232,6 +165,6 @@ impl Policy for Lifetimes {
     ) {
         // SAFETY: `thread` is the calling thread's own state.
         unsafe { REGISTRY.note_death(thread, site, stamp()) };
-        ExactOrigin.dealloc(thread, site, size, address);
+        Exact.dealloc(thread, site, size, address);
     }
 }

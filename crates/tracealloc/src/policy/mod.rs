@@ -158,3 +158,46 @@ pub(crate) fn hook_dealloc<P: Policy>(
         _ => REGISTRY.record_orphan_change(site, size, 0, true),
     }
 }
+
+/// The entry points' methods of a [`Policy`] (`on_alloc`, `on_realloc`, `on_dealloc`), written
+/// once for every policy's `impl`: each forwards to the shared hook of its name. They are not
+/// generic, so they are compiled in this crate; in a dev profile they are not inlined, so that they
+/// run as compiled here (see [`hook_alloc`]).
+macro_rules! entry_hooks {
+    () => {
+        #[cfg_attr(debug_assertions, inline(never))]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn on_alloc(
+            self,
+            size: usize,
+            address: usize,
+            request: crate::config::Request,
+        ) -> *const crate::state::record::SiteRecord {
+            crate::policy::hook_alloc(self, size, address, request)
+        }
+
+        #[cfg_attr(debug_assertions, inline(never))]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn on_realloc(
+            self,
+            record: *const crate::state::record::SiteRecord,
+            old: usize,
+            new: usize,
+            moved: (usize, usize),
+        ) -> *const crate::state::record::SiteRecord {
+            crate::policy::hook_realloc(self, record, old, new, moved)
+        }
+
+        #[cfg_attr(debug_assertions, inline(never))]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn on_dealloc(
+            self,
+            record: *const crate::state::record::SiteRecord,
+            size: usize,
+            address: usize,
+        ) {
+            crate::policy::hook_dealloc(self, record, size, address)
+        }
+    };
+}
+pub(crate) use entry_hooks;

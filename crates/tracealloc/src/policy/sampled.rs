@@ -39,9 +39,8 @@
 use crate::accounting::registry::Site;
 use crate::accounting::sampling::{UNSAMPLED, take_sample};
 use crate::block::tagged::Tagged;
-use crate::config::Request;
 use crate::guard::ReentrancyGuard;
-use crate::policy::{Policy, hook_alloc, hook_dealloc, hook_realloc};
+use crate::policy::{Policy, entry_hooks};
 use crate::process::{REGISTRY, capture_here, current_thread, existing_thread};
 use crate::state::record::{SiteDelta, SiteRecord};
 use crate::state::thread::{SamplerState, ThreadState, allowance_left};
@@ -53,29 +52,7 @@ pub(crate) struct Sampled {
 }
 
 impl Policy for Sampled {
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_alloc(self, size: usize, address: usize, request: Request) -> *const SiteRecord {
-        hook_alloc(self, size, address, request)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_realloc(
-        self,
-        record: *const SiteRecord,
-        old: usize,
-        new: usize,
-        moved: (usize, usize),
-    ) -> *const SiteRecord {
-        hook_realloc(self, record, old, new, moved)
-    }
-
-    #[cfg_attr(debug_assertions, inline(never))]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn on_dealloc(self, record: *const SiteRecord, size: usize, address: usize) {
-        hook_dealloc(self, record, size, address)
-    }
+    entry_hooks!();
 
     #[inline(always)]
     fn alloc(self, thread: &'static ThreadState, size: usize, _: usize) -> *const SiteRecord {
