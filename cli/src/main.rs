@@ -320,13 +320,7 @@ impl Select {
         if self.include.is_empty() && self.exclude.is_empty() {
             return snapshot;
         }
-        let filters: Vec<Filter> = self
-            .include
-            .iter()
-            .map(|p| Filter::include(p))
-            .chain(self.exclude.iter().map(|p| Filter::exclude(p)))
-            .collect();
-        snapshot.filter(&filters)
+        snapshot.filter(&Filter::from_patterns(&self.include, &self.exclude))
     }
 
     /// Refuses `--sort` unless it names `allowed` (what the command ranks by anyway): `what`

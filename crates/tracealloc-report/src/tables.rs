@@ -55,13 +55,7 @@ impl ReportOptions {
         if self.include.is_empty() && self.exclude.is_empty() {
             return snapshot.clone();
         }
-        let filters: Vec<Filter> = self
-            .include
-            .iter()
-            .map(|p| Filter::include(p))
-            .chain(self.exclude.iter().map(|p| Filter::exclude(p)))
-            .collect();
-        snapshot.filter(&filters)
+        snapshot.filter(&Filter::from_patterns(&self.include, &self.exclude))
     }
 }
 

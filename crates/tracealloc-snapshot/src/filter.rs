@@ -27,6 +27,16 @@ impl Filter {
         Self::new(false, pattern)
     }
 
+    /// The filters of command-line style patterns: an inclusive one for each of `include`, an
+    /// exclusive one for each of `exclude` (none at all keeps every site).
+    pub fn from_patterns(include: &[String], exclude: &[String]) -> Vec<Filter> {
+        include
+            .iter()
+            .map(|p| Filter::include(p))
+            .chain(exclude.iter().map(|p| Filter::exclude(p)))
+            .collect()
+    }
+
     fn new(inclusive: bool, pattern: &str) -> Self {
         Filter {
             inclusive,
