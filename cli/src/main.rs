@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
-use tracealloc_snapshot::{Filter, FoldOptions, GroupBy, Metric, Snapshot};
+use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -70,14 +70,16 @@ enum Command {
         /// An icicle graph: roots at the top, stacks growing down.
         #[arg(long)]
         inverted: bool,
-        /// Keep every frame: std's start-up below `main` and each thread's closure too.
-        #[arg(long)]
-        full_stacks: bool,
+        #[command(flatten)]
+        frames: FrameArgs,
+        #[command(flatten)]
+        narrow: Narrow,
         /// The title [default: one naming the metric].
         #[arg(long)]
         title: Option<String>,
     },
-    /// What is still live, by whole stack, largest first.
+    /// What is still live, one row per line (or --by function, file, stack...) with the stacks
+    /// that reached it beneath, largest first.
     Leaks {
         /// A snapshot file.
         file: PathBuf,
@@ -114,6 +116,10 @@ enum Command {
         /// The page's title [default: "tracealloc report" and the command line].
         #[arg(long)]
         title: Option<String>,
+        #[command(flatten)]
+        frames: FrameArgs,
+        #[command(flatten)]
+        narrow: Narrow,
     },
     /// Memory over time. One file: its timeline (live heap, resident memory, the peak). Several
     /// files (a running program's periodic snapshots): each top site's live bytes across them,
@@ -152,9 +158,10 @@ enum Command {
         /// For folded stacks: the task label as the root frame.
         #[arg(long)]
         by_label: bool,
-        /// For folded stacks, speedscope and DHAT: keep every frame, std's start-up included.
-        #[arg(long)]
-        full_stacks: bool,
+        #[command(flatten)]
+        frames: FrameArgs,
+        #[command(flatten)]
+        narrow: Narrow,
         /// For folded stacks: a stack holding less than this share of the total is cut where it
         /// parts from bigger ones, in a `[smaller stacks]` frame; the totals stay exact. The
         /// default, 1/20,000, is under what flamegraph.pl and inferno draw at all (0.1 px of 1200);
@@ -192,13 +199,8 @@ struct Select {
     /// grouping].
     #[arg(long, value_enum)]
     by: Option<ByArg>,
-    /// Keep only sites whose allocating frame (function, file or file:line) matches this glob;
-    /// repeated, any of them.
-    #[arg(long, value_name = "PAT")]
-    include: Vec<String>,
-    /// Drop sites whose allocating frame matches this glob; repeatable.
-    #[arg(long, value_name = "PAT")]
-    exclude: Vec<String>,
+    #[command(flatten)]
+    narrow: Narrow,
     /// Rank by: live, total, blocks, allocations, peak, temporary or realloc [default: live]. Only
     /// `top` ranks by any of them; `leaks`, `timeline` and `diff` of several files rank by live
     /// bytes (`--sort live` only), `diff` of two files by the change in live bytes.
@@ -207,10 +209,77 @@ struct Select {
     /// An aligned table, JSON or CSV [default: table]. JSON and CSV for one or two files.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
-    /// With --by stack (and in leaks): every frame, std's allocation internals and start-up
-    /// included.
+    #[command(flatten)]
+    frames: FrameArgs,
+}
+
+/// Which frames stacks show: the same flags for every command that shows stacks.
+#[derive(clap::Args)]
+struct FrameArgs {
+    /// Every frame: no runtime frames folded, std's allocation internals and start-up kept.
     #[arg(long)]
     full_stacks: bool,
+    /// Also fold the frames of this crate (`my_framework`) where they lie between the program's
+    /// own frames; repeatable. Folded by default: std (with core and alloc), the async runtimes
+    /// (tokio, futures, async-std, smol), service stacks (hyper, tower, axum, tonic), tracing and
+    /// rayon: the README lists them all.
+    #[arg(long, value_name = "CRATE")]
+    fold_frames: Vec<String>,
+    /// Keep the frames of this crate even though it is folded by default (`hyper`); repeatable.
+    #[arg(long, value_name = "CRATE")]
+    keep_frames: Vec<String>,
+}
+
+impl FrameArgs {
+    /// The folding these flags ask for (none with --full-stacks).
+    fn folding(&self) -> FrameFolding {
+        if self.full_stacks {
+            return FrameFolding::none();
+        }
+        let mut folding = FrameFolding::default();
+        for krate in &self.fold_frames {
+            folding.fold(krate);
+        }
+        for krate in &self.keep_frames {
+            folding.keep(krate);
+        }
+        folding
+    }
+
+    /// `snapshot` with its runtime frames folded as asked.
+    fn apply(&self, snapshot: Snapshot) -> Snapshot {
+        let folding = self.folding();
+        if folding.is_none() {
+            return snapshot;
+        }
+        snapshot.fold_frames(&folding)
+    }
+
+    /// Loads a snapshot file and folds its runtime frames.
+    fn load(&self, path: &Path) -> anyhow::Result<Snapshot> {
+        Ok(self.apply(load(path)?))
+    }
+}
+
+/// Which sites a view that shows no table keeps (`flamegraph`, `report`, `export`).
+#[derive(clap::Args)]
+struct Narrow {
+    /// Keep only sites whose allocating frame (function, file or file:line) matches this glob;
+    /// repeated, any of them.
+    #[arg(long, value_name = "PAT")]
+    include: Vec<String>,
+    /// Drop sites whose allocating frame matches this glob; repeatable.
+    #[arg(long, value_name = "PAT")]
+    exclude: Vec<String>,
+}
+
+impl Narrow {
+    fn apply(&self, snapshot: Snapshot) -> Snapshot {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return snapshot;
+        }
+        snapshot.filter(&Filter::from_patterns(&self.include, &self.exclude))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -289,7 +358,7 @@ impl ByArg {
 impl Select {
     /// The grouping, `default` when `--by` is not given.
     fn group(&self, default: ByArg) -> GroupBy {
-        self.by.unwrap_or(default).group(self.full_stacks)
+        self.by.unwrap_or(default).group(self.frames.full_stacks)
     }
 
     /// The options of the one- and two-file tables (`top`, `diff`, `leaks`).
@@ -298,10 +367,11 @@ impl Select {
         o.n = self.n.unwrap_or(10);
         o.by = self.group(by);
         o.sort = sort;
-        o.include = self.include.clone();
-        o.exclude = self.exclude.clone();
+        o.include = self.narrow.include.clone();
+        o.exclude = self.narrow.exclude.clone();
         o.format = self.format.unwrap_or(FormatArg::Table).into();
         o.color = color();
+        o.full_stacks = self.frames.full_stacks;
         o
     }
 
@@ -317,10 +387,7 @@ impl Select {
     /// `snapshot` narrowed by `--include` and `--exclude`, for the views that do not filter
     /// themselves.
     fn filter(&self, snapshot: Snapshot) -> Snapshot {
-        if self.include.is_empty() && self.exclude.is_empty() {
-            return snapshot;
-        }
-        snapshot.filter(&Filter::from_patterns(&self.include, &self.exclude))
+        self.narrow.apply(snapshot)
     }
 
     /// Refuses `--sort` unless it names `allowed` (what the command ranks by anyway): `what`
@@ -353,11 +420,13 @@ impl Select {
         [
             (self.n.is_some(), "-n"),
             (self.by.is_some(), "--by"),
-            (!self.include.is_empty(), "--include"),
-            (!self.exclude.is_empty(), "--exclude"),
+            (!self.narrow.include.is_empty(), "--include"),
+            (!self.narrow.exclude.is_empty(), "--exclude"),
             (self.sort.is_some(), "--sort"),
             (self.format.is_some(), "--format"),
-            (self.full_stacks, "--full-stacks"),
+            (self.frames.full_stacks, "--full-stacks"),
+            (!self.frames.fold_frames.is_empty(), "--fold-frames"),
+            (!self.frames.keep_frames.is_empty(), "--keep-frames"),
         ]
         .into_iter()
         .filter_map(|(given, flag)| given.then_some(flag))
@@ -386,7 +455,10 @@ fn load_series(files: &[PathBuf], select: &Select) -> anyhow::Result<Vec<(String
     let mut series: Vec<(usize, String, Snapshot)> = files
         .iter()
         .enumerate()
-        .map(|(i, f)| Ok((i, f.display().to_string(), select.filter(load(f)?))))
+        .map(|(i, f)| {
+            let snapshot = select.filter(select.frames.load(f)?);
+            Ok((i, f.display().to_string(), snapshot))
+        })
         .collect::<anyhow::Result<_>>()?;
     series.sort_by_key(|(i, _, s)| (s.meta.time_unix_ms, *i));
     if series.iter().enumerate().any(|(at, (i, _, _))| at != *i) {
@@ -436,7 +508,7 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Top { file, select } => {
-            let snapshot = load(&file)?;
+            let snapshot = select.frames.load(&file)?;
             let sort = select.sort.unwrap_or(MetricArg::Live);
             let options = select.options(ByArg::Line, sort.into());
             tracealloc_report::top(&snapshot, &options, out)?;
@@ -456,8 +528,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         } if more.is_empty() => {
             select.sort_only(None, "diff ranks by the change in live bytes")?;
             tracealloc_report::diff(
-                &load(&new)?,
-                &load(&old)?,
+                &select.frames.load(&new)?,
+                &select.frames.load(&old)?,
                 &select.options(ByArg::Line, Metric::LiveBytes),
                 out,
             )?
@@ -486,19 +558,23 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             by_label,
             reverse,
             inverted,
-            full_stacks,
+            frames,
+            narrow,
             title,
         } => {
             let output = output_path(output, file.with_extension("svg"))?;
-            let snapshot = load(&file)?;
-            let older = diff.as_deref().map(load).transpose()?;
+            let snapshot = narrow.apply(frames.load(&file)?);
+            let older = diff
+                .as_deref()
+                .map(|f| Ok::<_, anyhow::Error>(narrow.apply(frames.load(f)?)))
+                .transpose()?;
             let mut options = FlameOptions::default();
             options.metric = metric.into();
             options.by_thread = by_thread;
             options.by_label = by_label;
             options.reverse = reverse;
             options.inverted = inverted;
-            options.full_stacks = full_stacks;
+            options.full_stacks = frames.full_stacks;
             options.title = title;
             write_output(out, &output, |w| {
                 tracealloc_report::flamegraph(&snapshot, older.as_ref(), &options, w)
@@ -509,25 +585,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             since,
             select,
         } => {
-            if let Some(by) = select.by.filter(|by| !matches!(by, ByArg::Stack)) {
-                anyhow::bail!(
-                    "leaks lists whole stacks: `--by {}` is not supported there (`top --by {}` \
-                     or `diff --by {}` group by it)",
-                    name(by),
-                    name(by),
-                    name(by)
-                );
-            }
             select.sort_only(
                 Some(MetricArg::Live),
                 "leaks ranks by live bytes (by their growth with --since)",
             )?;
-            let snapshot = select.filter(load(&file)?);
+            let snapshot = select.frames.load(&file)?;
             let since = since
                 .as_deref()
-                .map(|f| Ok::<_, anyhow::Error>(select.filter(load(f)?)))
+                .map(|f| select.frames.load(f))
                 .transpose()?;
-            let options = select.options(ByArg::Stack, Metric::LiveBytes);
+            let options = select.options(ByArg::Line, Metric::LiveBytes);
             tracealloc_report::leaks(&snapshot, since.as_ref(), &options, out)?
         }
         Command::Export {
@@ -537,9 +604,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             metric,
             by_thread,
             by_label,
-            full_stacks,
+            frames,
+            narrow,
             min_share,
         } => {
+            let full_stacks = frames.full_stacks;
             let output = output_path(
                 output,
                 file.with_extension(match format {
@@ -549,7 +618,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     ExportFormat::Dhat => "dhat.json",
                 }),
             )?;
-            let snapshot = load(&file)?;
+            let snapshot = narrow.apply(frames.load(&file)?);
             if matches!(format, ExportFormat::Dhat) && !snapshot.meta.capture.lifetimes {
                 eprintln!(
                     "tracealloc: note: {} was recorded without lifetimes: DHAT's viewer will show \
@@ -582,10 +651,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             output,
             diff,
             title,
+            frames,
+            narrow,
         } => {
             let output = output_path(output, file.with_extension("html"))?;
-            let snapshot = load(&file)?;
-            let older = diff.as_deref().map(load).transpose()?;
+            let snapshot = narrow.apply(frames.load(&file)?);
+            let older = diff
+                .as_deref()
+                .map(|f| Ok::<_, anyhow::Error>(narrow.apply(frames.load(f)?)))
+                .transpose()?;
             let mut options = tracealloc_report::HtmlOptions::default();
             options.title = title;
             write_output(out, &output, |w| {

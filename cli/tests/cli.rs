@@ -1152,6 +1152,13 @@ fn selection_flags_are_honoured_or_refused() {
     );
     let leaks = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--by", "stack"]);
     assert!(!leaks.contains("leak_diff::leak"), "{leaks}");
+    // leaks groups by function too, the stacks beneath.
+    let leaks = stdout_of(&["leaks", new, "--by", "function", "-n", "1", "--include", "*::leak"]);
+    assert!(
+        leaks.starts_with("#1 leak_diff::leak: 3.75 KiB live in 15 blocks\n")
+            && leaks.contains("    leak_diff::leak (tests/src/bin/leak_diff.rs:18)"),
+        "{leaks}"
+    );
     // `top` takes every figure as a sort key.
     for sort in [
         "live",
@@ -1185,7 +1192,6 @@ fn selection_flags_are_honoured_or_refused() {
             vec!["timeline", new, "-n", "3", "--include", "x*"],
             "-n, --include",
         ),
-        (vec!["leaks", new, "--by", "function"], "--by function"),
         (vec!["leaks", new, "--sort", "total"], "--sort total"),
     ] {
         let stderr = refusal(&tracealloc(&args));

@@ -6,6 +6,7 @@
 
 mod dhat;
 mod flame;
+mod leaks;
 mod progress;
 mod report;
 mod speedscope;
@@ -14,10 +15,11 @@ mod timeline;
 
 pub use dhat::dhat;
 pub use flame::{FlameError, FlameOptions, flamegraph};
+pub use leaks::leaks;
 pub use progress::load_with_progress;
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;
-pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};
+pub use tables::{Format, ReportOptions, diff, info, threads, top};
 pub use timeline::{
     TimelineError, TimelineOptions, check_timeline, growth_svg, growth_table, timeline_svg,
     timeline_table,

@@ -13,7 +13,8 @@ use base64::Engine as _;
 use tracealloc_snapshot::{GroupBy, Metric, Snapshot, human_bytes};
 
 use crate::flame::{FlameError, FlameOptions, flamegraph};
-use crate::tables::{ReportOptions, info, leaks};
+use crate::leaks::leaks;
+use crate::tables::{ReportOptions, info};
 use crate::timeline::{TimelineOptions, timeline_svg};
 
 /// What the report holds.

@@ -34,6 +34,9 @@ pub struct ReportOptions {
     pub format: Format,
     /// ANSI colors in tables (the CLI turns them on for a terminal without `NO_COLOR`).
     pub color: bool,
+    /// The stacks under each leak row with every frame, std's allocation internals and start-up
+    /// included ([`GroupBy::FullStack`] rather than [`GroupBy::Stack`]).
+    pub full_stacks: bool,
 }
 
 impl Default for ReportOptions {
@@ -46,12 +49,13 @@ impl Default for ReportOptions {
             exclude: Vec::new(),
             format: Format::Table,
             color: false,
+            full_stacks: false,
         }
     }
 }
 
 impl ReportOptions {
-    fn filtered(&self, snapshot: &Snapshot) -> Snapshot {
+    pub(crate) fn filtered(&self, snapshot: &Snapshot) -> Snapshot {
         if self.include.is_empty() && self.exclude.is_empty() {
             return snapshot.clone();
         }
@@ -80,10 +84,10 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-const BOLD: &str = "\x1b[1m";
+pub(crate) const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
-const RESET: &str = "\x1b[0m";
+pub(crate) const RESET: &str = "\x1b[0m";
 
 /// Writes a table without the padding comfy-table leaves at the end of each line. With `color`,
 /// the header is bold and each row takes its style from `rows`: (ANSI style, lines of the row).
@@ -151,12 +155,12 @@ fn key_cell(snapshot: &Snapshot, key: &str, by: GroupBy) -> String {
     }
 }
 
-fn write_json<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
+pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, rows)?;
     writeln!(out)
 }
 
-fn write_csv<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
+pub(crate) fn write_csv<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     for row in rows {
         writer.serialize(row).map_err(io::Error::other)?;
@@ -216,12 +220,12 @@ impl<'a> SampledRow<'a> {
 }
 
 /// `12.3 MiB ± 1.1 MiB`: an estimate and its standard error.
-fn bytes_with_error(bytes: u64, error: u64) -> String {
+pub(crate) fn bytes_with_error(bytes: u64, error: u64) -> String {
     format!("{} ± {}", human_bytes(bytes), human_bytes(error))
 }
 
 /// What the top table of a snapshot sampled every `mean` bytes says under it.
-fn sampled_note(mean: u64) -> String {
+pub(crate) fn sampled_note(mean: u64) -> String {
     format!(
         "Sampled every {} on average: each figure is an estimate ± one standard error (a site of \
          B bytes: about sqrt({} x B)). Bytes at the peak, temporary blocks and realloc copies are \
@@ -513,103 +517,6 @@ fn sampled_diff_rows<'a>(rows: &[&'a StatDiff], errors: &[DiffErrors]) -> Vec<Sa
             total_blocks_diff: d.total_blocks_diff,
         })
         .collect()
-}
-
-/// What is still live, by stack, largest first; with `since`, only what grew since then. Uses
-/// `options.n`, `format` and `color`; the stacks are readable ones unless `options.by` is
-/// [`GroupBy::FullStack`].
-pub fn leaks(
-    snapshot: &Snapshot,
-    since: Option<&Snapshot>,
-    options: &ReportOptions,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let (n, format, color) = (options.n, options.format, options.color);
-    let mean = snapshot.meta.capture.sampling_bytes;
-    let by = match options.by {
-        GroupBy::FullStack => GroupBy::FullStack,
-        _ => GroupBy::Stack,
-    };
-    #[derive(Serialize)]
-    struct Leak<'a> {
-        key: &'a str,
-        live_bytes: u64,
-        live_blocks: u64,
-        bytes_diff: Option<i64>,
-        blocks_diff: Option<i64>,
-    }
-    let leak = |key, live_bytes, live_blocks, change: Option<(i64, i64)>| Leak {
-        key,
-        live_bytes,
-        live_blocks,
-        bytes_diff: change.map(|c| c.0),
-        blocks_diff: change.map(|c| c.1),
-    };
-    let grown;
-    let live;
-    let rows: Vec<Leak<'_>> = match since {
-        Some(old) => {
-            grown = snapshot.diff(old).statistics(by);
-            let grown = grown.iter().filter(|d| d.bytes_diff > 0).take(n);
-            grown
-                .map(|d| {
-                    leak(
-                        &d.key,
-                        d.live_bytes,
-                        d.live_blocks,
-                        Some((d.bytes_diff, d.blocks_diff)),
-                    )
-                })
-                .collect()
-        }
-        None => {
-            live = snapshot.statistics(by);
-            let live = live.iter().filter(|s| s.live_bytes > 0).take(n);
-            live.map(|s| leak(&s.key, s.live_bytes, s.live_blocks, None))
-                .collect()
-        }
-    };
-    match format {
-        Format::Json => write_json(out, &rows),
-        Format::Csv => write_csv(out, &rows),
-        Format::Table => {
-            if rows.is_empty() {
-                return writeln!(
-                    out,
-                    "No live allocations{}.",
-                    if since.is_some() { " grew" } else { "" }
-                );
-            }
-            for (rank, leak) in rows.iter().enumerate() {
-                let grown = match leak.bytes_diff {
-                    Some(d) => format!(" ({} since the older snapshot)", human_bytes_signed(d)),
-                    None => String::new(),
-                };
-                let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
-                let live = match mean {
-                    0 => human_bytes(leak.live_bytes),
-                    mean => bytes_with_error(
-                        leak.live_bytes,
-                        (mean as f64 * leak.live_bytes as f64).sqrt().round() as u64,
-                    ),
-                };
-                writeln!(
-                    out,
-                    "{bold}#{} {live} live in {}{grown}{reset}",
-                    rank + 1,
-                    blocks(leak.live_blocks)
-                )?;
-                for frame in snapshot.short_paths(leak.key).split(Stat::STACK_SEPARATOR) {
-                    writeln!(out, "    {frame}")?;
-                }
-                writeln!(out)?;
-            }
-            if mean > 0 {
-                writeln!(out, "{}", sampled_note(mean))?;
-            }
-            Ok(())
-        }
-    }
 }
 
 /// One row per thread: its figures and its top site.

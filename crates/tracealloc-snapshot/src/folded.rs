@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::frame::SHORT_BACKTRACE_MARKER;
 use crate::model::{Site, Snapshot};
 
 /// A figure of a site or group: what flamegraph widths show and what tables sort by.
@@ -90,9 +91,6 @@ pub struct FoldOptions {
 /// The frame that ends a stack cut by [`FoldOptions::min_share`].
 pub const SMALLER_STACKS_FRAME: &str = "[smaller stacks]";
 
-/// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
-/// the program's `main` or a thread's closure.
-const SHORT_BACKTRACE_MARKER: &str = "__rust_begin_short_backtrace";
 
 impl Snapshot {
     /// The frames of `stack` a person reads, root first: without the profiler's frames at the

@@ -21,6 +21,10 @@ const ENTRY_POINTS: &[&str] = &[
 /// Allocator shims rustc generates around the `#[global_allocator]`.
 const ALLOCATOR_SHIM_PREFIXES: &[&str] = &["__rust_", "__rustc::", "__rdl_", "__rg_", "_Unwind_"];
 
+/// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
+/// the program's `main` or a thread's closure.
+pub(crate) const SHORT_BACKTRACE_MARKER: &str = "__rust_begin_short_backtrace";
+
 /// The crate a demangled path starts with: `alloc` for `<alloc::vec::Vec<T> as Clone>::clone` and
 /// for `alloc::raw_vec::finish_grow`.
 fn leading_crate(function: &str) -> &str {
@@ -29,17 +33,37 @@ fn leading_crate(function: &str) -> &str {
     &path[..end]
 }
 
+/// The crate a frame's code belongs to: its path's first segment, or for a trait method called on
+/// a bare type parameter, a slice or a tuple (`<F as core::ops::FnOnce<A>>::call_once`), the
+/// trait's crate.
+pub(crate) fn frame_crate(function: &str) -> &str {
+    let lead = leading_crate(function);
+    let lead = match lead.rfind(" as ") {
+        Some(at) => &lead[at + " as ".len()..],
+        None => lead,
+    };
+    lead.trim_start_matches("mut ").trim_start_matches("dyn ")
+}
+
 impl Frame {
-    /// A frame of the Rust standard library (`std`, `core`, `alloc`, and what `std` vendors), or of
-    /// the C library's entry points and rustc's `main` shim.
+    /// A frame of the Rust standard library (`std`, `core`, `alloc`, and what `std` vendors), of
+    /// the C library's entry points and rustc's `main` shim, or a folded run of such frames.
     pub fn is_runtime(&self) -> bool {
-        if self.is_entry_point() || (self.function == "main" && self.file.is_none()) {
+        if self.is_folded()
+            || self.is_entry_point()
+            || (self.function == "main" && self.file.is_none())
+        {
             return true;
         }
         match &self.file {
             Some(file) => RUNTIME_PATH_PREFIXES.iter().any(|p| file.starts_with(p)),
             None => RUNTIME_CRATES.contains(&leading_crate(&self.function)),
         }
+    }
+
+    /// A frame standing for a folded run of runtime frames ([`Snapshot::fold_frames`]).
+    pub fn is_folded(&self) -> bool {
+        self.file.is_none() && self.function.starts_with(crate::FOLDED_FRAME_PREFIX)
     }
 
     /// A process or thread entry point of the C library, where stacks start.

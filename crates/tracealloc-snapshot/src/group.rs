@@ -316,6 +316,71 @@ impl Snapshot {
             .collect()
     }
 
+    /// All groups, largest first by `sort`, each with its distinct stacks ([`GroupBy::Stack`]
+    /// keys) beneath it, largest first: one row per leaking line, and the ways it was reached.
+    pub fn statistics_with_stacks(&self, by: GroupBy, sort: Metric) -> Vec<(Stat, Vec<Stat>)> {
+        self.statistics_within(by, GroupBy::Stack, sort)
+    }
+
+    /// All groups by `by`, largest first by `sort`, each with its groups by `inner` (a finer
+    /// grouping: [`GroupBy::Stack`] under [`GroupBy::Line`]) beneath it, largest first.
+    pub fn statistics_within(
+        &self,
+        by: GroupBy,
+        inner: GroupBy,
+        sort: Metric,
+    ) -> Vec<(Stat, Vec<Stat>)> {
+        let (outer_keys, inner_keys) = (self.keys(by), self.keys(inner));
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut groups: Vec<(Stat, HashMap<&str, Stat>)> = Vec::new();
+        for site in &self.sites {
+            let key = outer_keys.of(site);
+            let slot = *index.entry(key).or_insert_with(|| {
+                let stat = Stat {
+                    key: key.to_owned(),
+                    ..Stat::default()
+                };
+                groups.push((stat, HashMap::new()));
+                groups.len() - 1
+            });
+            let (stat, within) = &mut groups[slot];
+            stat.add(site);
+            let inner_key = inner_keys.of(site);
+            within
+                .entry(inner_key)
+                .or_insert_with(|| Stat {
+                    key: inner_key.to_owned(),
+                    ..Stat::default()
+                })
+                .add(site);
+        }
+        let mut groups: Vec<(Stat, Vec<Stat>)> = groups
+            .into_iter()
+            .map(|(stat, within)| {
+                let mut within: Vec<Stat> = within.into_values().collect();
+                sort_stats(&mut within, sort);
+                (stat, within)
+            })
+            .collect();
+        groups.sort_by(|(a, _), (b, _)| order(a, b, sort));
+        groups
+    }
+
+    /// The group by `by` of each group by `inner` (a finer grouping), keyed by the inner key: the
+    /// line of each stack, to nest the stacks of a diff under their lines.
+    pub fn group_of(&self, by: GroupBy, inner: GroupBy) -> HashMap<String, String> {
+        let (outer_keys, inner_keys) = (self.keys(by), self.keys(inner));
+        self.sites
+            .iter()
+            .map(|site| {
+                (
+                    inner_keys.of(site).to_owned(),
+                    outer_keys.of(site).to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The `n` largest groups by live bytes.
     pub fn top(&self, n: usize, by: GroupBy) -> Vec<Stat> {
         let mut stats = self.statistics(by);
@@ -325,11 +390,14 @@ impl Snapshot {
 }
 
 pub(crate) fn sort_stats(stats: &mut [Stat], sort: Metric) {
-    stats.sort_by(|a, b| {
-        b.sort_figure(sort)
-            .cmp(&a.sort_figure(sort))
-            .then_with(|| a.key.cmp(&b.key))
-    });
+    stats.sort_by(|a, b| order(a, b, sort));
+}
+
+/// Larger first by `sort`, then by key.
+fn order(a: &Stat, b: &Stat, sort: Metric) -> std::cmp::Ordering {
+    b.sort_figure(sort)
+        .cmp(&a.sort_figure(sort))
+        .then_with(|| a.key.cmp(&b.key))
 }
 
 /// Group keys of a snapshot's sites, computed once per stack or thread.

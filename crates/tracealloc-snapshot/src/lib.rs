@@ -14,6 +14,7 @@ mod frame;
 mod group;
 mod model;
 mod paths;
+mod plumbing;
 #[cfg(feature = "pprof")]
 pub mod pprof;
 
@@ -29,6 +30,7 @@ pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
     ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
+pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};
 pub use paths::{short_path, short_paths_in, workspace_of};
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
