@@ -10,7 +10,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 use serde::Serialize;
 use tracealloc_snapshot::{
     Filter, GroupBy, Metric, ReallocCharge, Snapshot, Stat, StatDiff, blocks, human_bytes,
-    human_bytes_signed, human_count,
+    human_bytes_signed, human_count, human_count_signed, human_date, human_lifetime,
 };
 
 /// How results are printed.
@@ -268,17 +268,18 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                 let mut cells = vec![
                     (rank + 1).to_string(),
                     human_bytes(s.live_bytes),
-                    s.live_blocks.to_string(),
+                    human_count(s.live_blocks),
                     human_bytes(s.peak_bytes),
                     human_bytes(s.total_bytes),
-                    s.total_blocks.to_string(),
-                    s.temporary_blocks.to_string(),
+                    human_count(s.total_blocks),
+                    human_count(s.temporary_blocks),
                     human_bytes(s.realloc_copied_bytes),
                 ];
                 if lifetimes {
                     cells.push(
-                        s.mean_lifetime_us()
-                            .map_or_else(String::new, human_duration),
+                        s.mean_lifetime_us().map_or_else(String::new, |us| {
+                            human_lifetime(us, snapshot.meta.capture.lifetime_clock_ns)
+                        }),
                     );
                     cells.push(human_bytes(s.max_bytes));
                 }
@@ -418,8 +419,8 @@ pub fn diff(
                     (rank + 1).to_string(),
                     live,
                     change,
-                    d.live_blocks.to_string(),
-                    format!("{:+}", d.blocks_diff),
+                    human_count(d.live_blocks),
+                    human_count_signed(d.blocks_diff),
                     human_bytes_signed(d.total_bytes_diff),
                     key_cell(&new, &d.key, options.by),
                 ];
@@ -604,9 +605,9 @@ pub fn threads(
                 let cells = vec![
                     name,
                     human_bytes(r.live_bytes),
-                    r.live_blocks.to_string(),
+                    human_count(r.live_blocks),
                     human_bytes(r.total_bytes),
-                    r.total_blocks.to_string(),
+                    human_count(r.total_blocks),
                     snapshot.short_paths(&r.top_site).into_owned(),
                 ];
                 (cells, "")
@@ -681,7 +682,7 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     let rows = [
         ("command", m.command.join(" ")),
         ("pid", m.pid.to_string()),
-        ("time (unix ms)", m.time_unix_ms.to_string()),
+        ("time", human_date(m.time_unix_ms)),
         (
             "capture",
             format!(
@@ -731,14 +732,14 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             format!("{} in {}", human_bytes(t.peak_bytes), blocks(t.peak_blocks)),
         ),
         ("process RSS", human_bytes(m.rss_bytes)),
-        ("process threads", m.thread_count.to_string()),
+        ("process threads", human_count(m.thread_count)),
         (
             "sites / stacks / frames",
             format!(
                 "{} / {} / {}",
-                snapshot.sites.len(),
-                snapshot.stacks.len(),
-                snapshot.frames.len()
+                human_count(snapshot.sites.len() as u64),
+                human_count(snapshot.stacks.len() as u64),
+                human_count(snapshot.frames.len() as u64)
             ),
         ),
         ("threads that allocated", {
@@ -760,15 +761,15 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             "allocations' stacks",
             format!(
                 "{} complete, {} truncated{}, {} broken{}{}",
-                c.complete,
-                c.truncated,
+                human_count(c.complete),
+                human_count(c.truncated),
                 truncated_share(c, m.capture.max_depth),
-                c.broken,
+                human_count(c.broken),
                 if c.no_stack_bounds > 0 {
                     format!(
                         ", {} not captured: the thread's stack bounds could not be read \
                          (no /proc?)",
-                        c.no_stack_bounds
+                        human_count(c.no_stack_bounds)
                     )
                 } else {
                     String::new()
@@ -822,7 +823,9 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "{:>24}: {} allocations at stacks past the cap of {} distinct stacks (raise it with TRACEALLOC_MAX_STACKS)",
-            "[other stacks]", p.other_stacks_allocations, p.max_stacks
+            "[other stacks]",
+            human_count(p.other_stacks_allocations),
+            human_count(p.max_stacks)
         )?;
     }
     if p.allocations_without_state > 0 || p.threads_without_state > 0 {
@@ -830,14 +833,17 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             out,
             "{:>24}: {} allocations counted but charged to no stack ({} threads ran out of memory for \
              their profiler state; the rest came from exiting threads)",
-            "without a thread state", p.allocations_without_state, p.threads_without_state
+            "without a thread state",
+            human_count(p.allocations_without_state),
+            human_count(p.threads_without_state)
         )?;
     }
     if p.unreadable_records > 0 {
         writeln!(
             out,
             "{:>24}: {} (their threads stayed mid-update; their figures are left out)",
-            "unreadable records", p.unreadable_records
+            "unreadable records",
+            human_count(p.unreadable_records)
         )?;
     }
     if let Some(a) = &m.allocator {
@@ -856,18 +862,8 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// A duration given in microseconds, for people: `850 µs`, `1.2 ms`, `340 ms`, `2.5 s`, `1.5 h`.
-pub(crate) fn human_duration(us: f64) -> String {
-    match us {
-        0.0 => "0 µs".to_owned(),
-        us if us < 1.0 => format!("{us:.2} µs"),
-        us if us < 1_000.0 => format!("{us:.0} µs"),
-        us if us < 10_000.0 => format!("{:.1} ms", us / 1e3),
-        us if us < 1_000_000.0 => format!("{:.0} ms", us / 1e3),
-        us if us < 600_000_000.0 => format!("{:.1} s", us / 1e6),
-        us => format!("{:.1} h", us / 3.6e9),
-    }
-}
+/// Durations for the report too, until it takes them from tracealloc-snapshot itself.
+pub(crate) use tracealloc_snapshot::human_duration_us as human_duration;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ mod folded;
 mod format;
 mod frame;
 mod group;
+mod human;
 mod model;
 mod paths;
 mod plumbing;
@@ -26,57 +27,13 @@ pub use format::{
     write_atomically,
 };
 pub use group::{GroupBy, StandardErrors, Stat};
+pub use human::{
+    blocks, human_bytes, human_bytes_signed, human_count, human_count_signed, human_date,
+    human_duration_ms, human_duration_us, human_lifetime,
+};
 pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
     ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
 pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};
 pub use paths::{short_path, short_paths_in, workspace_of};
-
-/// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
-pub fn human_bytes(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::BINARY)
-}
-
-/// Formats a signed byte count with an explicit sign ("+1.50 KiB", "-12 B", "0 B").
-pub fn human_bytes_signed(bytes: i64) -> String {
-    match bytes.signum() {
-        1 => format!("+{}", human_bytes(bytes.unsigned_abs())),
-        -1 => format!("-{}", human_bytes(bytes.unsigned_abs())),
-        _ => human_bytes(0),
-    }
-}
-
-/// "1 block", "2 blocks".
-pub fn blocks(n: u64) -> String {
-    if n == 1 {
-        "1 block".to_owned()
-    } else {
-        format!("{n} blocks")
-    }
-}
-
-/// A count with thousands separators ("100,000").
-pub fn human_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_have_separators() {
-        assert_eq!(super::human_count(0), "0");
-        assert_eq!(super::human_count(999), "999");
-        assert_eq!(super::human_count(1000), "1,000");
-        assert_eq!(super::human_count(100_000), "100,000");
-        assert_eq!(super::human_count(1_234_567), "1,234,567");
-    }
-}

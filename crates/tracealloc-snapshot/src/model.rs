@@ -108,6 +108,7 @@ impl CaptureInfo {
             reallocs_charged_to: ReallocCharge::Resizer,
             lifetimes: false,
             lifetimes_from_env: false,
+            lifetime_clock_ns: 0,
         }
     }
 }
@@ -256,6 +257,11 @@ pub struct CaptureInfo {
     /// Whether `TRACEALLOC_LIFETIMES` chose that (on or off).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lifetimes_from_env: bool,
+    /// Lifetimes mode: the step of the clock lifetimes are read from, in nanoseconds (the kernel's
+    /// tick, 1-4 ms; 0 when unknown). A mean lifetime is right on average over many blocks but
+    /// means little below one step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lifetime_clock_ns: u64,
     /// Sampled mode: the seed of the random intervals (`TRACEALLOC_SEED` with it reproduces the
     /// samples of a deterministic program).
     #[serde(default, skip_serializing_if = "Option::is_none")]

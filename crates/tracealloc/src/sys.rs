@@ -176,6 +176,21 @@ pub(crate) fn resident_bytes() -> u64 {
 /// Nanoseconds of `CLOCK_MONOTONIC_COARSE`: the vDSO's last tick (a few ns to read, no system
 /// call), which moves in steps of the kernel's tick (1 to 4 ms).
 #[inline(always)]
+/// The step of the coarse monotonic clock in nanoseconds (the kernel's tick), 0 if unknown.
+pub(crate) fn coarse_step_ns() -> u64 {
+    let mut step = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_getres writes one timespec into `step`, which is valid for writes.
+    let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut step) } == 0;
+    if ok {
+        step.tv_sec as u64 * 1_000_000_000 + step.tv_nsec as u64
+    } else {
+        0
+    }
+}
+
 pub(crate) fn coarse_now_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,

@@ -510,6 +510,9 @@ fn metadata() -> Metadata {
         capture.sampling_from_env = config.sample_from_env;
         capture.lifetimes = config.lifetimes();
         capture.lifetimes_from_env = config.lifetimes_from_env;
+        if capture.lifetimes {
+            capture.lifetime_clock_ns = crate::sys::coarse_step_ns();
+        }
         if config.policy.sampling_mean() > 0 {
             capture.sampling_seed = Some(config.seed);
             capture.sampling_seed_from_env = config.seed_from_env;
