@@ -104,14 +104,20 @@ impl Stat {
     /// estimate of `B` bytes made of blocks much smaller than `mean` has a variance of about
     /// `mean * B`; larger blocks are sampled more surely, and the variance is lower. The errors
     /// here are that bound: `sqrt(mean * B)` for bytes, and the same share of the blocks.
+    ///
+    /// An estimate of nothing is not certain: about `mean` bytes (one sample's worth, at least
+    /// one block) can go unseen, and that is its error, not 0.
     pub fn standard_errors(&self, mean: u64) -> Option<StandardErrors> {
         if mean == 0 {
             return None;
         }
-        let bytes = |b: u64| (mean as f64 * b as f64).sqrt().round() as u64;
+        let bytes = |b: u64| match b {
+            0 => mean,
+            b => (mean as f64 * b as f64).sqrt().round() as u64,
+        };
         let blocks = |n: u64, b: u64| {
             if b == 0 {
-                0
+                1
             } else {
                 (n as f64 * (mean as f64 / b as f64).sqrt()).round() as u64
             }
@@ -421,6 +427,21 @@ impl SiteKeys {
 mod tests {
     use super::*;
     use crate::model::{CaptureInfo, Frame, Metadata, Site, Stack, ThreadInfo};
+
+    /// An estimate of zero carries one sample's worth of error; others `sqrt(mean * B)`.
+    #[test]
+    fn an_estimate_of_nothing_is_not_certain() {
+        let stat = Stat {
+            key: "k".into(),
+            total_bytes: 1 << 20,
+            total_blocks: 64,
+            ..Stat::default()
+        };
+        let errors = stat.standard_errors(4096).unwrap();
+        assert_eq!((errors.live_bytes, errors.live_blocks), (4096, 1));
+        assert_eq!((errors.total_bytes, errors.total_blocks), (65_536, 4));
+        assert!(stat.standard_errors(0).is_none());
+    }
 
     /// A release build without line tables: every frame has a function name and no location.
     /// Two functions allocate through `Vec` growth; a third frame has a file but no line.
