@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
-use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Snapshot};
+use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Snapshot, control};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +96,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
+    /// A snapshot of a running program, through its control socket (a program started with
+    /// TRACEALLOC_LISTEN=/tmp/heap-{pid}.sock).
+    Snapshot {
+        /// The program: its control socket, or its process id.
+        #[arg(value_name = "SOCKET|PID")]
+        target: String,
+        /// Output file, `-` for standard output [default: tracealloc-PID-TIME.json in the
+        /// current directory].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// A live view of a running program's memory in the terminal, refreshed every second: live,
+    /// peak and resident memory, a sparkline, and the top sites with their change since the view
+    /// started; keys save a snapshot, reset the peak, switch stack capture, group, sort, filter.
+    Live {
+        /// The program: its control socket, or its process id (a program started with
+        /// TRACEALLOC_LISTEN=/tmp/heap-{pid}.sock).
+        #[arg(value_name = "SOCKET|PID")]
+        target: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0, value_parser = seconds)]
+        refresh: f64,
+    },
+    /// Control a running program through its control socket: start or stop stack capture, reset
+    /// the peak, or read its figures.
+    Control {
+        /// The program: its control socket, or its process id.
+        #[arg(value_name = "SOCKET|PID")]
+        target: String,
+        #[arg(value_enum)]
+        action: ControlAction,
+    },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info {
         /// A snapshot file.
@@ -110,7 +142,8 @@ enum Command {
         /// which must not exist yet].
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Leaks since OLD, and a differential flamegraph.
+        /// Compare with OLD: a table of what changed, a differential flamegraph, and leaks as what
+        /// grew since OLD.
         #[arg(long, value_name = "OLD")]
         diff: Option<PathBuf>,
         /// The page's title [default: "tracealloc report" and the command line].
@@ -170,6 +203,18 @@ enum Command {
         #[arg(long, default_value_t = 0.00005, value_parser = share)]
         min_share: f64,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ControlAction {
+    /// Start capturing stacks: blocks allocated from now on are charged to their stacks.
+    Start,
+    /// Stop capturing stacks: allocations are still counted, charged to no stack.
+    Stop,
+    /// Set the peak to the current live figures.
+    ResetPeak,
+    /// Print the program's figures.
+    Stats,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -721,6 +766,33 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 None => tracealloc_report::growth_table(&named, &options, out)?,
             }
         }
+        Command::Snapshot { target, output } => {
+            let socket = control::socket_of(&target)?;
+            let snapshot = control::ask_snapshot(&socket)?;
+            let default = PathBuf::from(format!(
+                "tracealloc-{}-{}.json",
+                snapshot.meta.pid, snapshot.meta.time_unix_ms
+            ));
+            let output = output_path(output, default)?;
+            write_output(out, &output, |w| snapshot.write_json(w))?
+        }
+        Command::Live { target, refresh } => {
+            let socket = control::socket_of(&target)?;
+            let mut options = tracealloc_report::LiveOptions::default();
+            options.refresh = std::time::Duration::from_secs_f64(refresh);
+            tracealloc_report::live(&socket, &options)?
+        }
+        Command::Control { target, action } => {
+            let socket = control::socket_of(&target)?;
+            let request = match action {
+                ControlAction::Start => control::Request::StartCapture,
+                ControlAction::Stop => control::Request::StopCapture,
+                ControlAction::ResetPeak => control::Request::ResetPeak,
+                ControlAction::Stats => control::Request::Stats,
+            };
+            let stats = control::ask_stats(&socket, request)?;
+            tracealloc_report::live_stats(&stats, out)?
+        }
         Command::Info { file } => {
             let snapshot = load(&file)?;
             writeln!(out, "{:>24}: {}", "file", file.display())?;
@@ -779,6 +851,16 @@ fn share(text: &str) -> Result<f64, String> {
         Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
         _ => Err(format!(
             "expected a share from 0 to 1, like 0.00001, not {text:?}"
+        )),
+    }
+}
+
+/// A number of seconds from 0.1 to one hour.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.1..=3600.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.1 to 3600"
         )),
     }
 }

@@ -634,27 +634,107 @@ fn flamegraph_search_and_zoom_work_in_chromium() {
     std::fs::remove_file(&out).ok();
 }
 
-/// The HTML report in Chromium: no script errors, nothing loaded from the network, the leaking
-/// line ranked first, search filters the rows, columns sort, the peak is marked, and every
-/// flamegraph's own search runs.
+/// Where the report tests leave their screenshots, one per tab at 1280x800, for people to look at:
+/// `target/tmp/report-screenshots/<case>-<tab>.png`.
+fn report_screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots")
+}
+
+/// Writes the HTML report of `file` (with `--diff old`) into `dir`, and checks the parts that need
+/// no browser: a whole page, the leaking line in it, nothing to load.
+fn html_report(dir: &Path, name: &str, file: &Path, old: Option<&Path>) -> PathBuf {
+    let report = dir.join(format!("{name}.html"));
+    let mut args = vec!["report", file.to_str().unwrap()];
+    if let Some(old) = old {
+        args.extend(["--diff", old.to_str().unwrap()]);
+    }
+    args.extend(["-o", report.to_str().unwrap()]);
+    stdout_of(&args);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains(&leak_line()));
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "loads nothing"
+    );
+    report
+}
+
+/// The HTML report in Chromium at 1280x800, with and without `--diff`: no script errors, nothing
+/// loaded from the network; the Summary's top lines on the first screen and the leaking line first
+/// among what leaked; search filters the top table, columns sort, the peak is marked; the Changes
+/// tab ranks the leak first; the Leaks tab has one row per line with its stacks; every flamegraph
+/// frame is as tall as its graph and runs its own search, and the first graph's largest box is in
+/// the first viewport. Screenshots of every tab go to [`report_screenshots`].
 #[test]
 fn the_html_report_works_in_chromium() {
     let dir = std::env::temp_dir().join(format!("tracealloc-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let report = dir.join("report.html");
-    stdout_of(&[
-        "report",
-        data("new.json").to_str().unwrap(),
-        "--diff",
-        data("old.json").to_str().unwrap(),
-        "-o",
-        report.to_str().unwrap(),
-    ]);
-    let html = std::fs::read_to_string(&report).unwrap();
-    assert!(html.starts_with("<!DOCTYPE html>") && html.contains(&leak_line()));
+    let new = data("new.json");
+    let old = data("old.json");
+    for (name, older) in [("diff", Some(old.as_path())), ("single", None)] {
+        let report = html_report(&dir, name, &new, older);
+        in_chromium(
+            "report-in-browser.mjs",
+            &[
+                report.as_os_str(),
+                leak_line().as_ref(),
+                "leak_diff".as_ref(),
+                // The largest allocating call: `Vec::with_capacity`, 7.81 KiB of 12.24 KiB live.
+                "Vec<T>::with_capacity".as_ref(),
+                report_screenshots().as_os_str(),
+                name.as_ref(),
+            ],
+            "to check the report in a browser",
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Deep stacks: the fixture's stacks with 50 more frames between std's start-up and `main` (a
+/// framework's layers, as an async runtime's are without folding), so each graph is over 900 px
+/// tall. The report's flamegraphs still show their largest box in the first viewport, callers at
+/// the top and allocating calls at the top, with nothing to scroll inside a frame.
+#[test]
+fn the_report_fits_deep_stacks_in_chromium() {
+    use tracealloc_snapshot::{Frame, Snapshot};
+    const LAYERS: u32 = 50;
+    let dir = std::env::temp_dir().join(format!("tracealloc-report-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut snapshot = Snapshot::load(data("new.json")).unwrap();
+    let first = snapshot.frames.len() as u32;
+    for layer in 0..LAYERS {
+        snapshot
+            .frames
+            .push(Frame::new(format!("framework::layer{layer}::call")).at(
+                "src/framework.rs",
+                Some(layer + 1),
+                None,
+            ));
+    }
+    let mains: Vec<u32> = (0..first)
+        .filter(|&f| snapshot.frames[f as usize].function == "leak_diff::main")
+        .collect();
+    let mut deepened = 0;
+    for stack in &mut snapshot.stacks {
+        // Innermost first: the layers go right outside the outermost `main`.
+        if let Some(at) = stack.frames.iter().rposition(|f| mains.contains(f)) {
+            stack
+                .frames
+                .splice(at + 1..at + 1, (first..first + LAYERS).rev());
+            deepened += 1;
+        }
+    }
     assert!(
-        !html.contains("http://") || !html.contains("src=\"http"),
-        "loads nothing"
+        deepened >= 3,
+        "the fixture's stacks through main: {deepened}"
+    );
+    let deep = dir.join("deep.json");
+    snapshot.save(&deep).unwrap();
+    let report = html_report(&dir, "deep", &deep, None);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("framework::layer49::call"),
+        "the layers are kept"
     );
     in_chromium(
         "report-in-browser.mjs",
@@ -662,8 +742,11 @@ fn the_html_report_works_in_chromium() {
             report.as_os_str(),
             leak_line().as_ref(),
             "leak_diff".as_ref(),
+            "Vec<T>::with_capacity".as_ref(),
+            report_screenshots().as_os_str(),
+            "deep".as_ref(),
         ],
-        "to check the report in a browser",
+        "to check the report's flamegraphs of deep stacks in a browser",
     );
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -1153,7 +1236,16 @@ fn selection_flags_are_honoured_or_refused() {
     let leaks = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--by", "stack"]);
     assert!(!leaks.contains("leak_diff::leak"), "{leaks}");
     // leaks groups by function too, the stacks beneath.
-    let leaks = stdout_of(&["leaks", new, "--by", "function", "-n", "1", "--include", "*::leak"]);
+    let leaks = stdout_of(&[
+        "leaks",
+        new,
+        "--by",
+        "function",
+        "-n",
+        "1",
+        "--include",
+        "*::leak",
+    ]);
     assert!(
         leaks.starts_with("#1 leak_diff::leak: 3.75 KiB live in 15 blocks\n")
             && leaks.contains("    leak_diff::leak (tests/src/bin/leak_diff.rs:18)"),

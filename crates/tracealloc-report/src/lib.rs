@@ -7,6 +7,7 @@
 mod dhat;
 mod flame;
 mod leaks;
+mod live;
 mod progress;
 mod report;
 mod speedscope;
@@ -16,6 +17,7 @@ mod timeline;
 pub use dhat::dhat;
 pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use leaks::leaks;
+pub use live::{LiveError, LiveOptions, live, live_stats};
 pub use progress::load_with_progress;
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;

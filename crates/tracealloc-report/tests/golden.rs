@@ -148,3 +148,52 @@ fn sampled_flamegraph_says_its_widths_are_estimates() {
         "no sampling note in the subtitle"
     );
 }
+
+/// The part of an HTML report from `<section id="{id}"` to its `</section>`.
+fn report_section<'h>(html: &'h str, id: &str) -> &'h str {
+    let start = html
+        .find(&format!("<section id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id} in the report"));
+    let end = start + html[start..].find("</section>").unwrap() + "</section>".len();
+    &html[start..end]
+}
+
+/// The HTML report's tables: the Summary (its three answers with their top lines, alone and
+/// compared with the older snapshot), the table of changes under `--diff`, and the leaks, one row
+/// per line with its stacks. (The flamegraphs have their own golden file, `live.svg`.)
+#[test]
+fn report_summary_changes_and_leaks() {
+    let (old, new) = (fixture("old.json"), fixture("new.json"));
+    let options = tracealloc_report::HtmlOptions::default();
+    let report = |older: Option<&Snapshot>| {
+        String::from_utf8(render(|o| {
+            tracealloc_report::html_report(&new, older, &options, o).unwrap()
+        }))
+        .unwrap()
+    };
+    let (alone, compared) = (report(None), report(Some(&old)));
+    check(
+        "report-summary.html",
+        report_section(&alone, "summary").as_bytes(),
+    );
+    check(
+        "report-leaks.html",
+        report_section(&alone, "leaks").as_bytes(),
+    );
+    assert!(
+        !alone.contains("<section id=\"changes\""),
+        "no table of changes without an older snapshot"
+    );
+    check(
+        "report-summary-diff.html",
+        report_section(&compared, "summary").as_bytes(),
+    );
+    check(
+        "report-changes.html",
+        report_section(&compared, "changes").as_bytes(),
+    );
+    check(
+        "report-leaks-diff.html",
+        report_section(&compared, "leaks").as_bytes(),
+    );
+}

@@ -27,6 +27,15 @@ pub enum Metric {
 
 impl Metric {
     /// A site's figure for this metric.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Metric, Site};
+    ///
+    /// let mut site = Site::new(0, 0);
+    /// (site.live_bytes, site.total_bytes, site.total_blocks) = (4096, 20_480, 20);
+    /// assert_eq!(Metric::LiveBytes.of(&site), 4096);
+    /// assert_eq!(Metric::TotalBlocks.of(&site), 20);
+    /// ```
     pub fn of(self, site: &Site) -> u64 {
         match self {
             Metric::LiveBytes => site.live_bytes,
@@ -40,6 +49,12 @@ impl Metric {
     }
 
     /// What the figure counts, for a flamegraph's legend.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Metric;
+    ///
+    /// assert_eq!((Metric::PeakBytes.unit(), Metric::TotalBlocks.unit()), ("bytes", "blocks"));
+    /// ```
     pub fn unit(self) -> &'static str {
         match self {
             Metric::LiveBytes
@@ -51,6 +66,12 @@ impl Metric {
     }
 
     /// The figure in words.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Metric;
+    ///
+    /// assert_eq!(Metric::TotalBytes.describe(), "total bytes allocated");
+    /// ```
     pub fn describe(self) -> &'static str {
         match self {
             Metric::LiveBytes => "live bytes",
@@ -91,13 +112,38 @@ pub struct FoldOptions {
 /// The frame that ends a stack cut by [`FoldOptions::min_share`].
 pub const SMALLER_STACKS_FRAME: &str = "[smaller stacks]";
 
-
 impl Snapshot {
     /// The frames of `stack` a person reads, root first: without the profiler's frames at the
     /// leaf end and, unless `full_stacks`, without std's start-up at the root end nor std's
     /// allocation internals at the leaf end (the call the program made, `Vec::push` or
     /// `Box::new`, stays; `RawVecInner::try_allocate_in` and `alloc::alloc::alloc` go) nor the
     /// profiler's wrappers in between (`with_label`, `measure`).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, Snapshot, Stack};
+    ///
+    /// let std = |function: &str, file: &str| {
+    ///     Frame::new(function).at(format!("/rustc/0123abcd/library/{file}"), Some(1), None)
+    /// };
+    /// let mut snapshot = Snapshot::empty();
+    /// snapshot.frames = vec![
+    ///     Frame::new("__rustc::__rust_alloc"),
+    ///     std("alloc::raw_vec::finish_grow", "alloc/src/raw_vec/mod.rs"),
+    ///     std("alloc::vec::Vec<T,A>::push", "alloc/src/vec/mod.rs"),
+    ///     Frame::new("app::cache::insert").at("src/cache.rs", Some(12), None),
+    ///     Frame::new("app::main").at("src/main.rs", Some(5), None),
+    ///     std("std::sys::backtrace::__rust_begin_short_backtrace", "std/src/sys/backtrace.rs"),
+    ///     std("std::rt::lang_start_internal", "std/src/rt.rs"),
+    /// ];
+    /// snapshot.stacks.push(Stack::new((0..7).collect())); // innermost first
+    /// let names = |frames: Vec<u32>| -> Vec<String> {
+    ///     frames.iter().map(|&f| snapshot.frames[f as usize].function.clone()).collect()
+    /// };
+    /// let readable = names(snapshot.readable_frames(&snapshot.stacks[0], false));
+    /// assert_eq!(readable, ["app::main", "app::cache::insert", "alloc::vec::Vec<T,A>::push"]);
+    /// let full = snapshot.readable_frames(&snapshot.stacks[0], true);
+    /// assert_eq!(full.len(), 6); // all but the allocator shim, root first
+    /// ```
     pub fn readable_frames(&self, stack: &crate::Stack, full_stacks: bool) -> Vec<u32> {
         let mut frames: Vec<u32> = stack
             .frames
@@ -189,6 +235,42 @@ impl Snapshot {
 
     /// Folded lines `root;...;leaf value`, sorted, without zero values; stacks under
     /// `options.min_share` of the total are cut (see [`FoldOptions::min_share`]).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{FoldOptions, Metric};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// let live = snapshot.folded(&FoldOptions::default());
+    /// assert_eq!(
+    ///     live,
+    ///     ["app::cache (src/cache.rs:12) 4096", "app::parse (src/parse.rs:30) 1024"]
+    /// );
+    ///
+    /// // Allocations, under a root frame per thread.
+    /// let mut options = FoldOptions::default();
+    /// (options.metric, options.by_thread) = (Metric::TotalBlocks, true);
+    /// assert_eq!(snapshot.folded(&options)[1], "main;app::parse (src/parse.rs:30) 20");
+    /// ```
     pub fn folded(&self, options: &FoldOptions) -> Vec<String> {
         let mut folded = self.fold_map(options);
         folded.retain(|_, v| *v > 0);
@@ -201,8 +283,44 @@ impl Snapshot {
             .collect()
     }
 
-    /// Differential folded lines `root;...;leaf old new` against an older snapshot, sorted.
+    /// Differential folded lines `root;...;leaf old new` against an older snapshot, sorted. The
+    /// older snapshot's source files are matched to this one's first, by crate-relative path and
+    /// function, so that the same stack in two checkouts (or with a registry crate on two
+    /// machines) is one line.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::FoldOptions;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let before = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+    /// let after = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 104, 104),
+    ///     ("app::parse", "src/parse.rs:30", 1, 1),
+    /// ]);
+    /// let lines = after.folded_diff(&before, &FoldOptions::default());
+    /// assert_eq!(
+    ///     lines,
+    ///     ["app::cache (src/cache.rs:12) 4096 106496", "app::parse (src/parse.rs:30) 0 1024"]
+    /// );
+    /// ```
     pub fn folded_diff(&self, older: &Snapshot, options: &FoldOptions) -> Vec<String> {
+        let older = older.matched_for_folding(self, options.full_paths);
         let new = self.fold_map(options);
         let mut both: BTreeMap<String, (u64, u64)> = older
             .fold_map(options)

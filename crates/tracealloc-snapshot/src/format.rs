@@ -97,6 +97,26 @@ pub struct SaveError {
 /// - a device, a FIFO or a socket (`/dev/null`, `/dev/stdout`, a named pipe) is written to directly,
 ///   as it is. Renaming over `/dev/null` would replace the device with a regular file for every
 ///   program on the machine.
+///
+/// ```
+/// use std::io::Write;
+/// use tracealloc_snapshot::write_atomically;
+///
+/// let path = std::env::temp_dir().join(format!("report-{}.txt", std::process::id()));
+/// write_atomically(&path, |out| writeln!(out, "live: 4 KiB"))?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "live: 4 KiB\n");
+///
+/// // A failing render leaves the file as it was.
+/// let failed = write_atomically(&path, |out| {
+///     writeln!(out, "half")?;
+///     Err(std::io::Error::other("the renderer gave up"))
+/// });
+/// let message = failed.unwrap_err().to_string();
+/// assert_eq!(message, format!("{}: the renderer gave up", path.display()));
+/// assert_eq!(std::fs::read_to_string(&path)?, "live: 4 KiB\n");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_atomically<E: fmt::Display>(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> Result<(), E>,
@@ -195,14 +215,68 @@ struct Header {
 impl Snapshot {
     /// Writes the snapshot as JSON to `path`, through a temporary file in the same directory that is
     /// renamed into place: a failure never leaves a half-written file.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Snapshot;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+    /// let path = std::env::temp_dir().join(format!("app-{}.json", std::process::id()));
+    /// snapshot.save(&path)?; // for `tracealloc top app-<pid>.json`
+    /// assert_eq!(Snapshot::load(&path)?, snapshot);
+    ///
+    /// let error = snapshot.save("/no/such/directory/app.json").unwrap_err();
+    /// let message = error.to_string();
+    /// assert_eq!(message, "/no/such/directory/app.json: cannot write in /no/such/directory");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SaveError> {
-        write_atomically(path.as_ref(), |out| {
-            serde_json::to_writer(&mut *out, self)?;
-            out.write_all(b"\n").map_err(serde_json::Error::io)
-        })
+        write_atomically(path.as_ref(), |out| self.write_json(out))
+    }
+
+    /// Writes the snapshot as JSON, as [`Snapshot::save`] writes a file.
+    pub fn write_json(&self, out: &mut dyn Write) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n").map_err(serde_json::Error::io)
     }
 
     /// Reads a snapshot file written by [`Snapshot::save`] (this format version only).
+    /// A file that cannot be read as a snapshot gets one error naming the file and the problem
+    /// ([`LoadProblem`]).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{LoadError, LoadProblem, Snapshot};
+    ///
+    /// // This crate's format-compatibility fixture, written by the profiler.
+    /// let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.json");
+    /// let snapshot = Snapshot::load(file)?;
+    /// assert_eq!((snapshot.version, snapshot.sites.len()), (1, 8));
+    ///
+    /// let newer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2-unsupported.json");
+    /// let error = Snapshot::load(newer).unwrap_err();
+    /// assert!(matches!(error.problem, LoadProblem::UnsupportedVersion { found: 2 }));
+    /// assert!(error.to_string().ends_with(
+    ///     "v2-unsupported.json: has unsupported format version 2 (this build reads version 1)"
+    /// ));
+    /// # Ok::<(), LoadError>(())
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, LoadError> {
         let path = path.as_ref();
         let fail = |problem| LoadError {
@@ -224,6 +298,22 @@ impl Snapshot {
     }
 
     /// Parses and checks a snapshot from JSON bytes.
+    /// The same checks as [`Snapshot::load`], for bytes from elsewhere (a network response, an
+    /// archive).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{LoadProblem, Snapshot};
+    ///
+    /// let bytes: &[u8] =
+    ///     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.json"));
+    /// let snapshot = Snapshot::from_json(bytes)?;
+    /// assert_eq!((snapshot.totals.live_bytes, snapshot.totals.live_blocks), (11_253, 17));
+    ///
+    /// let cut = Snapshot::from_json(&bytes[..100]).unwrap_err();
+    /// assert!(matches!(cut, LoadProblem::Truncated { line: 1, column: 100 }));
+    /// assert!(matches!(Snapshot::from_json(b"[1, 2]"), Err(LoadProblem::NotASnapshot)));
+    /// # Ok::<(), LoadProblem>(())
+    /// ```
     pub fn from_json(bytes: &[u8]) -> Result<Snapshot, LoadProblem> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(LoadProblem::Empty);

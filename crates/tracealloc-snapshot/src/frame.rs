@@ -48,6 +48,16 @@ pub(crate) fn frame_crate(function: &str) -> &str {
 impl Frame {
     /// A frame of the Rust standard library (`std`, `core`, `alloc`, and what `std` vendors), of
     /// the C library's entry points and rustc's `main` shim, or a folded run of such frames.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let push = Frame::new("alloc::vec::Vec<T,A>::push")
+    ///     .at("/rustc/0123abcd/library/alloc/src/vec/mod.rs", Some(2417), None);
+    /// assert!(push.is_runtime());
+    /// assert!(Frame::new("std::rt::lang_start").is_runtime()); // no file: by its crate
+    /// assert!(!Frame::new("app::main").at("src/main.rs", Some(5), None).is_runtime());
+    /// ```
     pub fn is_runtime(&self) -> bool {
         if self.is_folded()
             || self.is_entry_point()
@@ -67,11 +77,28 @@ impl Frame {
     }
 
     /// A process or thread entry point of the C library, where stacks start.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// assert!(Frame::new("__libc_start_main").is_entry_point());
+    /// assert!(Frame::new("start_thread").is_entry_point());
+    /// assert!(!Frame::new("app::main").is_entry_point());
+    /// ```
     pub fn is_entry_point(&self) -> bool {
         self.function.starts_with("__libc_start") || ENTRY_POINTS.contains(&self.function.as_str())
     }
 
     /// A frame of the profiler itself or of the allocator shims around it.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let alloc = "<tracealloc::Profiler<A> as core::alloc::global::GlobalAlloc>::alloc";
+    /// assert!(Frame::new(alloc).is_profiler());
+    /// assert!(Frame::new("__rustc::__rust_alloc").is_profiler());
+    /// assert!(!Frame::new("alloc::alloc::alloc").is_profiler()); // std's: a runtime frame
+    /// ```
     pub fn is_profiler(&self) -> bool {
         PROFILER_CRATES.contains(&leading_crate(&self.function))
             || ALLOCATOR_SHIM_PREFIXES
@@ -80,6 +107,15 @@ impl Frame {
     }
 
     /// `file:line`, `file`, or `??` when the debug info has no location.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let parse = Frame::new("app::parse");
+    /// assert_eq!(parse.clone().at("src/parse.rs", Some(30), None).location(), "src/parse.rs:30");
+    /// assert_eq!(parse.clone().at("src/parse.rs", None, None).location(), "src/parse.rs");
+    /// assert_eq!(parse.location(), "??");
+    /// ```
     pub fn location(&self) -> String {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
@@ -89,6 +125,14 @@ impl Frame {
     }
 
     /// `function (file:line)`, how a frame is shown in stacks and flamegraphs.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let frame = Frame::new("app::parse").at("src/parse.rs", Some(30), Some(9));
+    /// assert_eq!(frame.label(), "app::parse (src/parse.rs:30)");
+    /// assert_eq!(Frame::new("app::parse").label(), "app::parse");
+    /// ```
     pub fn label(&self) -> String {
         if self.file.is_some() {
             format!("{} ({})", self.function, self.location())
@@ -103,6 +147,21 @@ impl Snapshot {
     /// profiler, so `Vec::push` growth is charged to the line that pushed. A stack made only of
     /// runtime frames (allocations of the runtime itself) is charged to its first frame outside the
     /// allocation machinery of `alloc` and `core`, such as the `std` function that allocated.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, Snapshot, Stack};
+    ///
+    /// let mut snapshot = Snapshot::empty();
+    /// snapshot.frames = vec![
+    ///     Frame::new("alloc::vec::Vec<T,A>::push")
+    ///         .at("/rustc/0123abcd/library/alloc/src/vec/mod.rs", Some(2417), None),
+    ///     Frame::new("app::cache::insert").at("src/cache.rs", Some(12), None),
+    ///     Frame::new("app::main").at("src/main.rs", Some(5), None),
+    /// ];
+    /// let stack = Stack::new(vec![0, 1, 2]); // innermost first
+    /// let charged = snapshot.user_frame(&stack).unwrap();
+    /// assert_eq!(charged.location(), "src/cache.rs:12"); // the line that pushed
+    /// ```
     pub fn user_frame(&self, stack: &Stack) -> Option<&Frame> {
         let frames = || {
             stack

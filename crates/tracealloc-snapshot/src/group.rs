@@ -107,6 +107,16 @@ impl Stat {
     ///
     /// An estimate of nothing is not certain: about `mean` bytes (one sample's worth, at least
     /// one block) can go unseen, and that is its error, not 0.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Stat;
+    ///
+    /// // A line whose sampled blocks (one sample per 512 KiB) stand for 50 MiB.
+    /// let stat = Stat { key: "src/cache.rs:12".into(), live_bytes: 50 << 20, ..Stat::default() };
+    /// let errors = stat.standard_errors(512 * 1024).unwrap();
+    /// assert_eq!(errors.live_bytes, 5_242_880); // sqrt(512 KiB x 50 MiB) = 5 MiB: +-10%
+    /// assert_eq!(stat.standard_errors(0), None); // exact mode
+    /// ```
     pub fn standard_errors(&self, mean: u64) -> Option<StandardErrors> {
         if mean == 0 {
             return None;
@@ -133,17 +143,62 @@ impl Stat {
     /// The blocks' mean lifetime in microseconds: their summed lifetimes over the allocations (a
     /// realloc is not another block's life). Meaningful only for snapshots recorded with
     /// lifetimes ([`crate::CaptureInfo::lifetimes`]); `None` without allocations.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Stat;
+    ///
+    /// // 4 blocks that lived 1,000 us in all; one of the 5 blocks counted was a realloc.
+    /// let stat = Stat { total_blocks: 5, reallocs: 1, lifetimes_us: 1000, ..Stat::default() };
+    /// assert_eq!(stat.mean_lifetime_us(), Some(250.0));
+    /// assert_eq!(Stat::default().mean_lifetime_us(), None);
+    /// ```
     pub fn mean_lifetime_us(&self) -> Option<f64> {
         let allocations = self.total_blocks.saturating_sub(self.reallocs);
         (allocations != 0).then(|| self.lifetimes_us as f64 / allocations as f64)
     }
 
     /// The frames of a [`GroupBy::Stack`] key, innermost first (the whole key for other groupings).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, GroupBy};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let mut snapshot = snapshot_of(&[("app::cache::insert", "src/cache.rs:12", 4, 4)]);
+    /// snapshot.frames.push(Frame::new("app::main").at("src/main.rs", Some(5), None));
+    /// snapshot.stacks[0].frames.push(1); // called from app::main
+    /// let stack = &snapshot.top(1, GroupBy::Stack)[0];
+    /// let frames: Vec<&str> = stack.frames().collect();
+    /// assert_eq!(frames, ["app::cache::insert (src/cache.rs:12)", "app::main (src/main.rs:5)"]);
+    /// ```
     pub fn frames(&self) -> impl Iterator<Item = &str> {
         self.key.split(Self::STACK_SEPARATOR)
     }
 
     /// The figure `metric` names, for sorting and shares.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Metric, Stat};
+    ///
+    /// let stat = Stat { live_bytes: 4096, total_bytes: 20_480, ..Stat::default() };
+    /// assert_eq!(stat.figure(Metric::LiveBytes), 4096);
+    /// assert_eq!(stat.figure(Metric::TotalBytes), 20_480);
+    /// ```
     pub fn figure(&self, metric: Metric) -> u64 {
         match metric {
             Metric::LiveBytes => self.live_bytes,
@@ -245,6 +300,34 @@ impl Snapshot {
     /// Whether most of the live bytes (of the bytes allocated, when nothing is live) are charged
     /// to allocating frames without a file and line: the program was built without line tables
     /// (a release build's default), and grouping by line or file falls back to function names.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, GroupBy};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// // A release build without line tables: frames have function names only.
+    /// let mut snapshot = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+    /// assert!(!snapshot.lacks_line_tables());
+    /// snapshot.frames[0] = Frame::new("app::cache");
+    /// assert!(snapshot.lacks_line_tables());
+    /// assert_eq!(snapshot.top(1, GroupBy::Line)[0].key, "app::cache"); // by function, then
+    /// ```
     pub fn lacks_line_tables(&self) -> bool {
         let live: u64 = self.sites.iter().map(|s| s.live_bytes).sum();
         let figure = |site: &Site| {
@@ -273,11 +356,76 @@ impl Snapshot {
     }
 
     /// All groups, largest live bytes first (ties: larger total bytes, then key).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::GroupBy;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// let functions: Vec<(String, u64, u64)> = snapshot
+    ///     .statistics(GroupBy::Function)
+    ///     .into_iter()
+    ///     .map(|s| (s.key, s.live_bytes, s.total_blocks))
+    ///     .collect();
+    /// assert_eq!(
+    ///     functions,
+    ///     [("app::cache".to_owned(), 4096, 4), ("app::parse".to_owned(), 1024, 20)]
+    /// );
+    /// ```
     pub fn statistics(&self, by: GroupBy) -> Vec<Stat> {
         self.statistics_sorted(by, Metric::LiveBytes)
     }
 
     /// All groups, largest first by `sort` (ties: the other byte figure, then key).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{GroupBy, Metric};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// // The lines that allocated most, whatever they kept: the churn.
+    /// let churn = snapshot.statistics_sorted(GroupBy::Line, Metric::TotalBlocks);
+    /// assert_eq!((churn[0].key.as_str(), churn[0].total_blocks), ("src/parse.rs:30", 20));
+    /// assert_eq!(churn[0].figure(Metric::TotalBytes), 20 * 1024);
+    /// ```
     pub fn statistics_sorted(&self, by: GroupBy, sort: Metric) -> Vec<Stat> {
         let keys = self.keys(by);
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -299,6 +447,40 @@ impl Snapshot {
 
     /// Per thread (by index into [`Snapshot::threads`]): its groups, largest live bytes first.
     /// Keys are computed once for all threads.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{GroupBy, ThreadInfo};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let mut snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// // The second line's blocks were allocated by a thread named `worker`.
+    /// snapshot.threads.push(ThreadInfo::new("worker", 2, true));
+    /// snapshot.sites[1].thread = 1;
+    ///
+    /// let per_thread = snapshot.statistics_per_thread(GroupBy::Line);
+    /// let keys: Vec<Vec<&str>> =
+    ///     per_thread.iter().map(|t| t.iter().map(|s| s.key.as_str()).collect()).collect();
+    /// assert_eq!(keys, [["src/cache.rs:12"], ["src/parse.rs:30"]]);
+    /// ```
     pub fn statistics_per_thread(&self, by: GroupBy) -> Vec<Vec<Stat>> {
         let keys = self.keys(by);
         let mut per_thread: Vec<HashMap<&str, Stat>> = vec![HashMap::new(); self.threads.len()];
@@ -388,6 +570,40 @@ impl Snapshot {
     }
 
     /// The `n` largest groups by live bytes.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::GroupBy;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// // src/cache.rs:12 keeps 4 blocks of 1 KiB; src/parse.rs:30 allocated 20 and keeps 1.
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// let top = snapshot.top(1, GroupBy::Line);
+    /// assert_eq!(top[0].key, "src/cache.rs:12");
+    /// assert_eq!((top[0].live_bytes, top[0].live_blocks), (4096, 4));
+    /// assert_eq!(
+    ///     top[0].to_string(),
+    ///     "src/cache.rs:12: live 4 KiB in 4 blocks, total 4 KiB in 4 blocks"
+    /// );
+    /// ```
     pub fn top(&self, n: usize, by: GroupBy) -> Vec<Stat> {
         let mut stats = self.statistics(by);
         stats.truncate(n);

@@ -39,6 +39,13 @@ pub struct Frame {
 
 impl Frame {
     /// A frame of `function` without a location (set `file`, `line` and `column` after).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let frame = Frame::new("app::parse");
+    /// assert_eq!((frame.location(), frame.label()), ("??".to_owned(), "app::parse".to_owned()));
+    /// ```
     pub fn new(function: impl Into<String>) -> Frame {
         Frame {
             function: function.into(),
@@ -50,6 +57,14 @@ impl Frame {
     }
 
     /// This frame at `file:line` (and `column`).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let frame = Frame::new("app::parse").at("src/parse.rs", Some(30), Some(9));
+    /// assert_eq!(frame.location(), "src/parse.rs:30");
+    /// assert_eq!(frame.label(), "app::parse (src/parse.rs:30)");
+    /// ```
     pub fn at(mut self, file: impl Into<String>, line: Option<u32>, column: Option<u32>) -> Frame {
         self.file = Some(file.into());
         self.line = line;
@@ -60,12 +75,33 @@ impl Frame {
 
 impl Stack {
     /// A stack of frame indices, innermost first.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, Snapshot, Stack};
+    ///
+    /// let mut snapshot = Snapshot::empty();
+    /// snapshot.frames.push(Frame::new("app::cache::insert")); // frame 0
+    /// snapshot.frames.push(Frame::new("app::main")); // frame 1
+    /// snapshot.stacks.push(Stack::new(vec![0, 1])); // innermost first
+    /// let names: Vec<&str> = snapshot.stack_frames(0).map(|f| f.function.as_str()).collect();
+    /// assert_eq!(names, ["app::cache::insert", "app::main"]);
+    /// ```
     pub fn new(frames: Vec<u32>) -> Stack {
         Stack { frames }
     }
 }
 
 impl ThreadInfo {
+    /// A thread named `name` (the kernel's thread id `tid`), running or not, standing for itself
+    /// alone.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::ThreadInfo;
+    ///
+    /// let main = ThreadInfo::new("main", 4242, true);
+    /// assert_eq!((main.name.as_str(), main.tid, main.alive), ("main", 4242, true));
+    /// assert_eq!(main.threads, 1);
+    /// ```
     pub fn new(name: impl Into<String>, tid: u64, alive: bool) -> ThreadInfo {
         ThreadInfo {
             name: name.into(),
@@ -76,6 +112,15 @@ impl ThreadInfo {
     }
 
     /// This entry standing for `threads` threads, one after another (see [`ThreadInfo::threads`]).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::ThreadInfo;
+    ///
+    /// // 100,000 short-lived threads named conn-0, conn-1, ..., the last of them gone.
+    /// let conns = ThreadInfo::new("conn-*", 4243, false).standing_for(100_000);
+    /// assert_eq!(conns.threads, 100_000);
+    /// assert_eq!(ThreadInfo::new("main", 1, true).standing_for(0).threads, 1); // at least itself
+    /// ```
     pub fn standing_for(mut self, threads: u64) -> ThreadInfo {
         self.threads = threads.max(1);
         self
@@ -84,6 +129,15 @@ impl ThreadInfo {
 
 impl Site {
     /// A site of `stack` on `thread` with zero counters.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Site;
+    ///
+    /// let mut site = Site::new(0, 0); // stack 0, thread 0
+    /// assert_eq!((site.live_bytes, site.total_blocks, site.label.as_deref()), (0, 0, None));
+    /// (site.live_bytes, site.live_blocks) = (4096, 1);
+    /// (site.total_bytes, site.total_blocks) = (8192, 2);
+    /// ```
     pub fn new(stack: u32, thread: u32) -> Site {
         Site {
             stack,
@@ -96,6 +150,14 @@ impl Site {
 impl CaptureInfo {
     /// Stacks captured by `method` (`frame-pointers`, `dwarf-unwind`), `max_depth` frames at most,
     /// every block tracked (set `sampling_bytes` for sampling).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::CaptureInfo;
+    ///
+    /// let mut capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// assert_eq!(capture.sampling_bytes, 0); // exact mode
+    /// capture.sampling_bytes = 512 * 1024; // sampled: site figures are estimates
+    /// ```
     pub fn new(method: impl Into<String>, max_depth: u32, frame_pointers: bool) -> CaptureInfo {
         CaptureInfo {
             method: method.into(),
@@ -115,6 +177,15 @@ impl CaptureInfo {
 
 impl Metadata {
     /// The metadata of a snapshot of process `pid` running `command`; the other fields start empty.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{CaptureInfo, Metadata};
+    ///
+    /// let capture = CaptureInfo::new("dwarf-unwind", 128, false);
+    /// let mut meta = Metadata::new(4242, vec!["./app".into(), "--serve".into()], capture);
+    /// meta.working_dir = Some("/srv/app".into()); // its own paths show relative to it
+    /// assert_eq!((meta.pid, meta.rss_bytes, meta.allocator.is_none()), (4242, 0, true));
+    /// ```
     pub fn new(pid: u32, command: Vec<String>, capture: CaptureInfo) -> Metadata {
         Metadata {
             pid,
@@ -133,6 +204,14 @@ impl Metadata {
 
 impl AllocatorStats {
     /// `name`'s figures, all zero.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::AllocatorStats;
+    ///
+    /// let mut jemalloc = AllocatorStats::new("jemalloc");
+    /// (jemalloc.allocated, jemalloc.resident) = (48 << 20, 64 << 20);
+    /// assert_eq!(jemalloc.active, 0);
+    /// ```
     pub fn new(name: impl Into<String>) -> AllocatorStats {
         AllocatorStats {
             name: name.into(),
@@ -146,6 +225,9 @@ pub const TRUNCATED_FRAME: &str = "[truncated]";
 /// The function name of the one frame of each thread's site for the stacks past the cap on
 /// distinct stacks.
 pub const OTHER_STACKS_FRAME: &str = "[other stacks]";
+/// The function name of the one frame of each thread's site for what it allocated while stack
+/// capture was off: before capture started (`TRACEALLOC_CAPTURE_AT_START=0`), or after it stopped.
+pub const CAPTURE_OFF_FRAME: &str = "[allocated while capture was off]";
 
 /// A call stack, innermost (allocating) frame first, as indices into [`Snapshot::frames`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -297,6 +379,13 @@ impl ReallocCharge {
     }
 
     /// `resizer` or `origin`, as the environment variable and the files spell it.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::ReallocCharge;
+    ///
+    /// assert_eq!(ReallocCharge::Resizer.name(), "resizer");
+    /// assert_eq!(ReallocCharge::Origin.name(), "origin"); // `TRACEALLOC_REALLOC=origin`
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ReallocCharge::Resizer => "resizer",
@@ -364,6 +453,10 @@ pub struct CaptureCounts {
     /// in a chroot without `/proc`), and a walk without them could read past the stack.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub no_stack_bounds: u64,
+    /// Not captured: stack capture was off (`TRACEALLOC_CAPTURE_AT_START=0` before a start, or
+    /// after `stop_capture`); charged to [`CAPTURE_OFF_FRAME`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capture_off: u64,
 }
 
 /// The profiler's own cost and honesty figures.
@@ -406,6 +499,36 @@ pub struct ProfilerFigures {
 }
 
 /// A snapshot of the heap: every call site's counters per thread, with symbolized stacks.
+///
+/// `tracealloc::snapshot()` takes one, [`Snapshot::load`] reads one from a file; tests and tools
+/// build them in code:
+///
+/// ```
+/// use tracealloc_snapshot::{
+///     CaptureInfo, Frame, GroupBy, Metadata, Site, Snapshot, Stack, ThreadInfo,
+/// };
+///
+/// let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+/// snapshot.threads.push(ThreadInfo::new("main", 1, true)); // thread 0
+/// // Frames, and stacks as frame indices, innermost first.
+/// snapshot.frames.push(Frame::new("app::cache::insert").at("src/cache.rs", Some(12), None));
+/// snapshot.frames.push(Frame::new("app::main").at("src/main.rs", Some(5), None));
+/// snapshot.stacks.push(Stack::new(vec![0, 1])); // stack 0
+/// // A site: a stack on a thread, with its counters.
+/// let mut site = Site::new(0, 0);
+/// (site.live_bytes, site.live_blocks, site.total_bytes, site.total_blocks) = (4096, 4, 8192, 8);
+/// snapshot.sites.push(site);
+/// snapshot.totals = snapshot.site_sum();
+///
+/// let line = &snapshot.top(1, GroupBy::Line)[0];
+/// assert_eq!(
+///     line.to_string(),
+///     "src/cache.rs:12: live 4 KiB in 4 blocks, total 8 KiB in 8 blocks"
+/// );
+/// let stack = &snapshot.top(1, GroupBy::Stack)[0];
+/// assert_eq!(stack.key, "app::cache::insert (src/cache.rs:12) <- app::main (src/main.rs:5)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -439,6 +562,17 @@ pub struct TimePoint {
 }
 
 impl TimePoint {
+    /// The moment `t_ms` milliseconds after the first allocation, with its live bytes and blocks
+    /// and the process's resident memory.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Snapshot, TimePoint};
+    ///
+    /// let mut snapshot = Snapshot::empty();
+    /// snapshot.timeline = vec![TimePoint::new(0, 0, 0, 0), TimePoint::new(250, 4096, 2, 8 << 20)];
+    /// let peak = snapshot.timeline.iter().max_by_key(|p| p.live_bytes).unwrap();
+    /// assert_eq!((peak.t_ms, peak.live_blocks), (250, 2));
+    /// ```
     pub fn new(t_ms: u64, live_bytes: u64, live_blocks: u64, rss_bytes: u64) -> TimePoint {
         TimePoint {
             t_ms,
@@ -451,6 +585,13 @@ impl TimePoint {
 
 impl Snapshot {
     /// An empty snapshot without metadata (a placeholder; allocates nothing).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Snapshot;
+    ///
+    /// let empty = Snapshot::empty();
+    /// assert!(empty.sites.is_empty() && empty.format.is_empty()); // not a file's snapshot
+    /// ```
     pub fn empty() -> Self {
         let capture = CaptureInfo::new(String::new(), 0, false);
         let mut empty = Snapshot::new_without_format(Metadata::new(0, Vec::new(), capture));
@@ -459,6 +600,15 @@ impl Snapshot {
     }
 
     /// An empty snapshot of the current format with the given metadata.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{CaptureInfo, FORMAT_NAME, FORMAT_VERSION, Metadata, Snapshot};
+    ///
+    /// let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// let snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// assert_eq!((snapshot.format.as_str(), snapshot.version), (FORMAT_NAME, FORMAT_VERSION));
+    /// assert_eq!(snapshot.totals.live_bytes, 0);
+    /// ```
     pub fn new(meta: Metadata) -> Self {
         let mut snapshot = Snapshot::new_without_format(meta);
         snapshot.format = crate::FORMAT_NAME.to_owned();
@@ -482,6 +632,16 @@ impl Snapshot {
 
     /// `text` with its source paths shortened for people ([`crate::short_paths_in`]): relative
     /// to the program's workspace when known, else to its working directory.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Snapshot;
+    ///
+    /// let mut snapshot = Snapshot::empty();
+    /// snapshot.meta.workspace_dir = Some("/home/me/app".into());
+    /// assert_eq!(snapshot.short_paths("/home/me/app/src/main.rs:3"), "src/main.rs:3");
+    /// let std = "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/rt.rs:206";
+    /// assert_eq!(snapshot.short_paths(std), "std/src/rt.rs:206");
+    /// ```
     pub fn short_paths<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         let root = self.meta.workspace_dir.as_deref();
         let shorter = crate::short_paths_in(text, root.or(self.meta.working_dir.as_deref()));
@@ -494,6 +654,31 @@ impl Snapshot {
     }
 
     /// The frames of a stack, innermost first.
+    ///
+    /// ```
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+    /// let site = &snapshot.sites[0];
+    /// let frames: Vec<String> = snapshot.stack_frames(site.stack).map(|f| f.label()).collect();
+    /// assert_eq!(frames, ["app::cache (src/cache.rs:12)"]);
+    /// ```
     pub fn stack_frames(&self, stack: u32) -> impl Iterator<Item = &Frame> + '_ {
         self.stacks[stack as usize]
             .frames
@@ -503,6 +688,34 @@ impl Snapshot {
 
     /// Sum of the sites' counters (equal to `totals` when the program was quiescent, except blocks
     /// allocated before the profiler could capture stacks).
+    ///
+    /// ```
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::parse", "src/parse.rs:30", 1, 20),
+    /// ]);
+    /// let sum = snapshot.site_sum();
+    /// assert_eq!((sum.live_bytes, sum.live_blocks, sum.total_blocks), (5 * 1024, 5, 24));
+    /// assert_eq!(sum.peak_bytes, 0); // the peak is the process's: `totals` only
+    /// ```
     pub fn site_sum(&self) -> HeapStats {
         let mut sum = HeapStats::default();
         for site in &self.sites {

@@ -46,6 +46,29 @@ pub fn short_path<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
     Cow::Borrowed(path)
 }
 
+/// `path` as it reads in any checkout and on any machine, to match the frames of two snapshots
+/// (of two runs, two checkouts, two machines): the toolchain's sources, registry crates and git
+/// dependencies as [`short_path`] gives them (`alloc/src/vec/mod.rs`,
+/// `serde-1.0.1/src/de.rs`, `tokio/tokio/src/lib.rs`), and any other file, absolute or relative,
+/// relative to its crate: from its last `src`, `tests`, `examples` or `benches` directory on
+/// (`/home/a/proj/src/main.rs` and `/tmp/b/proj/src/main.rs` both read `src/main.rs`), or its
+/// file name when it has none (`build.rs`). Two crates of one workspace have files of the same
+/// crate-relative path, so a frame is matched by this path *and* its function, whose name starts
+/// with its crate's.
+pub(crate) fn crate_relative_path(path: &str) -> Cow<'_, str> {
+    let short = short_path(path, None);
+    if short != path {
+        return short;
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let file_name = parts.len() - 1;
+    let from = parts[..file_name]
+        .iter()
+        .rposition(|part| matches!(*part, "src" | "tests" | "examples" | "benches"))
+        .unwrap_or(file_name);
+    Cow::Owned(parts[from..].join("/"))
+}
+
 /// `text` (a key, a frame label, a folded stack) with every absolute path in it shortened by
 /// [`short_path`]. A path starts with `/` at the start of the text or after `(`, ` ` or `;`, and
 /// runs to the next `:`, `)`, `;` or space.
@@ -133,6 +156,67 @@ mod tests {
         assert_eq!(
             short_path("/work/app/src/main.rs", None),
             "/work/app/src/main.rs"
+        );
+    }
+
+    /// The same file in two checkouts, on two machines (another cargo home, another index
+    /// hash), reads the same; files of different crates or different versions do not.
+    #[test]
+    fn crate_relative_paths_are_the_same_across_checkouts_and_machines() {
+        let same = [
+            (
+                "/home/a/proj/src/main.rs",
+                "/tmp/b/proj-copy/src/main.rs",
+                "src/main.rs",
+            ),
+            (
+                "/home/a/proj/crates/core/src/parse/expr.rs",
+                "/ci/build/crates/core/src/parse/expr.rs",
+                "src/parse/expr.rs",
+            ),
+            (
+                "/home/a/proj/cli/tests/cli.rs",
+                "/w/cli/tests/cli.rs",
+                "tests/cli.rs",
+            ),
+            (
+                "/home/a/src/proj/examples/src/bin/demo.rs",
+                "/tmp/b/proj/examples/src/bin/demo.rs",
+                "src/bin/demo.rs",
+            ),
+            (
+                "/home/a/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.1/src/de.rs",
+                "/Users/b/.cargo/registry/src/index.crates.io-6f17d22bba15001f/serde-1.0.1/src/de.rs",
+                "serde-1.0.1/src/de.rs",
+            ),
+            (
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/alloc/src/vec/mod.rs",
+                "/rustc/17067e9ac6d7e98f18d4ba4fd5c6e5c6ac8bb9f8/library/alloc/src/vec/mod.rs",
+                "alloc/src/vec/mod.rs",
+            ),
+            ("/home/a/proj/build.rs", "/tmp/b/proj/build.rs", "build.rs"),
+            (
+                "crates/core/src/lib.rs",
+                "/ci/build/crates/core/src/lib.rs",
+                "src/lib.rs",
+            ),
+            (
+                "./csu/../sysdeps/x86/libc-start.c",
+                "/build/glibc/csu/libc-start.c",
+                "libc-start.c",
+            ),
+        ];
+        for (a, b, relative) in same {
+            assert_eq!(crate_relative_path(a), relative, "{a}");
+            assert_eq!(crate_relative_path(b), relative, "{b}");
+        }
+        assert_ne!(
+            crate_relative_path(
+                "/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.1/src/de.rs"
+            ),
+            crate_relative_path(
+                "/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.2/src/de.rs"
+            )
         );
     }
 

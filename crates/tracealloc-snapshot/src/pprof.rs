@@ -7,6 +7,10 @@
 //! sample carries a `thread` label, and a `label` one when the blocks were allocated under a task
 //! label. Exact counts have period 1; a sampled profile's figures are the unbiased estimates and
 //! its period is the mean sampling interval in bytes, as Go's heap profiles set it.
+//!
+//! Function names are Rust paths without their generic arguments
+//! (`<F as core::ops::function::FnOnce>::call_once`, `alloc::vec::Vec::with_capacity`): see
+//! [`readable_name`] for why pprof needs them so.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -117,6 +121,90 @@ impl Strings {
     }
 }
 
+/// `function` without its generic arguments, as pprof shows a function: `Vec<T>::push` reads
+/// `Vec::push`, `std::panic::catch_unwind::<main::{{closure}}, isize>` reads
+/// `std::panic::catch_unwind`, `<alloc::alloc::Global>::alloc_impl` reads
+/// `alloc::alloc::Global::alloc_impl`, and a trait method keeps its qualified self type and trait,
+/// `<<Box<str> as From<&str>>::from as FnOnce<(&str,)>>::call_once` reading
+/// `<<Box as From>::from as FnOnce>::call_once` (with full paths).
+///
+/// pprof simplifies a name it takes for demangled C++ (any name with `::`) when the profile gives
+/// it as both the name and the system name, as Go's profiles do: it cuts every `<...>` and
+/// `(...)`, so `<F as core::ops::function::FnOnce<()>>::call_once` read `::call_once` in
+/// `go tool pprof -top`, and each closure's call glue looked the same. A profile whose name and
+/// system name differ is taken as already simplified and shown as written: so the name is this
+/// one, and the system name is left empty (the full names with their generic arguments, which
+/// would make one row of each instantiation in pprof's tables, are in the snapshot).
+pub fn readable_name(function: &str) -> String {
+    let mut out = String::with_capacity(function.len());
+    // The output position of each open `<` that starts a qualified path (`<T as Trait>`, `<T>`,
+    // `<impl [T]>`); generic arguments are skipped whole.
+    let mut qualified: Vec<usize> = Vec::new();
+    let mut rest = function;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("->") {
+            out.push_str("->");
+            rest = after;
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '<' => {
+                let turbofish = out.ends_with("::") && !rest.starts_with("impl ");
+                let after_name = out
+                    .chars()
+                    .next_back()
+                    .is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '}');
+                if turbofish || after_name {
+                    if turbofish {
+                        out.truncate(out.len() - 2);
+                    }
+                    rest = skip_generic_arguments(rest);
+                } else {
+                    qualified.push(out.len());
+                    out.push('<');
+                }
+            }
+            '>' => match qualified.pop() {
+                // `<path>::` is `path::`; any other qualified path keeps its brackets.
+                Some(open)
+                    if out[open + 1..]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == ':') =>
+                {
+                    out.remove(open);
+                }
+                _ => out.push('>'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `rest` after the generic arguments it starts within (just past their opening `<`).
+fn skip_generic_arguments(mut rest: &str) -> &str {
+    let mut depth = 1;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("->") {
+            rest = after;
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
+}
+
 /// Writes `snapshot` as a gzipped pprof profile.
 pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
     let mut strings = Strings::default();
@@ -161,7 +249,8 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         profile.comment.push(strings.id(&error));
     }
 
-    // Functions by (name, file); locations by the run of frame ids they hold.
+    // Functions by (readable name, file): the instantiations of a generic function are one;
+    // locations by the run of frame ids they hold.
     let mut functions: HashMap<(String, String), u64> = HashMap::new();
     let mut locations: HashMap<Vec<u32>, u64> = HashMap::new();
     let mut stack_locations: Vec<Vec<u64>> = Vec::with_capacity(snapshot.stacks.len());
@@ -195,14 +284,15 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
                     .map(|&f| {
                         let frame = &snapshot.frames[f as usize];
                         let file = frame.file.clone().unwrap_or_default();
-                        let key = (frame.function.clone(), file.clone());
+                        let key = (readable_name(&frame.function), file.clone());
                         let next_fn = functions.len() as u64 + 1;
-                        let function_id = *functions.entry(key).or_insert_with(|| {
-                            let name = strings.id(&frame.function);
+                        let function_id = *functions.entry(key).or_insert_with_key(|key| {
                             profile.function.push(Function {
                                 id: next_fn,
-                                name,
-                                system_name: name,
+                                name: strings.id(&key.0),
+                                // Empty, so that pprof shows the name as it is (see
+                                // `readable_name`).
+                                system_name: 0,
                                 filename: strings.id(&file),
                             });
                             next_fn
@@ -329,5 +419,94 @@ mod tests {
             .iter()
             .any(|f| profile.string_table[f.name as usize] == "leak_diff::leak");
         assert!(leak, "the leaking function is named");
+        // Readable names, none of which pprof cuts down: no system name to re-demangle.
+        let names: std::collections::BTreeSet<&str> = profile
+            .function
+            .iter()
+            .map(|f| profile.string_table[f.name as usize].as_str())
+            .collect();
+        for name in [
+            "<&dyn core::ops::function::Fn + core::marker::Sync + \
+             core::panic::unwind_safe::RefUnwindSafe as core::ops::function::FnOnce>::call_once",
+            "std::panic::catch_unwind",
+            "std::rt::lang_start::{{closure}}",
+            "leak_diff::main::{{closure}}",
+        ] {
+            assert!(names.contains(name), "{name} in {names:#?}");
+        }
+        assert!(names.iter().all(|n| !n.starts_with("::")), "{names:#?}");
+        assert!(profile.function.iter().all(|f| f.system_name == 0));
+    }
+
+    /// Generic arguments go, turbofish and all; qualified paths keep their self type and trait;
+    /// `<path>::` is `path::`.
+    #[test]
+    fn names_lose_their_generic_arguments_and_keep_their_trait() {
+        let cases = [
+            ("leak_diff::main", "leak_diff::main"),
+            (
+                "leak_diff::main::{{closure}}",
+                "leak_diff::main::{{closure}}",
+            ),
+            (
+                "alloc::vec::Vec<T>::with_capacity",
+                "alloc::vec::Vec::with_capacity",
+            ),
+            (
+                "std::panic::catch_unwind::<std::rt::lang_start_internal::{{closure}}, isize>",
+                "std::panic::catch_unwind",
+            ),
+            (
+                "<alloc::alloc::Global>::alloc_impl",
+                "alloc::alloc::Global::alloc_impl",
+            ),
+            (
+                "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+                "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+            ),
+            (
+                "<<alloc::boxed::Box<str> as core::convert::From<&str>>::from as \
+                 core::ops::function::FnOnce<(&str,)>>::call_once",
+                "<<alloc::boxed::Box as core::convert::From>::from as \
+                 core::ops::function::FnOnce>::call_once",
+            ),
+            (
+                "<fn() -> core::result::Result<(), alloc::string::String> as \
+                 core::ops::function::FnOnce<()>>::call_once",
+                "<fn() -> core::result::Result as core::ops::function::FnOnce>::call_once",
+            ),
+            (
+                "<&dyn core::ops::function::Fn<(), Output = i32> + core::marker::Sync as \
+                 core::ops::function::FnOnce<()>>::call_once",
+                "<&dyn core::ops::function::Fn + core::marker::Sync as \
+                 core::ops::function::FnOnce>::call_once",
+            ),
+            (
+                "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+                "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec",
+            ),
+            (
+                "<[u8]>::to_vec_in::<alloc::alloc::Global>",
+                "<[u8]>::to_vec_in",
+            ),
+            (
+                "alloc::slice::<impl [T]>::to_vec",
+                "alloc::slice::<impl [T]>::to_vec",
+            ),
+            (
+                "<core::option::Option<&str>>::map::<alloc::boxed::Box<str>, \
+                 <alloc::boxed::Box<str> as core::convert::From<&str>>::from>",
+                "core::option::Option::map",
+            ),
+            (
+                "<alloc::collections::btree::node::NodeRef<alloc::collections::btree::node::\
+                 marker::Owned, usize, u8, alloc::collections::btree::node::marker::Leaf>>::\
+                 new_leaf::<alloc::alloc::Global>",
+                "alloc::collections::btree::node::NodeRef::new_leaf",
+            ),
+        ];
+        for (function, readable) in cases {
+            assert_eq!(readable_name(function), readable, "{function}");
+        }
     }
 }

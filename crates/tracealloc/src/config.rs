@@ -53,6 +53,12 @@ pub const REALLOC_ENV: &str = "TRACEALLOC_REALLOC";
 /// The environment variable that seeds sampled mode's random intervals, to reproduce a run: every
 /// run draws a fresh seed otherwise (the snapshot records it).
 pub const SEED_ENV: &str = "TRACEALLOC_SEED";
+/// The environment variable naming the control socket to serve (a Unix socket path; `{pid}` is
+/// replaced by the process id): `tracealloc snapshot` and `tracealloc live` connect to it.
+pub const LISTEN_ENV: &str = "TRACEALLOC_LISTEN";
+/// The environment variable that starts the process with stack capture off (`0`): allocations are
+/// counted, and charged to stacks only from `start_capture()` or the control socket's `start` on.
+pub const CAPTURE_AT_START_ENV: &str = "TRACEALLOC_CAPTURE_AT_START";
 
 /// About 200 bytes per stack, as a thread's stacks share their outer frames (syn's 111,671 stacks
 /// of 31 frames on average: a 128-byte record, 3.3 new frame nodes of 16 bytes, table slots):
@@ -155,6 +161,42 @@ impl Policy {
 
 /// The longest `TRACEALLOC_OUT` kept (Linux's `PATH_MAX`); a longer one is refused with a notice.
 const OUT_CAPACITY: usize = 4096;
+/// The longest `TRACEALLOC_LISTEN` kept: a Unix socket's path (`sun_path`) holds 108 bytes with
+/// its NUL, and `{pid}` grows by up to 2 bytes.
+const LISTEN_CAPACITY: usize = 105;
+
+/// A path read from the environment into the configuration itself (reading it allocates nothing).
+struct PathSetting<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> PathSetting<N> {
+    /// The path in the environment variable `name`, when set, not empty and at most `N` bytes;
+    /// a longer one is said on stderr as `too_long`.
+    fn from_env(name: &std::ffi::CStr, too_long: &[u8]) -> Self {
+        let mut setting = PathSetting {
+            bytes: [0; N],
+            len: 0,
+        };
+        let fits = env(name, |path| {
+            let fits = path.len() <= N;
+            if fits {
+                setting.bytes[..path.len()].copy_from_slice(path);
+                setting.len = path.len();
+            }
+            fits
+        });
+        if fits == Some(false) {
+            crate::sys::write_stderr(too_long);
+        }
+        setting
+    }
+
+    fn get(&self) -> Option<&[u8]> {
+        (self.len > 0).then(|| &self.bytes[..self.len])
+    }
+}
 
 /// Everything the profiler reads from its environment and its `Profiler` value.
 pub(crate) struct Config {
@@ -179,8 +221,10 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     /// Whether `TRACEALLOC_SEED` chose it.
     pub(crate) seed_from_env: bool,
-    out: [u8; OUT_CAPACITY],
-    out_len: usize,
+    /// Whether stacks are captured from the start (`TRACEALLOC_CAPTURE_AT_START`, default on).
+    pub(crate) capture_at_start: bool,
+    out: PathSetting<OUT_CAPACITY>,
+    listen: PathSetting<LISTEN_CAPACITY>,
 }
 
 impl Config {
@@ -229,7 +273,7 @@ impl Config {
                 DEFAULT_DEPTH
             }
         };
-        let mut config = Config {
+        Config {
             policy,
             request,
             sample_from_env: sample_env.is_some(),
@@ -246,28 +290,27 @@ impl Config {
             keep: env_u64(c"TRACEALLOC_KEEP").filter(|&keep| keep > 0),
             seed: seed_env.unwrap_or_else(fresh_seed),
             seed_from_env: seed_env.is_some(),
-            out: [0; OUT_CAPACITY],
-            out_len: 0,
-        };
-        let fits = env(c"TRACEALLOC_OUT", |out| {
-            let fits = out.len() <= OUT_CAPACITY;
-            if fits {
-                config.out[..out.len()].copy_from_slice(out);
-                config.out_len = out.len();
-            }
-            fits
-        });
-        if fits == Some(false) {
-            crate::sys::write_stderr(
+            capture_at_start: env_u64(c"TRACEALLOC_CAPTURE_AT_START") != Some(0),
+            out: PathSetting::from_env(
+                c"TRACEALLOC_OUT",
                 b"tracealloc: TRACEALLOC_OUT is longer than 4096 bytes; no snapshot is written\n",
-            );
+            ),
+            listen: PathSetting::from_env(
+                c"TRACEALLOC_LISTEN",
+                b"tracealloc: TRACEALLOC_LISTEN is longer than a Unix socket's path can be (105 \
+                  bytes); no control socket is served\n",
+            ),
         }
-        config
     }
 
     /// `TRACEALLOC_OUT`, the snapshot path pattern, when set and not empty.
     pub(crate) fn out(&self) -> Option<&[u8]> {
-        (self.out_len > 0).then(|| &self.out[..self.out_len])
+        self.out.get()
+    }
+
+    /// `TRACEALLOC_LISTEN`, the control socket's path pattern, when set and not empty.
+    pub(crate) fn listen(&self) -> Option<&[u8]> {
+        self.listen.get()
     }
 
     /// Whether lifetimes are recorded.

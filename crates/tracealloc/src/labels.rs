@@ -5,8 +5,36 @@
 //! code. A block keeps its label when another task or thread frees it. Labels nest: the innermost
 //! one wins. Snapshots group by label (`GroupBy::Label`, `tracealloc top --by label`).
 //!
-//! ```ignore
-//! tokio::spawn(tracealloc::labeled("ingest", async move { ingest(batch).await }));
+//! ```
+//! #[global_allocator]
+//! static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+//!
+//! use std::future::Future;
+//! use std::task::{Context, Poll, Waker};
+//! use tracealloc::GroupBy;
+//!
+//! async fn ingest(batch: usize) -> Vec<u8> {
+//!     vec![0u8; batch]
+//! }
+//!
+//! fn main() {
+//!     // Synchronous code: what the closure allocates is charged to "parse" as well.
+//!     let parsed = tracealloc::with_label("parse", || vec![1u8; 3000]);
+//!
+//!     // A task: `tokio::spawn(tracealloc::labeled("ingest", ingest(5000)))` charges each of its
+//!     // polls, on whichever worker thread, to "ingest". Polled here by hand, once:
+//!     let mut task = std::pin::pin!(tracealloc::labeled("ingest", ingest(5000)));
+//!     let Poll::Ready(ingested) = task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+//!     else {
+//!         unreachable!("ready at once")
+//!     };
+//!
+//!     let by_label = tracealloc::snapshot().statistics(GroupBy::Label);
+//!     let live = |label: &str| by_label.iter().find(|s| s.key == label).map(|s| s.live_bytes);
+//!     assert_eq!(live("parse"), Some(3000));
+//!     assert_eq!(live("ingest"), Some(5000));
+//!     drop((parsed, ingested));
+//! }
 //! ```
 
 use std::future::Future;
@@ -16,14 +44,51 @@ use std::task::{Context, Poll};
 use crate::process;
 use crate::state::record::Label;
 
-/// Runs `f` with its allocations charged to `label`.
+/// Runs `f` with its allocations charged to `label`, and returns its value.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let index = tracealloc::with_label("index", || vec![0u64; 512]);
+///     let snapshot = tracealloc::snapshot();
+///     let top = &snapshot.top(1, tracealloc::GroupBy::Label)[0];
+///     assert_eq!((top.key.as_str(), top.live_bytes), ("index", 4096));
+///     # drop(index);
+/// }
+/// ```
 pub fn with_label<R>(label: &'static str, f: impl FnOnce() -> R) -> R {
     // Restored when dropped, also when `f` panics.
     let _label = process::enter_label(Label::of(label));
     f()
 }
 
-/// `fut`, with the allocations of each of its polls charged to `label`.
+/// `fut`, with the allocations of each of its polls charged to `label`: give it to any
+/// executor (`tokio::spawn(tracealloc::labeled("ingest", ingest(batch)))`).
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+///
+/// async fn decode(input: &str) -> Vec<u32> {
+///     input.split(',').map(|n| n.parse().unwrap()).collect()
+/// }
+///
+/// fn main() {
+///     let mut task = std::pin::pin!(tracealloc::labeled("decode", decode("1,2,3")));
+///     let Poll::Ready(numbers) = task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+///     else {
+///         unreachable!()
+///     };
+///     assert_eq!(numbers, [1, 2, 3]);
+///     let snapshot = tracealloc::snapshot();
+///     assert!(snapshot.sites().iter().any(|s| s.label.as_deref() == Some("decode")));
+/// }
+/// ```
 pub fn labeled<F: Future>(label: &'static str, fut: F) -> Labeled<F> {
     Labeled { label, inner: fut }
 }
@@ -52,12 +117,21 @@ impl<F: Future> Future for Labeled<F> {
 
 /// A `tracing` layer (feature `tracing`) that labels allocations by span: while a span is entered on
 /// a thread, that thread's allocations are charged to the span's name, the innermost span winning.
+/// Install it as a layer of a `tracing-subscriber` registry, beside your other layers:
 ///
-/// ```ignore
+/// ```
 /// use tracing_subscriber::prelude::*;
+///
 /// tracing_subscriber::registry().with(tracealloc::LabelLayer).init();
+/// assert!(tracing_core::dispatcher::has_been_set());
+///
+/// // From here on, in a program whose global allocator is the profiler,
+/// //     let _span = tracing::info_span!("ingest").entered();
+/// // charges this thread's allocations to "ingest" until the span is exited
+/// // (`GroupBy::Label`, `tracealloc top --by label`).
 /// ```
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LabelLayer;
 

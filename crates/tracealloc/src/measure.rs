@@ -1,11 +1,51 @@
 //! Exact allocation figures of one piece of code on the calling thread, and assertions on them
 //! for tests. Other threads never count, so heap tests run in an ordinary parallel `cargo test`
-//! (or cargo-nextest), with no `--test-threads=1`.
+//! (or cargo-nextest), with no `--test-threads=1`. In an integration test, the
+//! `#[global_allocator]` line goes in the test file.
 //!
-//! ```ignore
-//! let m = tracealloc::measure(|| { let v: Vec<u8> = Vec::with_capacity(10); drop(v); });
-//! assert_eq!((m.allocations, m.live_blocks), (1, 0));
-//! let total = tracealloc::assert_max_allocations!(0, { 2 + 2 });
+//! ```
+//! #[global_allocator]
+//! static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+//!
+//! use tracealloc::{assert_max_allocations, assert_max_peak, assert_no_alloc, assert_no_leaks};
+//!
+//! fn main() {
+//!     // Exact figures of one piece of code: a block of 100 bytes, still live at its end.
+//!     let (kept, m) = tracealloc::measure_with(|| vec![0u8; 100]);
+//!     assert_eq!((m.allocations, m.bytes, m.live_bytes, m.live_blocks), (1, 100, 100, 1));
+//!     assert_eq!(
+//!         m.to_string(),
+//!         "1 allocation of 100 B; live at the end: 100 B in 1 block; peak 100 B; \
+//!          freed from before: 0 B in 0 blocks"
+//!     );
+//!     // Freeing an older block allocates nothing, and is counted apart.
+//!     let m = tracealloc::measure(|| drop(kept));
+//!     assert_eq!((m.allocations, m.freed_before_blocks, m.freed_before_bytes), (0, 1, 100));
+//!
+//!     // Assertions for tests: each returns the expression's value.
+//!     let sum = assert_no_alloc!((1..=10).sum::<u32>()); // a hot path
+//!     let text = assert_max_allocations!(1, String::from("one block"));
+//!     let len = assert_no_leaks!(vec![0u8; 64].len()); // allocates, but frees it all
+//!     assert_max_peak!(1024, {
+//!         let (a, b) = (vec![0u8; 512], vec![0u8; 512]); // 1 KiB at once, at most
+//!         a.len() + b.len()
+//!     });
+//!     assert_eq!((sum, text.as_str(), len), (55, "one block", 64));
+//!
+//!     // A broken limit panics, naming the figures and the sites that allocated.
+//!     let failed = std::panic::catch_unwind(|| assert_max_allocations!(0, vec![1u8]));
+//!     let message = failed.unwrap_err().downcast::<String>().unwrap();
+//!     assert!(message.starts_with("assert_max_allocations!(0) failed: 1 allocation, at most 0"));
+//!
+//!     // Scoped threads count when started through the measure's scope.
+//!     let (_, m) = tracealloc::measure_scoped(|scope| {
+//!         for _ in 0..4 {
+//!             scope.spawn(|| drop(vec![0u8; 1000]));
+//!         }
+//!     });
+//!     assert!(m.allocations >= 4 && m.bytes >= 4000); // and what starting threads allocates
+//!     assert_eq!(m.live_blocks, 0);
+//! }
 //! ```
 //!
 //! What counts: every allocation, realloc and free the calling thread makes while the code runs,
@@ -86,6 +126,21 @@ impl Measurement {
 
     /// The `n` sites that allocated most by `metric` (allocations, bytes or live bytes), each
     /// with its short stack: for messages. Symbolizes, untracked.
+    ///
+    /// ```no_run
+    /// #[global_allocator]
+    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+    ///
+    /// fn main() {
+    ///     let m = tracealloc::measure(|| {
+    ///         for _ in 0..3 {
+    ///             drop(vec![0u8; 10]);
+    ///         }
+    ///     });
+    ///     let sites = m.top_sites(5, tracealloc::Metric::TotalBlocks);
+    ///     assert!(sites.starts_with("  3 allocations, 30 B (0 B live in 0 blocks) at\n"));
+    /// }
+    /// ```
     pub fn top_sites(&self, n: usize, metric: Metric) -> String {
         ReentrancyGuard::untracked(|| {
             let model = crate::snapshot::model_of_sites(&self.sites);
@@ -144,7 +199,22 @@ impl fmt::Display for Measurement {
     }
 }
 
-/// Measures what `f` allocates on the calling thread.
+/// Measures what `f` allocates on the calling thread. Reallocs count as allocations, as dhat-rs
+/// counts them:
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let m = tracealloc::measure(|| {
+///         let mut v: Vec<u64> = Vec::with_capacity(4); // 32 bytes
+///         v.extend([1, 2, 3, 4, 5]); // grows: a realloc to 64 bytes
+///     });
+///     assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 32 + 64, 0));
+///     assert_eq!(m.peak_bytes, 64);
+/// }
+/// ```
 ///
 /// # Panics
 /// When the profiler is not the program's global allocator (the message gives the line to add),
@@ -156,6 +226,17 @@ pub fn measure(f: impl FnOnce()) -> Measurement {
 
 /// Measures what `f` allocates on the calling thread, and returns `f`'s value too. See
 /// [`measure`].
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let (word, m) = tracealloc::measure_with(|| "hello".to_uppercase());
+///     assert_eq!(word, "HELLO");
+///     assert_eq!((m.allocations, m.live_bytes), (1, 5)); // the String's 5 bytes, still live
+/// }
+/// ```
 #[track_caller]
 pub fn measure_with<R>(f: impl FnOnce() -> R) -> (R, Measurement) {
     match process::measure_begin() {
@@ -197,6 +278,21 @@ pub struct MeasuredScope<'scope, 'env: 'scope> {
 impl<'scope, 'env> MeasuredScope<'scope, 'env> {
     /// Spawns a scoped thread whose allocations count in the measure (from the closure's start:
     /// what the thread's own start-up allocates is not counted).
+    ///
+    /// ```no_run
+    /// #[global_allocator]
+    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+    ///
+    /// fn main() {
+    ///     let (total, m) = tracealloc::measure_scoped(|scope| {
+    ///         let worker = scope.spawn(|| vec![0u8; 1000].len()); // counted
+    ///         std::thread::spawn(|| vec![0u8; 5000]).join().unwrap(); // a thread of its own: not
+    ///         worker.join().unwrap()
+    ///     });
+    ///     assert_eq!(total, 1000);
+    ///     assert!(m.bytes >= 1000 && m.bytes < 5000);
+    /// }
+    /// ```
     pub fn spawn<F, T>(&self, f: F) -> std::thread::ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -220,6 +316,22 @@ impl<'scope, 'env> MeasuredScope<'scope, 'env> {
 /// bytes exactly; `live_*` as each thread left them when it finished (less what was freed since);
 /// `peak_bytes` as the sum of the threads' peaks, an upper bound. A block of a scoped thread freed
 /// by the calling thread counts in its `freed_before_*`.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let data: Vec<Vec<u8>> = (0..4).map(|_| vec![0u8; 256]).collect();
+///     let (lens, m) = tracealloc::measure_scoped(|scope| {
+///         let handles: Vec<_> = data.iter().map(|d| scope.spawn(move || d.to_vec())).collect();
+///         handles.into_iter().map(|h| h.join().unwrap().len()).collect::<Vec<_>>()
+///     });
+///     assert_eq!(lens, [256; 4]);
+///     // Each thread's copy (256 bytes, 4 of them), and what starting the threads allocates.
+///     assert!(m.bytes >= 4 * 256);
+/// }
+/// ```
 #[track_caller]
 pub fn measure_scoped<'env, R>(
     f: impl for<'scope> FnOnce(&MeasuredScope<'scope, 'env>) -> R,
@@ -280,6 +392,20 @@ impl Baseline {
     /// The baseline `name` in `dir`, exact (no tolerance), updated when
     /// `TRACEALLOC_UPDATE_BASELINES` is set to anything but `0`. A missing file is recorded,
     /// except under `CI=true` (or `CI=1`), where it fails.
+    ///
+    /// ```no_run
+    /// #[global_allocator]
+    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+    ///
+    /// use tracealloc::measure::Baseline;
+    ///
+    /// fn main() {
+    ///     let m = tracealloc::measure(|| drop(vec![0u8; 100]));
+    ///     let mut baseline = Baseline::new("allocation-baselines", "small_vec");
+    ///     baseline.tolerance_percent = 10.0; // a figure may grow by 10% before the check fails
+    ///     baseline.check(&m).unwrap(); // the first run records small_vec.json
+    /// }
+    /// ```
     pub fn new(dir: impl Into<PathBuf>, name: impl Into<String>) -> Baseline {
         Baseline {
             dir: dir.into(),
@@ -298,6 +424,25 @@ impl Baseline {
     /// tolerance. With `update`, stores `m`'s figures and passes. With no file yet, stores them
     /// with a notice on stderr and passes if `record_missing`, else (under `CI=true`) `Err` names
     /// the file to record and commit.
+    ///
+    /// ```no_run
+    /// #[global_allocator]
+    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+    ///
+    /// use tracealloc::measure::Baseline;
+    ///
+    /// fn main() {
+    ///     let dir = std::env::temp_dir().join(format!("baselines-{}", std::process::id()));
+    ///     let mut baseline = Baseline::new(&dir, "parse");
+    ///     baseline.update = true; // record
+    ///     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+    ///     baseline.update = false; // compare
+    ///     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+    ///     let grown = baseline.check(&tracealloc::measure(|| drop(vec![0u8; 200]))).unwrap_err();
+    ///     assert!(grown.starts_with("bytes grew from 100 to 200"));
+    ///     # std::fs::remove_dir_all(&dir).unwrap();
+    /// }
+    /// ```
     pub fn check(&self, m: &Measurement) -> Result<(), String> {
         let path = self.path();
         let figures = [
@@ -394,6 +539,30 @@ pub fn check_baseline<R>(baseline: &Baseline, f: impl FnOnce() -> R) -> R {
 /// `live_*` as the blocks of all its polls stand when it completes (freed by anyone); `peak_bytes`
 /// the most its blocks held at once, as each poll saw them; `freed_before_*`, blocks its polls
 /// freed that were not allocated in the same poll (older blocks, and blocks of its earlier polls).
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+///
+/// fn main() {
+///     let work = async {
+///         let buffer = vec![0u8; 4096];
+///         std::future::ready(()).await; // an await point: the figures add up across polls
+///         buffer.len() + String::from("done").len()
+///     };
+///     let mut measured = std::pin::pin!(tracealloc::measure_future(work));
+///     // Any executor polls it; this one polls it once, on this thread.
+///     let Poll::Ready((len, m)) = measured.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+///     else {
+///         unreachable!("ready at once")
+///     };
+///     assert_eq!(len, 4100);
+///     assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 4096 + 4, 0));
+/// }
+/// ```
 pub fn measure_future<F: std::future::Future>(fut: F) -> MeasuredFuture<F> {
     MeasuredFuture {
         inner: fut,
@@ -520,6 +689,20 @@ pub fn check<R>(limit: Limit, what: &str, f: impl FnOnce() -> R) -> R {
 
 /// Asserts that the expression allocates at most `max` blocks on this thread (reallocs count);
 /// returns its value. On failure the panic names the figures and the top 5 allocating sites.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let words = tracealloc::assert_max_allocations!(2, {
+///         let mut words = Vec::with_capacity(1); // 1
+///         words.push(String::from("one")); // 2
+///         words
+///     });
+///     assert_eq!(words, ["one"]);
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_max_allocations {
     ($max:expr, $body:expr $(,)?) => {
@@ -532,6 +715,16 @@ macro_rules! assert_max_allocations {
 }
 
 /// Asserts that the expression allocates at most `max` bytes in all on this thread.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let line = tracealloc::assert_max_bytes!(64, format!("{}-{}", "key", 42));
+///     assert_eq!(line, "key-42");
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_max_bytes {
     ($max:expr, $body:expr $(,)?) => {
@@ -544,6 +737,19 @@ macro_rules! assert_max_bytes {
 }
 
 /// Asserts that the expression's own blocks never hold more than `max` bytes at once.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     // Two blocks of 4 KiB, one at a time: a peak of 4 KiB, though 8 KiB are allocated.
+///     tracealloc::assert_max_peak!(4096, {
+///         drop(vec![0u8; 4096]);
+///         drop(vec![0u8; 4096]);
+///     });
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_max_peak {
     ($max:expr, $body:expr $(,)?) => {
@@ -557,6 +763,16 @@ macro_rules! assert_max_peak {
 
 /// Asserts that nothing the expression allocated is still live when it ends (its value is
 /// dropped first only if the expression does so: return nothing that owns memory).
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let sum: u64 = tracealloc::assert_no_leaks!((0..100u64).collect::<Vec<_>>().iter().sum());
+///     assert_eq!(sum, 4950);
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_no_leaks {
     ($body:expr $(,)?) => {
@@ -571,6 +787,17 @@ macro_rules! assert_no_leaks {
 /// `tolerance = PERCENT`), records the figures on the first run (with a notice), and records them
 /// again when `TRACEALLOC_UPDATE_BASELINES=1` is set. Commit the directory: under `CI=true` (or
 /// `CI=1`) a missing baseline fails instead of being recorded.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     // allocation-baselines/render.json, next to the crate's Cargo.toml.
+///     let page = tracealloc::assert_baseline!("render", tolerance = 5, format!("<p>{}</p>", 7));
+///     assert_eq!(page, "<p>7</p>");
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_baseline {
     ($name:expr, $body:expr $(,)?) => {
@@ -593,6 +820,17 @@ macro_rules! assert_baseline {
 }
 
 /// Asserts that the expression does not allocate at all (a hot path).
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// fn main() {
+///     let mut buffer = Vec::with_capacity(16);
+///     tracealloc::assert_no_alloc!(buffer.extend_from_slice(b"fits")); // within its capacity
+///     assert_eq!(buffer, b"fits");
+/// }
+/// ```
 #[macro_export]
 macro_rules! assert_no_alloc {
     ($body:expr $(,)?) => {

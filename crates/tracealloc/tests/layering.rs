@@ -19,7 +19,14 @@ const LAYERS: &[&[&str]] = &[
     &["snapshot"],
     &["process"],
     &["policy"],
-    &["lib", "alloc", "measure", "labels", "allocator_check"],
+    &[
+        "lib",
+        "alloc",
+        "measure",
+        "labels",
+        "allocator_check",
+        "switch",
+    ],
 ];
 
 fn layer_of(module: &str) -> usize {

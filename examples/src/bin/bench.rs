@@ -113,6 +113,11 @@ fn main() {
             dir.join("bench-tracealloc"),
             vec!["env", "TRACEALLOC_LIFETIMES=1"],
         ),
+        (
+            "tracealloc sampled, capture off",
+            dir.join("bench-tracealloc-sampled"),
+            vec!["env", "TRACEALLOC_CAPTURE_AT_START=0"],
+        ),
     ];
     if heaptrack {
         variants.push((
@@ -134,9 +139,9 @@ fn main() {
         "(workload time measured in-process, so start-up and the profilers' exit work are not counted)\n"
     );
     println!(
-        "| workload | events | system ns/event | jemalloc | tracealloc | tracealloc ns/event overhead | tracealloc over jemalloc | tracealloc sampled 512 KiB | tracealloc, every allocation labeled | tracealloc with lifetimes | dhat-rs | heaptrack | tracealloc peak RSS / system |"
+        "| workload | events | system ns/event | jemalloc | tracealloc | tracealloc ns/event overhead | tracealloc over jemalloc | tracealloc sampled 512 KiB | tracealloc, every allocation labeled | tracealloc with lifetimes | tracealloc sampled, capture off | dhat-rs | heaptrack | tracealloc peak RSS / system |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["w1", "w2", "w4", "w3"] {
         let pin = taskset && matches!(workload, "w1" | "w3");
         let mut samples: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
@@ -173,7 +178,7 @@ fn main() {
             .map(|m| format!("{:.2}x", m.1 / system.1))
             .unwrap_or_default();
         println!(
-            "| {} | {:.2}M | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.2}M | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             workload.to_uppercase(),
             events / 1e6,
             system.0 / events,
@@ -184,8 +189,9 @@ fn main() {
             ratio(5),
             ratio(6),
             ratio(7),
-            ratio(3),
             ratio(8),
+            ratio(3),
+            ratio(9),
             rss
         );
     }

@@ -6,7 +6,7 @@
 //! frame-pointer walk would return wrong stacks.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 mod frame_pointers;
 pub(crate) mod unwind;
@@ -37,6 +37,8 @@ pub(crate) enum CaptureEnd {
     /// Not walked: the thread's stack bounds could not be read, and a walk without them could
     /// read past the stack's top.
     NoStackBounds = 3,
+    /// Not walked: capture is off ([`set_capturing`]).
+    CaptureOff = 4,
 }
 
 /// A captured stack: return addresses, innermost first.
@@ -58,6 +60,22 @@ pub(crate) enum CaptureMode {
 }
 
 static MODE: AtomicU8 = AtomicU8::new(CaptureMode::Undecided as u8);
+
+/// Whether stacks are walked. Off, every capture is an empty stack ending in
+/// [`CaptureEnd::CaptureOff`]: each thread's allocations then go to one record, found without a
+/// walk, and stay counted. A relaxed flag: a capture that races a switch takes either side.
+static CAPTURING: AtomicBool = AtomicBool::new(true);
+
+/// Turns stack capture on or off (`start_capture`, `stop_capture`, the control socket,
+/// `TRACEALLOC_CAPTURE_AT_START=0`).
+pub(crate) fn set_capturing(on: bool) {
+    CAPTURING.store(on, Ordering::Relaxed);
+}
+
+/// Whether stacks are captured.
+pub(crate) fn capturing() -> bool {
+    CAPTURING.load(Ordering::Relaxed)
+}
 
 impl CaptureMode {
     #[inline(always)]
@@ -251,6 +269,10 @@ impl Captured {
     /// Captures the calling stack with the decided mode, on the thread whose stack `stack` is.
     #[inline(always)]
     pub(crate) fn capture(&mut self, mode: CaptureMode, stack: &ThreadStack) {
+        if !capturing() {
+            self.end = CaptureEnd::CaptureOff;
+            return;
+        }
         match mode {
             CaptureMode::FramePointers => {
                 walk_frame_pointers(self, stack.bounds(), depth_limit());

@@ -1,11 +1,25 @@
 //! The snapshot written at process exit when `TRACEALLOC_OUT` is set.
 
+use std::sync::OnceLock;
+
 use crate::guard::ReentrancyGuard;
+
+/// The control socket's path once it is served, to remove at exit.
+static SOCKET: OnceLock<String> = OnceLock::new();
+
+/// Removes the control socket at `path` when the process exits normally (a killed process leaves
+/// it; the next server at that path replaces a stale one).
+pub(crate) fn remove_socket_at_exit(path: String) {
+    let _ = SOCKET.set(path);
+}
 
 /// Writes the exit snapshot if `TRACEALLOC_OUT` asks for one. Runs from `atexit`, so at a normal
 /// exit: a return from `main` or `std::process::exit`.
 pub(crate) fn write_exit_snapshot() {
     ReentrancyGuard::untracked(|| {
+        if let Some(socket) = SOCKET.get() {
+            let _ = std::fs::remove_file(socket);
+        }
         let Some(config) = crate::config::get() else {
             return;
         };

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
+pub(crate) mod listen;
 
 use crate::accounting::registry::Registry;
 use crate::accounting::sampling::blocks_of;
@@ -118,7 +119,9 @@ fn install_process_hooks(config: &'static crate::config::Config) {
         return;
     }
     REGISTRY.timeline.start();
+    crate::capture::set_capturing(config.capture_at_start);
     dump::start_if_configured(config);
+    listen::start_if_configured(config);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
     // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.

@@ -211,6 +211,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     let marker = |function: &str| Frame::new(function);
     let truncated_marker = marker(tracealloc_snapshot::TRUNCATED_FRAME);
     let other_stacks_marker = marker(tracealloc_snapshot::OTHER_STACKS_FRAME);
+    let capture_off_marker = marker(tracealloc_snapshot::CAPTURE_OFF_FRAME);
     let mut other_stacks_allocations = 0;
     for (c, &node) in copied.iter().zip(&innermost) {
         // The key: the path of classes, then how the stack ends (with a marker frame or not).
@@ -218,6 +219,8 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
             (Some(&other_stacks_marker), u32::MAX - 1)
         } else if c.end == CaptureEnd::Truncated as u8 {
             (Some(&truncated_marker), u32::MAX - 2)
+        } else if c.stack.depth == 0 && c.end == CaptureEnd::CaptureOff as u8 {
+            (Some(&capture_off_marker), u32::MAX - 3)
         } else {
             (None, u32::MAX)
         };
@@ -248,6 +251,7 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
             e if e == CaptureEnd::NoStackBounds as u8 => &mut captures.no_stack_bounds,
+            e if e == CaptureEnd::CaptureOff as u8 => &mut captures.capture_off,
             _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,
             e if e == CaptureEnd::Complete as u8 => &mut captures.complete,
             _ => &mut captures.broken,

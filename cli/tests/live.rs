@@ -1,0 +1,380 @@
+//! A running program serving a control socket (`TRACEALLOC_LISTEN`), leaking on command: this test
+//! runs itself as that program (with `LIVE_TEST_ROLE=leaker`) and checks, from outside,
+//! - `tracealloc snapshot` twice (by process id, then by socket) and the diff names the leak;
+//! - 1,000 connections that go away, send garbage, oversized or half requests leave the program's
+//!   memory and threads as they were;
+//! - another user is refused, by the socket's mode and, past it, by the peer's credentials;
+//! - started with capture off, stacks appear only for blocks allocated after `start`, and the
+//!   totals stay exact throughout;
+//! - `tracealloc live` under tmux: the leak's row appears and its change grows; `s` saves a
+//!   snapshot file.
+//!
+//! (A test without the harness, so that tracealloc is the program's global allocator.)
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracealloc::model::control::{self, Request};
+
+#[global_allocator]
+static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+
+static CACHE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+const LEAK_LINE: u32 = line!() + 4;
+#[inline(never)]
+fn leak(n: usize) {
+    for i in 0..n {
+        let block = vec![(i % 251) as u8; 1000];
+        CACHE.lock().unwrap().push(block);
+    }
+}
+
+/// The program: reads commands (`leak N`, `ping`) and answers `done` to each.
+fn leaker() {
+    CACHE.lock().unwrap().reserve_exact(10_000);
+    let stdin = std::io::stdin();
+    let mut line = String::with_capacity(64);
+    let mut out = std::io::stdout().lock();
+    while stdin.lock().read_line(&mut line).unwrap_or(0) > 0 {
+        if let Some(n) = line.trim().strip_prefix("leak ") {
+            leak(n.parse().unwrap());
+        }
+        line.clear();
+        out.write_all(b"done\n").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[track_caller]
+fn skip_or_fail(notice: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("required in CI: {notice}");
+    }
+    eprintln!("skipped: {notice}");
+}
+
+/// A running leaker and its socket.
+struct Program {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    socket: PathBuf,
+}
+
+impl Program {
+    fn start(dir: &Path, envs: &[(&str, &str)]) -> Program {
+        let pattern = dir.join("heap-{pid}.sock");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env("LIVE_TEST_ROLE", "leaker")
+            .env("TRACEALLOC_LISTEN", &pattern)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let socket = dir.join(format!("heap-{}.sock", child.id()));
+        let mut program = Program {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            socket,
+        };
+        program.command("ping");
+        let started = Instant::now();
+        while !program.socket.exists() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no socket");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        program
+    }
+
+    fn command(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").unwrap();
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).unwrap();
+        assert_eq!(answer, "done\n");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A line of `/proc/PID/status`, as a number (`Threads`, `VmRSS` in KiB).
+    fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tracealloc(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tracealloc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn leak_key() -> String {
+    format!("live.rs:{LEAK_LINE}")
+}
+
+fn snapshots_from_outside_name_the_leak(dir: &Path) {
+    let mut program = Program::start(dir, &[]);
+    let pid = program.pid().to_string();
+    tracealloc(dir, &["snapshot", &pid, "-o", "a.json"]);
+    program.command("leak 50");
+    let socket = program.socket.to_str().unwrap();
+    tracealloc(dir, &["snapshot", socket, "-o", "b.json"]);
+    let diff = tracealloc(dir, &["diff", "a.json", "b.json", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    let top = &rows[0];
+    assert!(
+        top["key"].as_str().unwrap().ends_with(&leak_key()),
+        "{diff}"
+    );
+    assert_eq!(
+        (top["bytes_diff"].as_i64(), top["blocks_diff"].as_i64()),
+        (Some(50_000), Some(50))
+    );
+    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    assert!(
+        stats.contains("capture: on") && stats.contains("mode: exact"),
+        "{stats}"
+    );
+}
+
+fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
+    let mut program = Program::start(dir, &[]);
+    program.command("leak 5");
+    let ask = || control::ask_stats(&program.socket, Request::Stats).unwrap();
+    let (before, threads, rss) = (ask(), program.status("Threads"), program.status("VmRSS"));
+    for i in 0..1000u32 {
+        let mut stream = std::os::unix::net::UnixStream::connect(&program.socket).unwrap();
+        match i % 4 {
+            0 => {} // connects and goes away
+            1 => {
+                let _ = stream.write_all(&u32::MAX.to_le_bytes()); // oversized
+            }
+            2 => {
+                let _ = stream.write_all(&5u32.to_le_bytes());
+                let _ = stream.write_all(b"\xff\xfe\x00ab"); // not UTF-8
+            }
+            _ => {
+                let _ = stream.write_all(&9u32.to_le_bytes());
+                let _ = stream.write_all(b"snap"); // half a request
+            }
+        }
+    }
+    let garbage = control::ask(&program.socket, Request::Stats, 0, Duration::from_secs(5));
+    assert!(
+        garbage.is_err(),
+        "a reply over the client's limit is refused"
+    );
+    let after = ask();
+    assert_eq!(after.totals.live_bytes, before.totals.live_bytes);
+    assert_eq!(after.totals.live_blocks, before.totals.live_blocks);
+    assert_eq!(program.status("Threads"), threads, "no thread left behind");
+    let grown = program.status("VmRSS").saturating_sub(rss);
+    assert!(grown < 2048, "resident memory grew by {grown} KiB");
+}
+
+fn other_users_are_refused(dir: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        skip_or_fail("connecting as another user needs root to switch users");
+        return;
+    }
+    let program = Program::start(dir, &[]);
+    // A copy of the CLI that user `nobody` can run.
+    let cli = dir.join("tracealloc");
+    std::fs::copy(env!("CARGO_BIN_EXE_tracealloc"), &cli).unwrap();
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = || {
+        let out = Command::new(&cli)
+            .args(["control", program.socket.to_str().unwrap(), "stats"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{:?} {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mode = std::fs::metadata(&program.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is the user's alone");
+    let denied = as_nobody();
+    assert!(denied.contains("Permission denied"), "{denied}");
+    // Past the file's mode, the server checks who is calling.
+    std::fs::set_permissions(&program.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let refused = as_nobody();
+    assert!(refused.contains("refused: user 65534"), "{refused}");
+}
+
+fn capture_starts_when_asked(dir: &Path) {
+    let mut program = Program::start(dir, &[("TRACEALLOC_CAPTURE_AT_START", "0")]);
+    program.command("leak 10");
+    let pid = program.pid().to_string();
+    assert!(tracealloc(dir, &["control", &pid, "stats"]).contains("capture: off"));
+    tracealloc(dir, &["control", &pid, "start"]);
+    program.command("leak 20");
+    let snapshot = control::ask_snapshot(&program.socket).unwrap();
+    let stats = snapshot.statistics(tracealloc::GroupBy::Line);
+    let leak = stats.iter().find(|s| s.key.ends_with(&leak_key())).unwrap();
+    assert_eq!((leak.live_bytes, leak.live_blocks), (20_000, 20));
+    let off = stats
+        .iter()
+        .find(|s| s.key == tracealloc::model::CAPTURE_OFF_FRAME)
+        .expect("a site for what was allocated while capture was off");
+    assert!(off.live_bytes >= 10_000 && off.live_blocks >= 10, "{off:?}");
+    assert!(snapshot.profiler.captures.capture_off >= 10);
+    let live: u64 = snapshot.sites.iter().map(|s| s.live_bytes).sum();
+    assert_eq!(
+        live, snapshot.totals.live_bytes,
+        "every live byte is counted"
+    );
+}
+
+fn the_live_view_shows_the_leak_growing(dir: &Path) {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        skip_or_fail("tmux is not installed: the live view's test drives it in tmux");
+        return;
+    }
+    let mut program = Program::start(dir, &[]);
+    let session = format!("tracealloc-live-{}", std::process::id());
+    let command = format!(
+        "cd {} && {} live {} --refresh 0.2",
+        dir.display(),
+        env!("CARGO_BIN_EXE_tracealloc"),
+        program.socket.display()
+    );
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    // The leak's row: its change since the view started, once it shows.
+    let change_of_leak = |wanted: &str| {
+        let started = Instant::now();
+        loop {
+            let text = screen();
+            if let Some(row) = text.lines().find(|l| l.contains(&leak_key()))
+                && row.contains(wanted)
+            {
+                return row.to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no row with {wanted} for {}:\n{text}",
+                leak_key()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The view's start (what the change is counted from) is its first screen.
+    let started = Instant::now();
+    while !screen().contains("sites by line") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no view:\n{}",
+            screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    program.command("leak 30");
+    let first = change_of_leak("+29.30 KiB");
+    program.command("leak 30");
+    let second = change_of_leak("+58.59 KiB");
+    assert!(first.contains("29.30 KiB") && second.contains("58.59 KiB"));
+    tmux(&["send-keys", "-t", &session, "s"]);
+    let started = Instant::now();
+    let saved = loop {
+        let saved = std::fs::read_dir(dir).unwrap().find_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            (name.starts_with(&format!("tracealloc-{}-", program.pid())) && name.ends_with(".json"))
+                .then_some(name)
+        });
+        if let Some(saved) = saved {
+            break saved;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "s saved nothing:\n{}",
+            screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let top = tracealloc(dir, &["top", &saved, "-n", "5"]);
+    assert!(top.contains(&leak_key()), "{top}");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["kill-session", "-t", &session]);
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+fn main() {
+    if std::env::var("LIVE_TEST_ROLE").is_ok_and(|r| r == "leaker") {
+        return leaker();
+    }
+    let dir = std::env::temp_dir().join(format!("tracealloc-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Open to others' traversal, for the refused user's check.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    snapshots_from_outside_name_the_leak(&dir);
+    bad_clients_leave_the_program_as_it_was(&dir);
+    other_users_are_refused(&dir);
+    capture_starts_when_asked(&dir);
+    the_live_view_shows_the_leak_growing(&dir);
+    std::fs::remove_dir_all(&dir).ok();
+    println!(
+        "live ok: snapshots from outside, bad clients, other users, capture switch, live view"
+    );
+}

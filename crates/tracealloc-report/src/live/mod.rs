@@ -1,0 +1,212 @@
+//! `tracealloc live`: a terminal view of a running program's memory through its control socket,
+//! refreshed every second: its figures, a sparkline of live memory, and the top sites with their
+//! change since the view started and their allocation rate; keys save a snapshot, reset the peak,
+//! switch stack capture, group, sort, filter and pause.
+
+mod model;
+mod view;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use tracealloc_snapshot::control::{self, AskError, LiveStats, Request};
+use tracealloc_snapshot::{human_bytes, human_count, human_duration_ms};
+
+use model::LiveModel;
+use view::Status;
+
+/// How the live view runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LiveOptions {
+    /// Time between refreshes.
+    pub refresh: Duration,
+    /// Where `s` saves snapshots.
+    pub save_dir: PathBuf,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            refresh: Duration::from_secs(1),
+            save_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// Why the live view stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    #[error(transparent)]
+    Ask(#[from] AskError),
+    #[error("the terminal: {0}")]
+    Terminal(#[from] io::Error),
+}
+
+/// Runs the live view of the program serving `socket` until `q`. The first figures are fetched
+/// before the terminal is taken over, so an unreachable program is a plain error.
+pub fn live(socket: &Path, options: &LiveOptions) -> Result<(), LiveError> {
+    let stats = control::ask_stats(socket, Request::Stats)?;
+    let snapshot = control::ask_snapshot(socket)?;
+    let model = LiveModel::new(stats, snapshot, Instant::now());
+    let mut terminal = ratatui::init();
+    let result = run(&mut terminal, socket, options, model);
+    ratatui::restore();
+    result
+}
+
+fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    socket: &Path,
+    options: &LiveOptions,
+    mut model: LiveModel,
+) -> Result<(), LiveError> {
+    let mut message = String::new();
+    let (mut paused, mut editing) = (false, false);
+    let mut next_refresh = Instant::now() + options.refresh;
+    loop {
+        let status = Status {
+            message: &message,
+            editing_filter: editing,
+            paused,
+        };
+        terminal.draw(|frame| view::draw(frame, &model, &status))?;
+        let wait = next_refresh.saturating_duration_since(Instant::now());
+        if event::poll(wait)? {
+            let Event::Key(key) = event::read()? else {
+                continue;
+            };
+            if key.kind != KeyEventKind::Press {
+                continue;
+            }
+            if editing {
+                match key.code {
+                    KeyCode::Enter => editing = false,
+                    KeyCode::Esc => {
+                        model.filter.clear();
+                        editing = false;
+                    }
+                    KeyCode::Backspace => {
+                        model.filter.pop();
+                    }
+                    KeyCode::Char(c) => model.filter.push(c),
+                    _ => {}
+                }
+                continue;
+            }
+            let outcome = match key.code {
+                KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                KeyCode::Char('s') => save(socket, &options.save_dir),
+                KeyCode::Char('r') => control::ask_stats(socket, Request::ResetPeak).map(|stats| {
+                    model.update_stats(stats);
+                    "peak reset to the live figures".to_owned()
+                }),
+                KeyCode::Char('c') => {
+                    let request = if model.stats.capturing {
+                        Request::StopCapture
+                    } else {
+                        Request::StartCapture
+                    };
+                    control::ask_stats(socket, request).map(|stats| {
+                        let said = if stats.capturing {
+                            "stack capture started"
+                        } else {
+                            "stack capture stopped: new blocks are counted without stacks"
+                        };
+                        model.update_stats(stats);
+                        said.to_owned()
+                    })
+                }
+                KeyCode::Char('b') => {
+                    model.next_grouping(Instant::now());
+                    Ok(String::new())
+                }
+                KeyCode::Char('o') => {
+                    model.sort = model.sort.next();
+                    Ok(String::new())
+                }
+                KeyCode::Char('/') => {
+                    editing = true;
+                    Ok(String::new())
+                }
+                KeyCode::Char('p') => {
+                    paused = !paused;
+                    Ok(String::new())
+                }
+                _ => continue,
+            };
+            message = outcome.unwrap_or_else(|e| e.to_string());
+            continue;
+        }
+        next_refresh = Instant::now() + options.refresh;
+        if paused {
+            continue;
+        }
+        let refreshed = control::ask_stats(socket, Request::Stats)
+            .and_then(|stats| control::ask_snapshot(socket).map(|snapshot| (stats, snapshot)));
+        match refreshed {
+            Ok((stats, snapshot)) => model.update(stats, snapshot, Instant::now()),
+            Err(e) => message = format!("{e} (retrying)"),
+        }
+    }
+}
+
+/// Saves a snapshot of the program into `dir`; says where.
+fn save(socket: &Path, dir: &Path) -> Result<String, AskError> {
+    let snapshot = control::ask_snapshot(socket)?;
+    let path = dir.join(format!(
+        "tracealloc-{}-{}.json",
+        snapshot.meta.pid, snapshot.meta.time_unix_ms
+    ));
+    Ok(match snapshot.save(&path) {
+        Ok(()) => format!("saved {}", path.display()),
+        Err(e) => format!("cannot save: {e}"),
+    })
+}
+
+/// The program's figures, one per line, as `tracealloc control ... stats` prints them.
+pub fn live_stats(stats: &LiveStats, out: &mut dyn Write) -> io::Result<()> {
+    let t = &stats.totals;
+    writeln!(out, "{:>10}: {}", "pid", stats.pid)?;
+    writeln!(
+        out,
+        "{:>10}: {} in {} blocks",
+        "live",
+        human_bytes(t.live_bytes),
+        human_count(t.live_blocks)
+    )?;
+    writeln!(
+        out,
+        "{:>10}: {} in {} blocks",
+        "peak",
+        human_bytes(t.peak_bytes),
+        human_count(t.peak_blocks)
+    )?;
+    writeln!(
+        out,
+        "{:>10}: {} in {} blocks",
+        "allocated",
+        human_bytes(t.total_bytes),
+        human_count(t.total_blocks)
+    )?;
+    writeln!(out, "{:>10}: {}", "resident", human_bytes(stats.rss_bytes))?;
+    writeln!(
+        out,
+        "{:>10}: {}",
+        "capture",
+        if stats.capturing { "on" } else { "off" }
+    )?;
+    writeln!(
+        out,
+        "{:>10}: {}",
+        "mode",
+        match stats.sampling_bytes {
+            0 => "exact".to_owned(),
+            mean => format!("sampled every {} on average", human_bytes(mean)),
+        }
+    )?;
+    writeln!(out, "{:>10}: {}", "up", human_duration_ms(stats.uptime_ms))
+}

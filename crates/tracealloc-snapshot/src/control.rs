@@ -1,0 +1,320 @@
+//! The control socket's protocol: how `tracealloc snapshot`, `tracealloc live` and scripts talk to
+//! a running program that set `TRACEALLOC_LISTEN`.
+//!
+//! One request per connection, on a Unix stream socket that only the program's own user can use:
+//!
+//! ```text
+//!  client ──> u32 little-endian length, then the request in UTF-8 (at most 4 KiB):
+//!             `snapshot` | `stats` | `reset-peak` | `start` | `stop`
+//!  server <── one status byte (0 ok, 1 error), u64 little-endian length, then the payload:
+//!             `snapshot`: the snapshot as JSON (the file format); `stats`: a [`LiveStats`] as
+//!             JSON; `reset-peak`, `start`, `stop`: the [`LiveStats`] after the change;
+//!             an error: its message in UTF-8
+//! ```
+//! A request that is too long, not UTF-8, unknown or not sent within the server's timeout gets an
+//! error (or the connection closed) and changes nothing.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::HeapStats;
+
+/// The longest request a server reads; a longer one is refused unread.
+pub const MAX_REQUEST_BYTES: u32 = 4096;
+
+/// What a client asks of the profiled program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// A snapshot now, returned whole in the snapshot format.
+    Snapshot,
+    /// The process's figures ([`LiveStats`]): cheap enough to ask every second.
+    Stats,
+    /// Sets the peak to the current live figures.
+    ResetPeak,
+    /// Starts capturing stacks (`tracealloc::start_capture`).
+    StartCapture,
+    /// Stops capturing stacks: allocations are still counted, charged to no stack.
+    StopCapture,
+}
+
+impl Request {
+    /// Every request, as its word.
+    pub const ALL: [Request; 5] = [
+        Request::Snapshot,
+        Request::Stats,
+        Request::ResetPeak,
+        Request::StartCapture,
+        Request::StopCapture,
+    ];
+
+    /// The request's word on the wire.
+    pub fn word(self) -> &'static str {
+        match self {
+            Request::Snapshot => "snapshot",
+            Request::Stats => "stats",
+            Request::ResetPeak => "reset-peak",
+            Request::StartCapture => "start",
+            Request::StopCapture => "stop",
+        }
+    }
+
+    /// The request a word names.
+    pub fn parse(word: &str) -> Option<Request> {
+        Request::ALL.into_iter().find(|r| r.word() == word.trim())
+    }
+}
+
+/// The process's figures between snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LiveStats {
+    pub pid: u32,
+    /// Live, total and peak figures, exact in every mode.
+    pub totals: HeapStats,
+    /// The process's resident memory.
+    pub rss_bytes: u64,
+    /// Whether stacks are being captured (`start`/`stop`).
+    pub capturing: bool,
+    /// Mean bytes between samples; 0 in exact mode.
+    pub sampling_bytes: u64,
+    /// Milliseconds since the profiler's first allocation.
+    pub uptime_ms: u64,
+}
+
+/// Why a request could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    #[error("cannot read the request: {0}")]
+    Io(#[from] io::Error),
+    #[error("the request is {0} bytes long; at most {MAX_REQUEST_BYTES} are read")]
+    TooLong(u32),
+    #[error("the request is not UTF-8")]
+    NotUtf8,
+    #[error("unknown request {0:?}; known: snapshot, stats, reset-peak, start, stop")]
+    Unknown(String),
+}
+
+/// Sends `request` (client side).
+pub fn write_request(out: &mut impl Write, request: Request) -> io::Result<()> {
+    let word = request.word().as_bytes();
+    out.write_all(&(word.len() as u32).to_le_bytes())?;
+    out.write_all(word)?;
+    out.flush()
+}
+
+/// Reads one request (server side), never more than [`MAX_REQUEST_BYTES`] of it.
+pub fn read_request(input: &mut impl Read) -> Result<Request, RequestError> {
+    let mut length = [0u8; 4];
+    input.read_exact(&mut length)?;
+    let length = u32::from_le_bytes(length);
+    if length > MAX_REQUEST_BYTES {
+        return Err(RequestError::TooLong(length));
+    }
+    let mut text = vec![0u8; length as usize];
+    input.read_exact(&mut text)?;
+    let text = String::from_utf8(text).map_err(|_| RequestError::NotUtf8)?;
+    Request::parse(&text).ok_or(RequestError::Unknown(text))
+}
+
+/// Sends a reply (server side): the payload, or an error message.
+pub fn write_response(out: &mut impl Write, reply: Result<&[u8], &str>) -> io::Result<()> {
+    let (status, payload) = match reply {
+        Ok(payload) => (0u8, payload),
+        Err(message) => (1u8, message.as_bytes()),
+    };
+    out.write_all(&[status])?;
+    out.write_all(&(payload.len() as u64).to_le_bytes())?;
+    out.write_all(payload)?;
+    out.flush()
+}
+
+/// Why a reply could not be had (client side).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    #[error("cannot read the reply: {0}")]
+    Io(#[from] io::Error),
+    #[error("the reply would be {size} bytes, over the limit of {limit}")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("the reply has status {0}, which this version does not know")]
+    BadStatus(u8),
+    #[error("the program refused: {0}")]
+    Refused(String),
+}
+
+/// Reads a reply (client side), at most `limit` bytes of payload: the payload, or the server's
+/// error as [`ReplyError::Refused`].
+pub fn read_response(input: &mut impl Read, limit: u64) -> Result<Vec<u8>, ReplyError> {
+    let mut head = [0u8; 9];
+    input.read_exact(&mut head)?;
+    let size = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+    if size > limit {
+        return Err(ReplyError::TooLarge { size, limit });
+    }
+    let mut payload = Vec::with_capacity(size.min(1 << 20) as usize);
+    input.take(size).read_to_end(&mut payload)?;
+    if payload.len() as u64 != size {
+        return Err(ReplyError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
+    match head[0] {
+        0 => Ok(payload),
+        1 => Err(ReplyError::Refused(
+            String::from_utf8_lossy(&payload).into_owned(),
+        )),
+        status => Err(ReplyError::BadStatus(status)),
+    }
+}
+
+/// Why a program could not be asked (client side). Each says all of it in one line: the causes
+/// are in the message, not chained (a socket's broken pipe is not the terminal's).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AskError {
+    #[error("process {pid} does not exist")]
+    NoProcess { pid: u32 },
+    #[error(
+        "process {pid} serves no control socket: start it with TRACEALLOC_LISTEN=/tmp/heap-{{pid}}.sock"
+    )]
+    NotListening { pid: u32 },
+    #[error("cannot read process {pid}'s environment: {cause}")]
+    Environment { pid: u32, cause: io::Error },
+    #[error("cannot connect to {}: {cause}", path.display())]
+    Connect { path: PathBuf, cause: io::Error },
+    #[error("{}: {cause}", path.display())]
+    Reply { path: PathBuf, cause: ReplyError },
+}
+
+/// The socket of `target`: a socket path as given, or for a process id, the socket its
+/// `TRACEALLOC_LISTEN` names (read from `/proc/PID/environ`, `{pid}` replaced).
+pub fn socket_of(target: &str) -> Result<PathBuf, AskError> {
+    let as_path = Path::new(target);
+    let pid = match target.parse::<u32>() {
+        Ok(pid) if !as_path.exists() => pid,
+        _ => return Ok(as_path.to_owned()),
+    };
+    let environ = Path::new("/proc").join(pid.to_string()).join("environ");
+    let bytes = std::fs::read(&environ).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => AskError::NoProcess { pid },
+        _ => AskError::Environment { pid, cause: source },
+    })?;
+    bytes
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(b"TRACEALLOC_LISTEN="))
+        .filter(|pattern| !pattern.is_empty())
+        .map(|pattern| {
+            let pattern = String::from_utf8_lossy(pattern);
+            PathBuf::from(pattern.replace("{pid}", &pid.to_string()))
+        })
+        .ok_or(AskError::NotListening { pid })
+}
+
+/// Asks the program serving `socket` for `request`; its reply's payload, at most `limit` bytes.
+/// Gives up after `timeout` without progress.
+pub fn ask(
+    socket: &Path,
+    request: Request,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, AskError> {
+    let reply_error = |cause| AskError::Reply {
+        path: socket.to_owned(),
+        cause,
+    };
+    let mut stream = UnixStream::connect(socket).map_err(|cause| AskError::Connect {
+        path: socket.to_owned(),
+        cause,
+    })?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    // A server that refuses the caller answers and closes before reading: the request may meet a
+    // closed socket, and the refusal is still there to read.
+    let sent = write_request(&mut stream, request);
+    match read_response(&mut stream, limit) {
+        Err(ReplyError::Io(_)) if sent.is_err() => {
+            Err(reply_error(ReplyError::Io(sent.expect_err("checked"))))
+        }
+        reply => reply.map_err(reply_error),
+    }
+}
+
+/// Asks for the program's figures.
+pub fn ask_stats(socket: &Path, request: Request) -> Result<LiveStats, AskError> {
+    let payload = ask(socket, request, 1 << 20, Duration::from_secs(10))?;
+    serde_json::from_slice(&payload).map_err(|e| AskError::Reply {
+        path: socket.to_owned(),
+        cause: ReplyError::Io(io::Error::new(io::ErrorKind::InvalidData, e)),
+    })
+}
+
+/// Asks for a snapshot, checked as a file would be.
+pub fn ask_snapshot(socket: &Path) -> Result<crate::Snapshot, AskError> {
+    let payload = ask(
+        socket,
+        Request::Snapshot,
+        crate::MAX_FILE_BYTES,
+        Duration::from_secs(60),
+    )?;
+    crate::Snapshot::from_json(&payload).map_err(|problem| AskError::Reply {
+        path: socket.to_owned(),
+        cause: ReplyError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            problem.to_string(),
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        for request in Request::ALL {
+            let mut wire = Vec::new();
+            write_request(&mut wire, request).unwrap();
+            assert_eq!(read_request(&mut wire.as_slice()).unwrap(), request);
+        }
+        let mut wire = Vec::new();
+        write_response(&mut wire, Ok(b"{}")).unwrap();
+        assert_eq!(read_response(&mut wire.as_slice(), 10).unwrap(), b"{}");
+        let mut wire = Vec::new();
+        write_response(&mut wire, Err("no")).unwrap();
+        assert!(matches!(
+            read_response(&mut wire.as_slice(), 10),
+            Err(ReplyError::Refused(m)) if m == "no"
+        ));
+    }
+
+    #[test]
+    fn bad_requests_are_refused_unread() {
+        let long = (MAX_REQUEST_BYTES + 1).to_le_bytes();
+        assert!(matches!(
+            read_request(&mut long.as_slice()),
+            Err(RequestError::TooLong(4097))
+        ));
+        let mut unknown = 3u32.to_le_bytes().to_vec();
+        unknown.extend_from_slice(b"rm ");
+        assert!(matches!(
+            read_request(&mut unknown.as_slice()),
+            Err(RequestError::Unknown(_))
+        ));
+        let mut truncated = 8u32.to_le_bytes().to_vec();
+        truncated.extend_from_slice(b"snap");
+        assert!(matches!(
+            read_request(&mut truncated.as_slice()),
+            Err(RequestError::Io(_))
+        ));
+        let mut big = vec![0u8];
+        big.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            read_response(&mut big.as_slice(), 1 << 30),
+            Err(ReplyError::TooLarge { .. })
+        ));
+    }
+}
