@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+mod symbolize;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +22,11 @@ use tracealloc_snapshot::{Filter, FoldOptions, GroupBy, Metric, Snapshot};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where to find debug files by build ID (`DIR/.build-id/xx/rest.debug`, as gdb and
+    /// debuginfod lay them out), to symbolize raw snapshots of stripped binaries; repeatable.
+    /// TRACEALLOC_DEBUG_DIR adds more (`:`-separated); /usr/lib/debug is searched last.
+    #[arg(long, global = true, value_name = "DIR")]
+    debug_dir: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +100,16 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
+    },
+    /// Symbolize a raw snapshot (written with TRACEALLOC_SYMBOLIZE=later, the default for
+    /// TRACEALLOC_OUT): names from the binary it recorded, or its debug file (--debug-dir). Other
+    /// commands do it on their first read and cache the result beside the file.
+    Symbolize {
+        /// A raw snapshot file.
+        file: PathBuf,
+        /// Output file [default: FILE itself, replaced].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info {
@@ -430,7 +447,7 @@ fn output_path(given: Option<PathBuf>, default: PathBuf) -> anyhow::Result<PathB
 }
 
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
-    Ok(tracealloc_report::load_with_progress(path)?)
+    symbolize::load(path)
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -650,7 +667,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Info { file } => {
             let snapshot = load(&file)?;
             writeln!(out, "{:>24}: {}", "file", file.display())?;
-            tracealloc_report::info(&snapshot, out)?
+            tracealloc_report::info(&snapshot, out)?;
+            for note in &snapshot.symbolization_notes {
+                writeln!(out, "{:>24}: {note}", "not symbolized")?;
+            }
+        }
+        Command::Symbolize { file, output } => {
+            let written = symbolize::symbolize(&file, output.as_deref())?;
+            writeln!(out, "{}", written.display())?;
         }
     }
     out.flush()?;
@@ -685,6 +709,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = symbolize::DEBUG_DIRS.set(cli.debug_dir.clone());
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match run(cli, &mut out) {

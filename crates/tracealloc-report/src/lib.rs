@@ -14,7 +14,7 @@ mod timeline;
 
 pub use dhat::dhat;
 pub use flame::{FlameError, FlameOptions, flamegraph};
-pub use progress::load_with_progress;
+pub use progress::{load_with_progress, with_spinner};
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;
 pub use tables::{Format, ReportOptions, diff, info, leaks, threads, top};

@@ -16,6 +16,9 @@ mod model;
 mod paths;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod raw;
+#[cfg(feature = "symbolize")]
+pub mod symbolize;
 
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;
@@ -30,6 +33,7 @@ pub use model::{
     ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
+pub use raw::{Module, NO_MODULE, RAW_FORMAT_VERSION, RawAddress, Unsymbolized};
 
 /// Formats a byte count in binary units ("1.50 KiB"), as every human-facing table does.
 pub fn human_bytes(bytes: u64) -> String {

@@ -19,7 +19,7 @@ pub(crate) fn write_exit_snapshot() {
         } else {
             pattern.replace("{pid}", &std::process::id().to_string())
         };
-        let snapshot = crate::process::snapshot();
+        let snapshot = crate::process::snapshot_to_write(true);
         match snapshot.save(&path) {
             Ok(()) => eprintln!("tracealloc: wrote the exit snapshot to {path}"),
             Err(e) => eprintln!("tracealloc: cannot write the exit snapshot: {e}"),
