@@ -461,7 +461,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 options.by,
                 GroupBy::Line | GroupBy::File | GroupBy::Stack | GroupBy::FullStack
             );
-            if options.format == Format::Table && located && snapshot.lacks_line_tables() {
+            // (Lines missing from a raw snapshot's symbolization: its notes said why, and what to give.)
+            if options.format == Format::Table
+                && located
+                && snapshot.symbolization_notes.is_empty()
+                && snapshot.lacks_line_tables()
+            {
                 writeln!(out, "{NO_LINE_TABLES}")?;
             }
         }

@@ -139,7 +139,8 @@ impl ModuleNames {
                 names.dwarf = Some(binary);
                 return names;
             }
-            binary => names.symbols = binary,
+            // `strip --strip-all` leaves no symbol table (only the dynamic one's few exports).
+            binary => names.symbols = binary.filter(|b| b.get_section_range(b".symtab").is_some()),
         }
         let debug_file = recorded.and_then(|id| options.debug_file(id));
         match debug_file.map(|f| (addr2line::Loader::new(&f), f)) {
