@@ -179,6 +179,10 @@ enum Command {
         /// stack whole.
         #[arg(long, default_value_t = 0.00005, value_parser = share)]
         min_share: f64,
+        /// For pprof, from a raw snapshot: addresses in mappings with the modules' paths and build
+        /// IDs, unsymbolized, for go tool pprof, Parca or Pyroscope to symbolize themselves.
+        #[arg(long)]
+        unsymbolized: bool,
     },
 }
 
@@ -561,6 +565,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             by_label,
             full_stacks,
             min_share,
+            unsymbolized,
         } => {
             let output = output_path(
                 output,
@@ -571,7 +576,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     ExportFormat::Dhat => "dhat.json",
                 }),
             )?;
-            let snapshot = load(&file)?;
+            let snapshot = if unsymbolized {
+                symbolize::load_unsymbolized(&file, matches!(format, ExportFormat::Pprof))?
+            } else {
+                load(&file)?
+            };
             if matches!(format, ExportFormat::Dhat) && !snapshot.meta.capture.lifetimes {
                 eprintln!(
                     "tracealloc: note: {} was recorded without lifetimes: DHAT's viewer will show \

@@ -61,3 +61,19 @@ pub(crate) fn symbolize(file: &Path, output: Option<&Path>) -> anyhow::Result<Pa
     say_notes(file, &snapshot);
     Ok(output.to_owned())
 }
+
+/// `export --unsymbolized`: a raw snapshot as it is, for pprof (`pprof` says the format is).
+pub(crate) fn load_unsymbolized(path: &Path, pprof: bool) -> anyhow::Result<Snapshot> {
+    if !pprof {
+        anyhow::bail!("--unsymbolized is for `--format pprof` (mappings and addresses)");
+    }
+    let snapshot = Snapshot::load(path)?;
+    if !snapshot.is_raw() {
+        anyhow::bail!(
+            "{} is symbolized already: --unsymbolized exports raw snapshots (written with \
+             TRACEALLOC_SYMBOLIZE=later, the default of TRACEALLOC_OUT)",
+            path.display()
+        );
+    }
+    Ok(snapshot)
+}

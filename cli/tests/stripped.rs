@@ -8,6 +8,8 @@
 //! - without `--debug-dir` names the leaking function from the symbol table and says which debug
 //!   file it needs (the build ID's path), and where it looked;
 //! - with `--debug-dir` (and with `TRACEALLOC_DEBUG_DIR`) names the function and its line;
+//! - `export --format pprof --unsymbolized` carries the binary's mapping with its build ID, which
+//!   `go tool pprof -raw` shows (skipped with a notice without `go`, failing under `CI=true`);
 //! - once the binary at the recorded path is replaced, says that it no longer matches the build
 //!   ID, and still names the line from the debug file.
 //!
@@ -155,6 +157,45 @@ fn main() {
             .any(|f| f.line == Some(LEAK_LINE) && f.function.ends_with("leak_in_production")),
         "named by TRACEALLOC_DEBUG_DIR's debug file"
     );
+
+    // pprof of the raw snapshot: mappings with the build ID, for go tool pprof (Parca,
+    // Pyroscope) to symbolize itself.
+    let pprof = dir.join("heap.pb.gz");
+    run(
+        cli,
+        &[
+            "export",
+            snap,
+            "--format",
+            "pprof",
+            "--unsymbolized",
+            "-o",
+            pprof.to_str().unwrap(),
+        ],
+        &[],
+    );
+    match Command::new("go")
+        .args(["tool", "pprof", "-raw", "-symbolize=none"])
+        .arg(&pprof)
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mappings = text.split("Mappings").nth(1).unwrap_or_default();
+            let service = mappings
+                .lines()
+                .find(|l| l.contains(binary.to_str().unwrap()));
+            assert!(
+                service.is_some_and(|l| l.contains(&id)),
+                "go tool pprof -raw shows the binary's mapping with its build ID {id}:\n{text}"
+            );
+        }
+        Ok(out) => panic!(
+            "go tool pprof -raw failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => skip_or_fail("`go` is not installed: go tool pprof reads the raw pprof export"),
+    }
 
     // The binary replaced (rebuilt): it no longer matches; the debug file still names the line.
     std::fs::copy(cli, &binary).unwrap();

@@ -16,6 +16,8 @@ mod model;
 mod paths;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+#[cfg(feature = "pprof")]
+mod pprof_raw;
 pub mod raw;
 #[cfg(feature = "symbolize")]
 pub mod symbolize;

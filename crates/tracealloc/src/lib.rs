@@ -162,7 +162,9 @@ impl<A: GlobalAlloc> Profiler<A> {
 #[cfg(feature = "pprof")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub fn pprof_heap() -> Vec<u8> {
-    let snapshot = process::snapshot();
+    // Symbolized here unless `TRACEALLOC_SYMBOLIZE=later`: then raw, with mappings and build IDs
+    // for the reader to symbolize (a continuous profiler with the binaries' debug files).
+    let snapshot = process::snapshot_to_write(false);
     ReentrancyGuard::untracked(|| {
         let mut out = Vec::new();
         tracealloc_snapshot::pprof::pprof(&snapshot, &mut out)
