@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+mod symbolize;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +22,11 @@ use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Sn
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where to find debug files by build ID (`DIR/.build-id/xx/rest.debug`, as gdb and
+    /// debuginfod lay them out), to symbolize raw snapshots of stripped binaries; repeatable.
+    /// TRACEALLOC_DEBUG_DIR adds more (`:`-separated); /usr/lib/debug is searched last.
+    #[arg(long, global = true, value_name = "DIR")]
+    debug_dir: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +135,16 @@ enum Command {
         #[arg(value_enum)]
         action: ControlAction,
     },
+    /// Symbolize a raw snapshot (written with TRACEALLOC_SYMBOLIZE=later, the default for
+    /// TRACEALLOC_OUT): names from the binary it recorded, or its debug file (--debug-dir). Other
+    /// commands do it on their first read and cache the result beside the file.
+    Symbolize {
+        /// A raw snapshot file.
+        file: PathBuf,
+        /// Output file [default: FILE itself, replaced].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Metadata and totals: command, pid, capture method, live/total/peak, RSS, sites.
     Info {
         /// A snapshot file.
@@ -202,6 +219,10 @@ enum Command {
         /// stack whole.
         #[arg(long, default_value_t = 0.00005, value_parser = share)]
         min_share: f64,
+        /// For pprof, from a raw snapshot: addresses in mappings with the modules' paths and build
+        /// IDs, unsymbolized, for go tool pprof, Parca or Pyroscope to symbolize themselves.
+        #[arg(long)]
+        unsymbolized: bool,
     },
 }
 
@@ -547,7 +568,7 @@ fn output_path(given: Option<PathBuf>, default: PathBuf) -> anyhow::Result<PathB
 }
 
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
-    Ok(tracealloc_report::load_with_progress(path)?)
+    symbolize::load(path)
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -561,7 +582,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 options.by,
                 GroupBy::Line | GroupBy::File | GroupBy::Stack | GroupBy::FullStack
             );
-            if options.format == Format::Table && located && snapshot.lacks_line_tables() {
+            // (Lines missing from a raw snapshot's symbolization: its notes said why, and what to give.)
+            if options.format == Format::Table
+                && located
+                && snapshot.symbolization_notes.is_empty()
+                && snapshot.lacks_line_tables()
+            {
                 writeln!(out, "{NO_LINE_TABLES}")?;
             }
         }
@@ -652,6 +678,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             frames,
             narrow,
             min_share,
+            unsymbolized,
         } => {
             let full_stacks = frames.full_stacks;
             let output = output_path(
@@ -663,7 +690,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     ExportFormat::Dhat => "dhat.json",
                 }),
             )?;
-            let snapshot = narrow.apply(frames.load(&file)?);
+            let snapshot = if unsymbolized {
+                symbolize::load_unsymbolized(&file, matches!(format, ExportFormat::Pprof))?
+            } else {
+                narrow.apply(frames.load(&file)?)
+            };
             if matches!(format, ExportFormat::Dhat) && !snapshot.meta.capture.lifetimes {
                 eprintln!(
                     "tracealloc: note: {} was recorded without lifetimes: DHAT's viewer will show \
@@ -796,7 +827,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Info { file } => {
             let snapshot = load(&file)?;
             writeln!(out, "{:>24}: {}", "file", file.display())?;
-            tracealloc_report::info(&snapshot, out)?
+            tracealloc_report::info(&snapshot, out)?;
+            for note in &snapshot.symbolization_notes {
+                writeln!(out, "{:>24}: {note}", "not symbolized")?;
+            }
+        }
+        Command::Symbolize { file, output } => {
+            let written = symbolize::symbolize(&file, output.as_deref())?;
+            writeln!(out, "{}", written.display())?;
         }
     }
     out.flush()?;
@@ -831,6 +869,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = symbolize::DEBUG_DIRS.set(cli.debug_dir.clone());
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match run(cli, &mut out) {

@@ -217,35 +217,41 @@ fn alignments_reallocs_failures_zero_sizes_tls_destructors_and_fork() {
     }
 }
 
+/// The exit snapshot is raw by default (return addresses and modules, symbolized when read, here
+/// as the CLI does it) and symbolized in process with `TRACEALLOC_SYMBOLIZE=process`: the same
+/// figures either way.
 #[test]
 fn a_snapshot_is_written_at_exit_when_asked() {
     let dir = std::env::temp_dir().join(format!("tracealloc-exit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for how in ["return", "exit"] {
-        let pattern = dir.join(format!("{how}-{{pid}}.json"));
-        run(
-            env!("CARGO_BIN_EXE_exit_snapshot"),
-            &[how],
-            &[("TRACEALLOC_OUT", pattern.to_str().unwrap())],
-            LIMIT,
-        );
+    for (how, symbolize) in [
+        ("return", "later"),
+        ("exit", "later"),
+        ("return", "process"),
+    ] {
+        let name = format!("{how}-{symbolize}-");
+        let pattern = dir.join(format!("{name}{{pid}}.json"));
+        let mut envs = vec![("TRACEALLOC_OUT", pattern.to_str().unwrap())];
+        if symbolize == "process" {
+            envs.push(("TRACEALLOC_SYMBOLIZE", "process"));
+        }
+        run(env!("CARGO_BIN_EXE_exit_snapshot"), &[how], &envs, LIMIT);
         let written: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with(&format!("{how}-"))
-            })
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&name))
             .collect();
         assert_eq!(written.len(), 1, "{written:?}");
         assert!(
             !written[0].to_str().unwrap().contains("{pid}"),
             "the pid is filled in"
         );
-        let snapshot = tracealloc::Snapshot::load(&written[0]).unwrap();
+        let raw = tracealloc::model::Snapshot::load(&written[0]).unwrap();
+        assert_eq!(raw.is_raw(), symbolize == "later");
+        let options = tracealloc_snapshot::symbolize::SymbolizeOptions::default();
+        let (snapshot, _) =
+            tracealloc_snapshot::symbolize::load_symbolized(&written[0], &options).unwrap();
+        assert!(!snapshot.is_raw() && snapshot.symbolization_notes.is_empty());
         let leak = snapshot
             .statistics(tracealloc::GroupBy::Function)
             .into_iter()

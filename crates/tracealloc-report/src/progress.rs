@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracealloc_snapshot::{LoadError, Snapshot};
 
 /// Runs `work` with a spinner saying `message` (hidden when stderr is not a terminal).
-pub(crate) fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
+pub fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
     let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     spinner.set_style(ProgressStyle::default_spinner());
     spinner.set_message(message);

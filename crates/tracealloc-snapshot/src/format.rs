@@ -2,9 +2,11 @@
 //!
 //! Compatibility: a file names its format (`"format": "tracealloc-snapshot"`) and its version
 //! (`"version"`, [`FORMAT_VERSION`]). This build, and the `tracealloc` CLI built on it, writes and
-//! reads version 1 only. Fields added within a version are optional (absent ones read as their
-//! defaults) and unknown fields are ignored, so every version-1 file loads; a file of any other
-//! version is refused with [`LoadProblem::UnsupportedVersion`]. A change that an older reader
+//! reads version 1 (symbolized snapshots) and version 2 ([`crate::RAW_FORMAT_VERSION`]: raw
+//! snapshots, return addresses to symbolize, which a version-1 reader would misread). Fields added
+//! within a version are optional (absent ones read as their defaults) and unknown fields are
+//! ignored, so every version-1 file loads; a file of any other version is refused with
+//! [`LoadProblem::UnsupportedVersion`]. A change that an older reader
 //! could misread takes a new version. `tests/compat.rs` loads a checked-in file of each version
 //! read (`tests/fixtures/`) and checks its figures.
 
@@ -18,9 +20,9 @@ use crate::model::Snapshot;
 
 /// The `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "tracealloc-snapshot";
-/// The file format version this build writes, and the only one it reads: version 1 files load
-/// (fields absent from older ones read as their defaults, unknown ones are ignored), and any other
-/// version is refused with [`LoadProblem::UnsupportedVersion`]. The `tracealloc` CLI reads what
+/// The file format version of symbolized snapshots: version 1 files load (fields absent from
+/// older ones read as their defaults, unknown ones are ignored), and so do raw ones
+/// ([`crate::RAW_FORMAT_VERSION`]); any other version is refused with [`LoadProblem::UnsupportedVersion`]. The `tracealloc` CLI reads what
 /// this crate reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// Files larger than this are refused before reading (4 GiB): a snapshot of that size is almost
@@ -70,7 +72,11 @@ pub enum LoadProblem {
     NotJson(String),
     #[error("is not a tracealloc snapshot (no \"format\": \"{FORMAT_NAME}\" field)")]
     NotASnapshot,
-    #[error("has unsupported format version {found} (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "has unsupported format version {found} (this build reads versions {FORMAT_VERSION} and \
+         {})",
+        crate::RAW_FORMAT_VERSION
+    )]
     UnsupportedVersion { found: u64 },
     #[error("is a damaged snapshot: {0}")]
     Invalid(String),
@@ -257,7 +263,8 @@ impl Snapshot {
         out.write_all(b"\n").map_err(serde_json::Error::io)
     }
 
-    /// Reads a snapshot file written by [`Snapshot::save`] (this format version only).
+    /// Reads a snapshot file written by [`Snapshot::save`] (format versions 1 and 2: a raw file
+    /// loads with its addresses unnamed; the CLI names them).
     /// A file that cannot be read as a snapshot gets one error naming the file and the problem
     /// ([`LoadProblem`]).
     ///
@@ -269,11 +276,12 @@ impl Snapshot {
     /// let snapshot = Snapshot::load(file)?;
     /// assert_eq!((snapshot.version, snapshot.sites.len()), (1, 8));
     ///
-    /// let newer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2-unsupported.json");
+    /// let newer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3-unsupported.json");
     /// let error = Snapshot::load(newer).unwrap_err();
-    /// assert!(matches!(error.problem, LoadProblem::UnsupportedVersion { found: 2 }));
+    /// assert!(matches!(error.problem, LoadProblem::UnsupportedVersion { found: 3 }));
     /// assert!(error.to_string().ends_with(
-    ///     "v2-unsupported.json: has unsupported format version 2 (this build reads version 1)"
+    ///     "v3-unsupported.json: has unsupported format version 3 (this build reads versions 1 \
+    ///      and 2)"
     /// ));
     /// # Ok::<(), LoadError>(())
     /// ```
@@ -322,6 +330,7 @@ impl Snapshot {
             Ok(snapshot) => {
                 check_header(Some(&snapshot.format), Some(u64::from(snapshot.version)))?;
                 snapshot.validate().map_err(LoadProblem::Invalid)?;
+                snapshot.validate_raw().map_err(LoadProblem::Invalid)?;
                 Ok(snapshot)
             }
             Err(e) => Err(classify(bytes, e)),
@@ -368,7 +377,10 @@ fn check_header(format: Option<&str>, version: Option<u64>) -> Result<(), LoadPr
         return Err(LoadProblem::NotASnapshot);
     }
     match version {
-        Some(v) if v == u64::from(FORMAT_VERSION) => Ok(()),
+        // Version 2: a raw snapshot, to symbolize (`crate::raw`).
+        Some(v) if v == u64::from(FORMAT_VERSION) || v == u64::from(crate::RAW_FORMAT_VERSION) => {
+            Ok(())
+        }
         Some(found) => Err(LoadProblem::UnsupportedVersion { found }),
         None => Err(LoadProblem::Invalid("no format version".to_owned())),
     }

@@ -49,6 +49,11 @@ mod plumbing;
 #[cfg(feature = "pprof")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub mod pprof;
+#[cfg(feature = "pprof")]
+mod pprof_raw;
+pub mod raw;
+#[cfg(feature = "symbolize")]
+pub mod symbolize;
 
 pub use diff::{SnapshotDiff, StatDiff};
 pub use filter::Filter;
@@ -69,3 +74,4 @@ pub use model::{
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
 pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};
+pub use raw::{Module, NO_MODULE, RAW_FORMAT_VERSION, RawAddress, Unsymbolized};

@@ -547,6 +547,17 @@ pub struct Snapshot {
     /// snapshot's own moment last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimePoint>,
+    /// The object files the stacks' return addresses lie in (raw snapshots; kept once symbolized,
+    /// for pprof's mappings and to say where names came from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::raw::Module>,
+    /// A raw snapshot's return addresses, until it is symbolized (see [`crate::raw`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsymbolized: Option<crate::raw::Unsymbolized>,
+    /// What symbolizing a raw snapshot could not do, one line per module (a binary that no longer
+    /// matches its build ID, no debug info found): why some frames have no file:line or name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbolization_notes: Vec<String>,
 }
 
 /// One moment of the timeline.
@@ -627,6 +638,9 @@ impl Snapshot {
             threads: Vec::new(),
             sites: Vec::new(),
             timeline: Vec::new(),
+            modules: Vec::new(),
+            unsymbolized: None,
+            symbolization_notes: Vec::new(),
         }
     }
 

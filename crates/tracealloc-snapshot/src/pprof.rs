@@ -205,8 +205,12 @@ fn skip_generic_arguments(mut rest: &str) -> &str {
     rest
 }
 
-/// Writes `snapshot` as a gzipped pprof profile.
+/// Writes `snapshot` as a gzipped pprof profile. A raw snapshot's has mappings (path, build ID)
+/// and addresses instead of names, for the reader to symbolize (see `pprof_raw`).
 pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
+    if snapshot.is_raw() {
+        return crate::pprof_raw::pprof_raw(snapshot, out);
+    }
     let mut strings = Strings::default();
     let mut profile = Profile {
         sample_type: [

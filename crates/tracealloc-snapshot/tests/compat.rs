@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tracealloc_snapshot::{FORMAT_VERSION, GroupBy, LoadProblem, ReallocCharge, Snapshot};
+use tracealloc_snapshot::{
+    FORMAT_VERSION, GroupBy, LoadProblem, RAW_FORMAT_VERSION, ReallocCharge, Snapshot,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,23 +47,51 @@ fn version_1_loads_with_its_figures() {
     assert_eq!(s.meta.capture.reallocs_charged_to, ReallocCharge::Origin);
 }
 
+/// Version 2, a raw snapshot: written at exit by `exit_snapshot` (which leaks 12,345 bytes at
+/// `leak_at_exit`) with `TRACEALLOC_OUT` and the default `TRACEALLOC_SYMBOLIZE=later`: frames
+/// without names, each with its module and address in the module's file.
+#[test]
+fn version_2_raw_loads_with_its_addresses() {
+    let s = Snapshot::load(fixture("v2-raw.json")).unwrap();
+    assert_eq!(s.version, RAW_FORMAT_VERSION);
+    assert!(s.is_raw());
+    assert_eq!(s.sites.len(), 5);
+    assert_eq!((s.totals.live_bytes, s.totals.live_blocks), (12_889, 2));
+    let raw = s.unsymbolized.as_ref().unwrap();
+    assert_eq!(raw.addresses.len(), s.frames.len());
+    assert!(raw.addresses.iter().all(Option::is_some));
+    assert_eq!(s.modules.len(), 2);
+    assert!(s.modules.iter().any(|m| m.path.ends_with("/exit_snapshot")));
+    assert!(
+        s.modules
+            .iter()
+            .any(|m| m.file_name().starts_with("libc.so"))
+    );
+    assert!(s.modules.iter().all(|m| m.build_id.is_some()));
+}
+
 #[test]
 fn every_version_this_build_reads_has_a_fixture() {
-    // Only version 1 exists; a reader that accepts more versions needs a fixture of each.
-    assert_eq!(FORMAT_VERSION, 1);
+    // Version 1 (symbolized) and 2 (raw); a reader that accepts more versions needs a fixture of
+    // each.
+    assert_eq!((FORMAT_VERSION, RAW_FORMAT_VERSION), (1, 2));
     assert!(fixture(&format!("v{FORMAT_VERSION}.json")).is_file());
+    assert!(fixture(&format!("v{RAW_FORMAT_VERSION}-raw.json")).is_file());
 }
 
 #[test]
 fn another_version_is_refused_as_such() {
-    let err = Snapshot::load(fixture("v2-unsupported.json")).unwrap_err();
+    // (Version 2 is a raw snapshot's since raw snapshots exist: this fixture was
+    // `v2-unsupported.json` before, with version 2.)
+    let err = Snapshot::load(fixture("v3-unsupported.json")).unwrap_err();
     assert!(
-        matches!(err.problem, LoadProblem::UnsupportedVersion { found: 2 }),
+        matches!(err.problem, LoadProblem::UnsupportedVersion { found: 3 }),
         "{err:?}"
     );
     assert!(
         err.to_string().ends_with(
-            "v2-unsupported.json: has unsupported format version 2 (this build reads version 1)"
+            "v3-unsupported.json: has unsupported format version 3 (this build reads versions \
+             1 and 2)"
         ),
         "{err}"
     );

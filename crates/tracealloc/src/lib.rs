@@ -187,7 +187,7 @@ use std::path::Path;
 pub use config::{CAPTURE_AT_START_ENV, LISTEN_ENV};
 pub use config::{
     CAPTURE_ENV, DEFAULT_MAX_STACKS, DEPTH_ENV, INTERVAL_ENV, KEEP_ENV, LIFETIMES_ENV,
-    MAX_STACKS_ENV, OUT_ENV, REALLOC_ENV, SAMPLE_ENV, SEED_ENV,
+    MAX_STACKS_ENV, OUT_ENV, REALLOC_ENV, SAMPLE_ENV, SEED_ENV, SYMBOLIZE_ENV,
 };
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
@@ -384,7 +384,9 @@ impl<A: GlobalAlloc> Profiler<A> {
 #[cfg(feature = "pprof")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub fn pprof_heap() -> Vec<u8> {
-    let snapshot = process::snapshot();
+    // Symbolized here unless `TRACEALLOC_SYMBOLIZE=later`: then raw, with mappings and build IDs
+    // for the reader to symbolize (a continuous profiler with the binaries' debug files).
+    let snapshot = process::snapshot_to_write(false);
     ReentrancyGuard::untracked(|| {
         let mut out = Vec::new();
         tracealloc_snapshot::pprof::pprof(&snapshot, &mut out)

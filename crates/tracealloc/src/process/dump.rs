@@ -75,7 +75,7 @@ extern "C" fn dump_loop(argument: *mut libc::c_void) -> *mut libc::c_void {
         for seq in 1u64.. {
             std::thread::sleep(interval);
             let path = numbered(&pattern, &seq.to_string());
-            if let Err(e) = crate::process::snapshot().save(&path) {
+            if let Err(e) = crate::process::snapshot_to_write(true).save(&path) {
                 eprintln!("tracealloc: cannot write the periodic snapshot: {e}");
                 continue;
             }

@@ -33,9 +33,19 @@ pub(crate) fn write_exit_snapshot() {
         } else {
             pattern.replace("{pid}", &std::process::id().to_string())
         };
-        let snapshot = crate::process::snapshot();
+        let started = std::time::Instant::now();
+        let snapshot = crate::process::snapshot_to_write(true);
         match snapshot.save(&path) {
-            Ok(()) => eprintln!("tracealloc: wrote the exit snapshot to {path}"),
+            // With the time taken and written: what the exit costs the program.
+            Ok(()) => eprintln!(
+                "tracealloc: wrote the exit snapshot to {path} ({} ms{})",
+                started.elapsed().as_millis(),
+                if snapshot.is_raw() {
+                    ", raw: `tracealloc` symbolizes it when it reads it"
+                } else {
+                    ""
+                }
+            ),
             Err(e) => eprintln!("tracealloc: cannot write the exit snapshot: {e}"),
         }
     });

@@ -327,6 +327,22 @@ pub(crate) fn snapshot() -> tracealloc_snapshot::Snapshot {
     ReentrancyGuard::untracked(|| crate::snapshot::take_from(&REGISTRY))
 }
 
+/// A snapshot for the files written without code (the exit snapshot, `TRACEALLOC_INTERVAL`'s):
+/// raw, to be symbolized by the CLI, unless `TRACEALLOC_SYMBOLIZE=process` (`default_later`: what
+/// applies when the variable is unset). Untracked.
+pub(crate) fn snapshot_to_write(default_later: bool) -> tracealloc_snapshot::Snapshot {
+    let later = crate::config::get()
+        .and_then(|config| config.symbolize_later)
+        .unwrap_or(default_later);
+    ReentrancyGuard::untracked(|| {
+        if later {
+            crate::snapshot::take_raw_from(&REGISTRY)
+        } else {
+            crate::snapshot::take_from(&REGISTRY)
+        }
+    })
+}
+
 extern "C" fn on_process_exit() {
     // A panic must not unwind into C; the exit snapshot is best effort.
     let _ = std::panic::catch_unwind(crate::process::exit::write_exit_snapshot);

@@ -3,6 +3,7 @@
 
 mod c_library;
 mod forest;
+mod modules;
 pub(crate) mod symbolize;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -89,8 +90,45 @@ fn copy_record(
     }
 }
 
-/// Takes a snapshot of the process-wide registry.
+/// Takes a snapshot of the process-wide registry, symbolized.
 pub(crate) fn take_from(registry: &Registry) -> Snapshot {
+    take(registry, false)
+}
+
+/// Takes a raw snapshot of the process-wide registry: return addresses and the modules they lie
+/// in, to be symbolized later, elsewhere (see `tracealloc_snapshot::raw`). Loads no debug info:
+/// its cost follows the stacks, not the size of the binary.
+pub(crate) fn take_raw_from(registry: &Registry) -> Snapshot {
+    take(registry, true)
+}
+
+/// The frames of each return address: symbolized (from the process's symbol cache), or one raw
+/// frame each.
+enum Names {
+    Resolved(crate::snapshot::symbolize::Resolved),
+    Raw {
+        /// Each address's frame id (its index in the frame table).
+        ids: HashMap<usize, u32>,
+        modules: modules::Modules,
+        /// For each raw frame, its module and address in the module's file.
+        addresses: Vec<Option<tracealloc_snapshot::RawAddress>>,
+    },
+}
+
+impl Names {
+    /// Whether `addr` returns into a thread's entry point (the C library's start functions).
+    fn is_entry_point(&self, addr: usize) -> bool {
+        match self {
+            Names::Resolved(resolved) => resolved
+                .frames(addr)
+                .last()
+                .is_some_and(Frame::is_entry_point),
+            Names::Raw { modules, .. } => modules.in_c_library(addr),
+        }
+    }
+}
+
+fn take(registry: &Registry, raw: bool) -> Snapshot {
     let started = Instant::now();
     let heap_kept = registry.own_bytes_parts().1;
     let totals = registry.stats();
@@ -168,7 +206,24 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // before this snapshot, and what the symbol cache grows by now (the debug info parsed for it
     // is released within; this snapshot's working copies and model are not kept).
     let heap_before = registry.own_bytes_parts().1;
-    let resolved = crate::snapshot::symbolize::resolve_all(addresses.iter().copied());
+    let names = if raw {
+        let mut modules = modules::Modules::read();
+        let ids = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| (addr, i as u32))
+            .collect();
+        let addresses = addresses.iter().map(|&a| Some(modules.raw(a))).collect();
+        Names::Raw {
+            ids,
+            modules,
+            addresses,
+        }
+    } else {
+        Names::Resolved(crate::snapshot::symbolize::resolve_all(
+            addresses.iter().copied(),
+        ))
+    };
     let (tables_bytes, heap_after) = registry.own_bytes_parts();
     let heap_bytes = heap_kept + heap_after.saturating_sub(heap_before);
 
@@ -178,13 +233,21 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     // (millions): stacks are then built from frame ids.
     let mut builder = Builder::default();
     for addr in &addresses {
-        let ids = resolved
-            .frames(*addr)
-            .iter()
-            .map(|f| builder.frame(f))
-            .collect();
+        let ids = match &names {
+            Names::Resolved(resolved) => resolved
+                .frames(*addr)
+                .iter()
+                .map(|f| builder.frame(f))
+                .collect(),
+            // One frame per address, each its own (not interned: they have no name yet).
+            Names::Raw { ids, .. } => {
+                builder.frames.push(Frame::new(""));
+                vec![ids[addr]]
+            }
+        };
         address_frames.insert(*addr, ids);
     }
+
     let own_frame: Vec<bool> = builder.frames.iter().map(is_own_frame).collect();
     // Return addresses that symbolize to the same frames share a class: raw stacks are interned by
     // their classes (about a third as long as their symbolized frames, and many raw stacks of a
@@ -245,14 +308,14 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
         };
         // A walk ends cleanly at the thread's entry point (libc's start functions have no frame
         // pointer, so the chain past them is noise); elsewhere a bad link means a broken chain.
-        let outermost = paths
+        let at_entry = paths
             .outermost_address(node)
-            .and_then(|addr| resolved.frames(addr).last());
+            .is_some_and(|addr| names.is_entry_point(addr));
         let events = &mut match c.end {
             e if e == CaptureEnd::Truncated as u8 => &mut captures.truncated,
             e if e == CaptureEnd::NoStackBounds as u8 => &mut captures.no_stack_bounds,
             e if e == CaptureEnd::CaptureOff as u8 => &mut captures.capture_off,
-            _ if outermost.is_some_and(|f| f.is_entry_point()) => &mut captures.complete,
+            _ if at_entry => &mut captures.complete,
             e if e == CaptureEnd::Complete as u8 => &mut captures.complete,
             _ => &mut captures.broken,
         };
@@ -293,6 +356,21 @@ pub(crate) fn take_from(registry: &Registry) -> Snapshot {
     }
     snapshot.frames = builder.frames;
     snapshot.stacks = builder.stacks;
+    if let Names::Raw {
+        modules,
+        mut addresses,
+        ..
+    } = names
+    {
+        // The marker frames, after the raw ones, have no address.
+        addresses.resize(snapshot.frames.len(), None);
+        snapshot.modules = modules.into_used();
+        snapshot.unsymbolized = Some(tracealloc_snapshot::Unsymbolized::new(
+            addresses,
+            Some(OWN_SOURCES.to_owned()),
+        ));
+        snapshot.version = tracealloc_snapshot::RAW_FORMAT_VERSION;
+    }
     snapshot.threads = thread_infos(&states);
     if threads_used[orphan_thread] {
         snapshot.threads.push(ThreadInfo::new("unknown", 0, false));

@@ -1,0 +1,506 @@
+//! Symbolizing a raw snapshot (feature `symbolize`), outside the profiled process: each module's
+//! return addresses named from the binary at its recorded path when it still has the recorded
+//! build ID, else from a separate debug file found by build ID (`DIR/.build-id/xx/rest.debug`, the
+//! layout gdb and debuginfod use), with inlined frames. Without debug info, a function name from
+//! the symbol table; without that, `module+0xoffset`. Each fallback is said once per module in
+//! [`Snapshot::symbolization_notes`], so that no frame is `??` without a reason.
+//!
+//! [`load_symbolized`] is what the `tracealloc` CLI reads files with: a raw file is symbolized the
+//! first time, and the result cached next to it (`.NAME.symbolized.json`), so that later reads are
+//! as fast as a symbolized file's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use object::Object;
+
+use crate::model::{Frame, Site, Snapshot, Stack};
+use crate::raw::{Module, NO_MODULE, RawAddress};
+use crate::{FORMAT_VERSION, LoadError};
+
+/// Where the system's package manager installs debug files (Debian's `*-dbg`, Fedora's
+/// `*-debuginfo`): searched after the directories given.
+pub const SYSTEM_DEBUG_DIR: &str = "/usr/lib/debug";
+
+/// The environment variable the `tracealloc` CLI reads debug directories from (`:`-separated),
+/// besides `--debug-dir`.
+pub const DEBUG_DIR_ENV: &str = "TRACEALLOC_DEBUG_DIR";
+
+/// Where to look for debug files.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SymbolizeOptions {
+    /// Directories holding debug files by build ID (`DIR/.build-id/xx/rest.debug`), searched in
+    /// order, then [`SYSTEM_DEBUG_DIR`].
+    pub debug_dirs: Vec<PathBuf>,
+}
+
+impl SymbolizeOptions {
+    /// Options searching `debug_dirs`, then the directories of `TRACEALLOC_DEBUG_DIR`.
+    pub fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> SymbolizeOptions {
+        let mut dirs = debug_dirs;
+        if let Some(env) = std::env::var_os(DEBUG_DIR_ENV) {
+            dirs.extend(std::env::split_paths(&env).filter(|d| !d.as_os_str().is_empty()));
+        }
+        SymbolizeOptions { debug_dirs: dirs }
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.debug_dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(std::iter::once(Path::new(SYSTEM_DEBUG_DIR)))
+    }
+
+    /// The debug file with `build_id` (hex) under one of the directories, if any.
+    fn debug_file(&self, build_id: &str) -> Option<PathBuf> {
+        if build_id.len() < 3 {
+            return None;
+        }
+        let (first, rest) = build_id.split_at(2);
+        self.dirs()
+            .map(|dir| {
+                dir.join(".build-id")
+                    .join(first)
+                    .join(format!("{rest}.debug"))
+            })
+            .find(|path| path.is_file())
+    }
+
+    fn dirs_shown(&self) -> String {
+        self.dirs()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The GNU build ID of the object file at `path`, in hexadecimal; `Ok(None)` when it has none.
+/// Reads only the headers and the note (not the whole file).
+pub fn build_id_of(path: &Path) -> std::io::Result<Option<String>> {
+    let file = std::fs::File::open(path)?;
+    let cache = object::ReadCache::new(file);
+    let object = object::File::parse(&cache)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    Ok(object.build_id().ok().flatten().map(hex))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One module's sources of names.
+struct ModuleNames {
+    /// DWARF (file:line, inlined frames) and the symbol table of the file it came from.
+    dwarf: Option<addr2line::Loader>,
+    /// The binary itself, for its symbol table, when the DWARF came from elsewhere or is missing.
+    symbols: Option<addr2line::Loader>,
+}
+
+impl ModuleNames {
+    /// Opens what can name `module`'s addresses; `note` receives what is missing, and why.
+    fn open(module: &Module, options: &SymbolizeOptions, note: &mut Option<String>) -> ModuleNames {
+        let path = Path::new(&module.path);
+        let recorded = module.build_id.as_deref();
+        let binary_ok = match (build_id_of(path), recorded) {
+            (Ok(found), Some(recorded)) if found.as_deref() == Some(recorded) => true,
+            (Ok(None), Some(_)) => {
+                *note = Some(format!("{}: has no build ID now", module.path));
+                false
+            }
+            (Ok(Some(found)), Some(recorded)) => {
+                *note = Some(format!(
+                    "{}: no longer matches the profiled binary (build ID {found}, not {recorded}): \
+                     rebuilt or replaced since",
+                    module.path
+                ));
+                false
+            }
+            (Ok(_), None) => true,
+            (Err(e), _) => {
+                *note = Some(format!("{}: cannot read it ({e})", module.path));
+                false
+            }
+        };
+        let binary = binary_ok
+            .then(|| addr2line::Loader::new(path).ok())
+            .flatten();
+        let has_dwarf = |loader: &addr2line::Loader| {
+            loader
+                .get_section_range(b".debug_info")
+                .is_some_and(|r| r.end > r.begin)
+        };
+        let mut names = ModuleNames {
+            dwarf: None,
+            symbols: None,
+        };
+        match binary {
+            Some(binary) if has_dwarf(&binary) => {
+                names.dwarf = Some(binary);
+                return names;
+            }
+            // `strip --strip-all` leaves no symbol table (only the dynamic one's few exports).
+            binary => names.symbols = binary.filter(|b| b.get_section_range(b".symtab").is_some()),
+        }
+        let debug_file = recorded.and_then(|id| options.debug_file(id));
+        match debug_file.map(|f| (addr2line::Loader::new(&f), f)) {
+            Some((Ok(loader), _)) if has_dwarf(&loader) => {
+                names.dwarf = Some(loader);
+                *note = note
+                    .take()
+                    .map(|n| format!("{n}; named from its debug file instead"));
+            }
+            Some((_, file)) => {
+                note.get_or_insert_with(|| module.path.clone());
+                if let Some(n) = note.as_mut() {
+                    n.push_str(&format!(
+                        "; its debug file {} has no debug info",
+                        file.display()
+                    ));
+                }
+            }
+            None => {
+                let prefix = note
+                    .take()
+                    .unwrap_or_else(|| format!("{}: has no debug info (stripped?)", module.path));
+                let wanted = match recorded {
+                    Some(id) if id.len() > 2 => format!(
+                        "a debug file .build-id/{}/{}.debug (build ID {id}) under --debug-dir \
+                         DIR or {DEBUG_DIR_ENV} (searched: {})",
+                        &id[..2],
+                        &id[2..],
+                        options.dirs_shown()
+                    ),
+                    _ => "its debug info (it has no build ID to find a debug file by)".to_owned(),
+                };
+                let fallback = if names.symbols.is_some() {
+                    "function names from its symbol table, no file:line"
+                } else {
+                    "frames named module+offset"
+                };
+                *note = Some(format!(
+                    "{prefix}; for file:line, give {wanted}; meanwhile {fallback}"
+                ));
+            }
+        }
+        names
+    }
+
+    /// The frames of return address `address` (innermost first), or `None` when nothing names it.
+    fn frames(&self, address: u64) -> Option<Vec<Frame>> {
+        // The call instruction, just before the return address.
+        let probe = address.checked_sub(1)?;
+        if let Some(dwarf) = &self.dwarf {
+            let mut frames = Vec::new();
+            if let Ok(mut iter) = dwarf.find_frames(probe) {
+                while let Ok(Some(found)) = iter.next() {
+                    let function = found
+                        .function
+                        .as_ref()
+                        .and_then(|f| f.demangle().ok())
+                        .map(|name| one_closure_spelling(name.into_owned()));
+                    let function = match function {
+                        Some(name) => name,
+                        None => self.symbol(probe).unwrap_or_else(|| "??".to_owned()),
+                    };
+                    let mut frame = Frame::new(function);
+                    if let Some(location) = found.location
+                        && let Some(file) = location.file
+                    {
+                        frame = frame.at(file, location.line, location.column);
+                    }
+                    frame.inlined = true;
+                    frames.push(frame);
+                }
+            }
+            if let Some(outermost) = frames.last_mut() {
+                outermost.inlined = false;
+                return Some(frames);
+            }
+        }
+        self.symbol(probe).map(|name| vec![Frame::new(name)])
+    }
+
+    /// The function the symbol table has at `probe`, demangled without its hash.
+    fn symbol(&self, probe: u64) -> Option<String> {
+        let name = [&self.dwarf, &self.symbols]
+            .into_iter()
+            .flatten()
+            .find_map(|loader| loader.find_symbol(probe))?;
+        Some(match rustc_demangle::try_demangle(name) {
+            Ok(demangled) => one_closure_spelling(format!("{demangled:#}")),
+            Err(_) => name.to_owned(),
+        })
+    }
+}
+
+/// Closures as the symbol table names them (`{{closure}}`), also where the debug info names them
+/// `{closure#0}`: one spelling per stack, so that the same closure is one frame (as the runtime
+/// spells them when it symbolizes in process).
+fn one_closure_spelling(name: String) -> String {
+    if !name.contains("{closure#") {
+        return name;
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name.as_str();
+    while let Some(at) = rest.find("{closure#") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "{closure#".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with('}') {
+            out.push_str("{{closure}}");
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str("{closure#");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The name of an address nothing could name.
+fn module_offset(modules: &[Module], raw: RawAddress) -> String {
+    match modules.get(raw.module as usize) {
+        Some(module) if raw.module != NO_MODULE => {
+            format!("{}+{:#x}", module.file_name(), raw.address)
+        }
+        _ => format!("[unknown] {:#x}", raw.address),
+    }
+}
+
+impl Snapshot {
+    /// Symbolizes a raw snapshot in place (nothing happens to a symbolized one): names its frames,
+    /// drops the profiler's own frames from the innermost end of its stacks, and merges the sites
+    /// that become one. It then reads as a snapshot symbolized in process did (format version 1);
+    /// [`Snapshot::symbolization_notes`] says what could not be named, and why.
+    pub fn symbolize(&mut self, options: &SymbolizeOptions) {
+        let Some(raw) = self.unsymbolized.take() else {
+            return;
+        };
+        // Each module opened at its first address, once.
+        let mut opened: HashMap<u32, ModuleNames> = HashMap::new();
+        let mut notes = Vec::new();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut frame_ids: HashMap<Frame, u32> = HashMap::new();
+        let mut intern = |frame: Frame| {
+            *frame_ids.entry(frame).or_insert_with_key(|frame| {
+                frames.push(frame.clone());
+                frames.len() as u32 - 1
+            })
+        };
+        let mut expanded: Vec<Vec<u32>> = Vec::with_capacity(self.frames.len());
+        for (frame, address) in self.frames.iter().zip(&raw.addresses) {
+            let Some(address) = *address else {
+                expanded.push(vec![intern(frame.clone())]);
+                continue;
+            };
+            let named = (address.module != NO_MODULE)
+                .then(|| self.modules.get(address.module as usize))
+                .flatten()
+                .and_then(|module| {
+                    opened
+                        .entry(address.module)
+                        .or_insert_with(|| {
+                            let mut note = None;
+                            let names = ModuleNames::open(module, options, &mut note);
+                            notes.extend(note);
+                            names
+                        })
+                        .frames(address.address)
+                });
+            let named =
+                named.unwrap_or_else(|| vec![Frame::new(module_offset(&self.modules, address))]);
+            expanded.push(named.into_iter().map(&mut intern).collect());
+        }
+        drop(opened);
+        let own_sources = raw.own_sources.as_deref();
+        let own = |frame: &Frame| {
+            frame.is_profiler()
+                || own_sources
+                    .zip(frame.file.as_deref())
+                    .is_some_and(|(own, file)| file.starts_with(own))
+        };
+        let mut stacks: Vec<Stack> = Vec::new();
+        let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+        let new_stack: Vec<u32> = self
+            .stacks
+            .iter()
+            .map(|stack| {
+                let ids: Vec<u32> = stack
+                    .frames
+                    .iter()
+                    .flat_map(|&f| expanded[f as usize].iter().copied())
+                    .skip_while(|&id| own(&frames[id as usize]))
+                    .collect();
+                *stack_ids.entry(ids).or_insert_with_key(|ids| {
+                    stacks.push(Stack::new(ids.clone()));
+                    stacks.len() as u32 - 1
+                })
+            })
+            .collect();
+        let mut sites: Vec<Site> = Vec::with_capacity(self.sites.len());
+        let mut site_ids: HashMap<(u32, u32, Option<String>), usize> = HashMap::new();
+        for mut site in std::mem::take(&mut self.sites) {
+            site.stack = new_stack[site.stack as usize];
+            let key = (site.stack, site.thread, site.label.clone());
+            match site_ids.get(&key) {
+                Some(&at) => add_site(&mut sites[at], &site),
+                None => {
+                    site_ids.insert(key, sites.len());
+                    sites.push(site);
+                }
+            }
+        }
+        self.frames = frames;
+        self.stacks = stacks;
+        self.sites = sites;
+        self.symbolization_notes = notes;
+        self.version = FORMAT_VERSION;
+    }
+}
+
+/// Adds `from`'s counters to `into` (same stack, thread and label).
+fn add_site(into: &mut Site, from: &Site) {
+    into.live_bytes += from.live_bytes;
+    into.live_blocks += from.live_blocks;
+    into.total_bytes += from.total_bytes;
+    into.total_blocks += from.total_blocks;
+    into.peak_bytes += from.peak_bytes;
+    into.peak_blocks += from.peak_blocks;
+    into.temporary_blocks += from.temporary_blocks;
+    into.reallocs += from.reallocs;
+    into.realloc_copied_bytes += from.realloc_copied_bytes;
+    into.lifetimes_us += from.lifetimes_us;
+    into.max_bytes += from.max_bytes;
+    into.max_blocks += from.max_blocks;
+}
+
+/// Where the symbolized copy of raw snapshot `path` is cached: beside it, hidden
+/// (`.NAME.symbolized.json`), so that a shell's `heap-*.json` does not list it.
+pub fn cache_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.symbolized.json"))
+}
+
+/// How [`load_symbolized`] got its snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Provenance {
+    /// The file was symbolized already.
+    Symbolized,
+    /// A raw file, symbolized now; the result cached at this path (`None`: it could not be
+    /// written there, and the next read symbolizes again).
+    SymbolizedNow(Option<PathBuf>),
+    /// A raw file whose symbolized copy was read from this cache.
+    Cached(PathBuf),
+}
+
+/// Loads a snapshot file; a raw one is symbolized (see [`Snapshot::symbolize`]) and the result
+/// cached next to it, unless a cache from an earlier read is there and still fresh (not older than
+/// the file, and the same snapshot). A cache whose symbolization missed debug info is not reused
+/// when `options` names debug directories (they may have what was missing).
+pub fn load_symbolized(
+    path: &Path,
+    options: &SymbolizeOptions,
+) -> Result<(Snapshot, Provenance), LoadError> {
+    let mut snapshot = Snapshot::load(path)?;
+    if !snapshot.is_raw() {
+        return Ok((snapshot, Provenance::Symbolized));
+    }
+    let cache = cache_path(path);
+    if let Some(cached) = fresh_cache(path, &cache, &snapshot, options) {
+        return Ok((cached, Provenance::Cached(cache)));
+    }
+    snapshot.symbolize(options);
+    let written = snapshot.save(&cache).is_ok().then_some(cache);
+    Ok((snapshot, Provenance::SymbolizedNow(written)))
+}
+
+fn fresh_cache(
+    path: &Path,
+    cache: &Path,
+    raw: &Snapshot,
+    options: &SymbolizeOptions,
+) -> Option<Snapshot> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(cache)? < modified(path)? {
+        return None;
+    }
+    let cached = Snapshot::load(cache).ok()?;
+    let same = !cached.is_raw()
+        && cached.meta == raw.meta
+        && cached.totals == raw.totals
+        && cached.modules == raw.modules;
+    let retry = !cached.symbolization_notes.is_empty() && !options.debug_dirs.is_empty();
+    (same && !retry).then_some(cached)
+}
+
+/// Symbolizes the raw snapshot file at `path` and writes the result to `output` (`path` itself to
+/// replace it). Returns the symbolized snapshot, whose notes say what could not be named (a file
+/// symbolized already is written unchanged).
+pub fn symbolize_file(
+    path: &Path,
+    output: &Path,
+    options: &SymbolizeOptions,
+) -> Result<Snapshot, SymbolizeFileError> {
+    let mut snapshot = Snapshot::load(path)?;
+    snapshot.symbolize(options);
+    snapshot.save(output)?;
+    // A cache of the raw file is stale once the file itself is symbolized in place.
+    if output == path {
+        let _ = std::fs::remove_file(cache_path(path));
+    }
+    Ok(snapshot)
+}
+
+/// Why [`symbolize_file`] failed: the file could not be read, or the result not written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SymbolizeFileError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Save(#[from] crate::SaveError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closures_have_one_spelling() {
+        assert_eq!(
+            one_closure_spelling("a::{closure#12}::{closure#0}::b".into()),
+            "a::{{closure}}::{{closure}}::b"
+        );
+        assert_eq!(
+            one_closure_spelling("odd::{closure#x}".into()),
+            "odd::{closure#x}"
+        );
+    }
+
+    #[test]
+    fn cache_is_hidden_beside_the_file() {
+        assert_eq!(
+            cache_path(Path::new("/tmp/heap-000001.json")),
+            Path::new("/tmp/.heap-000001.json.symbolized.json")
+        );
+    }
+
+    #[test]
+    fn debug_files_are_found_by_build_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".build-id/ab/cdef.debug");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"").unwrap();
+        let options = SymbolizeOptions {
+            debug_dirs: vec![dir.path().to_owned()],
+        };
+        assert_eq!(options.debug_file("abcdef"), Some(file));
+        assert_eq!(options.debug_file("abcdee"), None);
+    }
+}
