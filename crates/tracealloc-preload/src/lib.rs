@@ -1,0 +1,6 @@
+//! The shared object `tracealloc run` preloads (`LD_PRELOAD`): tracealloc's runtime with its C
+//! allocation layer ([`tracealloc::c_allocations!`]), which defines the process's `malloc` family.
+//! Every allocation of the program, C and Rust alike, is then counted with its stack, and the exit
+//! snapshot is written where `TRACEALLOC_OUT` says, as the library does.
+
+tracealloc::c_allocations!();
