@@ -312,6 +312,7 @@ fn c_layers() -> CLayers {
             }
             let marker: extern "C" fn() -> *const u8 = std::mem::transmute(found);
             if std::ptr::eq(marker(), &crate::c_layer::IDENTITY) {
+                crate::c_layer::mark_in_use();
                 CLayers::Own
             } else {
                 CLayers::Other

@@ -65,9 +65,23 @@ pub static IDENTITY: u8 = 0;
 /// Set by this copy's C layer before its first event decides the configuration.
 static IN_USE: AtomicBool = AtomicBool::new(false);
 
-/// Whether this copy's C layer has seen an event.
+/// Whether this copy's C layer owns `malloc` (it has seen an event, or the configuration found
+/// it exported).
 pub(crate) fn in_use() -> bool {
     IN_USE.load(Ordering::Relaxed)
+}
+
+/// Notes that this copy's C layer owns `malloc`.
+pub(crate) fn mark_in_use() {
+    IN_USE.store(true, Ordering::Relaxed);
+}
+
+/// Sets the profiler up on the calling thread now (the preload library's constructor calls it):
+/// the exit snapshot is then written even by a process that never allocates.
+pub fn start() {
+    mark_in_use();
+    let _ = word();
+    let _ = crate::process::current_thread();
 }
 
 /// A block's header, read.
