@@ -35,7 +35,12 @@ pub(crate) struct RunArgs {
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
@@ -116,7 +121,12 @@ fn running_as_root() -> bool {
 fn has_interpreter(elf: &[u8]) -> bool {
     let word = |at: usize, len: usize| -> Option<u64> {
         let bytes = elf.get(at..at + len)?;
-        Some(bytes.iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |v, &b| (v << 8) | u64::from(b)),
+        )
     };
     if elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
         return true; // Not ELF64 little-endian: let the loader decide.
@@ -143,7 +153,10 @@ fn patterns(output: Option<PathBuf>) -> anyhow::Result<(String, Option<PathBuf>)
         Some(ext) => format!("{stem}-{{pid}}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{{pid}}"),
     };
-    Ok((given.with_file_name(name).to_string_lossy().into_owned(), Some(given)))
+    Ok((
+        given.with_file_name(name).to_string_lossy().into_owned(),
+        Some(given),
+    ))
 }
 
 /// The snapshot files a pattern's processes wrote since `since`, oldest first.
@@ -243,13 +256,26 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     options.n = args.n;
     writeln!(out)?;
     tracealloc_report::top(&snapshot, &options, out)?;
-    writeln!(out, "tracealloc: the snapshot of {} is {}", program.display(), own.display())?;
+    writeln!(
+        out,
+        "tracealloc: the snapshot of {} is {}",
+        program.display(),
+        own.display()
+    )?;
     if !others.is_empty() {
-        writeln!(out, "tracealloc: {} more from the processes it started:", others.len())?;
+        writeln!(
+            out,
+            "tracealloc: {} more from the processes it started:",
+            others.len()
+        )?;
         for other in &others {
             writeln!(out, "  {}", other.display())?;
         }
     }
-    writeln!(out, "tracealloc: more with `tracealloc top {}`, `tracealloc leaks`, `tracealloc report`", own.display())?;
+    writeln!(
+        out,
+        "tracealloc: more with `tracealloc top {}`, `tracealloc leaks`, `tracealloc report`",
+        own.display()
+    )?;
     Ok(code)
 }

@@ -1153,7 +1153,16 @@ fn selection_flags_are_honoured_or_refused() {
     let leaks = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--by", "stack"]);
     assert!(!leaks.contains("leak_diff::leak"), "{leaks}");
     // leaks groups by function too, the stacks beneath.
-    let leaks = stdout_of(&["leaks", new, "--by", "function", "-n", "1", "--include", "*::leak"]);
+    let leaks = stdout_of(&[
+        "leaks",
+        new,
+        "--by",
+        "function",
+        "-n",
+        "1",
+        "--include",
+        "*::leak",
+    ]);
     assert!(
         leaks.starts_with("#1 leak_diff::leak: 3.75 KiB live in 15 blocks\n")
             && leaks.contains("    leak_diff::leak (tests/src/bin/leak_diff.rs:18)"),

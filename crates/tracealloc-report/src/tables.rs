@@ -276,11 +276,9 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                     human_bytes(s.realloc_copied_bytes),
                 ];
                 if lifetimes {
-                    cells.push(
-                        s.mean_lifetime_us().map_or_else(String::new, |us| {
-                            human_lifetime(us, snapshot.meta.capture.lifetime_clock_ns)
-                        }),
-                    );
+                    cells.push(s.mean_lifetime_us().map_or_else(String::new, |us| {
+                        human_lifetime(us, snapshot.meta.capture.lifetime_clock_ns)
+                    }));
                     cells.push(human_bytes(s.max_bytes));
                 }
                 cells.push(percent(s.figure(options.sort), sort_total));

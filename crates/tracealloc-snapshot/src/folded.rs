@@ -91,7 +91,6 @@ pub struct FoldOptions {
 /// The frame that ends a stack cut by [`FoldOptions::min_share`].
 pub const SMALLER_STACKS_FRAME: &str = "[smaller stacks]";
 
-
 impl Snapshot {
     /// The frames of `stack` a person reads, root first: without the profiler's frames at the
     /// leaf end and, unless `full_stacks`, without std's start-up at the root end nor std's

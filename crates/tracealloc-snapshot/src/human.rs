@@ -36,7 +36,6 @@ pub fn human_count(n: u64) -> String {
     out
 }
 
-
 /// A signed count with separators and an explicit sign ("+1,000", "-3", "0").
 pub fn human_count_signed(n: i64) -> String {
     match n.signum() {

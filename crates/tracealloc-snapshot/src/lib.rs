@@ -35,5 +35,5 @@ pub use model::{
     AllocatorStats, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, OTHER_STACKS_FRAME,
     ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME, ThreadInfo, TimePoint,
 };
-pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};
 pub use paths::{short_path, short_paths_in, workspace_of};
+pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};

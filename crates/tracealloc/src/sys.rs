@@ -92,7 +92,12 @@ fn stack_bounds_from_maps() -> Option<(usize, usize)> {
     let here = 0u8;
     let sp = std::hint::black_box(&here) as *const u8 as usize;
     // SAFETY: open reads a NUL-terminated path; the descriptor is closed below.
-    let fd = unsafe { libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return None;
     }

@@ -311,7 +311,12 @@ unsafe fn resize(ptr: *mut c_void, size: usize) -> *mut c_void {
             user
         }
     };
-    let record = on_realloc(header.record, header.size, size, (ptr as usize, user as usize));
+    let record = on_realloc(
+        header.record,
+        header.size,
+        size,
+        (ptr as usize, user as usize),
+    );
     // SAFETY: `user` is base + 16 of a live block of size + 16 bytes.
     unsafe { Header::write(user, size, HEADER, record) };
     user
