@@ -297,6 +297,13 @@ fn c_layers() -> CLayers {
     if crate::c_layer::in_use() {
         return CLayers::Own;
     }
+    // A probe: if this copy's C layer owns `malloc` (exported from the executable, where the
+    // marker below is not exported), it sees this block and says so.
+    // SAFETY: a block of the process's allocator, freed at once.
+    crate::guard::ReentrancyGuard::untracked(|| unsafe { libc::free(libc::malloc(1)) });
+    if crate::c_layer::in_use() {
+        return CLayers::Own;
+    }
     // The look-up may allocate through the process's `malloc`: under the guard, the C layer of
     // this copy (undecided still) serves it as the profiler's own block.
     crate::guard::ReentrancyGuard::untracked(|| {

@@ -166,7 +166,9 @@ fn on_alloc(size: usize, user: *mut c_void) -> *const SiteRecord {
     let (request, address) = (Request::DEFAULT, user as usize);
     if config::policy_word_of_c_layer() == UNDECIDED_WORD && ReentrancyGuard::is_held() {
         // An allocation of the decision itself (the look-up of another copy's C layer, made by
-        // the Rust layer's first allocation): the profiler's own block.
+        // the Rust layer's first allocation, and its probe of who owns `malloc`): the
+        // profiler's own block; and this copy's C layer owns `malloc`.
+        mark_in_use();
         crate::process::REGISTRY.record_own(size as i64);
         return std::ptr::null();
     }
