@@ -21,6 +21,7 @@ fn copy_in_c(keep: &mut Vec<*mut std::ffi::c_char>) {
 }
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // Each box is one allocation to count.
 fn rust_boxes() -> Vec<Box<[u8; 40]>> {
     (0..30).map(|_| Box::new([1u8; 40])).collect() // BOX LINE
 }

@@ -391,7 +391,8 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 /// # Safety
 /// As `posix_memalign(3)`: `out` is valid for a pointer's write.
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
-    let Some(pad) = pad_for(align).filter(|_| align % std::mem::size_of::<usize>() == 0) else {
+    let Some(pad) = pad_for(align).filter(|_| align.is_multiple_of(std::mem::size_of::<usize>()))
+    else {
         return libc::EINVAL;
     };
     // posix_memalign leaves errno as it was.
