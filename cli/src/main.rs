@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod run;
 use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
 use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Snapshot, control};
 
@@ -31,6 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs a program with tracealloc preloaded (no code change): every allocation of each of its
+    /// processes, C and Rust, is counted and a snapshot written at exit; prints the top sites.
+    Run(run::RunArgs),
     /// The top-N groups by live memory (or by another figure with --sort).
     Top {
         /// A snapshot file (written by the program with TRACEALLOC_OUT or tracealloc::snapshot).
@@ -573,6 +578,7 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
 
 fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(_) => unreachable!("`run` is handled in main"),
         Command::Top { file, select } => {
             let snapshot = select.frames.load(&file)?;
             let sort = select.sort.unwrap_or(MetricArg::Live);
@@ -870,6 +876,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = symbolize::DEBUG_DIRS.set(cli.debug_dir.clone());
+    if let Command::Run(args) = cli.command {
+        // The program's output stays on stdout; the summary goes to stderr.
+        let mut err = io::stderr();
+        return match run::run(args, &mut err) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("tracealloc: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match run(cli, &mut out) {

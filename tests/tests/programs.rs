@@ -498,3 +498,18 @@ fn sampled_short_path_keeps_figures_exact_and_the_peak_close() {
     let out = run(env!("CARGO_BIN_EXE_sampled_short_path"), &[], &[], LIMIT);
     assert!(out.contains("sampled short path ok"), "{out}");
 }
+
+/// The C allocation layer in process (`tracealloc::c_allocations!()`): libc's `strdup` called in
+/// a loop is charged to the Rust line that called it, through the C frames (DWARF unwinding: the
+/// C library has no frame pointers), and each Rust allocation is counted once.
+#[test]
+fn c_allocations_are_charged_to_the_rust_line_through_the_c_frames() {
+    let out = Command::new(env!("CARGO_BIN_EXE_c_allocations"))
+        .env("TRACEALLOC_CAPTURE", "unwind")
+        .output()
+        .expect("run c_allocations");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("c allocations: ok"), "{stdout}");
+}

@@ -21,6 +21,21 @@ const ENTRY_POINTS: &[&str] = &[
 /// Allocator shims rustc generates around the `#[global_allocator]`.
 const ALLOCATOR_SHIM_PREFIXES: &[&str] = &["__rust_", "__rustc::", "__rdl_", "__rg_", "_Unwind_"];
 
+/// The C allocation functions, when tracealloc's C layer defines them (feature `c-allocations`,
+/// `tracealloc run`): the entry to the allocator, like `__rust_alloc`.
+const C_ALLOCATOR_ENTRIES: &[&str] = &[
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "free",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+];
+
 /// The frame std puts between its start-up (`lang_start`, thread-start glue, `catch_unwind`) and
 /// the program's `main` or a thread's closure.
 pub(crate) const SHORT_BACKTRACE_MARKER: &str = "__rust_begin_short_backtrace";
@@ -104,6 +119,7 @@ impl Frame {
             || ALLOCATOR_SHIM_PREFIXES
                 .iter()
                 .any(|p| self.function.starts_with(p))
+            || C_ALLOCATOR_ENTRIES.contains(&self.function.as_str())
     }
 
     /// `file:line`, `file`, or `??` when the debug info has no location.

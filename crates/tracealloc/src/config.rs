@@ -83,6 +83,10 @@ pub(crate) const LIFETIMES_WORD: u64 = 1 << 63;
 pub(crate) const ORIGIN_WORD: u64 = LIFETIMES_WORD | 1;
 /// The policy word before the process's first allocation decides it.
 pub(crate) const UNDECIDED_WORD: u64 = u64::MAX;
+/// The Rust layer's word when another copy of the runtime's C layer (the preload library of
+/// `tracealloc run`) owns the process's `malloc`: the `Profiler` forwards to its inner allocator,
+/// whose `malloc` calls that layer counts, once.
+pub(crate) const STANDS_DOWN_WORD: u64 = LIFETIMES_WORD | 2;
 
 /// Whether a policy word is sampled mode: not exact (0), not exact with lifetimes
 /// ([`LIFETIMES_WORD`]) or charging reallocs to their origin ([`ORIGIN_WORD`]), not
@@ -227,6 +231,12 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     /// Whether `TRACEALLOC_SEED` chose it.
     pub(crate) seed_from_env: bool,
+    /// Whether another copy of the runtime's C layer owns `malloc` in this process (the preload
+    /// library of `tracealloc run`, in a program with tracealloc as its global allocator): this
+    /// copy then stands down, counts nothing and writes no snapshot.
+    pub(crate) other_layer: bool,
+    /// Whether this copy's C layer owns `malloc` (see [`crate::c_allocations!`]).
+    pub(crate) own_c_layer: bool,
     /// Whether stacks are captured from the start (`TRACEALLOC_CAPTURE_AT_START`, default on).
     pub(crate) capture_at_start: bool,
     /// `TRACEALLOC_SYMBOLIZE`: `Some(true)` for `later`, `Some(false)` for `process`, `None` when
@@ -282,6 +292,7 @@ impl Config {
                 DEFAULT_DEPTH
             }
         };
+        let layers = c_layers();
         Config {
             policy,
             request,
@@ -299,6 +310,8 @@ impl Config {
             keep: env_u64(c"TRACEALLOC_KEEP").filter(|&keep| keep > 0),
             seed: seed_env.unwrap_or_else(fresh_seed),
             seed_from_env: seed_env.is_some(),
+            other_layer: layers == CLayers::Other,
+            own_c_layer: layers == CLayers::Own,
             capture_at_start: env_u64(c"TRACEALLOC_CAPTURE_AT_START") != Some(0),
             symbolize_later: env(c"TRACEALLOC_SYMBOLIZE", |v| match v {
                 b"later" => Some(true),
@@ -338,6 +351,75 @@ impl Config {
     pub(crate) fn lifetimes(&self) -> bool {
         self.policy == Policy::Lifetimes
     }
+}
+
+/// Whether another copy of the runtime's C layer is in the process (found by its exported name:
+/// `dlsym`, which may allocate through the process's `malloc`, never through this copy's
+/// `Profiler`). A copy with its own C layer (feature `c-allocations`) owns `malloc` itself when it
+/// is in the executable (the executable's definitions come first), so it never stands down.
+fn c_layers() -> CLayers {
+    if c_layer_in_use() {
+        return CLayers::Own;
+    }
+    // A probe: if this copy's C layer owns `malloc` (exported from the executable, where the
+    // marker below is not exported), it sees this block and says so.
+    // SAFETY: a block of the process's allocator, freed at once.
+    crate::guard::ReentrancyGuard::untracked(|| unsafe { libc::free(libc::malloc(1)) });
+    if c_layer_in_use() {
+        return CLayers::Own;
+    }
+    // The look-up may allocate through the process's `malloc`: under the guard, the C layer of
+    // this copy (undecided still) serves it as the profiler's own block.
+    crate::guard::ReentrancyGuard::untracked(|| {
+        // SAFETY: (1) the name is NUL-terminated; RTLD_DEFAULT searches the global scope; (2)
+        // dlerror clears the error a failed lookup leaves, so the program's own dlerror does not
+        // see it; (3) the symbol, where found, is `c_allocations!`'s marker: an `extern "C"`
+        // function without arguments returning its copy's identity.
+        unsafe {
+            let found = libc::dlsym(libc::RTLD_DEFAULT, c"tracealloc_c_layer_v1".as_ptr());
+            if found.is_null() {
+                libc::dlerror();
+                return CLayers::None;
+            }
+            let marker: extern "C" fn() -> *const u8 = std::mem::transmute(found);
+            if std::ptr::eq(marker(), &C_LAYER_IDENTITY) {
+                mark_c_layer_in_use();
+                CLayers::Own
+            } else {
+                CLayers::Other
+            }
+        }
+    })
+}
+
+/// This copy of the runtime, as [`crate::c_allocations!`]'s exported `tracealloc_c_layer_v1`
+/// names it: [`c_layers`] looks that name up to tell its own C layer from another copy's.
+pub static C_LAYER_IDENTITY: u8 = 0;
+
+/// Set by this copy's C layer before its first event decides the configuration.
+static C_LAYER_IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this copy's C layer owns `malloc` (it has seen an event, or the configuration found
+/// it exported).
+pub(crate) fn c_layer_in_use() -> bool {
+    C_LAYER_IN_USE.load(Ordering::Relaxed)
+}
+
+/// Notes that this copy's C layer owns `malloc`.
+pub(crate) fn mark_c_layer_in_use() {
+    C_LAYER_IN_USE.store(true, Ordering::Relaxed);
+}
+
+/// Which tracealloc C layer owns the process's `malloc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CLayers {
+    /// None: the Rust layer counts Rust allocations.
+    None,
+    /// This copy's ([`crate::c_allocations!`]): the Rust layer stands down, as the C layer counts
+    /// the `malloc` calls of `System`.
+    Own,
+    /// Another copy's (the preload library of `tracealloc run`): this copy stands down entirely.
+    Other,
 }
 
 /// `30s`, `500ms`, `5m` or `30` (seconds) in milliseconds; `None` for anything else or zero.
@@ -418,6 +500,8 @@ struct Cell {
     state: AtomicU8,
     /// The policy's word, for the allocation path: [`UNDECIDED_WORD`] before the decision.
     word: AtomicU64,
+    /// The Rust layer's word: the policy's, or [`STANDS_DOWN_WORD`].
+    rust_word: AtomicU64,
     /// Set once a conflicting request has been said, so that it is said once.
     conflict_said: AtomicBool,
     config: UnsafeCell<MaybeUninit<Config>>,
@@ -431,6 +515,7 @@ unsafe impl Sync for Cell {}
 static CONFIG: Cell = Cell {
     state: AtomicU8::new(UNDECIDED),
     word: AtomicU64::new(UNDECIDED_WORD),
+    rust_word: AtomicU64::new(UNDECIDED_WORD),
     conflict_said: AtomicBool::new(false),
     config: UnsafeCell::new(MaybeUninit::uninit()),
 };
@@ -440,6 +525,12 @@ static CONFIG: Cell = Cell {
 /// inner allocator is called.
 #[inline(always)]
 pub(crate) fn policy_word() -> u64 {
+    CONFIG.rust_word.load(Ordering::Relaxed)
+}
+
+/// The policy word the C layer reads (never [`STANDS_DOWN_WORD`]).
+#[inline(always)]
+pub(crate) fn policy_word_of_c_layer() -> u64 {
     CONFIG.word.load(Ordering::Relaxed)
 }
 
@@ -469,10 +560,16 @@ pub(crate) fn decide_quietly(request: Request) -> &'static Config {
             Ok(_) => {
                 let config = Config::from_environment(request);
                 let word = config.policy.word();
+                let rust_word = if config.other_layer || config.own_c_layer {
+                    STANDS_DOWN_WORD
+                } else {
+                    word
+                };
                 // SAFETY: this thread moved the state from UNDECIDED to WRITING: it is the only
                 // writer, and no reader reads before DECIDED.
                 unsafe { (*CONFIG.config.get()).write(config) };
                 CONFIG.word.store(word, Ordering::Release);
+                CONFIG.rust_word.store(rust_word, Ordering::Release);
                 CONFIG.state.store(DECIDED, Ordering::Release);
             }
             Err(DECIDED) => {}

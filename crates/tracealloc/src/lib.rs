@@ -168,6 +168,8 @@ mod alloc;
 #[cfg(test)]
 mod allocator_check;
 mod block;
+#[doc(hidden)]
+pub mod c_layer;
 mod capture;
 mod config;
 mod guard;

@@ -65,6 +65,11 @@ pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
     if NO_STACK_BOUNDS.with(std::cell::Cell::get) {
         return None;
     }
+    if crate::config::c_layer_in_use() {
+        // The C layer may be called by pthread_getattr_np itself (for the thread's CPU set,
+        // under the thread's lock): asking it from there would wait on that lock forever.
+        return stack_bounds_from_maps();
+    }
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: (1) pthread_getattr_np fills `attr` for the calling thread (it may use the C library's
     // malloc, not ours); (2) attr is only read after success and destroyed once.
@@ -78,6 +83,74 @@ pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
         libc::pthread_attr_destroy(attr.as_mut_ptr());
         ok.then(|| (addr as usize, addr as usize + size))
     }
+}
+
+/// `[low, high)` of the mapping that holds the calling thread's stack pointer, read from
+/// `/proc/self/maps` with system calls alone (no allocation, no lock of the C library's): where
+/// the stack bounds are needed from inside `malloc`, which the C library may call with a lock held.
+fn stack_bounds_from_maps() -> Option<(usize, usize)> {
+    let here = 0u8;
+    let sp = std::hint::black_box(&here) as *const u8 as usize;
+    // SAFETY: open reads a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut buffer = [0u8; 4096];
+    let mut filled = 0;
+    let mut found = None;
+    loop {
+        // SAFETY: read writes at most the free part of `buffer`, which is valid for writes.
+        let got = unsafe {
+            libc::read(
+                fd,
+                buffer[filled..].as_mut_ptr().cast(),
+                buffer.len() - filled,
+            )
+        };
+        if got <= 0 {
+            break;
+        }
+        filled += got as usize;
+        let mut start = 0;
+        while let Some(end) = buffer[start..filled].iter().position(|&b| b == b'\n') {
+            if let Some((low, high)) = parse_range(&buffer[start..start + end])
+                && (low..high).contains(&sp)
+            {
+                found = Some((low, high));
+            }
+            start += end + 1;
+        }
+        if found.is_some() {
+            break;
+        }
+        buffer.copy_within(start..filled, 0);
+        filled -= start;
+        if filled == buffer.len() {
+            break; // A line longer than the buffer: give up.
+        }
+    }
+    // SAFETY: the descriptor opened above.
+    unsafe { libc::close(fd) };
+    found
+}
+
+/// `start-end` at the beginning of a `/proc/self/maps` line.
+fn parse_range(line: &[u8]) -> Option<(usize, usize)> {
+    let range = line.split(|&b| b == b' ').next()?;
+    let mut parts = range.split(|&b| b == b'-');
+    let hex = |text: &[u8]| {
+        text.iter().try_fold(0usize, |v, &b| {
+            let digit = (b as char).to_digit(16)? as usize;
+            v.checked_mul(16)?.checked_add(digit)
+        })
+    };
+    Some((hex(parts.next()?)?, hex(parts.next()?)?))
 }
 
 /// The top of the main thread's stack without `/proc`, when the calling thread is the main thread:

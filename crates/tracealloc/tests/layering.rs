@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "lib",
         "alloc",
+        "c_layer",
         "measure",
         "labels",
         "allocator_check",

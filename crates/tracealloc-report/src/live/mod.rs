@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use tracealloc_snapshot::control::{self, AskError, LiveStats, Request};
 use tracealloc_snapshot::{human_bytes, human_count, human_duration_ms};
 
@@ -46,8 +46,9 @@ pub enum LiveError {
     Terminal(#[from] io::Error),
 }
 
-/// Runs the live view of the program serving `socket` until `q`. The first figures are fetched
-/// before the terminal is taken over, so an unreachable program is a plain error.
+/// Runs the live view of the program serving `socket` until `q` (or Ctrl-C), or until the program
+/// ends. The first figures are fetched before the terminal is taken over, so an unreachable
+/// program is a plain error.
 pub fn live(socket: &Path, options: &LiveOptions) -> Result<(), LiveError> {
     let stats = control::ask_stats(socket, Request::Stats)?;
     let snapshot = control::ask_snapshot(socket)?;
@@ -81,6 +82,9 @@ fn run(
             };
             if key.kind != KeyEventKind::Press {
                 continue;
+            }
+            if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+                return Ok(());
             }
             if editing {
                 match key.code {
@@ -149,6 +153,15 @@ fn run(
             .and_then(|stats| control::ask_snapshot(socket).map(|snapshot| (stats, snapshot)));
         match refreshed {
             Ok((stats, snapshot)) => model.update(stats, snapshot, Instant::now()),
+            // The socket is gone or no one serves it: the program has ended.
+            Err(AskError::Connect { cause, .. })
+                if matches!(
+                    cause.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return Ok(());
+            }
             Err(e) => message = format!("{e} (retrying)"),
         }
     }

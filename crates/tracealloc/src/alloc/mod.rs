@@ -20,7 +20,9 @@ use std::alloc::{GlobalAlloc, Layout};
 use crate::Profiler;
 use crate::block::header::Outer;
 use crate::block::tagged::Tagged;
-use crate::config::{self, LIFETIMES_WORD, ORIGIN_WORD, UNDECIDED_WORD, is_sampled, policy_word};
+use crate::config::{
+    self, LIFETIMES_WORD, ORIGIN_WORD, STANDS_DOWN_WORD, UNDECIDED_WORD, is_sampled, policy_word,
+};
 use crate::policy::sampled::{self as sampled, NewBlock, NotLeftOut, UntaggedRealloc};
 use crate::policy::{Exact, ExactOrigin, Lifetimes, Policy, Sampled};
 
@@ -56,6 +58,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.sampled_dealloc(ptr, layout, Sampled { mean: word });
             } else if word == UNDECIDED_WORD {
                 self.dealloc_deciding(ptr, layout);
+            } else if word == STANDS_DOWN_WORD {
+                self.inner.dealloc(ptr, layout);
             } else if word == ORIGIN_WORD {
                 Self::header_dealloc_out(ptr, size, align, ExactOrigin, self);
             } else if word == LIFETIMES_WORD {
@@ -78,6 +82,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 self.sampled_realloc(ptr, layout, new_size, Sampled { mean: word })
             } else if word == UNDECIDED_WORD {
                 self.realloc_deciding(ptr, layout, new_size)
+            } else if word == STANDS_DOWN_WORD {
+                self.inner.realloc(ptr, layout, new_size)
             } else if word == ORIGIN_WORD {
                 Self::header_realloc_out(ptr, size, align, new_size, ExactOrigin, self)
             } else if word == LIFETIMES_WORD {
@@ -113,6 +119,8 @@ impl<A: GlobalAlloc> Profiler<A> {
                 self.sampled_alloc::<ZEROED>(layout, Sampled { mean: word })
             } else if word == UNDECIDED_WORD {
                 self.allocate_deciding::<ZEROED>(layout)
+            } else if word == STANDS_DOWN_WORD {
+                self.inner_alloc(layout, ZEROED)
             } else if word == ORIGIN_WORD {
                 Self::header_alloc_out::<ExactOrigin, ZEROED>(size, align, ExactOrigin, self)
             } else if word == LIFETIMES_WORD {

@@ -15,7 +15,7 @@ use crate::guard::ReentrancyGuard;
 /// Starts the dumping thread when the configuration asks for it (`TRACEALLOC_OUT` and
 /// `TRACEALLOC_INTERVAL`). Called once, with the process's hooks, at the first allocation.
 pub(crate) fn start_if_configured(config: &'static Config) {
-    if config.interval_ms.is_none() || config.out().is_none() {
+    if config.interval_ms.is_none() || config.out().is_none() || config.other_layer {
         return;
     }
     let mut thread: libc::pthread_t = 0;

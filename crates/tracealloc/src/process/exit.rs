@@ -23,6 +23,10 @@ pub(crate) fn write_exit_snapshot() {
         let Some(config) = crate::config::get() else {
             return;
         };
+        if config.other_layer {
+            // Another copy's C layer counts this process and writes its snapshot.
+            return;
+        }
         let Some(pattern) = config.out() else {
             return;
         };

@@ -1,0 +1,435 @@
+//! `tracealloc run`: programs with no tracealloc code profiled through the preload library, each
+//! process's snapshot, and totals checked against heaptrack's on the same program.
+//!
+//! Needs the preload library beside the CLI (`cargo build -p tracealloc-preload`, as `.ci/run`
+//! does), and heaptrack and zstd for the comparison: without them these tests say so and pass,
+//! and fail under `CI=true`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn skip_or_fail(notice: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("required in CI: {notice}");
+    }
+    eprintln!("skipped: {notice}");
+}
+
+fn cli() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tracealloc"))
+}
+
+/// The preload library beside the CLI, if built.
+fn preload() -> Option<PathBuf> {
+    let path = cli().with_file_name("libtracealloc_preload.so");
+    if path.is_file() {
+        return Some(path);
+    }
+    skip_or_fail(&format!(
+        "{} is not built (cargo build -p tracealloc-preload)",
+        path.display()
+    ));
+    None
+}
+
+/// An example program of this crate (built by `cargo test`).
+fn example(name: &str) -> PathBuf {
+    cli().parent().unwrap().join("examples").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tracealloc-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(cli())
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("TRACEALLOC_OUT")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "tracealloc run {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A snapshot file as JSON, with names: a raw one (the default) is symbolized in place first.
+fn json(path: &Path) -> serde_json::Value {
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    if read()["version"] == 1 {
+        return read();
+    }
+    let symbolized = Command::new(cli())
+        .arg("symbolize")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        symbolized.status.success(),
+        "{}",
+        String::from_utf8_lossy(&symbolized.stderr)
+    );
+    read()
+}
+
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        // Not the symbolized copies the CLI caches beside raw snapshots (hidden files).
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    files
+}
+
+/// (blocks, bytes) allocated at sites whose stack has a frame whose function contains `name`.
+fn allocated_under(snapshot: &serde_json::Value, name: &str) -> (u64, u64) {
+    let frames = snapshot["frames"].as_array().unwrap();
+    let stacks = snapshot["stacks"].as_array().unwrap();
+    let mut found = (0, 0);
+    for site in snapshot["sites"].as_array().unwrap() {
+        let stack = &stacks[site["stack"].as_u64().unwrap() as usize];
+        let under = stack.as_array().unwrap().iter().any(|f| {
+            frames[f.as_u64().unwrap() as usize]["function"]
+                .as_str()
+                .is_some_and(|function| function.contains(name))
+        });
+        if under {
+            found.0 += site["total_blocks"].as_u64().unwrap();
+            found.1 += site["total_bytes"].as_u64().unwrap();
+        }
+    }
+    found
+}
+
+/// The line of `marker` in an example's source.
+fn line_of(example: &str, marker: &str) -> usize {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(example);
+    let text = std::fs::read_to_string(source).unwrap();
+    text.lines().position(|l| l.contains(marker)).unwrap() + 1
+}
+
+/// The leak of a program without tracealloc code: its function and line at the top, the
+/// program's output untouched, the snapshot where `-o` says.
+#[test]
+fn run_finds_the_leak_of_a_program_without_tracealloc() {
+    if preload().is_none() {
+        return;
+    }
+    let dir = scratch("leak");
+    let output = run(
+        &dir,
+        &[
+            "-o",
+            "leak.json",
+            "--",
+            example("run_leak").to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let plain = Command::new(example("run_leak")).output().unwrap();
+    assert_eq!(
+        stdout,
+        String::from_utf8_lossy(&plain.stdout),
+        "the program's own output"
+    );
+    let line = format!("run_leak.rs:{}", line_of("run_leak.rs", "// LEAK LINE"));
+    let first_row = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap_or_default();
+    assert!(first_row.contains(&line), "the leak first: {stderr}");
+    assert!(
+        first_row.contains("97.66 KiB"),
+        "100 x 1000 bytes: {stderr}"
+    );
+    let snapshot = json(&dir.join("leak.json"));
+    assert_eq!(allocated_under(&snapshot, "leak_here"), (100, 100_000));
+    assert!(
+        allocated_under(&snapshot, "strdup").0 >= 1,
+        "C allocations too"
+    );
+    assert!(stderr.contains("leak.json"), "where the file is: {stderr}");
+}
+
+/// A program that starts a copy of itself (fork and exec): one snapshot per process.
+#[test]
+fn run_writes_one_snapshot_per_process() {
+    if preload().is_none() {
+        return;
+    }
+    let dir = scratch("fork");
+    let output = run(&dir, &["--", example("run_fork_exec").to_str().unwrap()]);
+    let files = snapshots(&dir);
+    assert_eq!(
+        files.len(),
+        2,
+        "{files:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut commands: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let s = json(f);
+            assert!(s["totals"]["total_blocks"].as_u64().unwrap() >= 10);
+            s["meta"]["command"].to_string()
+        })
+        .collect();
+    commands.sort_by_key(|c| c.contains("child"));
+    assert!(commands[0].contains("run_fork_exec") && !commands[0].contains("child"));
+    assert!(commands[1].contains("child"), "{commands:?}");
+}
+
+/// A program with tracealloc as its global allocator: the program's profiler stands down, the
+/// preloaded one counts, once.
+#[test]
+fn run_over_a_program_with_its_own_profiler_counts_once() {
+    if preload().is_none() {
+        return;
+    }
+    let dir = scratch("own");
+    run(
+        &dir,
+        &["--", example("run_with_profiler").to_str().unwrap()],
+    );
+    let files = snapshots(&dir);
+    assert_eq!(files.len(), 1, "one file: {files:?}");
+    assert_eq!(
+        allocated_under(&json(&files[0]), "leak_here"),
+        (50, 50 * 512)
+    );
+}
+
+/// What heaptrack recorded: every allocation's size and the functions of its stack.
+struct Heaptrack {
+    /// (size, functions of the stack, innermost module)
+    allocations: Vec<(u64, Vec<String>, String)>,
+    /// The frees: (size, innermost module of the block's allocation).
+    frees: Vec<(u64, String)>,
+}
+
+/// Parses heaptrack's data file (its text format, `v 10400 3`, decompressed with zstd).
+fn parse_heaptrack(text: &str) -> Heaptrack {
+    let mut strings = vec![String::new()];
+    // ip index (1-based) -> (module, functions)
+    let mut ips: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
+    // trace index (1-based) -> (ip, parent)
+    let mut traces: Vec<(usize, usize)> = vec![(0, 0)];
+    let mut infos = Vec::new();
+    let mut allocations = Vec::new();
+    let mut frees = Vec::new();
+    let hex = |s: &str| usize::from_str_radix(s, 16).unwrap();
+    for line in text.lines() {
+        let mut parts = line.split(' ');
+        match parts.next() {
+            Some("s") => {
+                let _len = parts.next();
+                strings.push(parts.collect::<Vec<_>>().join(" "));
+            }
+            Some("i") => {
+                let fields: Vec<usize> = parts.skip(1).map(hex).collect();
+                let module = strings.get(fields[0]).cloned().unwrap_or_default();
+                let functions = fields[1..]
+                    .chunks(3)
+                    .map(|f| strings.get(f[0]).cloned().unwrap_or_default())
+                    .collect();
+                ips.push((module, functions));
+            }
+            Some("t") => {
+                let ip = hex(parts.next().unwrap());
+                let parent = hex(parts.next().unwrap());
+                traces.push((ip, parent));
+            }
+            Some("a") => {
+                let size = hex(parts.next().unwrap()) as u64;
+                let trace = hex(parts.next().unwrap());
+                infos.push((size, trace));
+            }
+            Some(sign @ ("+" | "-")) => {
+                let (size, mut trace) = infos[hex(parts.next().unwrap())];
+                let mut functions = Vec::new();
+                let mut module = None;
+                while trace != 0 {
+                    let (ip, parent) = traces[trace];
+                    module.get_or_insert_with(|| ips[ip].0.clone());
+                    functions.extend(ips[ip].1.iter().cloned());
+                    trace = parent;
+                }
+                let module = module.unwrap_or_default();
+                if sign == "+" {
+                    allocations.push((size, functions, module));
+                } else {
+                    frees.push((size, module));
+                }
+            }
+            _ => {}
+        }
+    }
+    Heaptrack { allocations, frees }
+}
+
+/// heaptrack and `tracealloc run` on the same program: the same allocations (count and bytes),
+/// the same leak, the same allocations under the leaking function. heaptrack's preload library
+/// loads libstdc++, whose start-up allocates its exception pool: that one allocation is
+/// heaptrack's own, and left out.
+#[test]
+fn run_totals_equal_heaptracks() {
+    if preload().is_none() {
+        return;
+    }
+    let tools = ["heaptrack", "zstd"];
+    if let Some(missing) = tools.iter().find(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+    }) {
+        skip_or_fail(&format!("{missing} is not installed"));
+        return;
+    }
+    let dir = scratch("heaptrack");
+    let program = example("run_leak");
+    let recorded = Command::new("heaptrack")
+        .arg("-o")
+        .arg(dir.join("ht"))
+        .arg(&program)
+        .output()
+        .unwrap();
+    assert!(
+        recorded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    let data = dir.join("ht.zst");
+    let text = Command::new("zstd").arg("-dc").arg(&data).output().unwrap();
+    let heaptrack = parse_heaptrack(&String::from_utf8_lossy(&text.stdout));
+    let own = |module: &str| module.contains("libstdc++") || module.contains("heaptrack");
+    let counted: Vec<&(u64, Vec<String>, String)> = heaptrack
+        .allocations
+        .iter()
+        .filter(|(_, _, module)| !own(module))
+        .collect();
+    let heaptrack_blocks = counted.len() as u64;
+    let heaptrack_bytes: u64 = counted.iter().map(|a| a.0).sum();
+    let freed_bytes: u64 = heaptrack
+        .frees
+        .iter()
+        .filter(|(_, module)| !own(module))
+        .map(|f| f.0)
+        .sum();
+    let heaptrack_leaked = heaptrack_bytes - freed_bytes;
+    let heaptrack_leak_site: u64 = counted
+        .iter()
+        .filter(|(_, functions, _)| functions.iter().any(|f| f.contains("leak_here")))
+        .count() as u64;
+
+    run(&dir, &["-o", "run.json", "--", program.to_str().unwrap()]);
+    let snapshot = json(&dir.join("run.json"));
+    let totals = &snapshot["totals"];
+    assert_eq!(
+        (
+            totals["total_blocks"].as_u64().unwrap(),
+            totals["total_bytes"].as_u64().unwrap()
+        ),
+        (heaptrack_blocks, heaptrack_bytes),
+        "allocations and bytes, as heaptrack counts them"
+    );
+    assert_eq!(
+        totals["live_bytes"].as_u64().unwrap(),
+        heaptrack_leaked,
+        "leaked bytes"
+    );
+    assert_eq!(
+        allocated_under(&snapshot, "leak_here").0,
+        heaptrack_leak_site
+    );
+    assert_eq!(heaptrack_leak_site, 100);
+}
+
+/// `run --live`: the live view opens on the program (its output goes to a log), shows the leaking
+/// line while it runs, closes when the program ends, and the summary follows as without `--live`.
+#[test]
+fn run_live_watches_the_program_until_it_ends() {
+    if preload().is_none() {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        skip_or_fail("tmux is not installed: the live view's test drives it in tmux");
+        return;
+    }
+    let dir = scratch("live");
+    let session = format!("tracealloc-run-live-{}", std::process::id());
+    let command = format!(
+        "cd {} && {} run --live -o slow.json -- {}; echo RUN-EXITED-$?; sleep 30",
+        dir.display(),
+        cli().display(),
+        example("run_slow_leak").display()
+    );
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let line = format!(
+        "run_slow_leak.rs:{}",
+        line_of("run_slow_leak.rs", "// SLOW LEAK LINE")
+    );
+    let wait_for = |what: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let text = screen();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "no {what}:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let view = wait_for(&line);
+    assert!(view.contains("sites by line"), "the live view: {view}");
+    let after = wait_for("RUN-EXITED-0");
+    tmux(&["kill-session", "-t", &session]);
+    assert!(after.contains("the program's output is in"), "{after}");
+    assert!(after.contains("slow.json"), "{after}");
+    let log = std::fs::read_to_string(dir.join("slow.json")).map(|_| ());
+    assert!(log.is_ok(), "the snapshot is written");
+    let summary_row = after
+        .lines()
+        .find(|l| l.contains(&line))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        summary_row.contains("146.48 KiB"),
+        "150 x 1000 bytes: {after}"
+    );
+}
