@@ -513,3 +513,9 @@ fn c_allocations_are_charged_to_the_rust_line_through_the_c_frames() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("c allocations: ok"), "{stdout}");
 }
+
+#[test]
+fn a_program_calling_top_in_a_loop_stays_flat() {
+    let out = run(env!("CARGO_BIN_EXE_snapshot_loop"), &[], &[], LIMIT);
+    assert!(out.contains("snapshot_loop ok"), "{out}");
+}
