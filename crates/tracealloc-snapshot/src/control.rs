@@ -53,6 +53,14 @@ impl Request {
     ];
 
     /// The request's word on the wire.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::control::Request;
+    ///
+    /// assert_eq!(Request::ResetPeak.word(), "reset-peak");
+    /// let words: Vec<&str> = Request::ALL.iter().map(|r| r.word()).collect();
+    /// assert_eq!(words, ["snapshot", "stats", "reset-peak", "start", "stop"]);
+    /// ```
     pub fn word(self) -> &'static str {
         match self {
             Request::Snapshot => "snapshot",
@@ -64,6 +72,14 @@ impl Request {
     }
 
     /// The request a word names.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::control::Request;
+    ///
+    /// assert_eq!(Request::parse("stop"), Some(Request::StopCapture));
+    /// assert_eq!(Request::parse(" stats\n"), Some(Request::Stats)); // spaces around it are cut
+    /// assert_eq!(Request::parse("restart"), None);
+    /// ```
     pub fn parse(word: &str) -> Option<Request> {
         Request::ALL.into_iter().find(|r| r.word() == word.trim())
     }
@@ -101,6 +117,17 @@ pub enum RequestError {
 }
 
 /// Sends `request` (client side).
+///
+/// ```
+/// use tracealloc_snapshot::control::{self, Request};
+///
+/// // Over a Vec instead of a socket: the length, little-endian, then the word.
+/// let mut wire = Vec::new();
+/// control::write_request(&mut wire, Request::Stats)?;
+/// assert_eq!(wire, b"\x05\0\0\0stats");
+/// assert_eq!(control::read_request(&mut wire.as_slice())?, Request::Stats);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_request(out: &mut impl Write, request: Request) -> io::Result<()> {
     let word = request.word().as_bytes();
     out.write_all(&(word.len() as u32).to_le_bytes())?;
@@ -109,6 +136,24 @@ pub fn write_request(out: &mut impl Write, request: Request) -> io::Result<()> {
 }
 
 /// Reads one request (server side), never more than [`MAX_REQUEST_BYTES`] of it.
+///
+/// ```
+/// use tracealloc_snapshot::control::{self, Request, RequestError};
+///
+/// let mut wire = Vec::new();
+/// control::write_request(&mut wire, Request::ResetPeak)?;
+/// assert_eq!(control::read_request(&mut wire.as_slice())?, Request::ResetPeak);
+///
+/// // What a server refuses, unchanged.
+/// let unknown = control::read_request(&mut &b"\x07\0\0\0restart"[..]).unwrap_err();
+/// assert_eq!(
+///     unknown.to_string(),
+///     "unknown request \"restart\"; known: snapshot, stats, reset-peak, start, stop"
+/// );
+/// let too_long = control::read_request(&mut &5000u32.to_le_bytes()[..]).unwrap_err();
+/// assert!(matches!(too_long, RequestError::TooLong(5000)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_request(input: &mut impl Read) -> Result<Request, RequestError> {
     let mut length = [0u8; 4];
     input.read_exact(&mut length)?;
@@ -123,6 +168,17 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, RequestError> {
 }
 
 /// Sends a reply (server side): the payload, or an error message.
+///
+/// ```
+/// use tracealloc_snapshot::control;
+///
+/// // The status byte (0: ok), the payload's length as a little-endian u64, the payload.
+/// let mut wire = Vec::new();
+/// control::write_response(&mut wire, Ok(b"{}"))?;
+/// assert_eq!(wire, [0, 2, 0, 0, 0, 0, 0, 0, 0, b'{', b'}']);
+/// assert_eq!(control::read_response(&mut wire.as_slice(), 1024)?, b"{}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_response(out: &mut impl Write, reply: Result<&[u8], &str>) -> io::Result<()> {
     let (status, payload) = match reply {
         Ok(payload) => (0u8, payload),
@@ -150,6 +206,22 @@ pub enum ReplyError {
 
 /// Reads a reply (client side), at most `limit` bytes of payload: the payload, or the server's
 /// error as [`ReplyError::Refused`].
+///
+/// ```
+/// use tracealloc_snapshot::control::{self, ReplyError};
+///
+/// let mut refused = Vec::new();
+/// control::write_response(&mut refused, Err("not allowed"))?;
+/// let error = control::read_response(&mut refused.as_slice(), 1024).unwrap_err();
+/// assert!(matches!(&error, ReplyError::Refused(message) if message == "not allowed"));
+/// assert_eq!(error.to_string(), "the program refused: not allowed");
+///
+/// let mut large = Vec::new();
+/// control::write_response(&mut large, Ok(&[0u8; 100]))?;
+/// let error = control::read_response(&mut large.as_slice(), 10).unwrap_err();
+/// assert!(matches!(error, ReplyError::TooLarge { size: 100, limit: 10 }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_response(input: &mut impl Read, limit: u64) -> Result<Vec<u8>, ReplyError> {
     let mut head = [0u8; 9];
     input.read_exact(&mut head)?;
@@ -192,6 +264,18 @@ pub enum AskError {
 
 /// The socket of `target`: a socket path as given, or for a process id, the socket its
 /// `TRACEALLOC_LISTEN` names (read from `/proc/PID/environ`, `{pid}` replaced).
+///
+/// ```
+/// use std::path::Path;
+/// use tracealloc_snapshot::control::{AskError, socket_of};
+///
+/// assert_eq!(socket_of("/tmp/heap-4242.sock")?, Path::new("/tmp/heap-4242.sock"));
+/// // A process id names the socket of that process's `TRACEALLOC_LISTEN`, if it is running.
+/// let gone = socket_of("4000000000").unwrap_err();
+/// assert!(matches!(gone, AskError::NoProcess { pid: 4_000_000_000 }));
+/// assert_eq!(gone.to_string(), "process 4000000000 does not exist");
+/// # Ok::<(), AskError>(())
+/// ```
 pub fn socket_of(target: &str) -> Result<PathBuf, AskError> {
     let as_path = Path::new(target);
     let pid = match target.parse::<u32>() {
@@ -216,6 +300,32 @@ pub fn socket_of(target: &str) -> Result<PathBuf, AskError> {
 
 /// Asks the program serving `socket` for `request`; its reply's payload, at most `limit` bytes.
 /// Gives up after `timeout` without progress.
+///
+/// ```
+/// use std::os::unix::net::UnixListener;
+/// use std::time::Duration;
+/// use tracealloc_snapshot::control::{self, AskError, Request};
+///
+/// // A stand-in for the profiled program's control thread: it answers one request.
+/// let socket = std::env::temp_dir().join(format!("ask-{}.sock", std::process::id()));
+/// # let _ = std::fs::remove_file(&socket);
+/// let listener = UnixListener::bind(&socket)?;
+/// let program = std::thread::spawn(move || -> std::io::Result<()> {
+///     let (mut stream, _) = listener.accept()?;
+///     let request = control::read_request(&mut stream).expect("a request");
+///     control::write_response(&mut stream, Ok(format!("asked: {}", request.word()).as_bytes()))
+/// });
+///
+/// let reply = control::ask(&socket, Request::Stats, 1 << 20, Duration::from_secs(10))?;
+/// assert_eq!(reply, b"asked: stats");
+/// program.join().unwrap()?;
+/// std::fs::remove_file(&socket)?;
+///
+/// // Nobody serves it any more.
+/// let error = control::ask(&socket, Request::Stats, 1 << 20, Duration::from_secs(10));
+/// assert!(matches!(error, Err(AskError::Connect { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ask(
     socket: &Path,
     request: Request,
@@ -244,6 +354,30 @@ pub fn ask(
 }
 
 /// Asks for the program's figures.
+///
+/// ```
+/// use std::os::unix::net::UnixListener;
+/// use tracealloc_snapshot::control::{self, LiveStats, Request};
+///
+/// // A stand-in for the profiled program, answering with its figures after resetting its peak.
+/// let socket = std::env::temp_dir().join(format!("ask-stats-{}.sock", std::process::id()));
+/// # let _ = std::fs::remove_file(&socket);
+/// let listener = UnixListener::bind(&socket)?;
+/// let program = std::thread::spawn(move || -> std::io::Result<()> {
+///     let (mut stream, _) = listener.accept()?;
+///     assert_eq!(control::read_request(&mut stream).unwrap(), Request::ResetPeak);
+///     let mut stats = LiveStats::default();
+///     (stats.pid, stats.capturing) = (4242, true);
+///     (stats.totals.live_bytes, stats.totals.peak_bytes) = (4096, 4096);
+///     control::write_response(&mut stream, Ok(&serde_json::to_vec(&stats)?))
+/// });
+///
+/// let stats = control::ask_stats(&socket, Request::ResetPeak)?;
+/// assert_eq!((stats.pid, stats.capturing, stats.totals.peak_bytes), (4242, true, 4096));
+/// program.join().unwrap()?;
+/// # std::fs::remove_file(&socket)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ask_stats(socket: &Path, request: Request) -> Result<LiveStats, AskError> {
     let payload = ask(socket, request, 1 << 20, Duration::from_secs(10))?;
     serde_json::from_slice(&payload).map_err(|e| AskError::Reply {
@@ -253,6 +387,33 @@ pub fn ask_stats(socket: &Path, request: Request) -> Result<LiveStats, AskError>
 }
 
 /// Asks for a snapshot, checked as a file would be.
+///
+/// ```
+/// use std::os::unix::net::UnixListener;
+/// use tracealloc_snapshot::control::{self, Request};
+/// use tracealloc_snapshot::{CaptureInfo, Metadata, Snapshot};
+///
+/// // A stand-in for the profiled program, answering with a snapshot in the file format.
+/// let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// let snapshot = Snapshot::new(Metadata::new(4242, vec!["./app".into()], capture));
+/// let mut json = Vec::new();
+/// snapshot.write_json(&mut json)?;
+/// let socket = std::env::temp_dir().join(format!("ask-snapshot-{}.sock", std::process::id()));
+/// # let _ = std::fs::remove_file(&socket);
+/// let listener = UnixListener::bind(&socket)?;
+/// let program = std::thread::spawn(move || -> std::io::Result<()> {
+///     let (mut stream, _) = listener.accept()?;
+///     assert_eq!(control::read_request(&mut stream).unwrap(), Request::Snapshot);
+///     control::write_response(&mut stream, Ok(&json))
+/// });
+///
+/// let asked = control::ask_snapshot(&socket)?;
+/// assert_eq!(asked, snapshot);
+/// assert_eq!(asked.meta.pid, 4242);
+/// program.join().unwrap()?;
+/// # std::fs::remove_file(&socket)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ask_snapshot(socket: &Path) -> Result<crate::Snapshot, AskError> {
     let payload = ask(
         socket,

@@ -258,6 +258,35 @@ impl Snapshot {
     }
 
     /// Writes the snapshot as JSON, as [`Snapshot::save`] writes a file.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Snapshot;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+    /// let mut json = Vec::new(); // or a socket, a response body, an archive entry
+    /// snapshot.write_json(&mut json)?;
+    /// assert!(json.starts_with(br#"{"format":"tracealloc-snapshot","version":1,"#));
+    /// assert_eq!(json.last(), Some(&b'\n'));
+    /// assert_eq!(Snapshot::from_json(&json)?, snapshot);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_json(&self, out: &mut dyn Write) -> Result<(), serde_json::Error> {
         serde_json::to_writer(&mut *out, self)?;
         out.write_all(b"\n").map_err(serde_json::Error::io)

@@ -87,6 +87,14 @@ impl Frame {
     }
 
     /// A frame standing for a folded run of runtime frames ([`Snapshot::fold_frames`]).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Frame;
+    ///
+    /// let run = Frame::new("[folded: tokio, std]");
+    /// assert!(run.is_folded() && run.is_runtime());
+    /// assert!(!Frame::new("tokio::spawn").is_folded());
+    /// ```
     pub fn is_folded(&self) -> bool {
         self.file.is_none() && self.function.starts_with(crate::FOLDED_FRAME_PREFIX)
     }

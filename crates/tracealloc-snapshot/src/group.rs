@@ -506,12 +506,82 @@ impl Snapshot {
 
     /// All groups, largest first by `sort`, each with its distinct stacks ([`GroupBy::Stack`]
     /// keys) beneath it, largest first: one row per leaking line, and the ways it was reached.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::*;
+    ///
+    /// // One allocating line, src/buf.rs:5, reached from two callers.
+    /// let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// snapshot.frames = vec![
+    ///     Frame::new("app::buffer").at("src/buf.rs", Some(5), None),
+    ///     Frame::new("app::read").at("src/read.rs", Some(1), None),
+    ///     Frame::new("app::write").at("src/write.rs", Some(2), None),
+    /// ];
+    /// snapshot.stacks = vec![Stack::new(vec![0, 1]), Stack::new(vec![0, 2])]; // leaf first
+    /// for (stack, blocks) in [(0, 3), (1, 1)] {
+    ///     let mut site = Site::new(stack, 0);
+    ///     (site.live_blocks, site.live_bytes) = (blocks, blocks * 1024);
+    ///     snapshot.sites.push(site);
+    /// }
+    ///
+    /// let rows = snapshot.statistics_with_stacks(GroupBy::Line, Metric::LiveBytes);
+    /// assert_eq!(rows.len(), 1);
+    /// let (line, stacks) = &rows[0];
+    /// assert_eq!((line.key.as_str(), line.live_bytes), ("src/buf.rs:5", 4096));
+    /// let ways: Vec<(&str, u64)> =
+    ///     stacks.iter().map(|s| (s.key.as_str(), s.live_bytes)).collect();
+    /// assert_eq!(ways, [
+    ///     ("app::buffer (src/buf.rs:5) <- app::read (src/read.rs:1)", 3072),
+    ///     ("app::buffer (src/buf.rs:5) <- app::write (src/write.rs:2)", 1024),
+    /// ]);
+    /// ```
     pub fn statistics_with_stacks(&self, by: GroupBy, sort: Metric) -> Vec<(Stat, Vec<Stat>)> {
         self.statistics_within(by, GroupBy::Stack, sort)
     }
 
     /// All groups by `by`, largest first by `sort`, each with its groups by `inner` (a finer
     /// grouping: [`GroupBy::Stack`] under [`GroupBy::Line`]) beneath it, largest first.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{GroupBy, Metric};
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::cache", "src/cache.rs:30", 1, 1),
+    ///     ("app::parse", "src/parse.rs:7", 2, 2),
+    /// ]);
+    /// let files = snapshot.statistics_within(GroupBy::File, GroupBy::Line, Metric::LiveBytes);
+    /// let nested: Vec<(&str, Vec<&str>)> = files
+    ///     .iter()
+    ///     .map(|(file, lines)| {
+    ///         (file.key.as_str(), lines.iter().map(|l| l.key.as_str()).collect())
+    ///     })
+    ///     .collect();
+    /// assert_eq!(nested, [
+    ///     ("src/cache.rs", vec!["src/cache.rs:12", "src/cache.rs:30"]),
+    ///     ("src/parse.rs", vec!["src/parse.rs:7"]),
+    /// ]);
+    /// assert_eq!(files[0].0.live_bytes, 5 * 1024);
+    /// ```
     pub fn statistics_within(
         &self,
         by: GroupBy,
@@ -556,6 +626,37 @@ impl Snapshot {
 
     /// The group by `by` of each group by `inner` (a finer grouping), keyed by the inner key: the
     /// line of each stack, to nest the stacks of a diff under their lines.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::GroupBy;
+    /// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+    /// #         let (file, line) = at.split_once(':').unwrap();
+    /// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+    /// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+    /// #         let mut site = Site::new(i as u32, 0);
+    /// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+    /// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+    /// #         snapshot.sites.push(site);
+    /// #     }
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// let snapshot = snapshot_of(&[
+    ///     ("app::cache", "src/cache.rs:12", 4, 4),
+    ///     ("app::cache", "src/cache.rs:30", 1, 1),
+    ///     ("app::parse", "src/parse.rs:7", 2, 2),
+    /// ]);
+    /// let file_of_line = snapshot.group_of(GroupBy::File, GroupBy::Line);
+    /// assert_eq!(file_of_line.len(), 3);
+    /// assert_eq!(file_of_line["src/cache.rs:30"], "src/cache.rs");
+    /// assert_eq!(file_of_line["src/parse.rs:7"], "src/parse.rs");
+    /// ```
     pub fn group_of(&self, by: GroupBy, inner: GroupBy) -> HashMap<String, String> {
         let (outer_keys, inner_keys) = (self.keys(by), self.keys(inner));
         self.sites

@@ -6,6 +6,18 @@
 use std::borrow::Cow;
 
 /// `path` shortened for reading; `workdir` is the directory the program ran in, when known.
+///
+/// ```
+/// use tracealloc_snapshot::short_path;
+///
+/// assert_eq!(short_path("/rustc/0123abcd/library/std/src/rt.rs", None), "std/src/rt.rs");
+/// let registry = "/home/u/.cargo/registry/src/index.crates.io-1/serde_json-1.0.140/src/de.rs";
+/// assert_eq!(short_path(registry, None), "serde_json-1.0.140/src/de.rs");
+/// let git = "/home/u/.cargo/git/checkouts/tokio-377c595163f99a10/1a2b3c4/tokio/src/lib.rs";
+/// assert_eq!(short_path(git, None), "tokio/tokio/src/lib.rs");
+/// assert_eq!(short_path("/srv/app/src/main.rs", Some("/srv/app")), "src/main.rs");
+/// assert_eq!(short_path("/srv/app/src/main.rs", None), "/srv/app/src/main.rs");
+/// ```
 pub fn short_path<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
     // The toolchain's sources: `/rustc/<commit>/library/std/src/rt.rs` -> `std/src/rt.rs`.
     if let Some(rest) = path.strip_prefix("/rustc/")
@@ -72,6 +84,18 @@ pub(crate) fn crate_relative_path(path: &str) -> Cow<'_, str> {
 /// `text` (a key, a frame label, a folded stack) with every absolute path in it shortened by
 /// [`short_path`]. A path starts with `/` at the start of the text or after `(`, ` ` or `;`, and
 /// runs to the next `:`, `)`, `;` or space.
+///
+/// ```
+/// use tracealloc_snapshot::short_paths_in;
+///
+/// let folded = "std::rt::lang_start (/rustc/abc/library/std/src/rt.rs:195);\
+///               app::main (/srv/app/src/main.rs:5) 4096";
+/// assert_eq!(
+///     short_paths_in(folded, Some("/srv/app")),
+///     "std::rt::lang_start (std/src/rt.rs:195);app::main (src/main.rs:5) 4096"
+/// );
+/// assert_eq!(short_paths_in("app::main (src/main.rs:5)", None), "app::main (src/main.rs:5)");
+/// ```
 pub fn short_paths_in<'t>(text: &'t str, workdir: Option<&str>) -> Cow<'t, str> {
     if !text.contains('/') {
         return Cow::Borrowed(text);
@@ -97,6 +121,17 @@ pub fn short_paths_in<'t>(text: &'t str, workdir: Option<&str>) -> Cow<'t, str> 
 
 /// The directory holding the cargo `target` directory `exe` lies in: the workspace it was built
 /// in, for cargo's usual layout.
+///
+/// ```
+/// use std::path::Path;
+/// use tracealloc_snapshot::workspace_of;
+///
+/// let exe = Path::new("/srv/app/target/release/app");
+/// assert_eq!(workspace_of(exe).as_deref(), Some("/srv/app"));
+/// let test = Path::new("/srv/app/target/debug/deps/parse-0123abcd");
+/// assert_eq!(workspace_of(test).as_deref(), Some("/srv/app"));
+/// assert_eq!(workspace_of(Path::new("/usr/bin/ls")), None); // not built by cargo
+/// ```
 pub fn workspace_of(exe: &std::path::Path) -> Option<String> {
     let target = exe
         .ancestors()

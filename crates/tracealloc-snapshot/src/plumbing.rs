@@ -65,6 +65,16 @@ pub const DEFAULT_FOLDED_CRATES: &[&str] = &[
 const STD_FAMILY: &[&str] = &["std", "core", "alloc", "hashbrown"];
 
 impl Default for FrameFolding {
+    /// The crates of [`DEFAULT_FOLDED_CRATES`] (what the CLI folds unless told otherwise).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{DEFAULT_FOLDED_CRATES, FrameFolding};
+    ///
+    /// let folding = FrameFolding::default();
+    /// assert_eq!(folding.crates().count(), DEFAULT_FOLDED_CRATES.len());
+    /// assert!(folding.crates().any(|c| c == "tokio"));
+    /// assert!(!folding.is_none());
+    /// ```
     fn default() -> Self {
         FrameFolding {
             crates: DEFAULT_FOLDED_CRATES
@@ -77,6 +87,14 @@ impl Default for FrameFolding {
 
 impl FrameFolding {
     /// Folds nothing: every frame is kept (what `--full-stacks` shows).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::FrameFolding;
+    ///
+    /// let folding = FrameFolding::none();
+    /// assert!(folding.is_none());
+    /// assert_eq!(folding.crates().count(), 0);
+    /// ```
     pub fn none() -> Self {
         FrameFolding {
             crates: BTreeSet::new(),
@@ -84,23 +102,60 @@ impl FrameFolding {
     }
 
     /// Also folds the frames of `krate` (a crate name as it appears in paths: `my_framework`).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::FrameFolding;
+    ///
+    /// let mut folding = FrameFolding::none();
+    /// folding.fold("my-framework").fold("tokio"); // `-` reads as `_`, as in paths
+    /// assert_eq!(folding.crates().collect::<Vec<_>>(), ["my_framework", "tokio"]);
+    /// ```
     pub fn fold(&mut self, krate: &str) -> &mut Self {
         self.crates.insert(normalized(krate));
         self
     }
 
     /// Keeps the frames of `krate` even if the default list folds them (`hyper`).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{DEFAULT_FOLDED_CRATES, FrameFolding};
+    ///
+    /// let mut folding = FrameFolding::default();
+    /// folding.keep("hyper");
+    /// assert!(!folding.crates().any(|c| c == "hyper"));
+    /// assert_eq!(folding.crates().count(), DEFAULT_FOLDED_CRATES.len() - 1);
+    /// ```
     pub fn keep(&mut self, krate: &str) -> &mut Self {
         self.crates.remove(&normalized(krate));
         self
     }
 
     /// The crates whose frames fold.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::FrameFolding;
+    ///
+    /// let mut folding = FrameFolding::none();
+    /// folding.fold("tokio-util").fold("rayon");
+    /// let crates: Vec<&str> = folding.crates().collect(); // sorted
+    /// assert_eq!(crates, ["rayon", "tokio_util"]);
+    /// ```
     pub fn crates(&self) -> impl Iterator<Item = &str> {
         self.crates.iter().map(String::as_str)
     }
 
     /// Whether this folds nothing.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::FrameFolding;
+    ///
+    /// let mut folding = FrameFolding::none();
+    /// assert!(folding.is_none());
+    /// folding.fold("tokio");
+    /// assert!(!folding.is_none());
+    /// folding.keep("tokio");
+    /// assert!(folding.is_none());
+    /// ```
     pub fn is_none(&self) -> bool {
         self.crates.is_empty()
     }
@@ -153,6 +208,46 @@ impl Snapshot {
     ///
     /// Sites, threads, totals and the timeline are as they were; stacks that became equal are
     /// merged (their sites then share a stack).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::*;
+    ///
+    /// let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// snapshot.threads.push(ThreadInfo::new("tokio-runtime-worker", 2, true));
+    /// let tokio = "/home/u/.cargo/registry/src/index.crates.io-1/tokio-1.48.0/src/lib.rs";
+    /// snapshot.frames = vec![
+    ///     Frame::new("app::cache_it").at("src/main.rs", Some(20), None),
+    ///     Frame::new("<core::pin::Pin<P> as core::future::future::Future>::poll")
+    ///         .at("/rustc/abc/library/core/src/future/future.rs", Some(124), None),
+    ///     Frame::new("tokio::runtime::task::raw::poll").at(tokio, Some(255), None),
+    ///     Frame::new("tokio::runtime::task::raw::poll_local").at(tokio, Some(260), None),
+    ///     Frame::new("app::serve").at("src/main.rs", Some(10), None),
+    /// ];
+    /// // Two ways to poll the task, leaf first, that differ only inside tokio.
+    /// snapshot.stacks = vec![Stack::new(vec![0, 1, 2, 4]), Stack::new(vec![0, 1, 3, 4])];
+    /// for stack in 0..2 {
+    ///     let mut site = Site::new(stack, 0);
+    ///     (site.live_blocks, site.live_bytes) = (1, 256);
+    ///     snapshot.sites.push(site);
+    /// }
+    ///
+    /// let folded = snapshot.fold_frames(&FrameFolding::default());
+    /// assert_eq!(folded.stacks.len(), 1); // the two stacks became one
+    /// assert!(folded.sites.iter().all(|site| site.stack == 0));
+    /// let frames: Vec<String> = folded.stack_frames(0).map(|f| f.label()).collect();
+    /// assert_eq!(
+    ///     frames,
+    ///     [
+    ///         "app::cache_it (src/main.rs:20)",
+    ///         "[folded: tokio, std]",
+    ///         "app::serve (src/main.rs:10)",
+    ///     ]
+    /// );
+    /// assert_eq!(folded.top(1, GroupBy::Line)[0].live_bytes, 512);
+    /// // Folding nothing: an unchanged copy.
+    /// assert_eq!(snapshot.fold_frames(&FrameFolding::none()), snapshot);
+    /// ```
     pub fn fold_frames(&self, folding: &FrameFolding) -> Snapshot {
         let mut folded = self.clone();
         if folding.is_none() {

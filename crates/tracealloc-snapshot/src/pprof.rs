@@ -135,6 +135,22 @@ impl Strings {
 /// system name differ is taken as already simplified and shown as written: so the name is this
 /// one, and the system name is left empty (the full names with their generic arguments, which
 /// would make one row of each instantiation in pprof's tables, are in the snapshot).
+///
+/// ```
+/// use tracealloc_snapshot::pprof::readable_name;
+///
+/// assert_eq!(readable_name("alloc::vec::Vec<T,A>::push"), "alloc::vec::Vec::push");
+/// assert_eq!(
+///     readable_name("std::panic::catch_unwind::<main::{{closure}}, isize>"),
+///     "std::panic::catch_unwind"
+/// );
+/// let method = readable_name("<alloc::alloc::Global>::alloc_impl");
+/// assert_eq!(method, "alloc::alloc::Global::alloc_impl");
+/// assert_eq!(
+///     readable_name("<F as core::ops::function::FnOnce<()>>::call_once"),
+///     "<F as core::ops::function::FnOnce>::call_once"
+/// );
+/// ```
 pub fn readable_name(function: &str) -> String {
     let mut out = String::with_capacity(function.len());
     // The output position of each open `<` that starts a qualified path (`<T as Trait>`, `<T>`,
@@ -207,6 +223,40 @@ fn skip_generic_arguments(mut rest: &str) -> &str {
 
 /// Writes `snapshot` as a gzipped pprof profile. A raw snapshot's has mappings (path, build ID)
 /// and addresses instead of names, for the reader to symbolize (see `pprof_raw`).
+///
+/// ```
+/// use std::io::Read;
+/// # fn snapshot_of(lines: &[(&str, &str, u64, u64)]) -> tracealloc_snapshot::Snapshot {
+/// #     use tracealloc_snapshot::*;
+/// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+/// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+/// #     for (i, &(function, at, live, total)) in lines.iter().enumerate() {
+/// #         let (file, line) = at.split_once(':').unwrap();
+/// #         snapshot.frames.push(Frame::new(function).at(file, line.parse().ok(), None));
+/// #         snapshot.stacks.push(Stack::new(vec![i as u32]));
+/// #         let mut site = Site::new(i as u32, 0);
+/// #         (site.live_blocks, site.live_bytes) = (live, live * 1024);
+/// #         (site.total_blocks, site.total_bytes) = (total, total * 1024);
+/// #         snapshot.sites.push(site);
+/// #     }
+/// #     snapshot.totals = snapshot.site_sum();
+/// #     snapshot
+/// # }
+///
+/// let snapshot = snapshot_of(&[("app::cache", "src/cache.rs:12", 4, 4)]);
+/// let mut profile = Vec::new(); // `go tool pprof` reads it from a file or an HTTP response
+/// tracealloc_snapshot::pprof::pprof(&snapshot, &mut profile)?;
+/// assert_eq!(profile[..2], [0x1f, 0x8b]); // gzip
+/// // Inside, a profile.proto message: its string table names the sample types and the frames.
+/// let mut message = Vec::new();
+/// flate2::read::GzDecoder::new(profile.as_slice()).read_to_end(&mut message)?;
+/// let strings = String::from_utf8_lossy(&message);
+/// for name in ["inuse_space", "alloc_objects", "app::cache", "src/cache.rs", "main"] {
+///     assert!(strings.contains(name), "{name}");
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
     if snapshot.is_raw() {
         return crate::pprof_raw::pprof_raw(snapshot, out);

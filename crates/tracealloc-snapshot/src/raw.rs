@@ -36,6 +36,20 @@ pub struct Module {
 impl Module {
     /// A module at `path` loaded with bias `load_bias`, its executable segment `[start, end)` at
     /// `file_offset` in the file.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Module;
+    ///
+    /// // libc, loaded at 0x7f00_0000_0000, its executable segment at offset 0x28000 in the file.
+    /// let libc = Module::new(
+    ///     "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    ///     Some("c289da5071a3399de893d2af81d6a30c62646e1e".into()),
+    ///     0x7f00_0000_0000,
+    ///     (0x7f00_0002_8000, 0x7f00_001b_d000, 0x28000),
+    /// );
+    /// assert_eq!((libc.start, libc.end), (0x7f00_0002_8000, 0x7f00_001b_d000));
+    /// assert_eq!((libc.load_bias, libc.file_offset), (0x7f00_0000_0000, 0x28000));
+    /// ```
     pub fn new(
         path: impl Into<String>,
         build_id: Option<String>,
@@ -53,6 +67,13 @@ impl Module {
     }
 
     /// The file name of its path (`libc.so.6`), for names such as `libc.so.6+0x29d8f`.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Module;
+    ///
+    /// let libc = Module::new("/usr/lib/x86_64-linux-gnu/libc.so.6", None, 0, (0, 0x1000, 0));
+    /// assert_eq!(libc.file_name(), "libc.so.6");
+    /// ```
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
@@ -76,6 +97,15 @@ pub struct RawAddress {
 pub const NO_MODULE: u32 = u32::MAX;
 
 impl RawAddress {
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{NO_MODULE, RawAddress};
+    ///
+    /// let in_libc = RawAddress::new(0, 0x29d8f); // in module 0's file
+    /// let anonymous = RawAddress::new(NO_MODULE, 0x7f12_3456_7000); // in no module: as is
+    /// assert_eq!((in_libc.module, in_libc.address), (0, 0x29d8f));
+    /// assert_eq!(anonymous.module, u32::MAX);
+    /// ```
     pub fn new(module: u32, address: u64) -> RawAddress {
         RawAddress { module, address }
     }
@@ -95,6 +125,16 @@ pub struct Unsymbolized {
 }
 
 impl Unsymbolized {
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Frame, RawAddress, Unsymbolized, TRUNCATED_FRAME};
+    ///
+    /// // Two frames: an address in module 0, and the `[truncated]` marker, which keeps its name.
+    /// let frames = [Frame::new(""), Frame::new(TRUNCATED_FRAME)];
+    /// let raw = Unsymbolized::new(vec![Some(RawAddress::new(0, 0x1234)), None], None);
+    /// assert_eq!(raw.addresses.len(), frames.len());
+    /// assert!(raw.own_sources.is_none());
+    /// ```
     pub fn new(addresses: Vec<Option<RawAddress>>, own_sources: Option<String>) -> Unsymbolized {
         Unsymbolized {
             addresses,
@@ -105,6 +145,15 @@ impl Unsymbolized {
 
 impl crate::Snapshot {
     /// Whether this snapshot still has to be symbolized (it holds return addresses, not names).
+    ///
+    /// ```
+    /// use tracealloc_snapshot::{Snapshot, Unsymbolized};
+    ///
+    /// let mut snapshot = Snapshot::empty();
+    /// assert!(!snapshot.is_raw()); // symbolized (here, with nothing to name)
+    /// snapshot.unsymbolized = Some(Unsymbolized::new(Vec::new(), None));
+    /// assert!(snapshot.is_raw());
+    /// ```
     pub fn is_raw(&self) -> bool {
         self.unsymbolized.is_some()
     }

@@ -37,6 +37,14 @@ pub struct SymbolizeOptions {
 
 impl SymbolizeOptions {
     /// Options searching `debug_dirs`, then the directories of `TRACEALLOC_DEBUG_DIR`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use tracealloc_snapshot::symbolize::SymbolizeOptions;
+    ///
+    /// let options = SymbolizeOptions::with_debug_dirs(vec!["/srv/debug".into()]);
+    /// assert_eq!(options.debug_dirs[0], Path::new("/srv/debug")); // then TRACEALLOC_DEBUG_DIR's
+    /// ```
     pub fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> SymbolizeOptions {
         let mut dirs = debug_dirs;
         if let Some(env) = std::env::var_os(DEBUG_DIR_ENV) {
@@ -77,6 +85,20 @@ impl SymbolizeOptions {
 
 /// The GNU build ID of the object file at `path`, in hexadecimal; `Ok(None)` when it has none.
 /// Reads only the headers and the note (not the whole file).
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use std::path::Path;
+/// use tracealloc_snapshot::symbolize::build_id_of;
+///
+/// // This program's own executable: a hexadecimal build ID if the linker gave it one.
+/// if let Some(id) = build_id_of(&std::env::current_exe()?)? {
+///     assert!(id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()));
+/// }
+/// let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+/// assert_eq!(build_id_of(manifest).unwrap_err().kind(), ErrorKind::InvalidData); // no object file
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn build_id_of(path: &Path) -> std::io::Result<Option<String>> {
     let file = std::fs::File::open(path)?;
     let cache = object::ReadCache::new(file);
@@ -274,6 +296,39 @@ impl Snapshot {
     /// drops the profiler's own frames from the innermost end of its stacks, and merges the sites
     /// that become one. It then reads as a snapshot symbolized in process did (format version 1);
     /// [`Snapshot::symbolization_notes`] says what could not be named, and why.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::symbolize::SymbolizeOptions;
+    /// # fn raw_snapshot() -> tracealloc_snapshot::Snapshot {
+    /// #     use tracealloc_snapshot::*;
+    /// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+    /// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+    /// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+    /// #     snapshot.modules.push(Module::new("/gone/app", None, 0, (0x1000, 0x9000, 0x1000)));
+    /// #     snapshot.frames = vec![Frame::new(""), Frame::new("")];
+    /// #     let addresses = [0x1234, 0x5678].map(|a| Some(RawAddress::new(0, a))).to_vec();
+    /// #     snapshot.unsymbolized = Some(Unsymbolized::new(addresses, None));
+    /// #     snapshot.stacks.push(Stack::new(vec![0, 1]));
+    /// #     let mut site = Site::new(0, 0);
+    /// #     (site.live_blocks, site.live_bytes) = (1, 1024);
+    /// #     (site.total_blocks, site.total_bytes) = (1, 1024);
+    /// #     snapshot.sites.push(site);
+    /// #     snapshot.totals = snapshot.site_sum();
+    /// #     snapshot
+    /// # }
+    ///
+    /// // A raw snapshot whose binary, /gone/app, is no longer there to read names from.
+    /// let mut snapshot = raw_snapshot();
+    /// assert!(snapshot.is_raw());
+    /// snapshot.symbolize(&SymbolizeOptions::default());
+    /// assert!(!snapshot.is_raw());
+    /// assert_eq!(snapshot.version, 1);
+    /// // Its frames are named by module and offset, and the notes say why.
+    /// let frames: Vec<&str> = snapshot.stack_frames(0).map(|f| f.function.as_str()).collect();
+    /// assert_eq!(frames, ["app+0x1234", "app+0x5678"]);
+    /// assert_eq!(snapshot.symbolization_notes.len(), 1);
+    /// assert!(snapshot.symbolization_notes[0].starts_with("/gone/app: "));
+    /// ```
     pub fn symbolize(&mut self, options: &SymbolizeOptions) {
         let Some(raw) = self.unsymbolized.take() else {
             return;
@@ -378,6 +433,16 @@ fn add_site(into: &mut Site, from: &Site) {
 
 /// Where the symbolized copy of raw snapshot `path` is cached: beside it, hidden
 /// (`.NAME.symbolized.json`), so that a shell's `heap-*.json` does not list it.
+///
+/// ```
+/// use std::path::Path;
+/// use tracealloc_snapshot::symbolize::cache_path;
+///
+/// assert_eq!(
+///     cache_path(Path::new("/tmp/heap-000001.json")),
+///     Path::new("/tmp/.heap-000001.json.symbolized.json")
+/// );
+/// ```
 pub fn cache_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
@@ -403,6 +468,45 @@ pub enum Provenance {
 /// cached next to it, unless a cache from an earlier read is there and still fresh (not older than
 /// the file, and the same snapshot). A cache whose symbolization missed debug info is not reused
 /// when `options` names debug directories (they may have what was missing).
+///
+/// ```
+/// use tracealloc_snapshot::symbolize::{self, Provenance, SymbolizeOptions, cache_path};
+/// # fn raw_snapshot() -> tracealloc_snapshot::Snapshot {
+/// #     use tracealloc_snapshot::*;
+/// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+/// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+/// #     snapshot.modules.push(Module::new("/gone/app", None, 0, (0x1000, 0x9000, 0x1000)));
+/// #     snapshot.frames = vec![Frame::new(""), Frame::new("")];
+/// #     let addresses = [0x1234, 0x5678].map(|a| Some(RawAddress::new(0, a))).to_vec();
+/// #     snapshot.unsymbolized = Some(Unsymbolized::new(addresses, None));
+/// #     snapshot.stacks.push(Stack::new(vec![0, 1]));
+/// #     let mut site = Site::new(0, 0);
+/// #     (site.live_blocks, site.live_bytes) = (1, 1024);
+/// #     (site.total_blocks, site.total_bytes) = (1, 1024);
+/// #     snapshot.sites.push(site);
+/// #     snapshot.totals = snapshot.site_sum();
+/// #     snapshot
+/// # }
+///
+/// let dir = std::env::temp_dir().join(format!("load-symbolized-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("heap-1.json");
+/// raw_snapshot().save(&path)?;
+/// let options = SymbolizeOptions::default();
+///
+/// // The first read symbolizes and caches; the next reads the cache.
+/// let (first, how) = symbolize::load_symbolized(&path, &options)?;
+/// assert_eq!(how, Provenance::SymbolizedNow(Some(cache_path(&path))));
+/// let (again, how) = symbolize::load_symbolized(&path, &options)?;
+/// assert_eq!(how, Provenance::Cached(cache_path(&path)));
+/// assert_eq!((again.is_raw(), again.sites), (false, first.sites));
+/// // A symbolized file is read as it is.
+/// let (_, how) = symbolize::load_symbolized(&cache_path(&path), &options)?;
+/// assert_eq!(how, Provenance::Symbolized);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn load_symbolized(
     path: &Path,
     options: &SymbolizeOptions,
@@ -442,6 +546,40 @@ fn fresh_cache(
 /// Symbolizes the raw snapshot file at `path` and writes the result to `output` (`path` itself to
 /// replace it). Returns the symbolized snapshot, whose notes say what could not be named (a file
 /// symbolized already is written unchanged).
+///
+/// ```
+/// use tracealloc_snapshot::Snapshot;
+/// use tracealloc_snapshot::symbolize::{self, SymbolizeOptions};
+/// # fn raw_snapshot() -> tracealloc_snapshot::Snapshot {
+/// #     use tracealloc_snapshot::*;
+/// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+/// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+/// #     snapshot.modules.push(Module::new("/gone/app", None, 0, (0x1000, 0x9000, 0x1000)));
+/// #     snapshot.frames = vec![Frame::new(""), Frame::new("")];
+/// #     let addresses = [0x1234, 0x5678].map(|a| Some(RawAddress::new(0, a))).to_vec();
+/// #     snapshot.unsymbolized = Some(Unsymbolized::new(addresses, None));
+/// #     snapshot.stacks.push(Stack::new(vec![0, 1]));
+/// #     let mut site = Site::new(0, 0);
+/// #     (site.live_blocks, site.live_bytes) = (1, 1024);
+/// #     (site.total_blocks, site.total_bytes) = (1, 1024);
+/// #     snapshot.sites.push(site);
+/// #     snapshot.totals = snapshot.site_sum();
+/// #     snapshot
+/// # }
+///
+/// let dir = std::env::temp_dir().join(format!("symbolize-file-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let (path, output) = (dir.join("heap-1.json"), dir.join("heap-1.named.json"));
+/// raw_snapshot().save(&path)?;
+///
+/// let named = symbolize::symbolize_file(&path, &output, &SymbolizeOptions::default())?;
+/// assert!(!named.is_raw());
+/// assert_eq!(Snapshot::load(&output)?, named); // what was written
+/// assert!(Snapshot::load(&path)?.is_raw()); // the raw file, untouched
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn symbolize_file(
     path: &Path,
     output: &Path,

@@ -55,15 +55,36 @@ pub const REALLOC_ENV: &str = "TRACEALLOC_REALLOC";
 pub const SEED_ENV: &str = "TRACEALLOC_SEED";
 /// The environment variable naming the control socket to serve (a Unix socket path; `{pid}` is
 /// replaced by the process id): `tracealloc snapshot` and `tracealloc live` connect to it.
+///
+/// ```
+/// // A service started with its control socket, for `tracealloc live <pid>`.
+/// let mut service = std::process::Command::new("./service");
+/// service.env(tracealloc::LISTEN_ENV, "/tmp/heap-{pid}.sock");
+/// assert_eq!(tracealloc::LISTEN_ENV, "TRACEALLOC_LISTEN");
+/// ```
 pub const LISTEN_ENV: &str = "TRACEALLOC_LISTEN";
 /// The environment variable that starts the process with stack capture off (`0`): allocations are
 /// counted, and charged to stacks only from `start_capture()` or the control socket's `start` on.
+///
+/// ```
+/// // A service that runs with capture off until `tracealloc live` (or its own code) starts it.
+/// let mut service = std::process::Command::new("./service");
+/// service.env(tracealloc::CAPTURE_AT_START_ENV, "0");
+/// assert_eq!(tracealloc::CAPTURE_AT_START_ENV, "TRACEALLOC_CAPTURE_AT_START");
+/// ```
 pub const CAPTURE_AT_START_ENV: &str = "TRACEALLOC_CAPTURE_AT_START";
 /// The environment variable that says where the snapshots written without code (the exit
 /// snapshot, `TRACEALLOC_INTERVAL`'s, `pprof_heap`'s) are symbolized: `later` (the default for
 /// the files: raw snapshots, return addresses and modules, symbolized by the `tracealloc` CLI the
 /// first time it reads them) or `process` (names in the file, at the cost of loading the debug
 /// info in the profiled process: +85 to +110 MiB of peak RSS on a 105 MB binary).
+///
+/// ```
+/// // Exit snapshots with their names in them, for a machine without the CLI or the binary.
+/// let mut job = std::process::Command::new("./batch-job");
+/// job.env(tracealloc::OUT_ENV, "heap-{pid}.json").env(tracealloc::SYMBOLIZE_ENV, "process");
+/// assert_eq!(tracealloc::SYMBOLIZE_ENV, "TRACEALLOC_SYMBOLIZE");
+/// ```
 pub const SYMBOLIZE_ENV: &str = "TRACEALLOC_SYMBOLIZE";
 
 /// About 200 bytes per stack, as a thread's stacks share their outer frames (syn's 111,671 stacks
@@ -393,7 +414,7 @@ fn c_layers() -> CLayers {
 }
 
 /// This copy of the runtime, as [`crate::c_allocations!`]'s exported `tracealloc_c_layer_v1`
-/// names it: [`c_layers`] looks that name up to tell its own C layer from another copy's.
+/// names it: `c_layers` looks that name up to tell its own C layer from another copy's.
 pub static C_LAYER_IDENTITY: u8 = 0;
 
 /// Set by this copy's C layer before its first event decides the configuration.

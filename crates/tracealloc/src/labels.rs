@@ -5,37 +5,7 @@
 //! code. A block keeps its label when another task or thread frees it. Labels nest: the innermost
 //! one wins. Snapshots group by label (`GroupBy::Label`, `tracealloc top --by label`).
 //!
-//! ```
-//! #[global_allocator]
-//! static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-//!
-//! use std::future::Future;
-//! use std::task::{Context, Poll, Waker};
-//! use tracealloc::GroupBy;
-//!
-//! async fn ingest(batch: usize) -> Vec<u8> {
-//!     vec![0u8; batch]
-//! }
-//!
-//! fn main() {
-//!     // Synchronous code: what the closure allocates is charged to "parse" as well.
-//!     let parsed = tracealloc::with_label("parse", || vec![1u8; 3000]);
-//!
-//!     // A task: `tokio::spawn(tracealloc::labeled("ingest", ingest(5000)))` charges each of its
-//!     // polls, on whichever worker thread, to "ingest". Polled here by hand, once:
-//!     let mut task = std::pin::pin!(tracealloc::labeled("ingest", ingest(5000)));
-//!     let Poll::Ready(ingested) = task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-//!     else {
-//!         unreachable!("ready at once")
-//!     };
-//!
-//!     let by_label = tracealloc::snapshot().statistics(GroupBy::Label);
-//!     let live = |label: &str| by_label.iter().find(|s| s.key == label).map(|s| s.live_bytes);
-//!     assert_eq!(live("parse"), Some(3000));
-//!     assert_eq!(live("ingest"), Some(5000));
-//!     drop((parsed, ingested));
-//! }
-//! ```
+//! [`labeled`] has an example of both.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,17 +17,15 @@ use crate::state::record::Label;
 /// Runs `f` with its allocations charged to `label`, and returns its value.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let index = tracealloc::with_label("index", || vec![0u64; 512]);
-///     let snapshot = tracealloc::snapshot();
-///     let top = &snapshot.top(1, tracealloc::GroupBy::Label)[0];
-///     assert_eq!((top.key.as_str(), top.live_bytes), ("index", 4096));
-///     # drop(index);
-/// }
+/// let index = tracealloc::with_label("index", || vec![0u64; 512]);
+/// let snapshot = tracealloc::snapshot();
+/// let top = &snapshot.top(1, tracealloc::GroupBy::Label)[0];
+/// assert_eq!((top.key.as_str(), top.live_bytes), ("index", 4096));
+/// # drop(index);
 /// ```
+///
+/// (Compile-only here: the example on [`labeled`] runs it, with the profiler as the global
+/// allocator.)
 pub fn with_label<R>(label: &'static str, f: impl FnOnce() -> R) -> R {
     // Restored when dropped, also when `f` panics.
     let _label = process::enter_label(Label::of(label));
@@ -65,28 +33,38 @@ pub fn with_label<R>(label: &'static str, f: impl FnOnce() -> R) -> R {
 }
 
 /// `fut`, with the allocations of each of its polls charged to `label`: give it to any
-/// executor (`tokio::spawn(tracealloc::labeled("ingest", ingest(batch)))`).
+/// executor (`tokio::spawn(tracealloc::labeled("ingest", ingest(batch)))`). With
+/// [`with_label`], for synchronous code:
 ///
-/// ```no_run
+/// ```
 /// #[global_allocator]
 /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 ///
 /// use std::future::Future;
 /// use std::task::{Context, Poll, Waker};
+/// use tracealloc::GroupBy;
 ///
-/// async fn decode(input: &str) -> Vec<u32> {
-///     input.split(',').map(|n| n.parse().unwrap()).collect()
+/// async fn ingest(batch: usize) -> Vec<u8> {
+///     vec![0u8; batch]
 /// }
 ///
 /// fn main() {
-///     let mut task = std::pin::pin!(tracealloc::labeled("decode", decode("1,2,3")));
-///     let Poll::Ready(numbers) = task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+///     // Synchronous code: what the closure allocates is charged to "parse" as well.
+///     let parsed = tracealloc::with_label("parse", || vec![1u8; 3000]);
+///
+///     // A task: `tokio::spawn(tracealloc::labeled("ingest", ingest(5000)))` charges each of its
+///     // polls, on whichever worker thread, to "ingest". Polled here by hand, once:
+///     let mut task = std::pin::pin!(tracealloc::labeled("ingest", ingest(5000)));
+///     let Poll::Ready(ingested) = task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 ///     else {
-///         unreachable!()
+///         unreachable!("ready at once")
 ///     };
-///     assert_eq!(numbers, [1, 2, 3]);
-///     let snapshot = tracealloc::snapshot();
-///     assert!(snapshot.sites().iter().any(|s| s.label.as_deref() == Some("decode")));
+///
+///     let by_label = tracealloc::snapshot().statistics(GroupBy::Label);
+///     let live = |label: &str| by_label.iter().find(|s| s.key == label).map(|s| s.live_bytes);
+///     assert_eq!(live("parse"), Some(3000));
+///     assert_eq!(live("ingest"), Some(5000));
+///     drop((parsed, ingested));
 /// }
 /// ```
 pub fn labeled<F: Future>(label: &'static str, fut: F) -> Labeled<F> {

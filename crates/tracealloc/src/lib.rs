@@ -227,7 +227,8 @@ pub struct Profiler<A: GlobalAlloc = System> {
 }
 
 impl Profiler<System> {
-    /// Profiles the system allocator: the one line a program needs.
+    /// Profiles the system allocator: the one line a program needs. The
+    /// [crate's tour](crate#the-five-minute-tour) runs a program with it.
     ///
     /// ```no_run
     /// #[global_allocator]
@@ -281,18 +282,15 @@ impl Profiler<tikv_jemallocator::Jemalloc> {
 impl<A: GlobalAlloc> Profiler<A> {
     /// Profiles `inner`, any `GlobalAlloc` with a `const` constructor: `Profiler::new(System)` is
     /// [`Profiler::system`], `Profiler::new(tikv_jemallocator::Jemalloc)` is
-    /// `Profiler::jemalloc()` without its figures, or your own allocator.
+    /// `Profiler::jemalloc()` without its figures, or your own allocator. The example on
+    /// [`snapshot()`] runs with it.
     ///
     /// ```no_run
     /// use std::alloc::System;
     ///
     /// #[global_allocator]
     /// static ALLOC: tracealloc::Profiler<System> = tracealloc::Profiler::new(System);
-    ///
-    /// fn main() {
-    ///     let snapshot = tracealloc::snapshot();
-    ///     assert!(snapshot.totals().total_blocks > 0);
-    /// }
+    /// # fn main() {}
     /// ```
     pub const fn new(inner: A) -> Self {
         Profiler {
@@ -402,17 +400,15 @@ pub fn pprof_heap() -> Vec<u8> {
 /// `model::Snapshot::growth_since`). Serve it beside [`pprof_heap`], with a baseline taken at
 /// start-up, and a fleet's continuous profiler watches each process's growth. Runs untracked.
 ///
-/// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+/// The example on [`pprof_heap`] runs it; in a program whose global allocator is the profiler:
 ///
-/// fn main() {
-///     let start = tracealloc::snapshot();
-///     let leak = Box::leak(vec![0u8; 1 << 20].into_boxed_slice());
-///     // Go's profiler shows 1 MiB in use at the line above, and nothing older.
-///     std::fs::write("growth.pb.gz", tracealloc::pprof_heap_growth(&start)).unwrap();
-///     # let _ = leak;
-/// }
+/// ```no_run
+/// let start = tracealloc::snapshot();
+/// let leak = Box::leak(vec![0u8; 1 << 20].into_boxed_slice());
+/// // Go's profiler shows 1 MiB in use at the line above, and nothing older.
+/// std::fs::write("growth.pb.gz", tracealloc::pprof_heap_growth(&start))?;
+/// # let _ = leak;
+/// # Ok::<(), std::io::Error>(())
 /// ```
 ///
 /// (`go tool pprof -top growth.pb.gz` reads the file.)
@@ -435,9 +431,14 @@ pub fn pprof_heap_growth(baseline: &Snapshot) -> Vec<u8> {
 /// other thread. In sampled mode a thread's peak is checked at least every 64 KiB it allocates, so
 /// the peak may be up to 64 KiB per thread below the true one.
 ///
-/// ```no_run
+/// With [`reset_peak`] and the capture switch ([`stop_capture`], [`capturing`],
+/// [`start_capture`]): what the control socket's `stats`, `reset-peak`, `stop` and `start` do.
+///
+/// ```
 /// #[global_allocator]
 /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+///
+/// use tracealloc::{GroupBy, model::CAPTURE_OFF_FRAME};
 ///
 /// fn main() {
 ///     let before = tracealloc::stats();
@@ -446,7 +447,27 @@ pub fn pprof_heap_growth(baseline: &Snapshot) -> Vec<u8> {
 ///     assert_eq!(after.live_bytes - before.live_bytes, 1 << 20);
 ///     assert_eq!(after.total_blocks - before.total_blocks, 1);
 ///     assert!(after.peak_bytes >= after.live_bytes);
-///     # drop(kept);
+///     drop(kept);
+///
+///     // The peak of a phase: 8 MiB at start-up, then a phase whose peak is 1 MiB above its start.
+///     drop(vec![0u8; 8 << 20]);
+///     tracealloc::reset_peak();
+///     let start = tracealloc::stats();
+///     assert_eq!(start.peak_bytes, start.live_bytes);
+///     drop(vec![0u8; 1 << 20]);
+///     assert_eq!(tracealloc::stats().peak_bytes - start.live_bytes, 1 << 20);
+///
+///     // Capture off: still counted, charged to one site per thread without its stack.
+///     tracealloc::stop_capture();
+///     assert!(!tracealloc::capturing());
+///     let uncaptured = vec![0u8; 3000];
+///     tracealloc::start_capture();
+///     assert!(tracealloc::capturing());
+///     assert_eq!(tracealloc::stats().live_bytes - start.live_bytes, 3000);
+///     let by_function = tracealloc::snapshot().statistics(GroupBy::Function);
+///     let off = by_function.iter().find(|s| s.key == CAPTURE_OFF_FRAME).unwrap();
+///     assert_eq!((off.live_bytes, off.live_blocks), (3000, 1));
+///     drop(uncaptured);
 /// }
 /// ```
 ///
@@ -455,20 +476,16 @@ pub fn stats() -> HeapStats {
     ReentrancyGuard::untracked(|| process::REGISTRY.stats())
 }
 
-/// Sets the peak to the current live figures, to measure the peak of a phase.
+/// Sets the peak to the current live figures, to measure the peak of a phase. The example on
+/// [`stats()`] runs it; in a program whose global allocator is the profiler:
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     drop(vec![0u8; 8 << 20]); // start-up: a peak of 8 MiB or more
-///     tracealloc::reset_peak();
-///     let start = tracealloc::stats();
-///     drop(vec![0u8; 1 << 20]); // the phase: a peak of 1 MiB above the start
-///     let phase = tracealloc::stats();
-///     assert_eq!(phase.peak_bytes - start.live_bytes, 1 << 20);
-/// }
+/// drop(vec![0u8; 8 << 20]); // start-up: a peak of 8 MiB or more
+/// tracealloc::reset_peak();
+/// let start = tracealloc::stats();
+/// drop(vec![0u8; 1 << 20]); // the phase: a peak of 1 MiB above the start
+/// let phase = tracealloc::stats();
+/// assert_eq!(phase.peak_bytes - start.live_bytes, 1 << 20);
 /// ```
 pub fn reset_peak() {
     ReentrancyGuard::untracked(|| process::REGISTRY.reset_peak());
@@ -480,9 +497,11 @@ pub fn reset_peak() {
 /// The [crate's tour](crate#the-five-minute-tour) groups, compares and saves snapshots; here, the
 /// live memory of each thread:
 ///
-/// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
+/// ```
+/// use std::alloc::System;
+///
+/// #[global_allocator] // `Profiler::system()`, written out: any inner allocator
+/// static ALLOC: tracealloc::Profiler<System> = tracealloc::Profiler::new(System);
 ///
 /// use tracealloc::GroupBy;
 ///

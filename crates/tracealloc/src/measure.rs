@@ -7,7 +7,11 @@
 //! #[global_allocator]
 //! static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 //!
-//! use tracealloc::{assert_max_allocations, assert_max_peak, assert_no_alloc, assert_no_leaks};
+//! use std::future::Future;
+//! use std::task::{Context, Poll, Waker};
+//! use tracealloc::measure::Baseline;
+//! use tracealloc::{Metric, assert_max_allocations, assert_max_bytes, assert_max_peak};
+//! use tracealloc::{assert_no_alloc, assert_no_leaks};
 //!
 //! fn main() {
 //!     // Exact figures of one piece of code: a block of 100 bytes, still live at its end.
@@ -21,30 +25,74 @@
 //!     // Freeing an older block allocates nothing, and is counted apart.
 //!     let m = tracealloc::measure(|| drop(kept));
 //!     assert_eq!((m.allocations, m.freed_before_blocks, m.freed_before_bytes), (0, 1, 100));
+//!     // Reallocs count as allocations, as dhat-rs counts them.
+//!     let m = tracealloc::measure(|| {
+//!         let mut v: Vec<u64> = Vec::with_capacity(4); // 32 bytes
+//!         v.extend([1, 2, 3, 4, 5]); // grows: a realloc to 64 bytes
+//!     });
+//!     assert_eq!((m.allocations, m.bytes, m.live_blocks, m.peak_bytes), (2, 32 + 64, 0, 64));
+//!     // The sites that allocated, with their stacks, for messages.
+//!     let m = tracealloc::measure(|| {
+//!         for _ in 0..3 {
+//!             drop(vec![0u8; 10]);
+//!         }
+//!     });
+//!     let sites = m.top_sites(5, Metric::TotalBlocks);
+//!     assert!(sites.starts_with("  3 allocations, 30 B (0 B live in 0 blocks) at\n"));
 //!
 //!     // Assertions for tests: each returns the expression's value.
 //!     let sum = assert_no_alloc!((1..=10).sum::<u32>()); // a hot path
 //!     let text = assert_max_allocations!(1, String::from("one block"));
+//!     let key = assert_max_bytes!(64, format!("{}-{}", "key", 42)); // 6 bytes
 //!     let len = assert_no_leaks!(vec![0u8; 64].len()); // allocates, but frees it all
 //!     assert_max_peak!(1024, {
 //!         let (a, b) = (vec![0u8; 512], vec![0u8; 512]); // 1 KiB at once, at most
 //!         a.len() + b.len()
 //!     });
-//!     assert_eq!((sum, text.as_str(), len), (55, "one block", 64));
+//!     assert_eq!((sum, text.as_str(), key.as_str(), len), (55, "one block", "key-42", 64));
 //!
 //!     // A broken limit panics, naming the figures and the sites that allocated.
 //!     let failed = std::panic::catch_unwind(|| assert_max_allocations!(0, vec![1u8]));
 //!     let message = failed.unwrap_err().downcast::<String>().unwrap();
 //!     assert!(message.starts_with("assert_max_allocations!(0) failed: 1 allocation, at most 0"));
 //!
-//!     // Scoped threads count when started through the measure's scope.
-//!     let (_, m) = tracealloc::measure_scoped(|scope| {
-//!         for _ in 0..4 {
-//!             scope.spawn(|| drop(vec![0u8; 1000]));
-//!         }
+//!     // Scoped threads count when started through the measure's scope; other threads do not.
+//!     let (total, m) = tracealloc::measure_scoped(|scope| {
+//!         let workers: Vec<_> = (0..4).map(|_| scope.spawn(|| vec![0u8; 1000].len())).collect();
+//!         std::thread::spawn(|| vec![0u8; 50_000]).join().unwrap(); // a thread of its own
+//!         workers.into_iter().map(|w| w.join().unwrap()).sum::<usize>()
 //!     });
-//!     assert!(m.allocations >= 4 && m.bytes >= 4000); // and what starting threads allocates
-//!     assert_eq!(m.live_blocks, 0);
+//!     assert_eq!(total, 4000);
+//!     // The workers' 4 blocks, and what starting the threads allocates (not the 50,000 bytes).
+//!     assert!(m.allocations >= 4 && m.bytes >= 4000 && m.bytes < 50_000);
+//!
+//!     // A future, across its awaits, on whichever thread polls it.
+//!     let work = async {
+//!         let buffer = vec![0u8; 4096];
+//!         std::future::ready(()).await; // an await point: the figures add up across polls
+//!         buffer.len() + String::from("done").len()
+//!     };
+//!     let mut measured = std::pin::pin!(tracealloc::measure_future(work));
+//!     // Any executor polls it; this one polls it once, on this thread.
+//!     let Poll::Ready((len, m)) = measured.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+//!     else {
+//!         unreachable!("ready at once")
+//!     };
+//!     assert_eq!((len, m.allocations, m.bytes, m.live_blocks), (4100, 2, 4096 + 4, 0));
+//!
+//!     // Baselines: figures stored in a file, compared on later runs (`assert_baseline!` keeps
+//!     // them in the crate's `allocation-baselines/`, to commit).
+//!     let dir = std::env::temp_dir().join(format!("baselines-{}", std::process::id()));
+//!     let mut baseline = Baseline::new(&dir, "parse");
+//!     baseline.update = true; // record
+//!     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+//!     baseline.update = false; // compare
+//!     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+//!     let grown = baseline.check(&tracealloc::measure(|| drop(vec![0u8; 200]))).unwrap_err();
+//!     assert!(grown.starts_with("bytes grew from 100 to 200"));
+//!     baseline.tolerance_percent = 100.0; // a figure may double before the check fails
+//!     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 200]))).unwrap();
+//!     # std::fs::remove_dir_all(&dir).unwrap();
 //! }
 //! ```
 //!
@@ -128,19 +176,17 @@ impl Measurement {
     /// with its short stack: for messages. Symbolizes, untracked.
     ///
     /// ```no_run
-    /// #[global_allocator]
-    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-    ///
-    /// fn main() {
-    ///     let m = tracealloc::measure(|| {
-    ///         for _ in 0..3 {
-    ///             drop(vec![0u8; 10]);
-    ///         }
-    ///     });
-    ///     let sites = m.top_sites(5, tracealloc::Metric::TotalBlocks);
-    ///     assert!(sites.starts_with("  3 allocations, 30 B (0 B live in 0 blocks) at\n"));
-    /// }
+    /// let m = tracealloc::measure(|| {
+    ///     for _ in 0..3 {
+    ///         drop(vec![0u8; 10]);
+    ///     }
+    /// });
+    /// let sites = m.top_sites(5, tracealloc::Metric::TotalBlocks);
+    /// assert!(sites.starts_with("  3 allocations, 30 B (0 B live in 0 blocks) at\n"));
     /// ```
+    ///
+    /// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+    /// the global allocator.)
     pub fn top_sites(&self, n: usize, metric: Metric) -> String {
         ReentrancyGuard::untracked(|| {
             let model = crate::snapshot::model_of_sites(&self.sites);
@@ -203,18 +249,16 @@ impl fmt::Display for Measurement {
 /// counts them:
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let m = tracealloc::measure(|| {
-///         let mut v: Vec<u64> = Vec::with_capacity(4); // 32 bytes
-///         v.extend([1, 2, 3, 4, 5]); // grows: a realloc to 64 bytes
-///     });
-///     assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 32 + 64, 0));
-///     assert_eq!(m.peak_bytes, 64);
-/// }
+/// let m = tracealloc::measure(|| {
+///     let mut v: Vec<u64> = Vec::with_capacity(4); // 32 bytes
+///     v.extend([1, 2, 3, 4, 5]); // grows: a realloc to 64 bytes
+/// });
+/// assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 32 + 64, 0));
+/// assert_eq!(m.peak_bytes, 64);
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 ///
 /// # Panics
 /// When the profiler is not the program's global allocator (the message gives the line to add),
@@ -228,15 +272,13 @@ pub fn measure(f: impl FnOnce()) -> Measurement {
 /// [`measure`].
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let (word, m) = tracealloc::measure_with(|| "hello".to_uppercase());
-///     assert_eq!(word, "HELLO");
-///     assert_eq!((m.allocations, m.live_bytes), (1, 5)); // the String's 5 bytes, still live
-/// }
+/// let (word, m) = tracealloc::measure_with(|| "hello".to_uppercase());
+/// assert_eq!(word, "HELLO");
+/// assert_eq!((m.allocations, m.live_bytes), (1, 5)); // the String's 5 bytes, still live
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[track_caller]
 pub fn measure_with<R>(f: impl FnOnce() -> R) -> (R, Measurement) {
     match process::measure_begin() {
@@ -280,19 +322,17 @@ impl<'scope, 'env> MeasuredScope<'scope, 'env> {
     /// what the thread's own start-up allocates is not counted).
     ///
     /// ```no_run
-    /// #[global_allocator]
-    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-    ///
-    /// fn main() {
-    ///     let (total, m) = tracealloc::measure_scoped(|scope| {
-    ///         let worker = scope.spawn(|| vec![0u8; 1000].len()); // counted
-    ///         std::thread::spawn(|| vec![0u8; 5000]).join().unwrap(); // a thread of its own: not
-    ///         worker.join().unwrap()
-    ///     });
-    ///     assert_eq!(total, 1000);
-    ///     assert!(m.bytes >= 1000 && m.bytes < 5000);
-    /// }
+    /// let (total, m) = tracealloc::measure_scoped(|scope| {
+    ///     let worker = scope.spawn(|| vec![0u8; 1000].len()); // counted
+    ///     std::thread::spawn(|| vec![0u8; 5000]).join().unwrap(); // a thread of its own: not
+    ///     worker.join().unwrap()
+    /// });
+    /// assert_eq!(total, 1000);
+    /// assert!(m.bytes >= 1000 && m.bytes < 5000);
     /// ```
+    ///
+    /// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+    /// the global allocator.)
     pub fn spawn<F, T>(&self, f: F) -> std::thread::ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -318,20 +358,18 @@ impl<'scope, 'env> MeasuredScope<'scope, 'env> {
 /// by the calling thread counts in its `freed_before_*`.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let data: Vec<Vec<u8>> = (0..4).map(|_| vec![0u8; 256]).collect();
-///     let (lens, m) = tracealloc::measure_scoped(|scope| {
-///         let handles: Vec<_> = data.iter().map(|d| scope.spawn(move || d.to_vec())).collect();
-///         handles.into_iter().map(|h| h.join().unwrap().len()).collect::<Vec<_>>()
-///     });
-///     assert_eq!(lens, [256; 4]);
-///     // Each thread's copy (256 bytes, 4 of them), and what starting the threads allocates.
-///     assert!(m.bytes >= 4 * 256);
-/// }
+/// let data: Vec<Vec<u8>> = (0..4).map(|_| vec![0u8; 256]).collect();
+/// let (lens, m) = tracealloc::measure_scoped(|scope| {
+///     let handles: Vec<_> = data.iter().map(|d| scope.spawn(move || d.to_vec())).collect();
+///     handles.into_iter().map(|h| h.join().unwrap().len()).collect::<Vec<_>>()
+/// });
+/// assert_eq!(lens, [256; 4]);
+/// // Each thread's copy (256 bytes, 4 of them), and what starting the threads allocates.
+/// assert!(m.bytes >= 4 * 256);
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[track_caller]
 pub fn measure_scoped<'env, R>(
     f: impl for<'scope> FnOnce(&MeasuredScope<'scope, 'env>) -> R,
@@ -394,18 +432,16 @@ impl Baseline {
     /// except under `CI=true` (or `CI=1`), where it fails.
     ///
     /// ```no_run
-    /// #[global_allocator]
-    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-    ///
     /// use tracealloc::measure::Baseline;
     ///
-    /// fn main() {
-    ///     let m = tracealloc::measure(|| drop(vec![0u8; 100]));
-    ///     let mut baseline = Baseline::new("allocation-baselines", "small_vec");
-    ///     baseline.tolerance_percent = 10.0; // a figure may grow by 10% before the check fails
-    ///     baseline.check(&m).unwrap(); // the first run records small_vec.json
-    /// }
+    /// let m = tracealloc::measure(|| drop(vec![0u8; 100]));
+    /// let mut baseline = Baseline::new("allocation-baselines", "small_vec");
+    /// baseline.tolerance_percent = 10.0; // a figure may grow by 10% before the check fails
+    /// baseline.check(&m).unwrap(); // the first run records small_vec.json
     /// ```
+    ///
+    /// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+    /// the global allocator.)
     pub fn new(dir: impl Into<PathBuf>, name: impl Into<String>) -> Baseline {
         Baseline {
             dir: dir.into(),
@@ -426,23 +462,21 @@ impl Baseline {
     /// the file to record and commit.
     ///
     /// ```no_run
-    /// #[global_allocator]
-    /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-    ///
     /// use tracealloc::measure::Baseline;
     ///
-    /// fn main() {
-    ///     let dir = std::env::temp_dir().join(format!("baselines-{}", std::process::id()));
-    ///     let mut baseline = Baseline::new(&dir, "parse");
-    ///     baseline.update = true; // record
-    ///     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
-    ///     baseline.update = false; // compare
-    ///     baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
-    ///     let grown = baseline.check(&tracealloc::measure(|| drop(vec![0u8; 200]))).unwrap_err();
-    ///     assert!(grown.starts_with("bytes grew from 100 to 200"));
-    ///     # std::fs::remove_dir_all(&dir).unwrap();
-    /// }
+    /// let dir = std::env::temp_dir().join(format!("baselines-{}", std::process::id()));
+    /// let mut baseline = Baseline::new(&dir, "parse");
+    /// baseline.update = true; // record
+    /// baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+    /// baseline.update = false; // compare
+    /// baseline.check(&tracealloc::measure(|| drop(vec![0u8; 100]))).unwrap();
+    /// let grown = baseline.check(&tracealloc::measure(|| drop(vec![0u8; 200]))).unwrap_err();
+    /// assert!(grown.starts_with("bytes grew from 100 to 200"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
+    ///
+    /// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+    /// the global allocator.)
     pub fn check(&self, m: &Measurement) -> Result<(), String> {
         let path = self.path();
         let figures = [
@@ -541,28 +575,26 @@ pub fn check_baseline<R>(baseline: &Baseline, f: impl FnOnce() -> R) -> R {
 /// freed that were not allocated in the same poll (older blocks, and blocks of its earlier polls).
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
 /// use std::future::Future;
 /// use std::task::{Context, Poll, Waker};
 ///
-/// fn main() {
-///     let work = async {
-///         let buffer = vec![0u8; 4096];
-///         std::future::ready(()).await; // an await point: the figures add up across polls
-///         buffer.len() + String::from("done").len()
-///     };
-///     let mut measured = std::pin::pin!(tracealloc::measure_future(work));
-///     // Any executor polls it; this one polls it once, on this thread.
-///     let Poll::Ready((len, m)) = measured.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-///     else {
-///         unreachable!("ready at once")
-///     };
-///     assert_eq!(len, 4100);
-///     assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 4096 + 4, 0));
-/// }
+/// let work = async {
+///     let buffer = vec![0u8; 4096];
+///     std::future::ready(()).await; // an await point: the figures add up across polls
+///     buffer.len() + String::from("done").len()
+/// };
+/// let mut measured = std::pin::pin!(tracealloc::measure_future(work));
+/// // Any executor polls it; this one polls it once, on this thread.
+/// let Poll::Ready((len, m)) = measured.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+/// else {
+///     unreachable!("ready at once")
+/// };
+/// assert_eq!(len, 4100);
+/// assert_eq!((m.allocations, m.bytes, m.live_blocks), (2, 4096 + 4, 0));
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 pub fn measure_future<F: std::future::Future>(fut: F) -> MeasuredFuture<F> {
     MeasuredFuture {
         inner: fut,
@@ -691,18 +723,16 @@ pub fn check<R>(limit: Limit, what: &str, f: impl FnOnce() -> R) -> R {
 /// returns its value. On failure the panic names the figures and the top 5 allocating sites.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let words = tracealloc::assert_max_allocations!(2, {
-///         let mut words = Vec::with_capacity(1); // 1
-///         words.push(String::from("one")); // 2
-///         words
-///     });
-///     assert_eq!(words, ["one"]);
-/// }
+/// let words = tracealloc::assert_max_allocations!(2, {
+///     let mut words = Vec::with_capacity(1); // 1
+///     words.push(String::from("one")); // 2
+///     words
+/// });
+/// assert_eq!(words, ["one"]);
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_max_allocations {
     ($max:expr, $body:expr $(,)?) => {
@@ -717,14 +747,12 @@ macro_rules! assert_max_allocations {
 /// Asserts that the expression allocates at most `max` bytes in all on this thread.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let line = tracealloc::assert_max_bytes!(64, format!("{}-{}", "key", 42));
-///     assert_eq!(line, "key-42");
-/// }
+/// let line = tracealloc::assert_max_bytes!(64, format!("{}-{}", "key", 42));
+/// assert_eq!(line, "key-42");
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_max_bytes {
     ($max:expr, $body:expr $(,)?) => {
@@ -739,17 +767,15 @@ macro_rules! assert_max_bytes {
 /// Asserts that the expression's own blocks never hold more than `max` bytes at once.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     // Two blocks of 4 KiB, one at a time: a peak of 4 KiB, though 8 KiB are allocated.
-///     tracealloc::assert_max_peak!(4096, {
-///         drop(vec![0u8; 4096]);
-///         drop(vec![0u8; 4096]);
-///     });
-/// }
+/// // Two blocks of 4 KiB, one at a time: a peak of 4 KiB, though 8 KiB are allocated.
+/// tracealloc::assert_max_peak!(4096, {
+///     drop(vec![0u8; 4096]);
+///     drop(vec![0u8; 4096]);
+/// });
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_max_peak {
     ($max:expr, $body:expr $(,)?) => {
@@ -765,14 +791,12 @@ macro_rules! assert_max_peak {
 /// dropped first only if the expression does so: return nothing that owns memory).
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let sum: u64 = tracealloc::assert_no_leaks!((0..100u64).collect::<Vec<_>>().iter().sum());
-///     assert_eq!(sum, 4950);
-/// }
+/// let sum: u64 = tracealloc::assert_no_leaks!((0..100u64).collect::<Vec<_>>().iter().sum());
+/// assert_eq!(sum, 4950);
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_no_leaks {
     ($body:expr $(,)?) => {
@@ -789,15 +813,13 @@ macro_rules! assert_no_leaks {
 /// `CI=1`) a missing baseline fails instead of being recorded.
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     // allocation-baselines/render.json, next to the crate's Cargo.toml.
-///     let page = tracealloc::assert_baseline!("render", tolerance = 5, format!("<p>{}</p>", 7));
-///     assert_eq!(page, "<p>7</p>");
-/// }
+/// // allocation-baselines/render.json, next to the crate's Cargo.toml.
+/// let page = tracealloc::assert_baseline!("render", tolerance = 5, format!("<p>{}</p>", 7));
+/// assert_eq!(page, "<p>7</p>");
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_baseline {
     ($name:expr, $body:expr $(,)?) => {
@@ -822,15 +844,13 @@ macro_rules! assert_baseline {
 /// Asserts that the expression does not allocate at all (a hot path).
 ///
 /// ```no_run
-/// #[global_allocator]
-/// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
-///
-/// fn main() {
-///     let mut buffer = Vec::with_capacity(16);
-///     tracealloc::assert_no_alloc!(buffer.extend_from_slice(b"fits")); // within its capacity
-///     assert_eq!(buffer, b"fits");
-/// }
+/// let mut buffer = Vec::with_capacity(16);
+/// tracealloc::assert_no_alloc!(buffer.extend_from_slice(b"fits")); // within its capacity
+/// assert_eq!(buffer, b"fits");
 /// ```
+///
+/// (Compile-only here: the [module's example](mod@crate::measure) runs it, with the profiler as
+/// the global allocator.)
 #[macro_export]
 macro_rules! assert_no_alloc {
     ($body:expr $(,)?) => {

@@ -20,13 +20,28 @@ pub fn start_capture() {
 
 /// Stops capturing stacks: blocks allocated from now on are counted, and charged to each thread's
 /// `[allocated while capture was off]` site ([`crate::model::CAPTURE_OFF_FRAME`]). Blocks charged
-/// before keep their stacks.
+/// before keep their stacks. The example on [`stats()`](crate::stats) runs it, with the profiler
+/// as the global allocator; here, a phase whose stacks are not wanted:
+///
+/// ```no_run
+/// tracealloc::stop_capture();
+/// let warm_up: Vec<u8> = vec![0u8; 1 << 20]; // counted, charged to no stack
+/// tracealloc::start_capture();
+/// # drop(warm_up);
+/// ```
 pub fn stop_capture() {
     crate::capture::set_capturing(false);
 }
 
 /// Whether stacks are being captured (on unless stopped, or started off with
-/// `TRACEALLOC_CAPTURE_AT_START=0`).
+/// `TRACEALLOC_CAPTURE_AT_START=0`). The example on [`stats()`](crate::stats) runs it.
+///
+/// ```no_run
+/// if !tracealloc::capturing() {
+///     eprintln!("started with TRACEALLOC_CAPTURE_AT_START=0: stacks from now on");
+///     tracealloc::start_capture();
+/// }
+/// ```
 pub fn capturing() -> bool {
     crate::capture::capturing()
 }

@@ -476,11 +476,15 @@ pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
 /// and every C or C++ library's, goes through tracealloc, charged to its whole stack (the C frames
 /// and the Rust frames that called them).
 ///
-/// ```ignore
+/// ```no_run
 /// #[global_allocator]
 /// static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
 /// tracealloc::c_allocations!();
+/// # fn main() {}
 /// ```
+///
+/// (Compile-only: it replaces the process's `malloc`; the workspace's test program
+/// `tests/src/bin/c_allocations.rs` runs with it.)
 ///
 /// Rust's `System` allocator calls `malloc` itself: the `Profiler` then stands down and forwards
 /// to it, so each Rust allocation is counted once, in the C layer, with the same stack. A macro
