@@ -808,7 +808,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let snapshot = control::ask_snapshot(&socket)?;
             let default = PathBuf::from(format!(
                 "tracealloc-{}-{}.json",
-                snapshot.meta.pid, snapshot.meta.time_unix_ms
+                snapshot.meta.pid,
+                tracealloc_snapshot::file_stamp(snapshot.meta.time_unix_ms)
             ));
             let output = output_path(output, default)?;
             write_output(out, &output, |w| snapshot.write_json(w))?
@@ -817,7 +818,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let socket = control::socket_of(&target)?;
             let mut options = tracealloc_report::LiveOptions::default();
             options.refresh = std::time::Duration::from_secs_f64(refresh);
-            tracealloc_report::live(&socket, &options)?
+            if tracealloc_report::live(&socket, &options)?
+                == tracealloc_report::LiveEnd::ProgramEnded
+            {
+                writeln!(
+                    out,
+                    "tracealloc: the program ended ({} is gone)",
+                    socket.display()
+                )?;
+            }
         }
         Command::Control { target, action } => {
             let socket = control::socket_of(&target)?;

@@ -80,6 +80,13 @@ pub(crate) struct RunArgs {
     /// How many top sites to print at the end.
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
+    /// The program and the code its allocations come through have frame pointers (built with
+    /// `-C force-frame-pointers=yes`): walk them, which is faster. By default stacks are unwound
+    /// with DWARF information, which is right for any build: a program built without frame
+    /// pointers (a plain `cargo build`) gives wrong stacks to a frame-pointer walk, and the
+    /// preload library cannot tell.
+    #[arg(long)]
+    frame_pointers: bool,
     /// Watch the program in the live view while it runs (`tracealloc live`); its output goes to
     /// a log file instead of the terminal, named at the end.
     #[arg(long)]
@@ -259,6 +266,9 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         .env("TRACEALLOC_OUT", &pattern);
     if let Some(sample) = args.sample {
         command.env("TRACEALLOC_SAMPLE", sample.to_string());
+    }
+    if !args.frame_pointers && std::env::var_os("TRACEALLOC_CAPTURE").is_none() {
+        command.env("TRACEALLOC_CAPTURE", "unwind");
     }
     let live = args
         .live

@@ -17,7 +17,7 @@ mod timeline;
 pub use dhat::dhat;
 pub use flame::{FlameError, FlameOptions, flamegraph};
 pub use leaks::leaks;
-pub use live::{LiveError, LiveOptions, live, live_stats};
+pub use live::{LiveEnd, LiveError, LiveOptions, live, live_stats};
 pub use progress::{load_with_progress, with_spinner};
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;

@@ -693,8 +693,8 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                     " (no frame pointers)"
                 },
                 match (m.capture.sampling_bytes, m.capture.sampling_from_env) {
-                    (0, false) => String::new(),
-                    (0, true) => ", exact (TRACEALLOC_SAMPLE=0)".to_owned(),
+                    (0, false) => ", exact: every block".to_owned(),
+                    (0, true) => ", exact: every block (TRACEALLOC_SAMPLE=0)".to_owned(),
                     (n, from_env) => format!(
                         ", sampled every {} on average, set by {} (site figures are estimates)",
                         human_bytes(n),
@@ -709,7 +709,7 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                     (true, true) => ", with lifetimes (TRACEALLOC_LIFETIMES=1)",
                     (true, false) => ", with lifetimes (Profiler::lifetimes)",
                     (false, true) => ", without lifetimes (TRACEALLOC_LIFETIMES=0)",
-                    (false, false) => "",
+                    (false, false) => ", without lifetimes",
                 }
             ),
         ),
@@ -758,11 +758,19 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         (
             "allocations' stacks",
             format!(
-                "{} complete, {} truncated{}, {} broken{}{}",
+                "{} complete, {} truncated{}, {} broken{}{}{}",
                 human_count(c.complete),
                 human_count(c.truncated),
                 truncated_share(c, m.capture.max_depth),
                 human_count(c.broken),
+                if c.capture_off > 0 {
+                    format!(
+                        ", {} allocated while stack capture was off",
+                        human_count(c.capture_off)
+                    )
+                } else {
+                    String::new()
+                },
                 if c.no_stack_bounds > 0 {
                     format!(
                         ", {} not captured: the thread's stack bounds could not be read \

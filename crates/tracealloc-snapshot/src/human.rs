@@ -115,6 +115,18 @@ pub fn human_date(unix_ms: u64) -> String {
     )
 }
 
+/// A moment as a file name's part, in UTC: `20261126-224643`.
+///
+/// ```
+/// assert_eq!(tracealloc_snapshot::file_stamp(1_795_733_203_203), "20261126-224643");
+/// ```
+pub fn file_stamp(unix_ms: u64) -> String {
+    human_date(unix_ms)
+        .trim_end_matches(" UTC")
+        .replace(['-', ':'], "")
+        .replace(' ', "-")
+}
+
 /// A duration given in milliseconds: `0 ms`, `850 ms`, `2.5 s`, `12 min 5 s`, `3 h 20 min`,
 /// `2 d 4 h`.
 ///

@@ -64,8 +64,8 @@ pub use format::{
 };
 pub use group::{GroupBy, StandardErrors, Stat};
 pub use human::{
-    blocks, human_bytes, human_bytes_signed, human_count, human_count_signed, human_date,
-    human_duration_ms, human_duration_us, human_lifetime,
+    blocks, file_stamp, human_bytes, human_bytes_signed, human_count, human_count_signed,
+    human_date, human_duration_ms, human_duration_us, human_lifetime,
 };
 pub use model::{
     AllocatorStats, CAPTURE_OFF_FRAME, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata,

@@ -36,6 +36,16 @@ impl Default for LiveOptions {
     }
 }
 
+/// How the live view ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LiveEnd {
+    /// The user quit (`q`, Esc or Ctrl-C).
+    Quit,
+    /// The program ended: its socket went away.
+    ProgramEnded,
+}
+
 /// Why the live view stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -49,7 +59,7 @@ pub enum LiveError {
 /// Runs the live view of the program serving `socket` until `q` (or Ctrl-C), or until the program
 /// ends. The first figures are fetched before the terminal is taken over, so an unreachable
 /// program is a plain error.
-pub fn live(socket: &Path, options: &LiveOptions) -> Result<(), LiveError> {
+pub fn live(socket: &Path, options: &LiveOptions) -> Result<LiveEnd, LiveError> {
     let stats = control::ask_stats(socket, Request::Stats)?;
     let snapshot = control::ask_snapshot(socket)?;
     let model = LiveModel::new(stats, snapshot, Instant::now());
@@ -64,7 +74,7 @@ fn run(
     socket: &Path,
     options: &LiveOptions,
     mut model: LiveModel,
-) -> Result<(), LiveError> {
+) -> Result<LiveEnd, LiveError> {
     let mut message = String::new();
     let (mut paused, mut editing) = (false, false);
     let mut next_refresh = Instant::now() + options.refresh;
@@ -84,7 +94,7 @@ fn run(
                 continue;
             }
             if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-                return Ok(());
+                return Ok(LiveEnd::Quit);
             }
             if editing {
                 match key.code {
@@ -102,7 +112,7 @@ fn run(
                 continue;
             }
             let outcome = match key.code {
-                KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                KeyCode::Char('q') | KeyCode::Esc => return Ok(LiveEnd::Quit),
                 KeyCode::Char('s') => save(socket, &options.save_dir),
                 KeyCode::Char('r') => control::ask_stats(socket, Request::ResetPeak).map(|stats| {
                     model.update_stats(stats);
@@ -160,7 +170,7 @@ fn run(
                     io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(());
+                return Ok(LiveEnd::ProgramEnded);
             }
             Err(e) => message = format!("{e} (retrying)"),
         }
@@ -172,7 +182,8 @@ fn save(socket: &Path, dir: &Path) -> Result<String, AskError> {
     let snapshot = control::ask_snapshot(socket)?;
     let path = dir.join(format!(
         "tracealloc-{}-{}.json",
-        snapshot.meta.pid, snapshot.meta.time_unix_ms
+        snapshot.meta.pid,
+        tracealloc_snapshot::file_stamp(snapshot.meta.time_unix_ms)
     ));
     Ok(match snapshot.save(&path) {
         Ok(()) => format!("saved {}", path.display()),

@@ -60,8 +60,11 @@ pub(crate) fn draw(frame: &mut Frame<'_>, model: &LiveModel, status: &Status<'_>
         })
         .collect();
     let title = format!(
-        " {} sites by {}, sorted by {}{} ",
-        rows.len(),
+        " {} by {}, sorted by {}{} ",
+        match rows.len() {
+            1 => "1 site".to_owned(),
+            n => format!("{n} sites"),
+        },
         format!("{:?}", model.by).to_lowercase(),
         model.sort.name(),
         if model.filter.is_empty() {

@@ -145,6 +145,10 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
         registry.timeline.elapsed_ms(crate::sys::coarse_now_ms()),
         crate::sys::resident_bytes(),
     );
+    let taken_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let mut states: Vec<&ThreadState> = registry.threads().collect();
     states.sort_by_key(|t| t.index);
 
@@ -228,6 +232,9 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
     let heap_bytes = heap_kept + heap_after.saturating_sub(heap_before);
 
     let mut snapshot = Snapshot::new(metadata());
+    // The moment the figures were read, and the resident memory then, not after symbolizing.
+    snapshot.meta.time_unix_ms = taken_unix_ms;
+    snapshot.meta.rss_bytes = moment.1;
     snapshot.totals = totals;
     // Frames are interned once per return address (thousands), not once per stack frame
     // (millions): stacks are then built from frame ids.
