@@ -151,15 +151,43 @@ impl Snapshot {
             .copied()
             .skip_while(|&f| self.frames[f as usize].is_profiler())
             .collect();
-        if !full_stacks
-            && let Some(own) = frames
+        if !full_stacks {
+            match frames
                 .iter()
                 .position(|&f| !self.frames[f as usize].is_runtime())
-            && own > 1
-        {
-            frames.drain(..own - 1);
+            {
+                Some(own) if own > 1 => {
+                    frames.drain(..own - 1);
+                }
+                Some(_) => {}
+                // std's own allocation (a thread's start-up record, a lazy static): from the first
+                // frame outside the allocation internals of `alloc` and `core`, as `user_frame`
+                // charges it.
+                None => {
+                    let first = frames.iter().position(|&f| {
+                        !matches!(
+                            crate::frame::frame_crate(&self.frames[f as usize].function),
+                            "alloc" | "core"
+                        )
+                    });
+                    frames.drain(..first.unwrap_or(0));
+                }
+            }
         }
         frames.reverse();
+        if !full_stacks {
+            // The C library's entry points and rustc's `main` shim at the root say nothing (std's
+            // start-up below `main`, when there is no marker to cut at, stays: it is where the
+            // allocation came from).
+            let start = frames
+                .iter()
+                .position(|&f| {
+                    let frame = &self.frames[f as usize];
+                    !(frame.is_entry_point() || (frame.function == "main" && frame.file.is_none()))
+                })
+                .unwrap_or(0);
+            frames.drain(..start);
+        }
         if !full_stacks
             && let Some(marker) = frames.iter().rposition(|&f| {
                 self.frames[f as usize]
