@@ -9,10 +9,147 @@
 //! A block's contribution is a function of its current size only, so a free or realloc takes back
 //! exactly what was added, and a site's live estimate returns to zero when its blocks are freed.
 //! Blocks are counted in fractions ([`BLOCK_UNIT`]).
+//!
+//! The interval can be changed while the program runs ([`set_mean`], from
+//! `tracealloc::set_sampling_interval` or the control socket's `sample` request). The policy word
+//! and the blocks' layouts stay as decided at start-up; what changes is the mean the threads draw
+//! their next intervals with. A block's weight must be taken back with the mean it was sampled
+//! at, so every distinct mean the process used gets an *epoch* (its index in [`MEANS`]; epoch 0
+//! is the start-up mean, the policy's), each record made by a sampled event stores the epoch of
+//! its blocks (`SiteRecord::epoch`, in what was padding), and its identity mixes that epoch in
+//! ([`epoch_mix`]): blocks sampled at different means go to different records, and a free or a
+//! resize takes back its block's weight at its record's mean ([`mean_of`]). Snapshots merge the
+//! records of one stack (sites are keyed by symbolized stack, thread and label), so every site
+//! stays an unbiased estimate across changes. A mean used before reuses its epoch (halving then
+//! doubling makes no new records); [`MAX_MEANS`] distinct means at most.
+//!
+//! Each thread's sampler holds the epoch and mean of the interval it is drawing from, and checks
+//! the process's current epoch on every event that leaves the short path (at most 64 KiB of
+//! allocation apart, and at every sample point): when it changed, it draws a fresh interval with
+//! the new mean. The intervals are exponential (memoryless), so replacing what is left of one at
+//! such a moment keeps the sample points a Poisson process, of the old rate before and the new one
+//! after. The usual event (the short path) is untouched: it reads nothing new.
+//!
+//! One approximation is left: a thread's `[other stacks]` record (past `TRACEALLOC_MAX_STACKS`)
+//! is one record for all epochs, with epoch 0, so blocks sampled there after a change are taken
+//! back at the start-up mean's weight.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::capture::StackHash;
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
+
+/// The most distinct sampling means a process can use (epochs fit a record's `u8`).
+pub(crate) const MAX_MEANS: usize = 256;
+/// The smallest and largest interval that can be set at run time.
+pub(crate) const MEAN_RANGE: std::ops::RangeInclusive<u64> = 1..=1 << 62;
+
+/// The distinct means used, by epoch; epoch 0 (the start-up mean) is the policy's and is not
+/// stored here. An entry is written once, before the epoch is published in [`CURRENT_EPOCH`].
+static MEANS: [AtomicU64; MAX_MEANS] = [const { AtomicU64::new(0) }; MAX_MEANS];
+/// How many epochs exist (epoch 0 included).
+static EPOCHS: AtomicUsize = AtomicUsize::new(1);
+/// The epoch new intervals are drawn with (0 until the interval is changed).
+static CURRENT_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// How many times the interval was changed (to a different mean).
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+/// Serializes the setters (never taken on an allocation path).
+static SETTING: Mutex<()> = Mutex::new(());
+
+/// The mean of `epoch`'s blocks; `startup` is the policy's mean (epoch 0).
+#[inline(always)]
+pub(crate) fn mean_of(epoch: u8, startup: u64) -> u64 {
+    if epoch == 0 {
+        startup
+    } else {
+        MEANS[epoch as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The current mean, for reports (`startup`: the policy's mean; 0 in exact mode stays 0).
+pub(crate) fn current_mean(startup: u64) -> u64 {
+    if startup == 0 {
+        return 0;
+    }
+    mean_of(CURRENT_EPOCH.load(Ordering::Acquire) as u8, startup)
+}
+
+/// How many times the interval was changed, and the distinct means used, in order of first use
+/// (the start-up mean first), when it was.
+pub(crate) fn history(startup: u64) -> (u64, Vec<u64>) {
+    let changes = CHANGES.load(Ordering::Relaxed);
+    if changes == 0 {
+        return (0, Vec::new());
+    }
+    let epochs = EPOCHS.load(Ordering::Acquire);
+    let means = (0..epochs).map(|e| mean_of(e as u8, startup)).collect();
+    (changes, means)
+}
+
+/// Makes `mean` the interval new samples are drawn with; `startup` is the policy's mean. The
+/// caller checked sampled mode and [`MEAN_RANGE`]. Allocates nothing, takes no lock an allocation
+/// waits on.
+pub(crate) fn set_mean(mean: u64, startup: u64) -> Result<(), &'static str> {
+    let _setting = SETTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let epochs = EPOCHS.load(Ordering::Relaxed);
+    let current = CURRENT_EPOCH.load(Ordering::Relaxed) as usize;
+    let epoch = match (0..epochs).find(|&e| mean_of(e as u8, startup) == mean) {
+        Some(epoch) => epoch,
+        None if epochs < MAX_MEANS => {
+            MEANS[epochs].store(mean, Ordering::Relaxed);
+            EPOCHS.store(epochs + 1, Ordering::Release);
+            epochs
+        }
+        None => return Err("this program used 256 different sampling intervals already"),
+    };
+    if epoch != current {
+        // Release: a thread that sees the epoch sees its mean.
+        CURRENT_EPOCH.store(epoch as u64, Ordering::Release);
+        CHANGES.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Brings a thread's sampler to the process's current epoch (see the module docs): the event
+/// that calls this has not been counted against the interval yet. `startup` is the policy's mean.
+#[inline(always)]
+pub(crate) fn follow_current_mean(sampler: &mut SamplerState, startup: u64) {
+    let epoch = CURRENT_EPOCH.load(Ordering::Acquire);
+    if sampler.mean == 0 || epoch != u64::from(sampler.epoch) {
+        change_mean(sampler, epoch as u8, startup);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn change_mean(sampler: &mut SamplerState, epoch: u8, startup: u64) {
+    let mean = mean_of(epoch, startup);
+    let changed = sampler.mean != 0 && sampler.mean != mean;
+    sampler.epoch = epoch;
+    sampler.mean = mean;
+    // Before the first interval (`rng` 0) `at_sample_point` draws it with this mean.
+    if changed && sampler.rng != 0 {
+        sampler.bytes_left = next_interval(&mut sampler.rng, mean);
+    }
+}
+
+/// What an epoch adds to a record's identity: nothing for epoch 0 (so records of a program that
+/// never changes its interval keep their identities), else a 128-bit hash of it.
+#[inline]
+pub(crate) fn epoch_mix(epoch: u8) -> (u64, u64) {
+    if epoch == 0 {
+        return (0, 0);
+    }
+    StackHash::EMPTY
+        .add(0x7361_6d70_6c65) // "sample": not a frame's address
+        .add(epoch as usize)
+        .finish(usize::MAX - 1)
+}
 
 /// The header record of blocks left out by sampling: they count in the whole-process figures only.
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
