@@ -313,7 +313,13 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
         "{info}"
     );
     // Bad values: refused by the CLI, and by the program when a script sends them.
-    for bad in ["0", "-4096", "4k", "4611686018427387905", "99999999999999999999"] {
+    for bad in [
+        "0",
+        "-4096",
+        "4k",
+        "4611686018427387905",
+        "99999999999999999999",
+    ] {
         let refused = tracealloc_fails(dir, &["control", &pid, "sample", bad]);
         assert!(refused.contains("sample BYTES"), "{bad}: {refused}");
     }
@@ -322,7 +328,10 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
     let extra = tracealloc_fails(dir, &["control", &pid, "stats", "4096"]);
     assert!(extra.contains("only `sample` takes a value"), "{extra}");
     let by_script = control::ask_stats(&program.socket, Request::Sample(0)).unwrap_err();
-    assert!(by_script.to_string().contains("out of range"), "{by_script}");
+    assert!(
+        by_script.to_string().contains("out of range"),
+        "{by_script}"
+    );
     let still = control::ask_stats(&program.socket, Request::Stats).unwrap();
     assert_eq!(still.sampling_bytes, 4096);
 

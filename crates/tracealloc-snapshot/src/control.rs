@@ -363,7 +363,7 @@ mod tests {
             "sample 4k",
             "sample 0x1000",
             "sample four",
-            "sample 4611686018427387905", // 2^62 + 1
+            "sample 4611686018427387905",  // 2^62 + 1
             "sample 18446744073709551616", // 2^64
             "sample 99999999999999999999999999",
             "sample  4096",
@@ -381,8 +381,16 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(parse_sampling_bytes("0").unwrap_err().contains("out of range"));
-        assert!(parse_sampling_bytes("-1").unwrap_err().contains("not a number"));
+        assert!(
+            parse_sampling_bytes("0")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_sampling_bytes("-1")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]

@@ -105,8 +105,8 @@ fn main() {
     let s = SIZE as f64;
     // A: its N/2 - N/4 unresized blocks of the coarse epoch, K/2 - K/4 of the fine one.
     let a_truth = ((N / 2 - N / 4) + (K / 2 - K / 4)) * SIZE;
-    let a_variance = (N / 2 - N / 4) as f64 * s * COARSE as f64
-        + (K / 2 - K / 4) as f64 * s * FINE as f64;
+    let a_variance =
+        (N / 2 - N / 4) as f64 * s * COARSE as f64 + (K / 2 - K / 4) as f64 * s * FINE as f64;
     // B: M blocks and their vector (one block of 480 KB, sampled with weight about 1).
     let b_truth = M * SIZE + b_capacity * 24;
     let b_variance = M as f64 * s * FINE as f64 + (b_capacity * 24) as f64 * FINE as f64;
@@ -149,7 +149,11 @@ fn main() {
     let freed = tracealloc::snapshot();
     for function in ["a_blocks", "b_blocks", "resize_some"] {
         let function = format!("sampling_interval::{function}");
-        assert_eq!(live_of(&freed, &function), (0, 0), "{function} after freeing");
+        assert_eq!(
+            live_of(&freed, &function),
+            (0, 0),
+            "{function} after freeing"
+        );
     }
     println!("sampling interval ok: {report:?}");
 }

@@ -37,7 +37,9 @@
 //! draw, are renewed by a later event once it is counted.
 
 use crate::accounting::registry::Site;
-use crate::accounting::sampling::{UNSAMPLED, epoch_mix, follow_current_mean, mean_of, take_sample};
+use crate::accounting::sampling::{
+    UNSAMPLED, epoch_mix, follow_current_mean, mean_of, take_sample,
+};
 use crate::block::tagged::Tagged;
 use crate::guard::ReentrancyGuard;
 use crate::policy::{Policy, entry_hooks};
@@ -46,6 +48,11 @@ use crate::state::record::{SiteDelta, SiteRecord};
 use crate::state::thread::{SamplerState, ThreadState, allowance_left};
 
 /// One block per `mean` bytes allocated, on average, with its stack.
+///
+/// `mean` is the start-up interval, the policy word (epoch 0 of `accounting::sampling`): the
+/// interval can change at run time, so new samples are drawn and weighed with the thread
+/// sampler's current mean (see `draw` and `charge_sampled`), and a block's weight is taken back
+/// at its record's epoch's mean.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sampled {
     pub(crate) mean: u64,
@@ -288,8 +295,8 @@ pub(crate) struct NewBlock {
 }
 
 impl NewBlock {
-    /// The plan for a new block of `size` bytes, sampled at a mean of `mean` bytes, that
-    /// [`left_out`] did not find usual.
+    /// The plan for a new block of `size` bytes (`mean`: the start-up interval, see [`Sampled`]),
+    /// that [`left_out`] did not find usual.
     #[inline(never)]
     pub(crate) fn plan(found: NotLeftOut, size: usize, mean: u64) -> NewBlock {
         let (_guard, owner) = decide(found, size, mean);
@@ -342,7 +349,8 @@ impl NewBlock {
 /// Charges a block that sampling picked to the calling thread's stack: a new one of `size` bytes
 /// (`live` is `(size, 1)`), or one resized to `size` bytes (`live` is the change in bytes and no
 /// block), which leaves its old site first when it had one (`leaving`: its record and its old
-/// size). Returns its record.
+/// size, taken back at that record's mean; `startup`: the start-up interval). Returns its record,
+/// one of the sampler's current epoch.
 #[cold]
 #[inline(never)]
 fn charge_sampled(
@@ -387,9 +395,9 @@ pub(crate) struct UntaggedRealloc {
 }
 
 impl UntaggedRealloc {
-    /// The plan for resizing an untagged block to `new` bytes (sampled at a mean of `mean` bytes:
-    /// the new size is allocated bytes, so a sample point may fall in it), when [`left_out`] did
-    /// not find the resize usual.
+    /// The plan for resizing an untagged block to `new` bytes (the new size is allocated bytes,
+    /// so a sample point may fall in it; `mean`: the start-up interval, see [`Sampled`]), when
+    /// [`left_out`] did not find the resize usual.
     #[inline(never)]
     pub(crate) fn plan(found: NotLeftOut, new: usize, mean: u64) -> UntaggedRealloc {
         let (_guard, owner) = decide(found, new, mean);

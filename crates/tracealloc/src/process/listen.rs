@@ -201,8 +201,7 @@ pub(crate) fn live_stats(config: &Config) -> LiveStats {
     stats.totals = registry.stats();
     stats.rss_bytes = crate::sys::resident_bytes();
     stats.capturing = crate::capture::capturing();
-    stats.sampling_bytes =
-        crate::accounting::sampling::current_mean(config.policy.sampling_mean());
+    stats.sampling_bytes = crate::accounting::sampling::current_mean(config.policy.sampling_mean());
     stats.uptime_ms = registry.timeline.elapsed_ms(crate::sys::coarse_now_ms());
     stats
 }
