@@ -31,10 +31,6 @@ pub fn capturing() -> bool {
     crate::capture::capturing()
 }
 
-/// The message of a change of the sampling interval refused in exact mode.
-pub(crate) const EXACT_MODE_REFUSAL: &str =
-    "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample";
-
 /// Sets the mean bytes between samples of a program that runs in sampled mode: blocks allocated
 /// from now on are sampled at `bytes` (each thread follows within 64 KiB of its own allocation),
 /// and blocks sampled before keep the weight of the interval they were sampled at, so every site's
@@ -53,18 +49,7 @@ pub(crate) const EXACT_MODE_REFUSAL: &str =
 /// # Ok(()) }
 /// ```
 pub fn set_sampling_interval(bytes: u64) -> Result<(), &'static str> {
-    use crate::accounting::sampling::{MEAN_RANGE, set_mean};
-    let Some(config) = crate::config::get() else {
-        return Err("the profiler has not started: no allocation went through it yet");
-    };
-    let startup = config.policy.sampling_mean();
-    if startup == 0 {
-        return Err(EXACT_MODE_REFUSAL);
-    }
-    if !MEAN_RANGE.contains(&bytes) {
-        return Err("the sampling interval must be from 1 to 2^62 bytes");
-    }
-    set_mean(bytes, startup)
+    crate::accounting::sampling::set_interval(bytes)
 }
 
 /// The mean bytes between samples in use now (changed by [`set_sampling_interval`]); 0 in exact

@@ -37,7 +37,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::capture::StackHash;
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
@@ -87,6 +86,25 @@ pub(crate) fn history(startup: u64) -> (u64, Vec<u64>) {
     let epochs = EPOCHS.load(Ordering::Acquire);
     let means = (0..epochs).map(|e| mean_of(e as u8, startup)).collect();
     (changes, means)
+}
+
+/// The message of a change of the sampling interval refused in exact mode.
+pub(crate) const EXACT_MODE_REFUSAL: &str =
+    "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample";
+
+/// `tracealloc::set_sampling_interval`: checks the mode and the range, then [`set_mean`].
+pub(crate) fn set_interval(bytes: u64) -> Result<(), &'static str> {
+    let Some(config) = crate::config::get() else {
+        return Err("the profiler has not started: no allocation went through it yet");
+    };
+    let startup = config.policy.sampling_mean();
+    if startup == 0 {
+        return Err(EXACT_MODE_REFUSAL);
+    }
+    if !MEAN_RANGE.contains(&bytes) {
+        return Err("the sampling interval must be from 1 to 2^62 bytes");
+    }
+    set_mean(bytes, startup)
 }
 
 /// Makes `mean` the interval new samples are drawn with; `startup` is the policy's mean. The
@@ -139,16 +157,28 @@ fn change_mean(sampler: &mut SamplerState, epoch: u8, startup: u64) {
 }
 
 /// What an epoch adds to a record's identity: nothing for epoch 0 (so records of a program that
-/// never changes its interval keep their identities), else a 128-bit hash of it.
+/// never changes its interval keep their identities), else two words spread over all their bits
+/// (a bijection of the epoch each: distinct epochs differ in both), xored into the stack's
+/// identity as `RecordKey::identity_mix` is.
 #[inline]
 pub(crate) fn epoch_mix(epoch: u8) -> (u64, u64) {
     if epoch == 0 {
         return (0, 0);
     }
-    StackHash::EMPTY
-        .add(0x7361_6d70_6c65) // "sample": not a frame's address
-        .add(epoch as usize)
-        .finish(usize::MAX - 1)
+    let x = u64::from(epoch);
+    (
+        spread(x ^ 0x7361_6d70_6c65_0000), // "sample"
+        spread(x.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6570_6f63_6800_0000), // "epoch"
+    )
+}
+
+/// murmur3's 64-bit finalizer: a bijection that spreads every bit over the word.
+fn spread(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// The header record of blocks left out by sampling: they count in the whole-process figures only.
@@ -281,6 +311,40 @@ mod tests {
         let units = contribution(65536, 65536).1;
         assert_eq!(blocks_of(units), 2);
         assert_eq!(blocks_of(units * 1000), 1582);
+    }
+
+    /// Epoch 0 leaves identities as they were; other epochs give each a mix of its own.
+    #[test]
+    fn epochs_mix_into_identities() {
+        assert_eq!(epoch_mix(0), (0, 0));
+        let mixes: Vec<(u64, u64)> = (1..=255).map(epoch_mix).collect();
+        for (i, a) in mixes.iter().enumerate() {
+            assert_ne!(a.0 | a.1, 0);
+            assert!(mixes[i + 1..].iter().all(|b| b.0 != a.0 && b.1 != a.1));
+        }
+    }
+
+    /// A sampler follows a change of mean: its first one only records it (the first interval is
+    /// drawn at the first sample point); a later one draws a fresh interval with the new mean.
+    #[test]
+    fn samplers_follow_a_change_of_mean() {
+        let mut sampler = SamplerState::default();
+        change_mean(&mut sampler, 0, 1 << 16);
+        assert_eq!(
+            (sampler.mean, sampler.epoch, sampler.bytes_left),
+            (1 << 16, 0, 0)
+        );
+        assert!(!take_sample(&mut sampler, &7, 1, 1 << 16) || sampler.bytes_left > 0);
+        let n = 20_000;
+        let mut sum = 0;
+        for _ in 0..n {
+            sampler.mean = 1 << 16;
+            change_mean(&mut sampler, 0, 1 << 10);
+            assert_eq!(sampler.mean, 1 << 10);
+            sum += sampler.bytes_left;
+        }
+        let mean = sum as f64 / n as f64;
+        assert!((mean - 1024.0).abs() < 1024.0 * 0.05, "{mean}");
     }
 
     #[test]

@@ -173,7 +173,7 @@ fn serve(mut stream: UnixStream, config: &Config) {
             crate::capture::set_capturing(request == Request::StartCapture);
             serde_json::to_vec(&live_stats(config))
         }
-        Request::Sample(bytes) => match crate::switch::set_sampling_interval(bytes) {
+        Request::Sample(bytes) => match crate::accounting::sampling::set_interval(bytes) {
             Ok(()) => serde_json::to_vec(&live_stats(config)),
             Err(message) => {
                 let _ = control::write_response(&mut stream, Err(message));

@@ -735,8 +735,8 @@ impl ThreadState {
             }
             slot = (slot + 1) & local.table.mask;
         }
-        // SAFETY: forwarded owner-only contract.
         let made = (key, (hash, check), epoch);
+        // SAFETY: forwarded owner-only contract.
         match unsafe { self.insert_record(local, captured, made, slot, mapped) } {
             Some(record) => record,
             None => &self.fallback_record,
