@@ -132,13 +132,26 @@ enum Command {
         refresh: f64,
     },
     /// Control a running program through its control socket: start or stop stack capture, reset
-    /// the peak, or read its figures.
+    /// the peak, read its figures, or change its sampling interval (`sample BYTES`).
+    ///
+    /// Prints the program's figures after the change.
+    #[command(after_help = "Examples:
+  tracealloc control 4242 stats
+  tracealloc control /tmp/heap-4242.sock stop
+  tracealloc control 4242 sample 4096    # sample finer: one block per 4 KiB on average
+
+`sample BYTES` needs a program started in sampled mode (TRACEALLOC_SAMPLE=<bytes> or
+Profiler::sampled); a program in exact mode refuses it. Blocks sampled before keep the weight of
+their interval, so the estimates stay unbiased across the change.")]
     Control {
         /// The program: its control socket, or its process id.
         #[arg(value_name = "SOCKET|PID")]
         target: String,
         #[arg(value_enum)]
         action: ControlAction,
+        /// For `sample`: the mean bytes between samples, 1 to 2^62 (digits only).
+        #[arg(value_name = "BYTES", allow_negative_numbers = true)]
+        bytes: Option<String>,
     },
     /// Symbolize a raw snapshot (written with TRACEALLOC_SYMBOLIZE=later, the default for
     /// TRACEALLOC_OUT): names from the binary it recorded, or its debug file (--debug-dir). Other
@@ -241,6 +254,8 @@ enum ControlAction {
     ResetPeak,
     /// Print the program's figures.
     Stats,
+    /// Set the mean bytes between samples to BYTES (sampled mode only).
+    Sample,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -828,14 +843,28 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 )?;
             }
         }
-        Command::Control { target, action } => {
-            let socket = control::socket_of(&target)?;
-            let request = match action {
-                ControlAction::Start => control::Request::StartCapture,
-                ControlAction::Stop => control::Request::StopCapture,
-                ControlAction::ResetPeak => control::Request::ResetPeak,
-                ControlAction::Stats => control::Request::Stats,
+        Command::Control {
+            target,
+            action,
+            bytes,
+        } => {
+            let request = match (action, bytes) {
+                (ControlAction::Sample, Some(bytes)) => control::Request::Sample(
+                    control::parse_sampling_bytes(&bytes)
+                        .map_err(|e| anyhow::anyhow!("sample BYTES: {e}"))?,
+                ),
+                (ControlAction::Sample, None) => {
+                    anyhow::bail!("sample needs the interval: tracealloc control PID sample BYTES")
+                }
+                (_, Some(bytes)) => anyhow::bail!(
+                    "unexpected argument {bytes:?}: only `sample` takes a value (BYTES)"
+                ),
+                (ControlAction::Start, None) => control::Request::StartCapture,
+                (ControlAction::Stop, None) => control::Request::StopCapture,
+                (ControlAction::ResetPeak, None) => control::Request::ResetPeak,
+                (ControlAction::Stats, None) => control::Request::Stats,
             };
+            let socket = control::socket_of(&target)?;
             let stats = control::ask_stats(&socket, request)?;
             tracealloc_report::live_stats(&stats, out)?
         }

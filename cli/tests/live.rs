@@ -6,8 +6,11 @@
 //! - another user is refused, by the socket's mode and, past it, by the peer's credentials;
 //! - started with capture off, stacks appear only for blocks allocated after `start`, and the
 //!   totals stay exact throughout;
+//! - started sampled (`TRACEALLOC_SAMPLE`), `tracealloc control PID sample 4096` changes the
+//!   interval (`stats` and the snapshot show it, `info` says it changed); bad values are refused
+//!   by the CLI and by the program; a program in exact mode refuses with a clear message;
 //! - `tracealloc live` under tmux: the leak's row appears and its change grows; `s` saves a
-//!   snapshot file.
+//!   snapshot file; `+` on a program in exact mode says why it cannot sample.
 //!
 //! (A test without the harness, so that tracealloc is the program's global allocator.)
 
@@ -140,6 +143,21 @@ fn tracealloc(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs the CLI expecting it to fail; its stderr.
+fn tracealloc_fails(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "tracealloc {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn leak_key() -> String {
     format!("live.rs:{LEAK_LINE}")
 }
@@ -268,6 +286,68 @@ fn capture_starts_when_asked(dir: &Path) {
     );
 }
 
+fn the_sampling_interval_changes_when_asked(dir: &Path) {
+    let mut program = Program::start(dir, &[("TRACEALLOC_SAMPLE", "65536")]);
+    let pid = program.pid().to_string();
+    program.command("leak 100");
+    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    assert!(stats.contains("(65536 bytes)"), "{stats}");
+    let changed = tracealloc(dir, &["control", &pid, "sample", "4096"]);
+    assert!(
+        changed.contains("mode: sampled every 4 KiB on average (4096 bytes)"),
+        "{changed}"
+    );
+    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    assert!(stats.contains("(4096 bytes)"), "{stats}");
+    program.command("leak 100");
+    let snapshot = control::ask_snapshot(&program.socket).unwrap();
+    assert_eq!(snapshot.meta.capture.sampling_bytes, 4096);
+    assert_eq!(snapshot.meta.capture.sampling_changes, 1);
+    assert_eq!(snapshot.meta.capture.sampling_history, [65536, 4096]);
+    // Totals stay exact whatever the interval.
+    assert!(snapshot.totals.live_blocks >= 200);
+    snapshot.save(dir.join("sampled.json")).unwrap();
+    let info = tracealloc(dir, &["info", "sampled.json"]);
+    assert!(
+        info.contains("sampled every 4 KiB") && info.contains("changed once"),
+        "{info}"
+    );
+    // Bad values: refused by the CLI, and by the program when a script sends them.
+    for bad in [
+        "0",
+        "-4096",
+        "4k",
+        "4611686018427387905",
+        "99999999999999999999",
+    ] {
+        let refused = tracealloc_fails(dir, &["control", &pid, "sample", bad]);
+        assert!(refused.contains("sample BYTES"), "{bad}: {refused}");
+    }
+    let missing = tracealloc_fails(dir, &["control", &pid, "sample"]);
+    assert!(missing.contains("sample needs the interval"), "{missing}");
+    let extra = tracealloc_fails(dir, &["control", &pid, "stats", "4096"]);
+    assert!(extra.contains("only `sample` takes a value"), "{extra}");
+    let by_script = control::ask_stats(&program.socket, Request::Sample(0)).unwrap_err();
+    assert!(
+        by_script.to_string().contains("out of range"),
+        "{by_script}"
+    );
+    let still = control::ask_stats(&program.socket, Request::Stats).unwrap();
+    assert_eq!(still.sampling_bytes, 4096);
+
+    // Exact mode refuses, saying how to sample.
+    let exact = Program::start(dir, &[("TRACEALLOC_SAMPLE", "0")]);
+    let pid = exact.pid().to_string();
+    let refused = tracealloc_fails(dir, &["control", &pid, "sample", "4096"]);
+    assert!(
+        refused.contains(
+            "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample"
+        ),
+        "{refused}"
+    );
+    assert!(tracealloc(dir, &["control", &pid, "stats"]).contains("mode: exact"));
+}
+
 fn the_live_view_shows_the_leak_growing(dir: &Path) {
     if Command::new("tmux").arg("-V").output().is_err() {
         skip_or_fail("tmux is not installed: the live view's test drives it in tmux");
@@ -350,6 +430,17 @@ fn the_live_view_shows_the_leak_growing(dir: &Path) {
     };
     let top = tracealloc(dir, &["top", &saved, "-n", "5"]);
     assert!(top.contains(&leak_key()), "{top}");
+    // `+` samples finer; this program runs in exact mode, and the status line says so.
+    tmux(&["send-keys", "-t", &session, "+"]);
+    let started = Instant::now();
+    while !screen().contains("the program runs in exact mode; start it with TRACEALLOC_SAMPLE") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "+ said nothing:\n{}",
+            screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     tmux(&["send-keys", "-t", &session, "q"]);
     std::thread::sleep(Duration::from_millis(300));
     tmux(&["kill-session", "-t", &session]);
@@ -372,9 +463,11 @@ fn main() {
     bad_clients_leave_the_program_as_it_was(&dir);
     other_users_are_refused(&dir);
     capture_starts_when_asked(&dir);
+    the_sampling_interval_changes_when_asked(&dir);
     the_live_view_shows_the_leak_growing(&dir);
     std::fs::remove_dir_all(&dir).ok();
     println!(
-        "live ok: snapshots from outside, bad clients, other users, capture switch, live view"
+        "live ok: snapshots from outside, bad clients, other users, capture switch, sampling \
+         interval, live view"
     );
 }

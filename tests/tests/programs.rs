@@ -519,3 +519,11 @@ fn a_program_calling_top_in_a_loop_stays_flat() {
     let out = run(env!("CARGO_BIN_EXE_snapshot_loop"), &[], &[], LIMIT);
     assert!(out.contains("snapshot_loop ok"), "{out}");
 }
+
+/// The sampling interval changed while the program runs: estimates unbiased across the change,
+/// live estimates back to zero once freed, totals exact.
+#[test]
+fn sampling_interval_changes_keep_estimates_unbiased() {
+    let out = run(env!("CARGO_BIN_EXE_sampling_interval"), &[], &[], LIMIT);
+    assert!(out.contains("sampling interval ok"), "{out}");
+}

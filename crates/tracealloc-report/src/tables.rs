@@ -224,6 +224,29 @@ pub(crate) fn bytes_with_error(bytes: u64, error: u64) -> String {
     format!("{} ± {}", human_bytes(bytes), human_bytes(error))
 }
 
+/// What `info` says of a sampling interval changed while the program ran: when, and that
+/// earlier blocks were sampled at other intervals (the estimates stay unbiased: each block keeps
+/// the weight of the interval it was sampled at).
+fn sampling_changes(capture: &tracealloc_snapshot::CaptureInfo) -> String {
+    if capture.sampling_changes == 0 {
+        return String::new();
+    }
+    let history: Vec<String> = capture
+        .sampling_history
+        .iter()
+        .map(|&n| human_bytes(n))
+        .collect();
+    format!(
+        "; the interval was changed {} while the program ran, so earlier blocks were sampled at \
+         other intervals (used: {}; each block keeps its own interval's weight)",
+        match capture.sampling_changes {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        },
+        history.join(", ")
+    )
+}
+
 /// What the top table of a snapshot sampled every `mean` bytes says under it.
 pub(crate) fn sampled_note(mean: u64) -> String {
     format!(
@@ -696,13 +719,14 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
                     (0, false) => ", exact: every block".to_owned(),
                     (0, true) => ", exact: every block (TRACEALLOC_SAMPLE=0)".to_owned(),
                     (n, from_env) => format!(
-                        ", sampled every {} on average, set by {} (site figures are estimates)",
+                        ", sampled every {} on average, set by {} (site figures are estimates){}",
                         human_bytes(n),
                         if from_env {
                             "TRACEALLOC_SAMPLE"
                         } else {
                             "Profiler::sampled"
-                        }
+                        },
+                        sampling_changes(&m.capture),
                     ),
                 },
                 match (m.capture.lifetimes, m.capture.lifetimes_from_env) {

@@ -5,12 +5,14 @@
 //!
 //! ```text
 //!  client ──> u32 little-endian length, then the request in UTF-8 (at most 4 KiB):
-//!             `snapshot` | `stats` | `reset-peak` | `start` | `stop`
+//!             `snapshot` | `stats` | `reset-peak` | `start` | `stop` | `sample <bytes>`
 //!  server <── one status byte (0 ok, 1 error), u64 little-endian length, then the payload:
 //!             `snapshot`: the snapshot as JSON (the file format); `stats`: a [`LiveStats`] as
-//!             JSON; `reset-peak`, `start`, `stop`: the [`LiveStats`] after the change;
-//!             an error: its message in UTF-8
+//!             JSON; `reset-peak`, `start`, `stop`, `sample`: the [`LiveStats`] after the
+//!             change; an error: its message in UTF-8
 //! ```
+//! `sample <bytes>` (the word, one space, a decimal number from 1 to 2^62) sets the mean bytes
+//! between samples of a program that runs in sampled mode; a program in exact mode refuses it.
 //! A request that is too long, not UTF-8, unknown or not sent within the server's timeout gets an
 //! error (or the connection closed) and changes nothing.
 
@@ -40,10 +42,16 @@ pub enum Request {
     StartCapture,
     /// Stops capturing stacks: allocations are still counted, charged to no stack.
     StopCapture,
+    /// Sets the mean bytes between samples (`sample <bytes>`, 1 to [`MAX_SAMPLING_BYTES`]):
+    /// sampled mode only (`tracealloc::set_sampling_interval`).
+    Sample(u64),
 }
 
+/// The largest interval `sample <bytes>` accepts: 2^62 bytes.
+pub const MAX_SAMPLING_BYTES: u64 = 1 << 62;
+
 impl Request {
-    /// Every request, as its word.
+    /// Every request that takes no argument, as its word ([`Request::Sample`] takes one).
     pub const ALL: [Request; 5] = [
         Request::Snapshot,
         Request::Stats,
@@ -68,20 +76,52 @@ impl Request {
             Request::ResetPeak => "reset-peak",
             Request::StartCapture => "start",
             Request::StopCapture => "stop",
+            Request::Sample(_) => "sample",
         }
     }
 
-    /// The request a word names.
+    /// The request as sent: its word, and for [`Request::Sample`] a space and the bytes.
+    pub fn text(self) -> String {
+        match self {
+            Request::Sample(bytes) => format!("sample {bytes}"),
+            other => other.word().to_owned(),
+        }
+    }
+
+    /// The request a text names: a word of [`Request::ALL`], or `sample <bytes>` (one space, a
+    /// decimal number from 1 to [`MAX_SAMPLING_BYTES`]).
     ///
     /// ```
     /// use tracealloc_snapshot::control::Request;
     ///
     /// assert_eq!(Request::parse("stop"), Some(Request::StopCapture));
     /// assert_eq!(Request::parse(" stats\n"), Some(Request::Stats)); // spaces around it are cut
+    /// assert_eq!(Request::parse("sample 4096"), Some(Request::Sample(4096)));
+    /// assert_eq!(Request::parse("sample 0"), None);
     /// assert_eq!(Request::parse("restart"), None);
     /// ```
-    pub fn parse(word: &str) -> Option<Request> {
-        Request::ALL.into_iter().find(|r| r.word() == word.trim())
+    pub fn parse(text: &str) -> Option<Request> {
+        let text = text.trim();
+        if let Some(bytes) = text.strip_prefix("sample ") {
+            return parse_sampling_bytes(bytes).ok().map(Request::Sample);
+        }
+        Request::ALL.into_iter().find(|r| r.word() == text)
+    }
+}
+
+/// A sampling interval as `sample <bytes>` takes it: a decimal number of bytes from 1 to
+/// [`MAX_SAMPLING_BYTES`] (digits only: no sign, no unit), or why not.
+pub fn parse_sampling_bytes(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?} is not a number of bytes (digits only, from 1 to 2^62)"
+        ));
+    }
+    match text.parse::<u64>() {
+        Ok(bytes) if (1..=MAX_SAMPLING_BYTES).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "{text} is out of range: the interval is from 1 to 2^62 bytes"
+        )),
     }
 }
 
@@ -112,8 +152,12 @@ pub enum RequestError {
     TooLong(u32),
     #[error("the request is not UTF-8")]
     NotUtf8,
-    #[error("unknown request {0:?}; known: snapshot, stats, reset-peak, start, stop")]
+    #[error(
+        "unknown request {0:?}; known: snapshot, stats, reset-peak, start, stop, sample <bytes> (1 to 2^62)"
+    )]
     Unknown(String),
+    #[error("bad sample request: {0}")]
+    BadSample(String),
 }
 
 /// Sends `request` (client side).
@@ -129,9 +173,9 @@ pub enum RequestError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_request(out: &mut impl Write, request: Request) -> io::Result<()> {
-    let word = request.word().as_bytes();
-    out.write_all(&(word.len() as u32).to_le_bytes())?;
-    out.write_all(word)?;
+    let text = request.text();
+    out.write_all(&(text.len() as u32).to_le_bytes())?;
+    out.write_all(text.as_bytes())?;
     out.flush()
 }
 
@@ -148,7 +192,8 @@ pub fn write_request(out: &mut impl Write, request: Request) -> io::Result<()> {
 /// let unknown = control::read_request(&mut &b"\x07\0\0\0restart"[..]).unwrap_err();
 /// assert_eq!(
 ///     unknown.to_string(),
-///     "unknown request \"restart\"; known: snapshot, stats, reset-peak, start, stop"
+///     "unknown request \"restart\"; known: snapshot, stats, reset-peak, start, stop, \
+///      sample <bytes> (1 to 2^62)"
 /// );
 /// let too_long = control::read_request(&mut &5000u32.to_le_bytes()[..]).unwrap_err();
 /// assert!(matches!(too_long, RequestError::TooLong(5000)));
@@ -164,6 +209,11 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, RequestError> {
     let mut text = vec![0u8; length as usize];
     input.read_exact(&mut text)?;
     let text = String::from_utf8(text).map_err(|_| RequestError::NotUtf8)?;
+    if let Some(bytes) = text.trim().strip_prefix("sample ") {
+        return parse_sampling_bytes(bytes)
+            .map(Request::Sample)
+            .map_err(RequestError::BadSample);
+    }
     Request::parse(&text).ok_or(RequestError::Unknown(text))
 }
 
@@ -450,6 +500,61 @@ mod tests {
             read_response(&mut wire.as_slice(), 10),
             Err(ReplyError::Refused(m)) if m == "no"
         ));
+    }
+
+    #[test]
+    fn sample_requests_parse_with_their_bytes() {
+        assert_eq!(Request::parse("sample 4096"), Some(Request::Sample(4096)));
+        assert_eq!(Request::parse("sample 1"), Some(Request::Sample(1)));
+        assert_eq!(
+            Request::parse(&format!("sample {}", 1u64 << 62)),
+            Some(Request::Sample(1 << 62))
+        );
+        let mut wire = Vec::new();
+        write_request(&mut wire, Request::Sample(65536)).unwrap();
+        assert_eq!(&wire[4..], b"sample 65536");
+        assert_eq!(
+            read_request(&mut wire.as_slice()).unwrap(),
+            Request::Sample(65536)
+        );
+        for bad in [
+            "sample",
+            "sample ",
+            "sample 0",
+            "sample -4096",
+            "sample +4096",
+            "sample 4096.0",
+            "sample 4k",
+            "sample 0x1000",
+            "sample four",
+            "sample 4611686018427387905",  // 2^62 + 1
+            "sample 18446744073709551616", // 2^64
+            "sample 99999999999999999999999999",
+            "sample  4096",
+            "sample\t4096",
+            "samples 4096",
+        ] {
+            assert_eq!(Request::parse(bad), None, "{bad:?}");
+            let mut wire = (bad.len() as u32).to_le_bytes().to_vec();
+            wire.extend_from_slice(bad.as_bytes());
+            assert!(
+                matches!(
+                    read_request(&mut wire.as_slice()),
+                    Err(RequestError::Unknown(_) | RequestError::BadSample(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            parse_sampling_bytes("0")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_sampling_bytes("-1")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]

@@ -164,6 +164,8 @@ impl CaptureInfo {
             max_depth,
             frame_pointers,
             sampling_bytes: 0,
+            sampling_changes: 0,
+            sampling_history: Vec::new(),
             sampling_from_env: false,
             sampling_seed: None,
             sampling_seed_from_env: false,
@@ -325,9 +327,20 @@ pub struct CaptureInfo {
     /// Whether the program was found to be built with frame pointers.
     pub frame_pointers: bool,
     /// Mean bytes between samples when sampling (site figures are then estimates; the totals stay
-    /// exact); 0 when every block is tracked.
+    /// exact); 0 when every block is tracked. The interval in use when the snapshot was taken: it
+    /// can change while the program runs (see `sampling_changes`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sampling_bytes: u64,
+    /// Sampled mode: how many times the interval was changed while the program ran
+    /// (`tracealloc::set_sampling_interval`, the control socket's `sample`). Blocks keep the
+    /// weight of the interval they were sampled at, so the estimates stay unbiased; 0 (absent)
+    /// when it never changed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sampling_changes: u64,
+    /// Sampled mode, when the interval changed: the distinct intervals used, in the order they
+    /// were first used (the start-up one first); empty (absent) when it never changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sampling_history: Vec<u64>,
     /// Whether `TRACEALLOC_SAMPLE` chose the mode (sampled, or exact with 0), overriding the
     /// program's own `Profiler` setting.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -161,7 +161,9 @@ pub(crate) enum Policy {
     ExactOrigin,
     /// Every block, with its stack and lifetime (at its first site, as DHAT's program points).
     Lifetimes,
-    /// One block per `mean` bytes allocated, on average, with its stack.
+    /// One block per `mean` bytes allocated, on average, with its stack. `mean` is the start-up
+    /// interval; it can change at run time (`accounting::sampling::set_mean`), the policy (and so
+    /// the word and the blocks' layouts) cannot.
     Sampled { mean: u64 },
 }
 

@@ -196,7 +196,9 @@ pub use config::{
 pub use labels::LabelLayer;
 pub use labels::{Labeled, labeled, with_label};
 pub use measure::{Measurement, measure, measure_future, measure_scoped, measure_with};
-pub use switch::{capturing, start_capture, stop_capture};
+pub use switch::{
+    capturing, sampling_interval, set_sampling_interval, start_capture, stop_capture,
+};
 /// The snapshot model, file format and analysis, usable without the allocator.
 pub use tracealloc_snapshot as model;
 pub use tracealloc_snapshot::{

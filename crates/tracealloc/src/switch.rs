@@ -45,3 +45,30 @@ pub fn stop_capture() {
 pub fn capturing() -> bool {
     crate::capture::capturing()
 }
+
+/// Sets the mean bytes between samples of a program that runs in sampled mode: blocks allocated
+/// from now on are sampled at `bytes` (each thread follows within 64 KiB of its own allocation),
+/// and blocks sampled before keep the weight of the interval they were sampled at, so every site's
+/// estimates stay unbiased. Sample coarsely by default, finer while you look into something.
+///
+/// Refused in exact mode (the blocks' layout is decided at start-up: start the program with
+/// `TRACEALLOC_SAMPLE=<bytes>` or `Profiler::sampled`), before the profiler's first allocation,
+/// outside `1..=2^62`, and past 256 distinct intervals in one run. The snapshot's
+/// `capture.sampling_bytes` says the interval in use when it is taken, and `tracealloc info`
+/// says when it changed.
+///
+/// ```no_run
+/// # fn main() -> Result<(), &'static str> {
+/// tracealloc::set_sampling_interval(4096)?; // finer: one sample per 4 KiB on average
+/// assert_eq!(tracealloc::sampling_interval(), 4096);
+/// # Ok(()) }
+/// ```
+pub fn set_sampling_interval(bytes: u64) -> Result<(), &'static str> {
+    crate::accounting::sampling::set_interval(bytes)
+}
+
+/// The mean bytes between samples in use now (changed by [`set_sampling_interval`]); 0 in exact
+/// mode.
+pub fn sampling_interval() -> u64 {
+    crate::accounting::sampling::current_mean(crate::process::sampling_mean())
+}

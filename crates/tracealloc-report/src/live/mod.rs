@@ -134,6 +134,7 @@ fn run(
                         said.to_owned()
                     })
                 }
+                KeyCode::Char(key @ ('+' | '-')) => change_interval(socket, &mut model, key == '+'),
                 KeyCode::Char('b') => {
                     model.next_grouping(Instant::now());
                     Ok(String::new())
@@ -175,6 +176,32 @@ fn run(
             Err(e) => message = format!("{e} (retrying)"),
         }
     }
+}
+
+/// `+` halves the sampling interval (finer: more samples), `-` doubles it; says the new one.
+fn change_interval(socket: &Path, model: &mut LiveModel, finer: bool) -> Result<String, AskError> {
+    let mean = model.stats.sampling_bytes;
+    if mean == 0 {
+        return Ok(
+            "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample"
+                .to_owned(),
+        );
+    }
+    let wanted = if finer {
+        (mean / 2).max(1)
+    } else {
+        mean.saturating_mul(2).min(control::MAX_SAMPLING_BYTES)
+    };
+    control::ask_stats(socket, Request::Sample(wanted)).map(|stats| {
+        let said = format!(
+            "sampling every {} on average now ({} bytes; was {})",
+            human_bytes(stats.sampling_bytes),
+            stats.sampling_bytes,
+            human_bytes(mean)
+        );
+        model.update_stats(stats);
+        said
+    })
 }
 
 /// Saves a snapshot of the program into `dir`; says where.
@@ -229,7 +256,10 @@ pub fn live_stats(stats: &LiveStats, out: &mut dyn Write) -> io::Result<()> {
         "mode",
         match stats.sampling_bytes {
             0 => "exact".to_owned(),
-            mean => format!("sampled every {} on average", human_bytes(mean)),
+            mean => format!(
+                "sampled every {} on average ({mean} bytes)",
+                human_bytes(mean)
+            ),
         }
     )?;
     writeln!(out, "{:>10}: {}", "up", human_duration_ms(stats.uptime_ms))

@@ -92,7 +92,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, model: &LiveModel, status: &Status<'_>
         table,
     );
 
-    let keys = "q quit  s save snapshot  r reset peak  c capture on/off  b group  o sort  / filter  p pause";
+    let keys = "q quit  s save snapshot  r reset peak  c capture on/off  +/- sample finer/coarser  b group  o sort  / filter  p pause";
     let second = if status.editing_filter {
         format!("filter: {}_  (Enter to apply, Esc to clear)", model.filter)
     } else if status.paused {

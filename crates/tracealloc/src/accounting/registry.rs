@@ -35,8 +35,10 @@ pub(crate) enum Site<'s> {
     Untracked,
     /// The block's record.
     Record(&'s SiteRecord),
-    /// The record of this stack, with its identity, on the operating thread (made if new).
-    Captured(&'s Captured, (u64, u64)),
+    /// The record of this stack, with its identity, on the operating thread (made if new), for
+    /// blocks sampled in the given epoch (`accounting::sampling`; 0 in exact mode), which the
+    /// identity mixes in.
+    Captured(&'s Captured, (u64, u64), u8),
 }
 
 impl<'s> Site<'s> {
@@ -45,7 +47,7 @@ impl<'s> Site<'s> {
     /// into the walk's `asm!`), a store-to-load round trip on the way to the table's slot.
     #[inline(always)]
     pub(crate) fn captured(captured: &'s Captured) -> Site<'s> {
-        Site::Captured(captured, captured.identity())
+        Site::Captured(captured, captured.identity(), 0)
     }
 }
 
@@ -208,8 +210,8 @@ impl Registry {
             let record: *const SiteRecord = match site {
                 Site::Untracked => std::ptr::null(),
                 Site::Record(record) => record,
-                Site::Captured(captured, identity) => {
-                    thread.record_for(captured, identity, &self.mapped_bytes)
+                Site::Captured(captured, identity, epoch) => {
+                    thread.record_for(captured, identity, epoch, &self.mapped_bytes)
                 }
             };
             thread.count(live, allocated);

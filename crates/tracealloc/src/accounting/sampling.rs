@@ -9,10 +9,177 @@
 //! A block's contribution is a function of its current size only, so a free or realloc takes back
 //! exactly what was added, and a site's live estimate returns to zero when its blocks are freed.
 //! Blocks are counted in fractions ([`BLOCK_UNIT`]).
+//!
+//! The interval can be changed while the program runs ([`set_mean`], from
+//! `tracealloc::set_sampling_interval` or the control socket's `sample` request). The policy word
+//! and the blocks' layouts stay as decided at start-up; what changes is the mean the threads draw
+//! their next intervals with. A block's weight must be taken back with the mean it was sampled
+//! at, so every distinct mean the process used gets an *epoch* (its index in [`MEANS`]; epoch 0
+//! is the start-up mean, the policy's), each record made by a sampled event stores the epoch of
+//! its blocks (`SiteRecord::epoch`, in what was padding), and its identity mixes that epoch in
+//! ([`epoch_mix`]): blocks sampled at different means go to different records, and a free or a
+//! resize takes back its block's weight at its record's mean ([`mean_of`]). Snapshots merge the
+//! records of one stack (sites are keyed by symbolized stack, thread and label), so every site
+//! stays an unbiased estimate across changes. A mean used before reuses its epoch (halving then
+//! doubling makes no new records); [`MAX_MEANS`] distinct means at most.
+//!
+//! Each thread's sampler holds the epoch and mean of the interval it is drawing from, and checks
+//! the process's current epoch on every event that leaves the short path (at most 64 KiB of
+//! allocation apart, and at every sample point): when it changed, it draws a fresh interval with
+//! the new mean. The intervals are exponential (memoryless), so replacing what is left of one at
+//! such a moment keeps the sample points a Poisson process, of the old rate before and the new one
+//! after. The usual event (the short path) is untouched: it reads nothing new.
+//!
+//! One approximation is left: a thread's `[other stacks]` record (past `TRACEALLOC_MAX_STACKS`)
+//! is one record for all epochs, with epoch 0, so blocks sampled there after a change are taken
+//! back at the start-up mean's weight.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::state::record::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
+
+/// The most distinct sampling means a process can use (epochs fit a record's `u8`).
+pub(crate) const MAX_MEANS: usize = 256;
+/// The smallest and largest interval that can be set at run time.
+pub(crate) const MEAN_RANGE: std::ops::RangeInclusive<u64> = 1..=1 << 62;
+
+/// The distinct means used, by epoch; epoch 0 (the start-up mean) is the policy's and is not
+/// stored here. An entry is written once, before the epoch is published in [`CURRENT_EPOCH`].
+static MEANS: [AtomicU64; MAX_MEANS] = [const { AtomicU64::new(0) }; MAX_MEANS];
+/// How many epochs exist (epoch 0 included).
+static EPOCHS: AtomicUsize = AtomicUsize::new(1);
+/// The epoch new intervals are drawn with (0 until the interval is changed).
+static CURRENT_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// How many times the interval was changed (to a different mean).
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+/// Serializes the setters (never taken on an allocation path).
+static SETTING: Mutex<()> = Mutex::new(());
+
+/// The mean of `epoch`'s blocks; `startup` is the policy's mean (epoch 0).
+#[inline(always)]
+pub(crate) fn mean_of(epoch: u8, startup: u64) -> u64 {
+    if epoch == 0 {
+        startup
+    } else {
+        MEANS[epoch as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The current mean, for reports (`startup`: the policy's mean; 0 in exact mode stays 0).
+pub(crate) fn current_mean(startup: u64) -> u64 {
+    if startup == 0 {
+        return 0;
+    }
+    mean_of(CURRENT_EPOCH.load(Ordering::Acquire) as u8, startup)
+}
+
+/// How many times the interval was changed, and the distinct means used, in order of first use
+/// (the start-up mean first), when it was.
+pub(crate) fn history(startup: u64) -> (u64, Vec<u64>) {
+    let changes = CHANGES.load(Ordering::Relaxed);
+    if changes == 0 {
+        return (0, Vec::new());
+    }
+    let epochs = EPOCHS.load(Ordering::Acquire);
+    let means = (0..epochs).map(|e| mean_of(e as u8, startup)).collect();
+    (changes, means)
+}
+
+/// The message of a change of the sampling interval refused in exact mode.
+pub(crate) const EXACT_MODE_REFUSAL: &str =
+    "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample";
+
+/// `tracealloc::set_sampling_interval`: checks the mode and the range, then [`set_mean`].
+pub(crate) fn set_interval(bytes: u64) -> Result<(), &'static str> {
+    let Some(config) = crate::config::get() else {
+        return Err("the profiler has not started: no allocation went through it yet");
+    };
+    let startup = config.policy.sampling_mean();
+    if startup == 0 {
+        return Err(EXACT_MODE_REFUSAL);
+    }
+    if !MEAN_RANGE.contains(&bytes) {
+        return Err("the sampling interval must be from 1 to 2^62 bytes");
+    }
+    set_mean(bytes, startup)
+}
+
+/// Makes `mean` the interval new samples are drawn with; `startup` is the policy's mean. The
+/// caller checked sampled mode and [`MEAN_RANGE`]. Allocates nothing, takes no lock an allocation
+/// waits on.
+pub(crate) fn set_mean(mean: u64, startup: u64) -> Result<(), &'static str> {
+    let _setting = SETTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let epochs = EPOCHS.load(Ordering::Relaxed);
+    let current = CURRENT_EPOCH.load(Ordering::Relaxed) as usize;
+    let epoch = match (0..epochs).find(|&e| mean_of(e as u8, startup) == mean) {
+        Some(epoch) => epoch,
+        None if epochs < MAX_MEANS => {
+            MEANS[epochs].store(mean, Ordering::Relaxed);
+            EPOCHS.store(epochs + 1, Ordering::Release);
+            epochs
+        }
+        None => return Err("this program used 256 different sampling intervals already"),
+    };
+    if epoch != current {
+        // Release: a thread that sees the epoch sees its mean.
+        CURRENT_EPOCH.store(epoch as u64, Ordering::Release);
+        CHANGES.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Brings a thread's sampler to the process's current epoch (see the module docs): the event
+/// that calls this has not been counted against the interval yet. `startup` is the policy's mean.
+#[inline(always)]
+pub(crate) fn follow_current_mean(sampler: &mut SamplerState, startup: u64) {
+    let epoch = CURRENT_EPOCH.load(Ordering::Acquire);
+    if sampler.mean == 0 || epoch != u64::from(sampler.epoch) {
+        change_mean(sampler, epoch as u8, startup);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn change_mean(sampler: &mut SamplerState, epoch: u8, startup: u64) {
+    let mean = mean_of(epoch, startup);
+    let changed = sampler.mean != 0 && sampler.mean != mean;
+    sampler.epoch = epoch;
+    sampler.mean = mean;
+    // Before the first interval (`rng` 0) `at_sample_point` draws it with this mean.
+    if changed && sampler.rng != 0 {
+        sampler.bytes_left = next_interval(&mut sampler.rng, mean);
+    }
+}
+
+/// What an epoch adds to a record's identity: nothing for epoch 0 (so records of a program that
+/// never changes its interval keep their identities), else two words spread over all their bits
+/// (a bijection of the epoch each: distinct epochs differ in both), xored into the stack's
+/// identity as `RecordKey::identity_mix` is.
+#[inline]
+pub(crate) fn epoch_mix(epoch: u8) -> (u64, u64) {
+    if epoch == 0 {
+        return (0, 0);
+    }
+    let x = u64::from(epoch);
+    (
+        spread(x ^ 0x7361_6d70_6c65_0000), // "sample"
+        spread(x.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6570_6f63_6800_0000), // "epoch"
+    )
+}
+
+/// murmur3's 64-bit finalizer: a bijection that spreads every bit over the word.
+fn spread(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// The header record of blocks left out by sampling: they count in the whole-process figures only.
 pub(crate) static UNSAMPLED: SiteRecord = SiteRecord::empty(OwnerId::NONE);
@@ -144,6 +311,40 @@ mod tests {
         let units = contribution(65536, 65536).1;
         assert_eq!(blocks_of(units), 2);
         assert_eq!(blocks_of(units * 1000), 1582);
+    }
+
+    /// Epoch 0 leaves identities as they were; other epochs give each a mix of its own.
+    #[test]
+    fn epochs_mix_into_identities() {
+        assert_eq!(epoch_mix(0), (0, 0));
+        let mixes: Vec<(u64, u64)> = (1..=255).map(epoch_mix).collect();
+        for (i, a) in mixes.iter().enumerate() {
+            assert_ne!(a.0 | a.1, 0);
+            assert!(mixes[i + 1..].iter().all(|b| b.0 != a.0 && b.1 != a.1));
+        }
+    }
+
+    /// A sampler follows a change of mean: its first one only records it (the first interval is
+    /// drawn at the first sample point); a later one draws a fresh interval with the new mean.
+    #[test]
+    fn samplers_follow_a_change_of_mean() {
+        let mut sampler = SamplerState::default();
+        change_mean(&mut sampler, 0, 1 << 16);
+        assert_eq!(
+            (sampler.mean, sampler.epoch, sampler.bytes_left),
+            (1 << 16, 0, 0)
+        );
+        assert!(!take_sample(&mut sampler, &7, 1, 1 << 16) || sampler.bytes_left > 0);
+        let n = 20_000;
+        let mut sum = 0;
+        for _ in 0..n {
+            sampler.mean = 1 << 16;
+            change_mean(&mut sampler, 0, 1 << 10);
+            assert_eq!(sampler.mean, 1 << 10);
+            sum += sampler.bytes_left;
+        }
+        let mean = sum as f64 / n as f64;
+        assert!((mean - 1024.0).abs() < 1024.0 * 0.05, "{mean}");
     }
 
     #[test]

@@ -37,7 +37,9 @@
 //! draw, are renewed by a later event once it is counted.
 
 use crate::accounting::registry::Site;
-use crate::accounting::sampling::{UNSAMPLED, take_sample};
+use crate::accounting::sampling::{
+    UNSAMPLED, epoch_mix, follow_current_mean, mean_of, take_sample,
+};
 use crate::block::tagged::Tagged;
 use crate::guard::ReentrancyGuard;
 use crate::policy::{Policy, entry_hooks};
@@ -46,6 +48,11 @@ use crate::state::record::{SiteDelta, SiteRecord};
 use crate::state::thread::{SamplerState, ThreadState, allowance_left};
 
 /// One block per `mean` bytes allocated, on average, with its stack.
+///
+/// `mean` is the start-up interval, the policy word (epoch 0 of `accounting::sampling`): the
+/// interval can change at run time, so new samples are drawn and weighed with the thread
+/// sampler's current mean (see `draw` and `charge_sampled`), and a block's weight is taken back
+/// at its record's epoch's mean.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sampled {
     pub(crate) mean: u64,
@@ -98,7 +105,7 @@ impl Policy for Sampled {
         }
         match leaving {
             Some((site, old)) => {
-                let delta = SiteDelta::sampled_free(old, self.mean);
+                let delta = SiteDelta::sampled_free(old, mean_of(site.epoch, self.mean));
                 // SAFETY: as above.
                 unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, allocated) };
             }
@@ -121,7 +128,7 @@ impl Policy for Sampled {
             // SAFETY: `thread` is the calling thread's own state.
             unsafe { count_untracked(thread, live, None) };
         } else {
-            let delta = SiteDelta::sampled_free(size, self.mean);
+            let delta = SiteDelta::sampled_free(size, mean_of(site.epoch, self.mean));
             // SAFETY: as above.
             unsafe { REGISTRY.apply(thread, Site::Record(site), delta, live, None) };
         }
@@ -215,16 +222,20 @@ pub(crate) unsafe fn count_untracked(
 }
 
 /// Counts `bytes` newly allocated against `thread`'s sampling interval, once its allowances are
-/// taken back (what the short path left of them is still ahead of the sample point); true when a
-/// sample point falls in them.
+/// taken back (what the short path left of them is still ahead of the sample point) and it follows
+/// a change of the interval (`startup`: the policy's mean, epoch 0); true when a sample point falls
+/// in them.
 ///
 /// # Safety
 /// `thread` is the calling thread's own state.
-pub(crate) unsafe fn draw(thread: &ThreadState, bytes: usize, mean: u64) -> bool {
+pub(crate) unsafe fn draw(thread: &ThreadState, bytes: usize, startup: u64) -> bool {
     // SAFETY: the calling thread's own state (forwarded contract); each borrow ends with its call.
     unsafe {
         thread.withdraw_allowances();
-        take_sample(thread.sampler(), &thread.index, bytes, mean)
+        let sampler = thread.sampler();
+        follow_current_mean(sampler, startup);
+        let mean = sampler.mean;
+        take_sample(sampler, &thread.index, bytes, mean)
     }
 }
 
@@ -284,8 +295,8 @@ pub(crate) struct NewBlock {
 }
 
 impl NewBlock {
-    /// The plan for a new block of `size` bytes, sampled at a mean of `mean` bytes, that
-    /// [`left_out`] did not find usual.
+    /// The plan for a new block of `size` bytes (`mean`: the start-up interval, see [`Sampled`]),
+    /// that [`left_out`] did not find usual.
     #[inline(never)]
     pub(crate) fn plan(found: NotLeftOut, size: usize, mean: u64) -> NewBlock {
         let (_guard, owner) = decide(found, size, mean);
@@ -338,7 +349,8 @@ impl NewBlock {
 /// Charges a block that sampling picked to the calling thread's stack: a new one of `size` bytes
 /// (`live` is `(size, 1)`), or one resized to `size` bytes (`live` is the change in bytes and no
 /// block), which leaves its old site first when it had one (`leaving`: its record and its old
-/// size). Returns its record.
+/// size, taken back at that record's mean; `startup`: the start-up interval). Returns its record,
+/// one of the sampler's current epoch.
 #[cold]
 #[inline(never)]
 fn charge_sampled(
@@ -346,16 +358,27 @@ fn charge_sampled(
     leaving: Option<(&SiteRecord, usize)>,
     size: usize,
     live: (i64, i64),
-    mean: u64,
+    startup: u64,
 ) -> *const SiteRecord {
     let captured = capture_here(thread);
-    let leaving = leaving.map(|(record, old)| (record, SiteDelta::sampled_free(old, mean)));
+    let leaving = leaving.map(|(record, old)| {
+        let delta = SiteDelta::sampled_free(old, mean_of(record.epoch, startup));
+        (record, delta)
+    });
+    // The block was sampled at the mean of the interval just drawn from (`draw` brought the
+    // sampler to the current epoch before counting it): its weight, and a record of that epoch.
+    // SAFETY: `thread` is the calling thread's own state; the borrow ends here.
+    let sampler: &SamplerState = unsafe { thread.sampler() };
+    let (mean, epoch) = (sampler.mean, sampler.epoch);
+    let (hash, check) = captured.identity();
+    let mix = epoch_mix(epoch);
+    let site = Site::Captured(&captured, (hash ^ mix.0, check ^ mix.1), epoch);
     // SAFETY: `thread` is the calling thread's own state.
     unsafe {
         REGISTRY.apply_moving(
             thread,
             leaving,
-            Site::captured(&captured),
+            site,
             SiteDelta::sampled_alloc(size, mean),
             live,
             Some(size as u64),
@@ -372,9 +395,9 @@ pub(crate) struct UntaggedRealloc {
 }
 
 impl UntaggedRealloc {
-    /// The plan for resizing an untagged block to `new` bytes (sampled at a mean of `mean` bytes:
-    /// the new size is allocated bytes, so a sample point may fall in it), when [`left_out`] did
-    /// not find the resize usual.
+    /// The plan for resizing an untagged block to `new` bytes (the new size is allocated bytes,
+    /// so a sample point may fall in it; `mean`: the start-up interval, see [`Sampled`]), when
+    /// [`left_out`] did not find the resize usual.
     #[inline(never)]
     pub(crate) fn plan(found: NotLeftOut, new: usize, mean: u64) -> UntaggedRealloc {
         let (_guard, owner) = decide(found, new, mean);

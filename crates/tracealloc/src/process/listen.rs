@@ -173,6 +173,13 @@ fn serve(mut stream: UnixStream, config: &Config) {
             crate::capture::set_capturing(request == Request::StartCapture);
             serde_json::to_vec(&live_stats(config))
         }
+        Request::Sample(bytes) => match crate::accounting::sampling::set_interval(bytes) {
+            Ok(()) => serde_json::to_vec(&live_stats(config)),
+            Err(message) => {
+                let _ = control::write_response(&mut stream, Err(message));
+                return;
+            }
+        },
         other => {
             let message = format!("{} is not served by this version", other.word());
             let _ = control::write_response(&mut stream, Err(&message));
@@ -194,7 +201,7 @@ pub(crate) fn live_stats(config: &Config) -> LiveStats {
     stats.totals = registry.stats();
     stats.rss_bytes = crate::sys::resident_bytes();
     stats.capturing = crate::capture::capturing();
-    stats.sampling_bytes = config.policy.sampling_mean();
+    stats.sampling_bytes = crate::accounting::sampling::current_mean(config.policy.sampling_mean());
     stats.uptime_ms = registry.timeline.elapsed_ms(crate::sys::coarse_now_ms());
     stats
 }

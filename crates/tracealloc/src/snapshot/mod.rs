@@ -595,7 +595,10 @@ fn metadata() -> Metadata {
         mode == CaptureMode::FramePointers,
     );
     if let Some(config) = crate::config::get() {
-        capture.sampling_bytes = config.policy.sampling_mean();
+        let startup = config.policy.sampling_mean();
+        capture.sampling_bytes = crate::accounting::sampling::current_mean(startup);
+        (capture.sampling_changes, capture.sampling_history) =
+            crate::accounting::sampling::history(startup);
         capture.sampling_from_env = config.sample_from_env;
         capture.lifetimes = config.lifetimes();
         capture.lifetimes_from_env = config.lifetimes_from_env;

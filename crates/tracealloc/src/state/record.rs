@@ -204,6 +204,9 @@ pub(crate) struct SiteRecord {
     has_key: bool,
     /// Whether [`LifetimeCounts`] follow that (lifetimes mode).
     has_lifetimes: bool,
+    /// Sampled mode: the epoch of the mean its blocks were sampled at (`accounting::sampling`;
+    /// 0, the start-up mean, in every other mode). Set before the record is published.
+    pub(crate) epoch: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<SiteRecord>() == 128);
@@ -251,6 +254,7 @@ impl SiteRecord {
             end: 0,
             has_key: false,
             has_lifetimes: false,
+            epoch: 0,
             owner,
             live_bytes: AtomicU64::new(0),
             live_blocks: AtomicU64::new(0),

@@ -106,6 +106,10 @@ pub(crate) struct SamplerState {
     pub(crate) rng: u64,
     pub(crate) alloc_limit: u64,
     pub(crate) free_limit: u64,
+    /// The mean the current interval was drawn with (0 before the thread's first draw), and its
+    /// epoch (`accounting::sampling`): a sampled block's weight and record follow them.
+    pub(crate) mean: u64,
+    pub(crate) epoch: u8,
 }
 
 /// How many bytes an event may still take from an allowance that ends when `counter` reaches
@@ -689,7 +693,8 @@ impl ThreadState {
         record.owner == self.id() && record.hash == hash ^ mix.0 && record.check == check ^ mix.1
     }
 
-    /// The record of `captured`, whose identity is `(hash, check)`, on this thread, created if new;
+    /// The record of `captured`, whose identity is `(hash, check)` (with its sampling epoch mixed
+    /// in: `accounting::sampling::epoch_mix`), on this thread, created if new with that `epoch`;
     /// the fallback record when the tables cannot grow.
     ///
     /// # Safety
@@ -699,6 +704,7 @@ impl ThreadState {
         &self,
         captured: &Captured,
         (hash, check): (u64, u64),
+        epoch: u8,
         mapped: &AtomicU64,
     ) -> &SiteRecord {
         // SAFETY: the caller is the owner, the only thread touching `local`.
@@ -729,8 +735,9 @@ impl ThreadState {
             }
             slot = (slot + 1) & local.table.mask;
         }
+        let made = (key, (hash, check), epoch);
         // SAFETY: forwarded owner-only contract.
-        match unsafe { self.insert_record(local, captured, (key, (hash, check)), slot, mapped) } {
+        match unsafe { self.insert_record(local, captured, made, slot, mapped) } {
             Some(record) => record,
             None => &self.fallback_record,
         }
@@ -748,7 +755,7 @@ impl ThreadState {
         &self,
         local: &mut OwnerOnly,
         captured: &Captured,
-        (key, identity): (RecordKey, (u64, u64)),
+        (key, identity, epoch): (RecordKey, (u64, u64), u8),
         slot: usize,
         mapped: &AtomicU64,
     ) -> Option<&SiteRecord> {
@@ -786,14 +793,16 @@ impl ThreadState {
         // it whole before the release store of the new length publishes it; (2) `stack` was just
         // stored with the trailer `new` needs, which no other thread can reach yet.
         unsafe {
-            record_ptr.write(SiteRecord::new(
+            let mut record = SiteRecord::new(
                 self.id(),
                 key,
                 identity,
                 stack,
                 captured.end as u8,
                 has_lifetimes,
-            ));
+            );
+            record.epoch = epoch;
+            record_ptr.write(record);
         }
         tail.len.store(len + 1, Ordering::Release);
 

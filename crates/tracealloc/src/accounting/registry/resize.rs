@@ -37,8 +37,8 @@ impl Registry {
             let record: *const SiteRecord = match site {
                 Site::Untracked => std::ptr::null(),
                 Site::Record(record) => record,
-                Site::Captured(captured, identity) => {
-                    thread.record_for(captured, identity, &self.mapped_bytes)
+                Site::Captured(captured, identity, epoch) => {
+                    thread.record_for(captured, identity, epoch, &self.mapped_bytes)
                 }
             };
             thread.count(live, allocated);
@@ -102,7 +102,7 @@ impl Registry {
             self.apply_moving(
                 thread,
                 Some((from, leaving)),
-                Site::Captured(captured, identity),
+                Site::Captured(captured, identity, 0),
                 joining,
                 change,
                 Some(new as u64),
