@@ -38,19 +38,19 @@ impl fmt::Display for StatDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: live {} ({}) in {} ({:+})",
+            "{}: live {} ({}) in {} ({})",
             crate::paths::short_paths_here(&self.key),
             crate::human_bytes(self.live_bytes),
             crate::human_bytes_signed(self.bytes_diff),
             crate::blocks(self.live_blocks),
-            self.blocks_diff
+            crate::human_count_signed(self.blocks_diff)
         )?;
         if self.total_bytes_diff != self.bytes_diff {
             write!(
                 f,
-                ", allocated {} ({:+} blocks)",
+                ", allocated {} ({} blocks)",
                 crate::human_bytes_signed(self.total_bytes_diff),
-                self.total_blocks_diff
+                crate::human_count_signed(self.total_blocks_diff)
             )?;
         }
         Ok(())
@@ -102,7 +102,7 @@ impl Snapshot {
     /// );
     /// assert_eq!(
     ///     growth[1].to_string(),
-    ///     "src/parse.rs:30: live 1 KiB (0 B) in 1 block (+0), allocated +100 KiB (+100 blocks)"
+    ///     "src/parse.rs:30: live 1 KiB (0 B) in 1 block (0), allocated +100 KiB (+100 blocks)"
     /// );
     /// ```
     pub fn diff<'a>(&'a self, older: &'a Snapshot) -> SnapshotDiff<'a> {
@@ -717,7 +717,7 @@ mod tests {
         );
         assert_eq!(
             diff(0, 2560, 40).to_string(),
-            "src/main.rs:8: live 4 KiB (0 B) in 1 block (+0), allocated +2.50 KiB (+40 blocks)"
+            "src/main.rs:8: live 4 KiB (0 B) in 1 block (0), allocated +2.50 KiB (+40 blocks)"
         );
         assert_eq!(
             diff(-4096, -1024, -2).to_string(),

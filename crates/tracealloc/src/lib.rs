@@ -56,7 +56,7 @@
 //!
 //!     // 4. What grew in between: the leaking line, by 1,000 blocks. The scratch buffers' line
 //!     //    allocated as much again, but freed it: its live memory did not change.
-//!     //    src/main.rs:8: live 4.30 MiB (+3.91 MiB) in 1100 blocks (+1000)
+//!     //    src/main.rs:8: live 4.30 MiB (+3.91 MiB) in 1,100 blocks (+1,000)
 //!     let growth = after.diff(&before).top(10, GroupBy::Line);
 //!     println!("{}", growth[0]);
 //!     assert_eq!((growth[0].bytes_diff, growth[0].blocks_diff), (1_000 * 4096, 1_000));
