@@ -347,6 +347,16 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
     );
     assert!(tracealloc(dir, &["control", &pid, "stats"]).contains("mode: exact"));
 }
+/// Kills a tmux session when the test ends, passing or failing.
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
 
 fn the_live_view_shows_the_leak_growing(dir: &Path) {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -355,6 +365,7 @@ fn the_live_view_shows_the_leak_growing(dir: &Path) {
     }
     let mut program = Program::start(dir, &[]);
     let session = format!("tracealloc-live-{}", std::process::id());
+    let _session = TmuxSession(session.clone());
     let command = format!(
         "cd {} && {} live {} --refresh 0.2",
         dir.display(),

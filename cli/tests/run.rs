@@ -361,6 +361,16 @@ fn run_totals_equal_heaptracks() {
     );
     assert_eq!(heaptrack_leak_site, 100);
 }
+/// Kills a tmux session when the test ends, passing or failing.
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
 
 /// `run --live`: the live view opens on the program (its output goes to a log), shows the leaking
 /// line while it runs, closes when the program ends, and the summary follows as without `--live`.
@@ -375,6 +385,7 @@ fn run_live_watches_the_program_until_it_ends() {
     }
     let dir = scratch("live");
     let session = format!("tracealloc-run-live-{}", std::process::id());
+    let _session = TmuxSession(session.clone());
     let command = format!(
         "cd {} && {} run --live -o slow.json -- {}; echo RUN-EXITED-$?; sleep 30",
         dir.display(),
