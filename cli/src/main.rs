@@ -458,6 +458,7 @@ impl Select {
         o.format = self.format.unwrap_or(FormatArg::Table).into();
         o.color = color();
         o.full_stacks = self.frames.full_stacks;
+        o.width = tracealloc_report::terminal_width();
         o
     }
 
@@ -467,6 +468,7 @@ impl Select {
         o.n = self.n.unwrap_or(o.n);
         o.by = self.group(ByArg::Line);
         o.color = color();
+        o.width = tracealloc_report::terminal_width();
         o
     }
 

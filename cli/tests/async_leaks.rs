@@ -37,6 +37,8 @@ async fn fan_out(first: usize) {
 
 fn tracealloc_cli(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        // Tables as wide as their contents, whatever the terminal running the tests.
+        .env_remove("COLUMNS")
         .args(args)
         .current_dir(dir)
         .output()

@@ -38,6 +38,8 @@ fn leak_line() -> String {
 
 fn tracealloc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        // Tables as wide as their contents, whatever the terminal running the tests.
+        .env_remove("COLUMNS")
         .args(args)
         .env("NO_COLOR", "1")
         .output()
@@ -462,10 +464,33 @@ fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A table wider than the terminal (`COLUMNS`) leaves out its least needed columns and shortens
+/// paths from the left, so that no line wraps; the leak's row stays first.
+#[test]
+fn tables_fit_the_terminal_width() {
+    let new = data("new.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .args(["top", new.to_str().unwrap()])
+        .env("COLUMNS", "60")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text.lines().take_while(|l| !l.contains(" groups; ")).collect();
+    assert!(table.iter().all(|l| l.chars().count() <= 60), "{text}");
+    assert_eq!(
+        table[0].split_whitespace().collect::<Vec<_>>(),
+        ["#", "live", "blocks", "total", "key"]
+    );
+    assert!(table[1].ends_with("…/src/bin/leak_diff.rs:29"), "{text}");
+}
+
 #[test]
 fn a_closed_pipe_is_success() {
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .env_remove("COLUMNS")
         .args([
             "top",
             data("new.json").to_str().unwrap(),
@@ -501,6 +526,7 @@ fn color_and_progress_only_on_a_terminal() {
         "2",
     ];
     let piped = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .env_remove("COLUMNS")
         .args(args)
         .env_remove("NO_COLOR")
         .output()
@@ -1017,6 +1043,7 @@ fn fixture_copy(
 /// `tracealloc args` run in `dir`.
 fn tracealloc_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        .env_remove("COLUMNS")
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")

@@ -17,6 +17,8 @@ fn leak(into: &mut Vec<String>, i: usize) {
 
 fn tracealloc_cli(dir: &Path, args: &[String]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
+        // Tables as wide as their contents, whatever the terminal running the tests.
+        .env_remove("COLUMNS")
         .args(args)
         .current_dir(dir)
         .output()

@@ -21,7 +21,7 @@ pub use live::{LiveEnd, LiveError, LiveOptions, live, live_stats};
 pub use progress::{load_with_progress, with_spinner};
 pub use report::{HtmlOptions, html_report};
 pub use speedscope::speedscope;
-pub use tables::{Format, ReportOptions, diff, info, threads, top};
+pub use tables::{Format, ReportOptions, diff, info, terminal_width, threads, top};
 pub use timeline::{
     TimelineError, TimelineOptions, check_timeline, growth_svg, growth_table, timeline_svg,
     timeline_table,

@@ -37,6 +37,10 @@ pub struct ReportOptions {
     /// The stacks under each leak row with every frame, std's allocation internals and start-up
     /// included ([`GroupBy::FullStack`] rather than [`GroupBy::Stack`]).
     pub full_stacks: bool,
+    /// The terminal's width: a wider table leaves out its least needed columns, then shortens
+    /// source paths from the left (the CLI sets it on a terminal, see [`terminal_width`]).
+    /// `None`, the default: tables are as wide as their contents.
+    pub width: Option<usize>,
 }
 
 impl Default for ReportOptions {
@@ -50,6 +54,7 @@ impl Default for ReportOptions {
             format: Format::Table,
             color: false,
             full_stacks: false,
+            width: None,
         }
     }
 }
@@ -69,6 +74,34 @@ fn percent(part: u64, whole: u64) -> String {
     } else {
         format!("{:.1}%", part as f64 * 100.0 / whole as f64)
     }
+}
+
+/// `columns` (headers, least needed first) but the one `sort` ranks by, which a table keeps.
+fn droppable_columns<'a>(columns: &[&'a str], sort: Metric) -> Vec<&'a str> {
+    let kept = match sort {
+        Metric::TotalBlocks => "total blocks",
+        Metric::PeakBytes => "at peak",
+        Metric::TemporaryBlocks => "temporary",
+        Metric::ReallocCopiedBytes => "realloc copies",
+        Metric::LiveBytes | Metric::TotalBytes | Metric::LiveBlocks => "",
+    };
+    columns.iter().copied().filter(|&c| c != kept).collect()
+}
+
+/// The terminal's width in columns when standard output is a terminal: `COLUMNS` if it is set to
+/// a number, else what the terminal says. `None` for a pipe or a file (scripts get whole lines).
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    ratatui::crossterm::terminal::size()
+        .ok()
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&columns| columns > 0)
 }
 
 fn new_table(header: &[&str]) -> Table {
@@ -121,26 +154,129 @@ fn change_style(change: i64) -> &'static str {
     }
 }
 
+/// How wide a table may be, and how it narrows when it is wider: which columns it leaves out
+/// first, then how it shortens its longest text (source paths lose their leading directories).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fit<'a> {
+    /// The terminal's width in columns; `None` (a pipe or a file): any width.
+    pub(crate) width: Option<usize>,
+    /// Headers of the columns that may be left out, least needed first.
+    pub(crate) droppable: &'a [&'a str],
+    /// The column whose text is shortened: the last unless this is set.
+    pub(crate) shorten: Option<usize>,
+}
+
+impl<'a> Fit<'a> {
+    pub(crate) fn new(width: Option<usize>, droppable: &'a [&'a str]) -> Fit<'a> {
+        Fit {
+            width,
+            droppable,
+            shorten: None,
+        }
+    }
+}
+
+/// Shortest text a shortened cell keeps: the file name and line of most source paths.
+const SHORTEST_CELL: usize = 24;
+
+/// `text` in at most `room` characters, each line on its own: what does not fit is cut from the
+/// start, at a `/` where there is one, and marked with `…`.
+fn shorten_lines(text: &str, room: usize) -> String {
+    text.lines()
+        .map(|line| {
+            let chars = line.chars().count();
+            if chars <= room {
+                return line.to_owned();
+            }
+            let tail: String = line.chars().skip(chars - room.saturating_sub(1)).collect();
+            let tail = match tail.find('/') {
+                Some(cut) if cut + 1 < tail.len() => &tail[cut..],
+                _ => tail.as_str(),
+            };
+            format!("…{tail}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A table of rows (cells, ANSI style of the row) under `header`: figures right-aligned, the last
 /// column (the key) left-aligned, and the first too when `label_first`. A row is as tall as its
-/// last cell (stacks print one frame per line).
+/// last cell (stacks print one frame per line). Wider than `fit.width`, it leaves out
+/// `fit.droppable` columns, in order, then shortens the key's lines.
 pub(crate) fn write_rows<'s>(
     out: &mut dyn Write,
     header: &[&str],
     rows: impl Iterator<Item = (Vec<String>, &'s str)>,
     color: bool,
     label_first: bool,
+    fit: Fit<'_>,
 ) -> io::Result<()> {
-    let mut table = new_table(header);
-    if label_first && let Some(column) = table.column_mut(0) {
-        column.set_cell_alignment(CellAlignment::Left);
+    let mut header: Vec<&str> = header.to_vec();
+    let mut rows: Vec<(Vec<String>, &str)> = rows.collect();
+    fn render<'r>(
+        header: &[&str],
+        rows: &[(Vec<String>, &'r str)],
+        label_first: bool,
+    ) -> (Table, Vec<(&'r str, usize)>) {
+        let mut table = new_table(header);
+        if label_first && let Some(column) = table.column_mut(0) {
+            column.set_cell_alignment(CellAlignment::Left);
+        }
+        let mut styles = Vec::new();
+        for (cells, style) in rows {
+            styles.push((*style, cells.last().map_or(1, |c| c.lines().count().max(1))));
+            table.add_row(cells);
+        }
+        (table, styles)
     }
-    let mut styles = Vec::new();
-    for (cells, style) in rows {
-        styles.push((style, cells.last().map_or(1, |c| c.lines().count().max(1))));
-        table.add_row(cells);
+    let widest = |table: &Table| {
+        table
+            .to_string()
+            .lines()
+            .map(|line| line.trim_end().chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut shortened = false;
+    loop {
+        let (table, styles) = render(&header, &rows, label_first);
+        let Some(width) = fit
+            .width
+            .filter(|&width| widest(&table) > width && !shortened)
+        else {
+            return write_table(out, &table, color, &styles);
+        };
+        let droppable = fit
+            .droppable
+            .iter()
+            .find_map(|name| header.iter().position(|h| h == name));
+        if let Some(column) = droppable {
+            header.remove(column);
+            for (cells, _) in &mut rows {
+                if column < cells.len() {
+                    cells.remove(column);
+                }
+            }
+            continue;
+        }
+        let column = fit.shorten.unwrap_or(header.len().saturating_sub(1));
+        let longest = rows
+            .iter()
+            .filter_map(|(cells, _)| cells.get(column))
+            .flat_map(|cell| cell.lines())
+            .map(|line| line.chars().count())
+            .max()
+            .unwrap_or(0);
+        let room = longest
+            .saturating_sub(widest(&table) - width)
+            .max(SHORTEST_CELL);
+        for (cells, _) in &mut rows {
+            if let Some(cell) = cells.get_mut(column) {
+                *cell = shorten_lines(cell, room);
+            }
+        }
+        shortened = true;
     }
-    write_table(out, &table, color, &styles)
 }
 
 /// A key as a table shows it: source paths shortened, a stack one frame per line.
@@ -323,7 +459,20 @@ pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) ->
                 header.extend(["mean lifetime", "own max"]);
             }
             header.extend([share.as_str(), "key"]);
-            write_rows(out, &header, table_rows, options.color, false)?;
+            let droppable = droppable_columns(
+                &[
+                    "temporary",
+                    "realloc copies",
+                    "own max",
+                    "total blocks",
+                    "mean lifetime",
+                    &share,
+                    "at peak",
+                ],
+                options.sort,
+            );
+            let fit = Fit::new(options.width, &droppable);
+            write_rows(out, &header, table_rows, options.color, false, fit)?;
             writeln!(
                 out,
                 "{} of {} groups; live {} in all, {} allocated.",
@@ -386,7 +535,9 @@ fn top_sampled(
                 share.as_str(),
                 "key",
             ];
-            write_rows(out, &header, table_rows, options.color, false)?;
+            let droppable = droppable_columns(&["total blocks", &share], options.sort);
+            let fit = Fit::new(options.width, &droppable);
+            write_rows(out, &header, table_rows, options.color, false, fit)?;
             writeln!(
                 out,
                 "{} of {} groups; live {} in all, {} allocated.",
@@ -458,7 +609,8 @@ pub fn diff(
                 "allocated",
                 "key",
             ];
-            write_rows(out, &header, table_rows, options.color, false)?;
+            let fit = Fit::new(options.width, &["allocated"]);
+            write_rows(out, &header, table_rows, options.color, false, fit)?;
             let change: i64 = all.iter().map(|d| d.bytes_diff).sum();
             writeln!(
                 out,
@@ -641,7 +793,7 @@ pub fn threads(
                 "total blocks",
                 "top site",
             ];
-            write_rows(out, &header, table_rows, color, true)?;
+            write_rows(out, &header, table_rows, color, true, Fit::default())?;
             match snapshot.meta.capture.sampling_bytes {
                 0 => Ok(()),
                 mean => writeln!(out, "{}", sampled_note(mean)),
@@ -940,6 +1092,52 @@ mod tests {
         let mut out = Vec::new();
         top(snapshot, &options, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// `top` at a terminal's width: the least needed columns go first (never the sorted one),
+    /// then source paths lose their leading directories; without a width, every column.
+    #[test]
+    fn top_fits_the_terminal() {
+        let snapshot = fixture();
+        let table = |width: Option<usize>, sort: Metric| {
+            let options = ReportOptions {
+                sort,
+                width,
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            top(&snapshot, &options, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<String> = text
+                .lines()
+                .take_while(|line| !line.contains(" groups; "))
+                .map(str::to_owned)
+                .collect();
+            lines
+        };
+        let widest = |lines: &[String]| lines.iter().map(|l| l.chars().count()).max().unwrap();
+        let whole = table(None, Metric::LiveBytes);
+        assert!(whole[0].contains("realloc copies") && whole[0].contains("share of live bytes"));
+        let whole_width = widest(&whole);
+
+        // Narrower by the two least needed columns' room: those two go, nothing is shortened.
+        let narrower = table(Some(whole_width - 20), Metric::LiveBytes);
+        assert!(widest(&narrower) <= whole_width - 20, "{narrower:#?}");
+        assert!(!narrower[0].contains("temporary") && !narrower[0].contains("realloc copies"));
+        assert!(narrower[0].contains("total blocks"), "{narrower:#?}");
+        assert!(!narrower.iter().any(|l| l.contains('…')), "{narrower:#?}");
+
+        // Sorted by temporaries, that column stays.
+        let by_temporary = table(Some(whole_width - 20), Metric::TemporaryBlocks);
+        assert!(by_temporary[0].contains("temporary"), "{by_temporary:#?}");
+
+        // Very narrow: only the figures every table keeps, and keys cut at a `/`.
+        let narrow = table(Some(56), Metric::LiveBytes);
+        assert!(widest(&narrow) <= 56, "{narrow:#?}");
+        let header: Vec<&str> = narrow[0].split_whitespace().collect();
+        assert_eq!(header, ["#", "live", "blocks", "total", "key"]);
+        assert!(narrow[1..].iter().any(|l| l.contains("…/")), "{narrow:#?}");
+        assert_eq!(narrow.len(), whole.len());
     }
 
     /// An exit snapshot where (almost) everything was freed: `top` says the live ranking is

@@ -7,9 +7,11 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use tracealloc_snapshot::{GroupBy, Snapshot, TimePoint, human_bytes, human_bytes_signed};
+use tracealloc_snapshot::{
+    GroupBy, Snapshot, TimePoint, human_bytes, human_bytes_signed, human_count,
+};
 
-use crate::tables::write_rows;
+use crate::tables::{Fit, write_rows};
 
 /// What the timeline views show.
 #[derive(Debug, Clone)]
@@ -25,6 +27,9 @@ pub struct TimelineOptions {
     pub rows: usize,
     /// Colors in tables.
     pub color: bool,
+    /// The terminal's width (see [`crate::ReportOptions::width`]): the bands table shortens its
+    /// keys to fit.
+    pub width: Option<usize>,
 }
 
 impl Default for TimelineOptions {
@@ -35,6 +40,7 @@ impl Default for TimelineOptions {
             title: None,
             rows: 24,
             color: false,
+            width: None,
         }
     }
 }
@@ -105,7 +111,7 @@ pub fn timeline_table(
         let cells = vec![
             time_label(p.t_ms, span),
             human_bytes(p.live_bytes),
-            p.live_blocks.to_string(),
+            human_count(p.live_blocks),
             human_bytes(p.rss_bytes),
             if Some(*p) == peak { "peak" } else { "" }.to_owned(),
         ];
@@ -117,6 +123,7 @@ pub fn timeline_table(
         table_rows,
         options.color,
         false,
+        Fit::default(),
     )?;
     writeln!(
         out,
@@ -535,7 +542,11 @@ pub fn growth_table(
         })
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    write_rows(out, &header, rows.into_iter(), options.color, true)?;
+    let fit = Fit {
+        shorten: Some(0),
+        ..Fit::new(options.width, &[])
+    };
+    write_rows(out, &header, rows.into_iter(), options.color, true, fit)?;
     for (label, (name, _)) in labels.iter().zip(snapshots) {
         writeln!(out, "{label}: {name}")?;
     }
