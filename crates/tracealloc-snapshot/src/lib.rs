@@ -50,6 +50,8 @@ mod plumbing;
 #[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub mod pprof;
 #[cfg(feature = "pprof")]
+mod pprof_proto;
+#[cfg(feature = "pprof")]
 mod pprof_raw;
 pub mod raw;
 #[cfg(feature = "symbolize")]

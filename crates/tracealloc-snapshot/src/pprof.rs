@@ -16,110 +16,9 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use crate::Snapshot;
-use prost::Message;
-
-#[derive(Clone, PartialEq, Message)]
-struct Profile {
-    #[prost(message, repeated, tag = "1")]
-    sample_type: Vec<ValueType>,
-    #[prost(message, repeated, tag = "2")]
-    sample: Vec<Sample>,
-    #[prost(message, repeated, tag = "4")]
-    location: Vec<Location>,
-    #[prost(message, repeated, tag = "5")]
-    function: Vec<Function>,
-    #[prost(string, repeated, tag = "6")]
-    string_table: Vec<String>,
-    #[prost(int64, tag = "9")]
-    time_nanos: i64,
-    #[prost(message, optional, tag = "11")]
-    period_type: Option<ValueType>,
-    #[prost(int64, tag = "12")]
-    period: i64,
-    #[prost(int64, repeated, tag = "13")]
-    comment: Vec<i64>,
-    #[prost(int64, tag = "14")]
-    default_sample_type: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ValueType {
-    #[prost(int64, tag = "1")]
-    r#type: i64,
-    #[prost(int64, tag = "2")]
-    unit: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(uint64, repeated, tag = "1")]
-    location_id: Vec<u64>,
-    #[prost(int64, repeated, tag = "2")]
-    value: Vec<i64>,
-    #[prost(message, repeated, tag = "3")]
-    label: Vec<Label>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Label {
-    #[prost(int64, tag = "1")]
-    key: i64,
-    #[prost(int64, tag = "2")]
-    str: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Location {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(message, repeated, tag = "4")]
-    line: Vec<Line>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Line {
-    #[prost(uint64, tag = "1")]
-    function_id: u64,
-    #[prost(int64, tag = "2")]
-    line: i64,
-    #[prost(int64, tag = "3")]
-    column: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Function {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(int64, tag = "2")]
-    name: i64,
-    #[prost(int64, tag = "3")]
-    system_name: i64,
-    #[prost(int64, tag = "4")]
-    filename: i64,
-}
-
-/// pprof's string table: index 0 is the empty string.
-#[derive(Default)]
-struct Strings {
-    table: Vec<String>,
-    index: HashMap<String, i64>,
-}
-
-impl Strings {
-    fn id(&mut self, s: &str) -> i64 {
-        if self.table.is_empty() {
-            self.table.push(String::new());
-            self.index.insert(String::new(), 0);
-        }
-        if let Some(&i) = self.index.get(s) {
-            return i;
-        }
-        let i = self.table.len() as i64;
-        self.table.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        i
-    }
-}
+use crate::pprof_proto::{
+    Function, Line, Location, Strings, add_samples, profile_of, write_gzipped,
+};
 
 /// `function` without its generic arguments, as pprof shows a function: `Vec<T>::push` reads
 /// `Vec::push`, `std::panic::catch_unwind::<main::{{closure}}, isize>` reads
@@ -261,47 +160,14 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
     if snapshot.is_raw() {
         return crate::pprof_raw::pprof_raw(snapshot, out);
     }
-    let mut strings = Strings::default();
-    let mut profile = Profile {
-        sample_type: [
-            ("alloc_objects", "count"),
-            ("alloc_space", "bytes"),
-            ("inuse_objects", "count"),
-            ("inuse_space", "bytes"),
-        ]
-        .iter()
-        .map(|(t, u)| ValueType {
-            r#type: strings.id(t),
-            unit: strings.id(u),
-        })
-        .collect(),
-        period_type: Some(ValueType {
-            r#type: strings.id("space"),
-            unit: strings.id("bytes"),
-        }),
-        period: match snapshot.meta.capture.sampling_bytes {
-            0 => 1,
-            mean => i64::try_from(mean).unwrap_or(i64::MAX),
-        },
-        time_nanos: (snapshot.meta.time_unix_ms as i64).saturating_mul(1_000_000),
-        ..Profile::default()
-    };
-    profile.default_sample_type = strings.id("inuse_space");
+    let mut strings = Strings::new();
     let comment = format!(
         "tracealloc {} snapshot of pid {}: {}",
         snapshot.meta.tracealloc_version,
         snapshot.meta.pid,
         snapshot.meta.command.join(" ")
     );
-    profile.comment.push(strings.id(&comment));
-    if let mean @ 1.. = snapshot.meta.capture.sampling_bytes {
-        let error = format!(
-            "sampled every {mean} bytes on average: each value is an unbiased estimate; one \
-             standard error of an estimate of B bytes is about sqrt({mean} * B) (10% at B = 100 \
-             times the interval); reallocs are charged to the stack that resized the block"
-        );
-        profile.comment.push(strings.id(&error));
-    }
+    let mut profile = profile_of(snapshot, &mut strings, &comment);
 
     // Functions by (readable name, file): the instantiations of a generic function are one;
     // locations by the run of frame ids they hold.
@@ -361,6 +227,7 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
                 profile.location.push(Location {
                     id: next_id,
                     line: lines,
+                    ..Location::default()
                 });
                 next_id
             });
@@ -369,46 +236,20 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         }
         stack_locations.push(ids);
     }
-    let thread_key = strings.id("thread");
-    let label_key = strings.id("label");
-    let thread_names: Vec<i64> = snapshot
-        .threads
-        .iter()
-        .map(|t| strings.id(&t.name))
-        .collect();
-    for site in &snapshot.sites {
-        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        profile.sample.push(Sample {
-            location_id: stack_locations[site.stack as usize].clone(),
-            value: vec![
-                signed(site.total_blocks),
-                signed(site.total_bytes),
-                signed(site.live_blocks),
-                signed(site.live_bytes),
-            ],
-            label: std::iter::once(Label {
-                key: thread_key,
-                str: thread_names[site.thread as usize],
-            })
-            .chain(site.label.as_deref().map(|label| Label {
-                key: label_key,
-                str: strings.id(label),
-            }))
-            .collect(),
-        });
-    }
-    profile.string_table = strings.table;
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    gz.write_all(&profile.encode_to_vec())?;
-    gz.finish()?;
-    Ok(())
+    add_samples(&mut profile, &mut strings, snapshot, |stack| {
+        stack_locations[stack as usize].clone()
+    });
+    write_gzipped(profile, strings, out)
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Read;
 
+    use prost::Message;
+
     use super::*;
+    use crate::pprof_proto::Profile;
 
     #[test]
     fn profile_decodes_with_exact_values_and_inlined_lines() {

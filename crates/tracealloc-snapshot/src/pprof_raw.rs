@@ -4,136 +4,13 @@
 //! `$PPROF_BINARY_PATH`), Parca and Pyroscope from their debuginfo stores by build ID. The sample
 //! types, labels, period and comments are those of [`crate::pprof::pprof`].
 
-use std::collections::HashMap;
 use std::io::Write;
 
-use prost::Message;
-
 use crate::Snapshot;
+use crate::pprof_proto::{
+    Function, Line, Location, Mapping, Strings, add_samples, profile_of, write_gzipped,
+};
 use crate::raw::NO_MODULE;
-
-#[derive(Clone, PartialEq, Message)]
-struct Profile {
-    #[prost(message, repeated, tag = "1")]
-    sample_type: Vec<ValueType>,
-    #[prost(message, repeated, tag = "2")]
-    sample: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    mapping: Vec<Mapping>,
-    #[prost(message, repeated, tag = "4")]
-    location: Vec<Location>,
-    #[prost(message, repeated, tag = "5")]
-    function: Vec<Function>,
-    #[prost(string, repeated, tag = "6")]
-    string_table: Vec<String>,
-    #[prost(int64, tag = "9")]
-    time_nanos: i64,
-    #[prost(message, optional, tag = "11")]
-    period_type: Option<ValueType>,
-    #[prost(int64, tag = "12")]
-    period: i64,
-    #[prost(int64, repeated, tag = "13")]
-    comment: Vec<i64>,
-    #[prost(int64, tag = "14")]
-    default_sample_type: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ValueType {
-    #[prost(int64, tag = "1")]
-    r#type: i64,
-    #[prost(int64, tag = "2")]
-    unit: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(uint64, repeated, tag = "1")]
-    location_id: Vec<u64>,
-    #[prost(int64, repeated, tag = "2")]
-    value: Vec<i64>,
-    #[prost(message, repeated, tag = "3")]
-    label: Vec<Label>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Label {
-    #[prost(int64, tag = "1")]
-    key: i64,
-    #[prost(int64, tag = "2")]
-    str: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Mapping {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(uint64, tag = "2")]
-    memory_start: u64,
-    #[prost(uint64, tag = "3")]
-    memory_limit: u64,
-    #[prost(uint64, tag = "4")]
-    file_offset: u64,
-    #[prost(int64, tag = "5")]
-    filename: i64,
-    #[prost(int64, tag = "6")]
-    build_id: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Location {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(uint64, tag = "2")]
-    mapping_id: u64,
-    #[prost(uint64, tag = "3")]
-    address: u64,
-    #[prost(message, repeated, tag = "4")]
-    line: Vec<Line>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Line {
-    #[prost(uint64, tag = "1")]
-    function_id: u64,
-    #[prost(int64, tag = "2")]
-    line: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Function {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(int64, tag = "2")]
-    name: i64,
-    #[prost(int64, tag = "3")]
-    system_name: i64,
-}
-
-/// pprof's string table: index 0 is the empty string.
-struct Strings {
-    table: Vec<String>,
-    index: HashMap<String, i64>,
-}
-
-impl Strings {
-    fn new() -> Strings {
-        Strings {
-            table: vec![String::new()],
-            index: HashMap::from([(String::new(), 0)]),
-        }
-    }
-
-    fn id(&mut self, s: &str) -> i64 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
-        }
-        let i = self.table.len() as i64;
-        self.table.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        i
-    }
-}
 
 /// Writes raw snapshot `snapshot` as a gzipped pprof profile with mappings (see the module's
 /// comment). A marker frame (`[truncated]`) is a location with a function name and no address.
@@ -142,38 +19,13 @@ pub(crate) fn pprof_raw(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Re
         return Err(std::io::Error::other("not a raw snapshot"));
     };
     let mut strings = Strings::new();
-    let mut profile = Profile {
-        sample_type: [
-            ("alloc_objects", "count"),
-            ("alloc_space", "bytes"),
-            ("inuse_objects", "count"),
-            ("inuse_space", "bytes"),
-        ]
-        .iter()
-        .map(|(t, u)| ValueType {
-            r#type: strings.id(t),
-            unit: strings.id(u),
-        })
-        .collect(),
-        period_type: Some(ValueType {
-            r#type: strings.id("space"),
-            unit: strings.id("bytes"),
-        }),
-        period: match snapshot.meta.capture.sampling_bytes {
-            0 => 1,
-            mean => i64::try_from(mean).unwrap_or(i64::MAX),
-        },
-        time_nanos: (snapshot.meta.time_unix_ms as i64).saturating_mul(1_000_000),
-        ..Profile::default()
-    };
-    profile.default_sample_type = strings.id("inuse_space");
     let comment = format!(
         "tracealloc {} raw snapshot of pid {}: {} (unsymbolized: addresses in mappings)",
         snapshot.meta.tracealloc_version,
         snapshot.meta.pid,
         snapshot.meta.command.join(" ")
     );
-    profile.comment.push(strings.id(&comment));
+    let mut profile = profile_of(snapshot, &mut strings, &comment);
     for (i, module) in snapshot.modules.iter().enumerate() {
         profile.mapping.push(Mapping {
             id: i as u64 + 1,
@@ -182,6 +34,7 @@ pub(crate) fn pprof_raw(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Re
             file_offset: module.file_offset,
             filename: strings.id(&module.path),
             build_id: strings.id(module.build_id.as_deref().unwrap_or_default()),
+            ..Mapping::default()
         });
     }
     // One location per frame of the table.
@@ -212,6 +65,7 @@ pub(crate) fn pprof_raw(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Re
                     id: function_id,
                     name,
                     system_name: name,
+                    filename: 0,
                 });
                 Location {
                     id,
@@ -219,57 +73,31 @@ pub(crate) fn pprof_raw(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Re
                     address: 0,
                     line: vec![Line {
                         function_id,
-                        line: 0,
+                        ..Line::default()
                     }],
                 }
             }
         };
         profile.location.push(location);
     }
-    let thread_key = strings.id("thread");
-    let label_key = strings.id("label");
-    let thread_names: Vec<i64> = snapshot
-        .threads
-        .iter()
-        .map(|t| strings.id(&t.name))
-        .collect();
-    for site in &snapshot.sites {
-        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        profile.sample.push(Sample {
-            location_id: snapshot.stacks[site.stack as usize]
-                .frames
-                .iter()
-                .map(|&f| u64::from(f) + 1)
-                .collect(),
-            value: vec![
-                signed(site.total_blocks),
-                signed(site.total_bytes),
-                signed(site.live_blocks),
-                signed(site.live_bytes),
-            ],
-            label: std::iter::once(Label {
-                key: thread_key,
-                str: thread_names[site.thread as usize],
-            })
-            .chain(site.label.as_deref().map(|label| Label {
-                key: label_key,
-                str: strings.id(label),
-            }))
-            .collect(),
-        });
-    }
-    profile.string_table = strings.table;
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    gz.write_all(&profile.encode_to_vec())?;
-    gz.finish()?;
-    Ok(())
+    add_samples(&mut profile, &mut strings, snapshot, |stack| {
+        snapshot.stacks[stack as usize]
+            .frames
+            .iter()
+            .map(|&f| u64::from(f) + 1)
+            .collect()
+    });
+    write_gzipped(profile, strings, out)
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Read;
 
+    use prost::Message;
+
     use super::*;
+    use crate::pprof_proto::Profile;
 
     /// The raw fixture's profile: a mapping per module with its build ID, each location an
     /// address inside its mapping, the values summing to the sites'.

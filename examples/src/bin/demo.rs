@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\nLive {} in {} blocks; peak {}; profiler's own memory {}.",
         tracealloc::model::human_bytes(stats.live_bytes),
-        stats.live_blocks,
+        tracealloc::model::human_count(stats.live_blocks),
         tracealloc::model::human_bytes(stats.peak_bytes),
         tracealloc::model::human_bytes(after.profiler().own_bytes),
     );
