@@ -3,7 +3,9 @@
 //! inuse_objects/count, inuse_space/bytes`; the default is `inuse_space`. A location holds one
 //! frame and the frames inlined into it (the last line is the outermost, as pprof wants). Stacks
 //! start at the program's own allocating frame, as Go's start at the code that called the
-//! allocator: the standard library's allocation internals are left out. Each
+//! allocator: the standard library's allocation internals are left out; and they end where every
+//! view ends them, without the C library's entry points and std's start-up. One mapping, the
+//! program's, says the locations are symbolized already. Each
 //! sample carries a `thread` label, and a `label` one when the blocks were allocated under a task
 //! label. Exact counts have period 1; a sampled profile's figures are the unbiased estimates and
 //! its period is the mean sampling interval in bytes, as Go's heap profiles set it.
@@ -17,7 +19,7 @@ use std::io::Write;
 
 use crate::Snapshot;
 use crate::pprof_proto::{
-    Function, Line, Location, Strings, add_samples, profile_of, write_gzipped,
+    Function, Line, Location, Mapping, Strings, add_samples, profile_of, write_gzipped,
 };
 
 /// `function` without its generic arguments, as pprof shows a function: `Vec<T>::push` reads
@@ -168,6 +170,24 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         snapshot.meta.command.join(" ")
     );
     let mut profile = profile_of(snapshot, &mut strings, &comment);
+    // One mapping, the program's, saying every location is symbolized already: without it,
+    // `go tool pprof` opens with "Main binary filename not available."
+    let program = snapshot
+        .modules
+        .first()
+        .map(|module| module.path.as_str())
+        .or(snapshot.meta.command.first().map(String::as_str))
+        .unwrap_or_default();
+    profile.mapping.push(Mapping {
+        id: 1,
+        memory_limit: u64::MAX,
+        filename: strings.id(program),
+        has_functions: true,
+        has_filenames: true,
+        has_line_numbers: true,
+        has_inline_frames: true,
+        ..Mapping::default()
+    });
 
     // Functions by (readable name, file): the instantiations of a generic function are one;
     // locations by the run of frame ids they hold.
@@ -179,17 +199,15 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         let mut run: Vec<u32> = Vec::new();
         // As Go's heap profiles start at the code that allocated (the runtime's allocation frames
         // left out), a stack starts at the first frame outside the standard library, so that
-        // `-top` ranks the program's own functions (a stack all inside std keeps its frames).
-        let frame = |f: u32| &snapshot.frames[f as usize];
-        let own: Vec<u32> = stack
-            .frames
-            .iter()
-            .copied()
-            .skip_while(|&f| frame(f).is_profiler())
-            .collect();
+        // `-top` ranks the program's own functions (a stack all inside std starts past its
+        // allocation internals).
+        // Its root is trimmed as every view trims it (the C library's entry points, std's
+        // start-up glue, the profiler's wrappers: `Snapshot::readable_frames`).
+        let mut own = snapshot.readable_frames(stack, false);
+        own.reverse();
         let user = own
             .iter()
-            .position(|&f| !frame(f).is_runtime())
+            .position(|&f| !snapshot.frames[f as usize].is_runtime())
             .unwrap_or(0);
         let frames = own[user..].iter();
         for &f in frames {
@@ -226,6 +244,7 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
                     .collect();
                 profile.location.push(Location {
                     id: next_id,
+                    mapping_id: 1,
                     line: lines,
                     ..Location::default()
                 });
@@ -294,8 +313,16 @@ mod tests {
                 sums.live_bytes
             )
         );
-        // A location holds a frame and those inlined into it: as many lines as frames in all.
+        // A location holds a frame and those inlined into it: as many lines as frames in all,
+        // from the program's allocating frame to the root below std's start-up.
         let frames_in_stacks: usize = snapshot.stacks.iter().map(|s| s.frames.len()).sum();
+        let kept = snapshot.readable_frames(&snapshot.stacks[0], false);
+        // (A stack all inside std keeps them all.)
+        let leaf_runtime = kept
+            .iter()
+            .rev()
+            .position(|&f| !snapshot.frames[f as usize].is_runtime())
+            .unwrap_or(0);
         let (first, _) = profile
             .sample
             .iter()
@@ -307,7 +334,8 @@ mod tests {
             .iter()
             .map(|&id| profile.location[id as usize - 1].line.len())
             .sum();
-        assert_eq!(lines_in_samples, snapshot.stacks[0].frames.len());
+        assert_eq!(lines_in_samples, kept.len() - leaf_runtime);
+        assert!(lines_in_samples < snapshot.stacks[0].frames.len());
         assert!(frames_in_stacks > 0);
         let leak = profile
             .function
@@ -321,16 +349,23 @@ mod tests {
             .map(|f| profile.string_table[f.name as usize].as_str())
             .collect();
         for name in [
-            "<&dyn core::ops::function::Fn + core::marker::Sync + \
-             core::panic::unwind_safe::RefUnwindSafe as core::ops::function::FnOnce>::call_once",
             "std::panic::catch_unwind",
-            "std::rt::lang_start::{{closure}}",
+            "std::rt::lang_start_internal::{{closure}}",
             "leak_diff::main::{{closure}}",
         ] {
             assert!(names.contains(name), "{name} in {names:#?}");
         }
+        // std's start-up glue under the program's `main` is left out, as in every view.
+        assert!(!names.iter().any(|n| n.contains("as core::ops::function::FnOnce>::call_once")));
         assert!(names.iter().all(|n| !n.starts_with("::")), "{names:#?}");
         assert!(profile.function.iter().all(|f| f.system_name == 0));
+        // One mapping, the program's, marked as symbolized, which every location is in.
+        let [mapping] = profile.mapping.as_slice() else {
+            panic!("{:#?}", profile.mapping)
+        };
+        assert!(mapping.has_functions && mapping.has_line_numbers && mapping.has_inline_frames);
+        assert!(!profile.string_table[mapping.filename as usize].is_empty());
+        assert!(profile.location.iter().all(|l| l.mapping_id == 1));
     }
 
     /// Generic arguments go, turbofish and all; qualified paths keep their self type and trait;
