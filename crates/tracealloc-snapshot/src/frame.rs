@@ -201,6 +201,46 @@ impl Snapshot {
     }
 }
 
+/// A function's name with closures spelled as the symbol table spells them (`{{closure}}`), also
+/// where the debug info numbers them (`{closure#0}`): the runtime's in-process symbolizer and the
+/// CLI's use it, so that one closure is one frame, whichever named it.
+///
+/// ```
+/// use tracealloc_snapshot::one_closure_spelling;
+///
+/// assert_eq!(
+///     one_closure_spelling("std::rt::lang_start_internal::{closure#0}".into()),
+///     "std::rt::lang_start_internal::{{closure}}"
+/// );
+/// assert_eq!(
+///     one_closure_spelling("a::{closure#12}::{closure#0}::b".into()),
+///     "a::{{closure}}::{{closure}}::b"
+/// );
+/// assert_eq!(one_closure_spelling("a::{{closure}}".into()), "a::{{closure}}");
+/// assert_eq!(one_closure_spelling("odd::{closure#x}".into()), "odd::{closure#x}");
+/// ```
+pub fn one_closure_spelling(name: String) -> String {
+    if !name.contains("{closure#") {
+        return name;
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name.as_str();
+    while let Some(at) = rest.find("{closure#") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "{closure#".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with('}') {
+            out.push_str("{{closure}}");
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str("{closure#");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

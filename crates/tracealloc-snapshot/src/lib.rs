@@ -64,6 +64,7 @@ pub use format::{
     FORMAT_NAME, FORMAT_VERSION, LoadError, LoadProblem, MAX_FILE_BYTES, SaveError,
     write_atomically,
 };
+pub use frame::one_closure_spelling;
 pub use group::{GroupBy, StandardErrors, Stat};
 pub use human::{
     blocks, file_stamp, human_bytes, human_bytes_signed, human_count, human_count_signed,

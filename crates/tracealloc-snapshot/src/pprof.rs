@@ -356,7 +356,11 @@ mod tests {
             assert!(names.contains(name), "{name} in {names:#?}");
         }
         // std's start-up glue under the program's `main` is left out, as in every view.
-        assert!(!names.iter().any(|n| n.contains("as core::ops::function::FnOnce>::call_once")));
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("as core::ops::function::FnOnce>::call_once"))
+        );
         assert!(names.iter().all(|n| !n.starts_with("::")), "{names:#?}");
         assert!(profile.function.iter().all(|f| f.system_name == 0));
         // One mapping, the program's, marked as symbolized, which every location is in.

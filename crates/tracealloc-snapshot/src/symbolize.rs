@@ -220,7 +220,7 @@ impl ModuleNames {
                         .function
                         .as_ref()
                         .and_then(|f| f.demangle().ok())
-                        .map(|name| one_closure_spelling(name.into_owned()));
+                        .map(|name| crate::one_closure_spelling(name.into_owned()));
                     let function = match function {
                         Some(name) => name,
                         None => self.symbol(probe).unwrap_or_else(|| "??".to_owned()),
@@ -250,35 +250,10 @@ impl ModuleNames {
             .flatten()
             .find_map(|loader| loader.find_symbol(probe))?;
         Some(match rustc_demangle::try_demangle(name) {
-            Ok(demangled) => one_closure_spelling(format!("{demangled:#}")),
+            Ok(demangled) => crate::one_closure_spelling(format!("{demangled:#}")),
             Err(_) => name.to_owned(),
         })
     }
-}
-
-/// Closures as the symbol table names them (`{{closure}}`), also where the debug info names them
-/// `{closure#0}`: one spelling per stack, so that the same closure is one frame (as the runtime
-/// spells them when it symbolizes in process).
-fn one_closure_spelling(name: String) -> String {
-    if !name.contains("{closure#") {
-        return name;
-    }
-    let mut out = String::with_capacity(name.len());
-    let mut rest = name.as_str();
-    while let Some(at) = rest.find("{closure#") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + "{closure#".len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && after[digits..].starts_with('}') {
-            out.push_str("{{closure}}");
-            rest = &after[digits + 1..];
-        } else {
-            out.push_str("{closure#");
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The name of an address nothing could name.
@@ -612,11 +587,11 @@ mod tests {
     #[test]
     fn closures_have_one_spelling() {
         assert_eq!(
-            one_closure_spelling("a::{closure#12}::{closure#0}::b".into()),
+            crate::one_closure_spelling("a::{closure#12}::{closure#0}::b".into()),
             "a::{{closure}}::{{closure}}::b"
         );
         assert_eq!(
-            one_closure_spelling("odd::{closure#x}".into()),
+            crate::one_closure_spelling("odd::{closure#x}".into()),
             "odd::{closure#x}"
         );
     }

@@ -60,7 +60,7 @@ fn resolve(addr: usize) -> Vec<Frame> {
     backtrace::resolve(addr as *mut std::ffi::c_void, |symbol| {
         let function = symbol
             .name()
-            .map(|name| one_closure_spelling(format!("{name:#}")))
+            .map(|name| tracealloc_snapshot::one_closure_spelling(format!("{name:#}")))
             .unwrap_or_else(|| "??".to_owned());
         let mut frame = Frame::new(function);
         if let Some(file) = symbol.filename() {
@@ -74,53 +74,4 @@ fn resolve(addr: usize) -> Vec<Frame> {
         None => frames.push(Frame::new("??")),
     }
     frames
-}
-
-/// Closures as the symbol table names them (`{{closure}}`), also where the debug info names them
-/// `{closure#0}`: one spelling per stack, so that the same closure is one frame.
-fn one_closure_spelling(name: String) -> String {
-    if !name.contains("{closure#") {
-        return name;
-    }
-    let mut out = String::with_capacity(name.len());
-    let mut rest = name.as_str();
-    while let Some(at) = rest.find("{closure#") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + "{closure#".len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && after[digits..].starts_with('}') {
-            out.push_str("{{closure}}");
-            rest = &after[digits + 1..];
-        } else {
-            out.push_str("{closure#");
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_closure_spelling;
-
-    #[test]
-    fn closures_have_one_spelling() {
-        assert_eq!(
-            one_closure_spelling("std::rt::lang_start_internal::{closure#0}".into()),
-            "std::rt::lang_start_internal::{{closure}}"
-        );
-        assert_eq!(
-            one_closure_spelling("a::{closure#12}::{closure#0}::b".into()),
-            "a::{{closure}}::{{closure}}::b"
-        );
-        assert_eq!(
-            one_closure_spelling("a::{{closure}}".into()),
-            "a::{{closure}}"
-        );
-        assert_eq!(
-            one_closure_spelling("odd::{closure#x}".into()),
-            "odd::{closure#x}"
-        );
-    }
 }
