@@ -846,8 +846,9 @@ fn truncated_share(c: &tracealloc_snapshot::CaptureCounts, depth: u32) -> String
     format!(" ({share:.1}% at the depth limit of {depth}{hint})")
 }
 
-/// The metadata and totals of a snapshot.
-pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+/// What `info` says of a snapshot, as (key, text) rows: what the report's "About this snapshot"
+/// says too.
+pub(crate) fn info_rows(snapshot: &Snapshot) -> Vec<(String, String)> {
     let m = &snapshot.meta;
     let t = &snapshot.totals;
     let p = &snapshot.profiler;
@@ -984,62 +985,76 @@ pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
             ),
         ),
     ];
-    for (k, v) in rows {
-        writeln!(out, "{k:>24}: {v}")?;
-    }
-    writeln!(
-        out,
-        "{:>24}: {}",
-        "reallocs charged to",
+    let mut rows: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    rows.push((
+        "reallocs charged to".to_owned(),
         match m.capture.reallocs_charged_to {
             ReallocCharge::Resizer => {
                 "the stack that resized the block (its growth is charged where it grew)"
             }
             _ => "the block's first site, as dhat-rs does (TRACEALLOC_REALLOC=origin)",
         }
-    )?;
+        .to_owned(),
+    ));
     if m.capture.sampling_bytes > 0 {
-        writeln!(out, "{:>24}: {}", "sampling", sampling_meaning(&m.capture))?;
+        rows.push(("sampling".to_owned(), sampling_meaning(&m.capture)));
     }
     if p.other_stacks_allocations > 0 {
-        writeln!(
-            out,
-            "{:>24}: {} allocations at stacks past the cap of {} distinct stacks (raise it with TRACEALLOC_MAX_STACKS)",
-            "[other stacks]",
-            human_count(p.other_stacks_allocations),
-            human_count(p.max_stacks)
-        )?;
+        rows.push((
+            "[other stacks]".to_owned(),
+            format!(
+                "{} allocations at stacks past the cap of {} distinct stacks (raise it with \
+                 TRACEALLOC_MAX_STACKS)",
+                human_count(p.other_stacks_allocations),
+                human_count(p.max_stacks)
+            ),
+        ));
     }
     if p.allocations_without_state > 0 || p.threads_without_state > 0 {
-        writeln!(
-            out,
-            "{:>24}: {} allocations counted but charged to no stack ({} threads ran out of memory for \
-             their profiler state; the rest came from exiting threads)",
-            "without a thread state",
-            human_count(p.allocations_without_state),
-            human_count(p.threads_without_state)
-        )?;
+        rows.push((
+            "without a thread state".to_owned(),
+            format!(
+                "{} allocations counted but charged to no stack ({} threads ran out of memory \
+                 for their profiler state; the rest came from exiting threads)",
+                human_count(p.allocations_without_state),
+                human_count(p.threads_without_state)
+            ),
+        ));
     }
     if p.unreadable_records > 0 {
-        writeln!(
-            out,
-            "{:>24}: {} (their threads stayed mid-update; their figures are left out)",
-            "unreadable records",
-            human_count(p.unreadable_records)
-        )?;
+        rows.push((
+            "unreadable records".to_owned(),
+            format!(
+                "{} (their threads stayed mid-update; their figures are left out)",
+                human_count(p.unreadable_records)
+            ),
+        ));
     }
     if let Some(a) = &m.allocator {
-        writeln!(
-            out,
-            "{:>24}: allocated {}, active {}, resident {}, mapped {}, retained {}, metadata {}",
-            a.name,
-            human_bytes(a.allocated),
-            human_bytes(a.active),
-            human_bytes(a.resident),
-            human_bytes(a.mapped),
-            human_bytes(a.retained),
-            human_bytes(a.metadata)
-        )?;
+        rows.push((
+            a.name.clone(),
+            format!(
+                "allocated {}, active {}, resident {}, mapped {}, retained {}, metadata {}",
+                human_bytes(a.allocated),
+                human_bytes(a.active),
+                human_bytes(a.resident),
+                human_bytes(a.mapped),
+                human_bytes(a.retained),
+                human_bytes(a.metadata)
+            ),
+        ));
+    }
+    rows
+}
+
+/// What a snapshot is: its command, time, capture settings, totals, stacks and the profiler's own
+/// cost, one `key: value` line each.
+pub fn info(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+    for (k, v) in info_rows(snapshot) {
+        writeln!(out, "{k:>24}: {v}")?;
     }
     Ok(())
 }

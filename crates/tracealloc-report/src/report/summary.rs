@@ -331,112 +331,24 @@ fn leaked(
     html.push('\n');
 }
 
-/// What the snapshot is: how it was taken, how complete its stacks are, what the profiler cost.
+/// What the snapshot is: how it was taken, how complete its stacks are, what the profiler cost
+/// (what `tracealloc info` says), and what it is compared with.
 fn about(html: &mut String, snapshot: &Snapshot, older: Option<&Snapshot>) {
-    let m = &snapshot.meta;
-    let p = &snapshot.profiler;
-    let c = &p.captures;
-    let mut rows: Vec<(&str, String)> = vec![
-        ("command", m.command.join(" ")),
-        ("taken", taken(snapshot)),
-        ("pid", m.pid.to_string()),
-    ];
+    let mut rows = crate::tables::info_rows(snapshot);
+    if let Some(time) = rows.iter_mut().find(|(k, _)| k == "time") {
+        *time = ("taken".to_owned(), taken(snapshot));
+    }
     if let Some(older) = older {
-        rows.push((
-            "compared with",
-            format!(
-                "{}, taken {} ({}), pid {}",
-                older.meta.command.join(" "),
-                human_date(older.meta.time_unix_ms),
-                apart(snapshot, older),
-                older.meta.pid
-            ),
-        ));
+        let after_pid = rows.iter().position(|(k, _)| k == "pid").map_or(0, |i| i + 1);
+        let compared = format!(
+            "{}, taken {} ({}), pid {}",
+            older.meta.command.join(" "),
+            human_date(older.meta.time_unix_ms),
+            apart(snapshot, older),
+            older.meta.pid
+        );
+        rows.insert(after_pid, ("compared with".to_owned(), compared));
     }
-    let sampling = match m.capture.sampling_bytes {
-        0 => "every block tracked".to_owned(),
-        mean => format!(
-            "sampled every {} on average: the lines' figures are estimates, the totals exact",
-            human_bytes(mean)
-        ),
-    };
-    rows.extend([
-        (
-            "capture",
-            format!(
-                "{}, depth {}{}; {sampling}{}",
-                m.capture.method,
-                m.capture.max_depth,
-                if m.capture.frame_pointers {
-                    ""
-                } else {
-                    " (no frame pointers)"
-                },
-                if m.capture.lifetimes {
-                    "; with lifetimes"
-                } else {
-                    ""
-                }
-            ),
-        ),
-        (
-            "allocations' stacks",
-            format!(
-                "{} complete, {} truncated at the depth limit, {} broken",
-                human_count(c.complete),
-                human_count(c.truncated),
-                human_count(c.broken)
-            ),
-        ),
-        (
-            "sites, stacks, frames",
-            format!(
-                "{}, {}, {}",
-                human_count(snapshot.sites.len() as u64),
-                human_count(snapshot.stacks.len() as u64),
-                human_count(snapshot.frames.len() as u64)
-            ),
-        ),
-        (
-            "process",
-            format!(
-                "resident {}, {}",
-                human_bytes(m.rss_bytes),
-                plural(m.thread_count, "thread")
-            ),
-        ),
-        (
-            "profiler's own memory",
-            if p.tables_bytes > 0 {
-                format!(
-                    "{} ({} of tables, {} of symbol cache and other heap)",
-                    human_bytes(p.own_bytes),
-                    human_bytes(p.tables_bytes),
-                    human_bytes(p.own_bytes.saturating_sub(p.tables_bytes))
-                )
-            } else {
-                human_bytes(p.own_bytes)
-            },
-        ),
-    ]);
-    if p.other_stacks_allocations > 0 {
-        rows.push((
-            "[other stacks]",
-            format!(
-                "{} allocations at stacks past the cap of {} distinct stacks \
-                 (TRACEALLOC_MAX_STACKS raises it)",
-                human_count(p.other_stacks_allocations),
-                human_count(p.max_stacks)
-            ),
-        ));
-    }
-    rows.push((
-        "tracealloc",
-        format!(
-            "{} (file format {})",
-            m.tracealloc_version, snapshot.version
-        ),
-    ));
     html.push_str(
         r#"<details class="about"><summary>About this snapshot</summary><table class="facts"><tbody>"#,
     );
