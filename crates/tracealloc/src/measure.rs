@@ -626,7 +626,7 @@ impl<F: std::future::Future> std::future::Future for MeasuredFuture<F> {
         let inner = unsafe { std::pin::Pin::new_unchecked(&mut this.inner) };
         let live_before: u64 = process::sites_of(&this.records)
             .iter()
-            .map(|s| s.live_bytes)
+            .map(|s| s.counts.live_bytes)
             .sum();
         let (poll, m) = measure_with(|| inner.poll(cx));
         let so_far = &mut this.so_far;

@@ -4,8 +4,9 @@
 //! measure (or one nested in it) ran. Allocations and their bytes count exactly in every mode;
 //! live bytes and the peak follow the site figures (estimates in sampled mode).
 
+use crate::state::counters::SiteDelta;
 use crate::state::measures::Measures;
-use crate::state::record::{OwnerId, SiteDelta, SiteRecord};
+use crate::state::record::{OwnerId, SiteRecord};
 
 /// Counts one operation for every running measure: `allocated` bytes for an alloc or realloc,
 /// `freed` bytes for a free; `record` is the block's record (none for a block left out by

@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use crate::accounting::registry::{Registry, Site};
 use crate::capture::Captured;
-use crate::state::record::SiteDelta;
-use crate::state::record::{Counts, SiteRecord};
+use crate::state::counters::{Counts, SiteDelta};
+use crate::state::record::SiteRecord;
 use crate::state::thread::ThreadState;
 
 #[derive(Debug, Clone)]
@@ -75,10 +75,20 @@ fn op_with_untracked() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A live block as the reference keeps it.
+#[derive(Debug, Clone, Copy)]
+struct RefBlock {
+    site: usize,
+    /// The allocating thread.
+    owner: usize,
+    size: u64,
+    address: usize,
+}
+
 /// The reference: every live block in one map under one lock, counters recomputed by hand.
 #[derive(Default)]
 struct Reference {
-    blocks: Mutex<Vec<(usize, usize, u64, usize)>>, // (site, allocating thread, size, address)
+    blocks: Mutex<Vec<RefBlock>>,
     /// Each thread's latest allocation while it is live.
     last_block: HashMap<usize, usize>,
     next_address: usize,
@@ -93,7 +103,7 @@ impl Reference {
         if self.live.0 >= self.peak.0 {
             self.peak = self.live;
             for c in self.sites.values_mut() {
-                (c.peak_bytes, c.peak_blocks) = (c.live_bytes, c.live_blocks);
+                *c = c.live_at_peak();
             }
         }
     }
@@ -153,7 +163,12 @@ fn run(
                     registry.record_alloc(states[thread], &stack_of(site), size, address)
                 };
                 records.push(record);
-                blocks.push((site, thread, size as u64, address));
+                blocks.push(RefBlock {
+                    site,
+                    owner: thread,
+                    size: size as u64,
+                    address,
+                });
                 reference.last_block.insert(thread, address);
                 let c = reference.sites.entry((site, thread)).or_default();
                 c.live_bytes += size as u64;
@@ -171,7 +186,12 @@ fn run(
                 size,
             } if !blocks.is_empty() => {
                 let i = block % blocks.len();
-                let (site, owner, old, from) = blocks[i];
+                let RefBlock {
+                    site,
+                    owner,
+                    size: old,
+                    address: from,
+                } = blocks[i];
                 // Half the reallocs stay in place.
                 let to = if size % 2 == 0 {
                     from
@@ -190,8 +210,8 @@ fn run(
                         (from, to),
                     )
                 };
-                blocks[i].2 = size as u64;
-                blocks[i].3 = to;
+                blocks[i].size = size as u64;
+                blocks[i].address = to;
                 if reference.last_block.get(&thread) == Some(&from) {
                     reference.last_block.insert(thread, to);
                 }
@@ -210,7 +230,12 @@ fn run(
             }
             Op::Free { thread, block } if !blocks.is_empty() => {
                 let i = block % blocks.len();
-                let (site, owner, size, address) = blocks.swap_remove(i);
+                let RefBlock {
+                    site,
+                    owner,
+                    size,
+                    address,
+                } = blocks.swap_remove(i);
                 let record = records.swap_remove(i);
                 let thread = thread % threads;
                 // SAFETY: as above.
@@ -318,15 +343,15 @@ fn compare(registry: &Registry, states: &[&ThreadState], reference: &Reference, 
             .iter()
             .map(|(&k, &c)| {
                 let peak = if exact_peak {
-                    (c.peak_bytes, c.peak_blocks)
+                    (c.at_peak_bytes, c.at_peak_blocks)
                 } else {
                     (0, 0)
                 };
                 (
                     k,
                     Counts {
-                        peak_bytes: peak.0,
-                        peak_blocks: peak.1,
+                        at_peak_bytes: peak.0,
+                        at_peak_blocks: peak.1,
                         ..c
                     },
                 )
@@ -433,6 +458,15 @@ fn equal_peaks_keep_the_latest_block_count() {
 
 /// Real threads, concurrently: each allocates, reallocs and frees with its own state, then the
 /// main thread frees half of every thread's survivors (remote frees). Quiescent figures are exact.
+/// A worker's live block in [`concurrent_threads_match_the_reference_when_quiescent`].
+#[derive(Clone, Copy)]
+struct LiveBlock {
+    record: &'static SiteRecord,
+    site: usize,
+    size: usize,
+    address: usize,
+}
+
 #[test]
 fn concurrent_threads_match_the_reference_when_quiescent() {
     let registry: &'static Registry = Box::leak(Box::new(Registry::new(64 * 1024)));
@@ -440,7 +474,7 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
         .map(|t| {
             std::thread::spawn(move || {
                 let state = registry.register_thread().unwrap();
-                let mut live: Vec<(&SiteRecord, usize, usize, usize)> = Vec::new();
+                let mut live: Vec<LiveBlock> = Vec::new();
                 let mut sites: HashMap<usize, Counts> = HashMap::new();
                 let mut seed = t as u64 + 1;
                 let (mut next_address, mut last_block) = (0usize, 0usize);
@@ -457,8 +491,8 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
                             0 | 1 => {
                                 next_address += 16;
                                 last_block = next_address;
-                                live.push((
-                                    registry.record_alloc(
+                                live.push(LiveBlock {
+                                    record: registry.record_alloc(
                                         state,
                                         &stack_of(site),
                                         size,
@@ -466,8 +500,8 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
                                     ),
                                     site,
                                     size,
-                                    next_address,
-                                ));
+                                    address: next_address,
+                                });
                                 let c = sites.entry(site).or_default();
                                 c.live_bytes += size as u64;
                                 c.live_blocks += 1;
@@ -476,9 +510,15 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
                             }
                             2 if !live.is_empty() => {
                                 let i = r % live.len();
-                                let (record, site, old, at) = live[i];
-                                registry.record_realloc(state, record, old, size, (at, at));
-                                live[i].2 = size;
+                                let LiveBlock {
+                                    record,
+                                    site,
+                                    size: old,
+                                    address,
+                                } = live[i];
+                                let addresses = (address, address);
+                                registry.record_realloc(state, record, old, size, addresses);
+                                live[i].size = size;
                                 let c = sites.get_mut(&site).unwrap();
                                 c.live_bytes = c.live_bytes + size as u64 - old as u64;
                                 c.total_bytes += size as u64;
@@ -486,12 +526,17 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
                                 c.reallocs += 1;
                             }
                             _ if !live.is_empty() => {
-                                let (record, site, size, at) = live.swap_remove(r % live.len());
-                                registry.record_dealloc(state, record, size, at);
+                                let LiveBlock {
+                                    record,
+                                    site,
+                                    size,
+                                    address,
+                                } = live.swap_remove(r % live.len());
+                                registry.record_dealloc(state, record, size, address);
                                 let c = sites.get_mut(&site).unwrap();
                                 c.live_bytes -= size as u64;
                                 c.live_blocks -= 1;
-                                if at == last_block {
+                                if address == last_block {
                                     c.temporary_blocks += 1;
                                     last_block = 0;
                                 }
@@ -512,9 +557,15 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
             expected.insert((site, t), c);
         }
         let keep = live.len() / 2;
-        for (record, site, size, at) in live.drain(keep..) {
+        for block in live.drain(keep..) {
+            let LiveBlock {
+                record,
+                site,
+                size,
+                address,
+            } = block;
             // SAFETY: the main thread uses only its own state.
-            unsafe { registry.record_dealloc(main_state, record, size, at) };
+            unsafe { registry.record_dealloc(main_state, record, size, address) };
             let c = expected.get_mut(&(site, t)).unwrap();
             c.live_bytes -= size as u64;
             c.live_blocks -= 1;
@@ -530,8 +581,8 @@ fn concurrent_threads_match_the_reference_when_quiescent() {
                 .plus(record.read_remote(0));
             // Figures at the peak are not exact with threads allocating at once.
             let counts = Counts {
-                peak_bytes: 0,
-                peak_blocks: 0,
+                at_peak_bytes: 0,
+                at_peak_blocks: 0,
                 ..counts
             };
             found.insert((site, state.index as usize), counts);

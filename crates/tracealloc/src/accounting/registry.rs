@@ -20,7 +20,7 @@ use crate::accounting::measure;
 use crate::accounting::peak::PeakMark;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
-use crate::state::record::SiteDelta;
+use crate::state::counters::SiteDelta;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::ThreadState;
 
@@ -287,7 +287,7 @@ impl Registry {
         let mut delta = SiteDelta::exact(change, 0, Some(new));
         delta.reallocs = 1;
         if addresses.0 != addresses.1 {
-            delta.realloc_copied_bytes = old.min(new) as u64;
+            delta.realloc_copied_bytes = old.min(new) as i64;
         }
         // SAFETY: forwarded contract.
         unsafe {
@@ -407,9 +407,9 @@ impl Registry {
         self.flushed_blocks.fetch_add(blocks, Ordering::Relaxed);
         let change = SiteDelta::exact(delta, blocks, (!freed).then_some(new));
         self.orphan_total_bytes
-            .fetch_add(change.total_bytes, Ordering::Relaxed);
+            .fetch_add(change.total_bytes as u64, Ordering::Relaxed);
         self.orphan_total_blocks
-            .fetch_add(change.total_blocks, Ordering::Relaxed);
+            .fetch_add(change.total_blocks as u64, Ordering::Relaxed);
         let peak_gen = self.peak_mark.generation();
         record.remote_add(&change, peak_gen, false, &self.mapped_bytes);
         if let Some(counts) = record.lifetimes().filter(|_| freed) {

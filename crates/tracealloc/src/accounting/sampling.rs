@@ -37,7 +37,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::state::record::SiteDelta;
+use crate::state::counters::{Counts, SiteDelta};
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::SamplerState;
 
@@ -219,9 +219,10 @@ impl SiteDelta {
     /// What a sampled new block of `size` bytes adds to its site.
     pub(crate) fn sampled_alloc(size: usize, mean: u64) -> SiteDelta {
         let (bytes, blocks) = contribution(size, mean);
+        let (bytes, blocks) = (bytes as i64, blocks as i64);
         SiteDelta {
-            live_bytes: bytes as i64,
-            live_blocks: blocks as i64,
+            live_bytes: bytes,
+            live_blocks: blocks,
             total_bytes: bytes,
             total_blocks: blocks,
             ..SiteDelta::default()
@@ -242,12 +243,26 @@ impl SiteDelta {
 /// In sampled mode, a site record counts blocks in units of `1 / BLOCK_UNIT` block: a sampled
 /// block stands for `1 / p` blocks, a fraction. (Rounded to whole blocks, a weight of 1.58 counted
 /// 2, and a site of 64 KiB strings sampled every 64 KiB read 27% too many blocks.) The snapshot and
-/// measures divide them back ([`blocks_of`]).
+/// measures divide them back ([`whole_blocks`]).
 pub(crate) const BLOCK_UNIT: u64 = 1 << 16;
 
 /// Whole blocks of a sampled record's count in [`BLOCK_UNIT`]s, rounded to the nearest.
 pub(crate) fn blocks_of(units: u64) -> u64 {
     units.saturating_add(BLOCK_UNIT / 2) / BLOCK_UNIT
+}
+
+/// [`blocks_of`] of a live count, which may read below zero (wrapping) while the program runs.
+pub(crate) fn blocks_of_wrapping(units: u64) -> u64 {
+    if (units as i64) < 0 {
+        blocks_of(units.wrapping_neg()).wrapping_neg()
+    } else {
+        blocks_of(units)
+    }
+}
+
+/// A sampled record's figures (or a sum of them) in whole blocks.
+pub(crate) fn whole_blocks(counts: Counts) -> Counts {
+    counts.map_blocks(blocks_of_wrapping)
 }
 
 /// A sampled block's contribution to its site: (estimated bytes, estimated blocks in

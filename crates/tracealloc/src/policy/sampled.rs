@@ -44,7 +44,8 @@ use crate::block::tagged::Tagged;
 use crate::guard::ReentrancyGuard;
 use crate::policy::{Policy, entry_hooks};
 use crate::process::{REGISTRY, capture_here, current_thread, existing_thread};
-use crate::state::record::{SiteDelta, SiteRecord};
+use crate::state::counters::SiteDelta;
+use crate::state::record::SiteRecord;
 use crate::state::thread::{SamplerState, ThreadState, allowance_left};
 
 /// One block per `mean` bytes allocated, on average, with its stack.

@@ -18,12 +18,12 @@ pub(crate) mod fork;
 pub(crate) mod listen;
 
 use crate::accounting::registry::Registry;
-use crate::accounting::sampling::blocks_of;
+use crate::accounting::sampling::whole_blocks;
 use crate::capture::{CaptureMode, Captured, decide_mode};
 use crate::config::Request;
 use crate::guard::ReentrancyGuard;
-use crate::snapshot::blocks_of_wrapping;
 use crate::state::budget::STACK_BUDGET;
+use crate::state::counters::Counts;
 use crate::state::measures::MeasureLevel;
 use crate::state::record::SiteRecord;
 use crate::state::record::{Label, MeasuredSite, non_negative};
@@ -196,21 +196,21 @@ pub(crate) fn sites_of(records: &[&'static SiteRecord]) -> Vec<MeasuredSite> {
             .map(|record| {
                 let own = record.read_local(0);
                 let live = own.plus(record.read_remote(0));
-                // Sampled mode's records count blocks in fractions (`accounting::sampling`).
-                let (allocations, live_blocks) = if sampled {
-                    (
-                        blocks_of(own.total_blocks),
-                        blocks_of_wrapping(live.live_blocks),
-                    )
-                } else {
-                    (own.total_blocks, live.live_blocks)
+                let counts = Counts {
+                    live_bytes: non_negative(live.live_bytes),
+                    live_blocks: non_negative(live.live_blocks),
+                    total_bytes: own.total_bytes,
+                    total_blocks: own.total_blocks,
+                    ..Counts::default()
                 };
+                // Sampled mode's records count blocks in fractions (`accounting::sampling`).
                 MeasuredSite {
                     frames: record.frames().collect(),
-                    allocations,
-                    bytes: own.total_bytes,
-                    live_blocks: non_negative(live_blocks),
-                    live_bytes: non_negative(live.live_bytes),
+                    counts: if sampled {
+                        whole_blocks(counts)
+                    } else {
+                        counts
+                    },
                 }
             })
             .collect()
@@ -265,7 +265,7 @@ pub(crate) fn measure_end() -> Option<MeasureEnd> {
         let records: Vec<&'static SiteRecord> = thread.records_since(level.first_record).collect();
         // The owner reads its own records: no update of them can be under way.
         let mut sites = sites_of(&records);
-        sites.retain(|site| site.allocations != 0 || site.live_blocks != 0);
+        sites.retain(|site| site.counts.total_blocks != 0 || site.counts.live_blocks != 0);
         Some(MeasureEnd {
             level,
             sites,

@@ -15,15 +15,14 @@ use tracealloc_snapshot::{
     ThreadInfo, TimePoint,
 };
 
-use crate::accounting::sampling::blocks_of;
+use crate::accounting::sampling::whole_blocks;
 use crate::accounting::stamp::{NS_PER_STAMP, stamp};
 use crate::accounting::timeline::{CAPACITY, Point};
 
 use crate::accounting::registry::Registry;
 use crate::capture::{CaptureEnd, CaptureMode, depth_limit};
-use crate::state::record::{
-    Counts, LifetimeCounts, Lifetimes, MeasuredSite, SiteRecord, non_negative,
-};
+use crate::state::counters::Counts;
+use crate::state::record::{LifetimeCounts, Lifetimes, MeasuredSite, SiteRecord, non_negative};
 use crate::state::stack_tree::StoredStack;
 use crate::state::thread::{ThreadState, name_family};
 use forest::Forest;
@@ -42,15 +41,6 @@ struct Copied {
 
 /// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
 /// owner-side figures could only be read torn: they are left out and `unreadable` counts it.
-/// [`blocks_of`] of a live count, which may read below zero (wrapping) while the program runs.
-pub(crate) fn blocks_of_wrapping(units: u64) -> u64 {
-    if (units as i64) < 0 {
-        blocks_of(units.wrapping_neg()).wrapping_neg()
-    } else {
-        blocks_of(units)
-    }
-}
-
 fn copy_record(
     thread: Option<&ThreadState>,
     record: &SiteRecord,
@@ -187,10 +177,7 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
     // orphan record counts whole ones.
     if crate::config::get().is_some_and(|config| config.policy.sampling_mean() > 0) {
         for c in copied.iter_mut().filter(|c| c.thread != orphan_thread) {
-            let counts = &mut c.counts;
-            counts.live_blocks = blocks_of_wrapping(counts.live_blocks);
-            counts.total_blocks = blocks_of(counts.total_blocks);
-            counts.peak_blocks = blocks_of_wrapping(counts.peak_blocks);
+            c.counts = whole_blocks(c.counts);
         }
     }
 
@@ -339,15 +326,7 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
             snapshot.sites.len() - 1
         });
         let site = &mut snapshot.sites[slot];
-        site.live_bytes += non_negative(c.counts.live_bytes);
-        site.live_blocks += non_negative(c.counts.live_blocks);
-        site.total_bytes += c.counts.total_bytes;
-        site.total_blocks += c.counts.total_blocks;
-        site.peak_bytes += non_negative(c.counts.peak_bytes);
-        site.peak_blocks += non_negative(c.counts.peak_blocks);
-        site.temporary_blocks += c.counts.temporary_blocks;
-        site.reallocs += c.counts.reallocs;
-        site.realloc_copied_bytes += c.counts.realloc_copied_bytes;
+        add_counts(site, &c.counts);
         if let (Some(lifetimes), Some((now, ns_per_stamp))) = (c.lifetimes, stamp_rate) {
             let live_blocks = non_negative(c.counts.live_blocks);
             // Wrapping: the sums of stamps overflow; their difference is the lifetimes' sum.
@@ -397,9 +376,23 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
     snapshot
 }
 
-/// A model of the calling thread's `sites` (return addresses innermost first, then allocations,
-/// bytes, live blocks and live bytes), symbolized as a snapshot's are: for the report of a
-/// measure. Call under the reentrancy guard.
+/// Adds `counts` (a record's, or what a measure reports of it) to the model's `site`: the one place
+/// that names each counter as the snapshot format does. Live figures read below zero while the
+/// program runs (a free on another thread counted before its allocation) add nothing.
+fn add_counts(site: &mut Site, counts: &Counts) {
+    site.live_bytes += non_negative(counts.live_bytes);
+    site.live_blocks += non_negative(counts.live_blocks);
+    site.total_bytes += counts.total_bytes;
+    site.total_blocks += counts.total_blocks;
+    site.peak_bytes += non_negative(counts.at_peak_bytes);
+    site.peak_blocks += non_negative(counts.at_peak_blocks);
+    site.temporary_blocks += counts.temporary_blocks;
+    site.reallocs += counts.reallocs;
+    site.realloc_copied_bytes += counts.realloc_copied_bytes;
+}
+
+/// A model of the calling thread's `sites` (their stacks and what a measure reports of them),
+/// symbolized as a snapshot's are: for the report of a measure. Call under the reentrancy guard.
 pub(crate) fn model_of_sites(sites: &[MeasuredSite]) -> Snapshot {
     let resolved = crate::snapshot::symbolize::resolve_all(
         sites.iter().flat_map(|s| s.frames.iter().copied()),
@@ -417,10 +410,7 @@ pub(crate) fn model_of_sites(sites: &[MeasuredSite]) -> Snapshot {
             .collect();
         let ids = frames.iter().map(|f| builder.frame(f)).collect();
         let mut site = Site::new(builder.stack(ids), 0);
-        site.total_blocks = measured.allocations;
-        site.total_bytes = measured.bytes;
-        site.live_blocks = measured.live_blocks;
-        site.live_bytes = measured.live_bytes;
+        add_counts(&mut site, &measured.counts);
         snapshot.sites.push(site);
     }
     snapshot.frames = builder.frames;

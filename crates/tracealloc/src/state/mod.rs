@@ -3,6 +3,7 @@
 //! ```text
 //!  carve       the profiler's own mappings, never freed
 //!  seqlock     one writer (the owner thread), readers that never block it
+//!  counters    a site's counters, as atomics, as read and as a change
 //!  record      a (stack, thread) pair's counters
 //!  stack_tree  a thread's stored stacks, sharing their outer frames
 //!  table       a thread's records by stack identity: its open-addressing hash table
@@ -13,6 +14,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod carve;
+pub(crate) mod counters;
 pub(crate) mod measures;
 pub(crate) mod record;
 pub(crate) mod seqlock;

@@ -2,13 +2,14 @@
 //!
 //! A record is written by its owner thread with plain (non-read-modify-write) stores inside the
 //! owner's sequence lock, so the hot path takes no `lock`-prefixed instruction. Another thread that
-//! frees or reallocates one of the record's blocks adds to the record's remote half instead
-//! ([`RemoteCounts`]), with atomic read-modify-writes; readers add the two halves.
+//! frees or reallocates one of the record's blocks adds to the record's remote half instead (a
+//! second [`RecordHalf`]), with atomic read-modify-writes; readers add the two halves.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::capture::StackHash;
 use crate::state::carve::carve;
+use crate::state::counters::{Counters, Counts, SiteDelta};
 use crate::state::stack_tree::{FrameNode, StoredStack, TRAILER_ALIGN};
 
 /// A task label (`tracealloc::labeled`): a `&'static str`, kept as its address and length so that
@@ -118,51 +119,6 @@ impl OwnerId {
     }
 }
 
-/// The change an operation makes to a site record: the block's own figures, or, for a sampled
-/// block, the estimates it stands for.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SiteDelta {
-    pub(crate) live_bytes: i64,
-    pub(crate) live_blocks: i64,
-    pub(crate) total_bytes: u64,
-    pub(crate) total_blocks: u64,
-    /// Blocks freed by their allocating thread before its next allocation (exact mode only).
-    pub(crate) temporary_blocks: u64,
-    /// Reallocs of the site's blocks, and the bytes they copied when the block moved.
-    pub(crate) reallocs: u64,
-    pub(crate) realloc_copied_bytes: u64,
-}
-
-impl SiteDelta {
-    /// A change of `live_bytes` and `live_blocks`; with `allocated`, one more block of that size in
-    /// the totals.
-    #[inline(always)]
-    pub(crate) fn exact(live_bytes: i64, live_blocks: i64, allocated: Option<usize>) -> SiteDelta {
-        SiteDelta {
-            live_bytes,
-            live_blocks,
-            total_bytes: allocated.map_or(0, |n| n as u64),
-            total_blocks: u64::from(allocated.is_some()),
-            ..SiteDelta::default()
-        }
-    }
-}
-
-/// Counters of a record as a reader sees them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) live_bytes: u64,
-    pub(crate) live_blocks: u64,
-    pub(crate) total_bytes: u64,
-    pub(crate) total_blocks: u64,
-    /// Live at the peak: when the process's live bytes last reached their maximum.
-    pub(crate) peak_bytes: u64,
-    pub(crate) peak_blocks: u64,
-    pub(crate) temporary_blocks: u64,
-    pub(crate) reallocs: u64,
-    pub(crate) realloc_copied_bytes: u64,
-}
-
 /// The counters of one (stack, thread) pair. All-zero bytes are a valid empty record, so records
 /// live in zeroed mappings.
 ///
@@ -177,22 +133,12 @@ pub(crate) struct SiteRecord {
     pub(crate) hash: u64,
     pub(crate) check: u64,
     pub(crate) owner: OwnerId,
-    // Written only by the owner, inside its sequence lock.
-    live_bytes: AtomicU64,
-    live_blocks: AtomicU64,
-    total_bytes: AtomicU64,
-    total_blocks: AtomicU64,
-    /// The peak generation at the owner's last change, and the owner's live figures as they were
-    /// at that peak (see [`SiteRecord::owner_add`]).
-    peak_gen: AtomicU64,
-    // Second line.
-    at_peak_bytes: AtomicU64,
-    at_peak_blocks: AtomicU64,
-    temporary_blocks: AtomicU64,
-    reallocs: AtomicU64,
-    realloc_copied_bytes: AtomicU64,
+    /// Written only by the owner, inside its sequence lock. Its first five words (the peak
+    /// generation, live and total figures) end the first line; the rest of its counters, kept for
+    /// snapshots, start the second.
+    own: RecordHalf,
     /// What other threads write, made at the first such change (null until then).
-    remote: AtomicPtr<RemoteCounts>,
+    remote: AtomicPtr<RecordHalf>,
     // Set once before the record is published, never written again.
     /// The stack's innermost frame in its thread's tree (see [`crate::state::stack_tree`]).
     innermost: *const FrameNode,
@@ -210,24 +156,52 @@ pub(crate) struct SiteRecord {
 }
 
 const _: () = assert!(std::mem::size_of::<SiteRecord>() == 128);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, peak_gen) < 64);
+const _: () = assert!(std::mem::align_of::<SiteRecord>() == 64);
+// What every owner's event reads or writes, in the first line.
+const _: () = assert!(std::mem::offset_of!(SiteRecord, hash) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, check) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, owner) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.peak_gen) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_bytes) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_blocks) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_bytes) < 64);
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_blocks) + 8 <= 64);
+// The figures kept for snapshots start the second.
+const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.at_peak_bytes) == 64);
 
-/// The half of a record that threads other than its owner write, with atomic adds (wrapping, so
-/// signed changes fit). Kept apart and made at the first such change: the records of stacks whose
-/// blocks never leave their thread (most of them) are 64 bytes smaller. All-zero bytes are an
-/// empty one, so they live in carved memory.
-#[derive(Debug, Default)]
+/// One half of a record's figures: the owner's, inside the record, or other threads', apart (see
+/// [`SiteRecord::remote_add`]). All-zero bytes are an empty one, so a remote half lives in carved
+/// memory, made at the first remote change: the records of stacks whose blocks never leave their
+/// thread (most of them) stay two cache lines.
+#[derive(Debug)]
 #[repr(C)]
-pub(crate) struct RemoteCounts {
-    live_bytes: AtomicU64,
-    live_blocks: AtomicU64,
-    total_bytes: AtomicU64,
-    total_blocks: AtomicU64,
+pub(crate) struct RecordHalf {
+    /// The peak generation at the half's last change, for its at-peak pair: the live figures as
+    /// they were at that peak (see [`SiteRecord::owner_add`]).
     peak_gen: AtomicU64,
-    at_peak_bytes: AtomicU64,
-    at_peak_blocks: AtomicU64,
-    reallocs: AtomicU64,
-    realloc_copied_bytes: AtomicU64,
+    /// Changed by the owner with plain stores, by other threads with atomic adds (wrapping, so
+    /// signed changes fit).
+    counters: Counters<AtomicU64>,
+}
+
+impl RecordHalf {
+    const fn empty() -> RecordHalf {
+        RecordHalf {
+            peak_gen: AtomicU64::new(0),
+            counters: Counters::zeroed(),
+        }
+    }
+
+    /// The half's figures, each counter loaded with `order`; `peak_gen` is the process's peak
+    /// generation: a half not changed since the peak is as it was then.
+    fn read(&self, peak_gen: u64, order: Ordering) -> Counts {
+        let counts = self.counters.load(order);
+        if self.peak_gen.load(order) == peak_gen {
+            counts
+        } else {
+            counts.live_at_peak()
+        }
+    }
 }
 
 // SAFETY: the raw pointers are written once before the record is published (with a release store
@@ -256,23 +230,14 @@ impl SiteRecord {
             has_lifetimes: false,
             epoch: 0,
             owner,
-            live_bytes: AtomicU64::new(0),
-            live_blocks: AtomicU64::new(0),
-            total_bytes: AtomicU64::new(0),
-            total_blocks: AtomicU64::new(0),
-            peak_gen: AtomicU64::new(0),
-            at_peak_bytes: AtomicU64::new(0),
-            at_peak_blocks: AtomicU64::new(0),
-            temporary_blocks: AtomicU64::new(0),
-            reallocs: AtomicU64::new(0),
-            realloc_copied_bytes: AtomicU64::new(0),
+            own: RecordHalf::empty(),
             remote: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
     /// The remote half, if another thread changed the record yet.
     #[inline(always)]
-    fn remote(&self) -> Option<&RemoteCounts> {
+    fn remote(&self) -> Option<&RecordHalf> {
         // SAFETY: the pointer is null or was published (release) by `make_remote`, pointing at
         // zeroed counters, changed since only through atomics, in memory that is never freed.
         unsafe { self.remote.load(Ordering::Acquire).as_ref() }
@@ -282,8 +247,8 @@ impl SiteRecord {
     /// installed one first (then ours is left unused: 128 bytes, once per such race).
     #[cold]
     #[inline(never)]
-    fn make_remote(&self, mapped: &AtomicU64) -> Option<&RemoteCounts> {
-        let fresh = carve(std::mem::size_of::<RemoteCounts>(), mapped).cast::<RemoteCounts>();
+    fn make_remote(&self, mapped: &AtomicU64) -> Option<&RecordHalf> {
+        let fresh = carve(std::mem::size_of::<RecordHalf>(), mapped).cast::<RecordHalf>();
         if fresh.is_null() {
             return None;
         }
@@ -296,7 +261,7 @@ impl SiteRecord {
             Ok(_) => fresh,
             Err(winner) => winner,
         };
-        // SAFETY: carved memory, zeroed (an empty `RemoteCounts`), aligned to 64 and never freed.
+        // SAFETY: carved memory, zeroed (an empty `RecordHalf`), aligned to 64 and never freed.
         Some(unsafe { &*installed })
     }
 
@@ -375,33 +340,42 @@ impl SiteRecord {
     /// then the figures after it are the peak's, as a record not changed since reads.
     #[inline(always)]
     pub(crate) fn owner_add(&self, delta: &SiteDelta, peak_gen: u64, raised: bool) {
-        if !raised && self.peak_gen.load(Ordering::Relaxed) != peak_gen {
+        if !raised && self.own.peak_gen.load(Ordering::Relaxed) != peak_gen {
             self.keep_at_peak(peak_gen);
         }
-        bump(&self.live_bytes, wrapping(delta.live_bytes));
-        bump(&self.live_blocks, wrapping(delta.live_blocks));
-        // A free allocates nothing: where that is known at compile time (the free paths), the
-        // two stores of unchanged totals go (an atomic store is never elided on its own).
+        // Each group written only when the change has it: most events are allocs and frees, and
+        // an atomic store of an unchanged counter is never elided (where the group is known to be
+        // absent at compile time, as on the free paths, its test goes too). The at-peak pair is
+        // the record's own.
+        let counters = &self.own.counters;
+        bump(&counters.live_bytes, wrapping(delta.live_bytes));
+        bump(&counters.live_blocks, wrapping(delta.live_blocks));
         if delta.total_blocks != 0 {
-            bump(&self.total_bytes, delta.total_bytes);
-            bump(&self.total_blocks, delta.total_blocks);
+            bump(&counters.total_bytes, wrapping(delta.total_bytes));
+            bump(&counters.total_blocks, wrapping(delta.total_blocks));
         }
         if delta.temporary_blocks | delta.reallocs != 0 {
-            bump(&self.temporary_blocks, delta.temporary_blocks);
-            bump(&self.reallocs, delta.reallocs);
-            bump(&self.realloc_copied_bytes, delta.realloc_copied_bytes);
+            bump(&counters.temporary_blocks, wrapping(delta.temporary_blocks));
+            bump(&counters.reallocs, wrapping(delta.reallocs));
+            bump(
+                &counters.realloc_copied_bytes,
+                wrapping(delta.realloc_copied_bytes),
+            );
         }
     }
 
     #[cold]
     #[inline(never)]
     fn keep_at_peak(&self, peak_gen: u64) {
-        let (bytes, blocks) = (&self.live_bytes, &self.live_blocks);
-        self.at_peak_bytes
+        let counters = &self.own.counters;
+        let (bytes, blocks) = (&counters.live_bytes, &counters.live_blocks);
+        counters
+            .at_peak_bytes
             .store(bytes.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.at_peak_blocks
+        counters
+            .at_peak_blocks
             .store(blocks.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.peak_gen.store(peak_gen, Ordering::Relaxed);
+        self.own.peak_gen.store(peak_gen, Ordering::Relaxed);
     }
 
     /// Applies a change by any other thread; `mapped` counts the memory of the record's remote
@@ -421,33 +395,32 @@ impl SiteRecord {
         let Some(remote) = self.remote().or_else(|| self.make_remote(mapped)) else {
             return;
         };
-        let (live_bytes, live_blocks) = (wrapping(delta.live_bytes), wrapping(delta.live_blocks));
-        let (total_bytes, total_blocks) = (delta.total_bytes, delta.total_blocks);
+        let counters = &remote.counters;
         if !raised
             && remote.peak_gen.load(Ordering::Relaxed) != peak_gen
             && remote.peak_gen.swap(peak_gen, Ordering::AcqRel) != peak_gen
         {
-            remote
+            let (bytes, blocks) = (&counters.live_bytes, &counters.live_blocks);
+            counters
                 .at_peak_bytes
-                .store(remote.live_bytes.load(Ordering::Acquire), Ordering::Release);
-            remote.at_peak_blocks.store(
-                remote.live_blocks.load(Ordering::Acquire),
-                Ordering::Release,
-            );
+                .store(bytes.load(Ordering::Acquire), Ordering::Release);
+            counters
+                .at_peak_blocks
+                .store(blocks.load(Ordering::Acquire), Ordering::Release);
         }
-        remote.live_bytes.fetch_add(live_bytes, Ordering::Release);
-        remote.live_blocks.fetch_add(live_blocks, Ordering::Release);
-        if total_blocks != 0 {
-            remote.total_bytes.fetch_add(total_bytes, Ordering::Release);
-            remote
-                .total_blocks
-                .fetch_add(total_blocks, Ordering::Release);
+        // The groups as in `owner_add`; a temporary block is its owner's by definition.
+        let add = |counter: &AtomicU64, change: i64| {
+            counter.fetch_add(wrapping(change), Ordering::Release);
+        };
+        add(&counters.live_bytes, delta.live_bytes);
+        add(&counters.live_blocks, delta.live_blocks);
+        if delta.total_blocks != 0 {
+            add(&counters.total_bytes, delta.total_bytes);
+            add(&counters.total_blocks, delta.total_blocks);
         }
         if delta.reallocs != 0 {
-            remote.reallocs.fetch_add(delta.reallocs, Ordering::Release);
-            remote
-                .realloc_copied_bytes
-                .fetch_add(delta.realloc_copied_bytes, Ordering::Release);
+            add(&counters.reallocs, delta.reallocs);
+            add(&counters.realloc_copied_bytes, delta.realloc_copied_bytes);
         }
     }
 
@@ -455,73 +428,14 @@ impl SiteRecord {
     /// half read next is at least as new and the sum never goes below zero. `peak_gen` is the
     /// process's peak generation: a half not changed since the peak is as it was then.
     pub(crate) fn read_remote(&self, peak_gen: u64) -> Counts {
-        let Some(remote) = self.remote() else {
-            return Counts::default();
-        };
-        let live_bytes = remote.live_bytes.load(Ordering::Acquire);
-        let live_blocks = remote.live_blocks.load(Ordering::Acquire);
-        let (peak_bytes, peak_blocks) = if remote.peak_gen.load(Ordering::Acquire) == peak_gen {
-            (
-                remote.at_peak_bytes.load(Ordering::Acquire),
-                remote.at_peak_blocks.load(Ordering::Acquire),
-            )
-        } else {
-            (live_bytes, live_blocks)
-        };
-        Counts {
-            live_bytes,
-            live_blocks,
-            total_bytes: remote.total_bytes.load(Ordering::Acquire),
-            total_blocks: remote.total_blocks.load(Ordering::Acquire),
-            peak_bytes,
-            peak_blocks,
-            temporary_blocks: 0,
-            reallocs: remote.reallocs.load(Ordering::Acquire),
-            realloc_copied_bytes: remote.realloc_copied_bytes.load(Ordering::Acquire),
-        }
+        self.remote().map_or(Counts::default(), |remote| {
+            remote.read(peak_gen, Ordering::Acquire)
+        })
     }
 
     /// The owner's half; call inside the owner's sequence-lock read.
     pub(crate) fn read_local(&self, peak_gen: u64) -> Counts {
-        let live_bytes = self.live_bytes.load(Ordering::Relaxed);
-        let live_blocks = self.live_blocks.load(Ordering::Relaxed);
-        let (peak_bytes, peak_blocks) = if self.peak_gen.load(Ordering::Relaxed) == peak_gen {
-            (
-                self.at_peak_bytes.load(Ordering::Relaxed),
-                self.at_peak_blocks.load(Ordering::Relaxed),
-            )
-        } else {
-            (live_bytes, live_blocks)
-        };
-        Counts {
-            live_bytes,
-            live_blocks,
-            total_bytes: self.total_bytes.load(Ordering::Relaxed),
-            total_blocks: self.total_blocks.load(Ordering::Relaxed),
-            peak_bytes,
-            peak_blocks,
-            temporary_blocks: self.temporary_blocks.load(Ordering::Relaxed),
-            reallocs: self.reallocs.load(Ordering::Relaxed),
-            realloc_copied_bytes: self.realloc_copied_bytes.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Counts {
-    pub(crate) fn plus(self, other: Counts) -> Counts {
-        Counts {
-            live_bytes: self.live_bytes.wrapping_add(other.live_bytes),
-            live_blocks: self.live_blocks.wrapping_add(other.live_blocks),
-            total_bytes: self.total_bytes.wrapping_add(other.total_bytes),
-            total_blocks: self.total_blocks.wrapping_add(other.total_blocks),
-            peak_bytes: self.peak_bytes.wrapping_add(other.peak_bytes),
-            peak_blocks: self.peak_blocks.wrapping_add(other.peak_blocks),
-            temporary_blocks: self.temporary_blocks.wrapping_add(other.temporary_blocks),
-            reallocs: self.reallocs.wrapping_add(other.reallocs),
-            realloc_copied_bytes: self
-                .realloc_copied_bytes
-                .wrapping_add(other.realloc_copied_bytes),
-        }
+        self.own.read(peak_gen, Ordering::Relaxed)
     }
 }
 
@@ -623,20 +537,17 @@ impl SiteRecord {
         if let Some(stamp) = birth {
             bump(&counts.births, stamp);
         }
-        let (remote_bytes, remote_blocks) = self.remote().map_or((0, 0), |remote| {
+        let live = |half: &RecordHalf| {
+            let counters = &half.counters;
             (
-                remote.live_bytes.load(Ordering::Relaxed),
-                remote.live_blocks.load(Ordering::Relaxed),
+                counters.live_bytes.load(Ordering::Relaxed),
+                counters.live_blocks.load(Ordering::Relaxed),
             )
-        });
-        let live_bytes = self
-            .live_bytes
-            .load(Ordering::Relaxed)
-            .wrapping_add(remote_bytes);
-        let live_blocks = self
-            .live_blocks
-            .load(Ordering::Relaxed)
-            .wrapping_add(remote_blocks);
+        };
+        let (remote_bytes, remote_blocks) = self.remote().map_or((0, 0), live);
+        let (own_bytes, own_blocks) = live(&self.own);
+        let live_bytes = own_bytes.wrapping_add(remote_bytes);
+        let live_blocks = own_blocks.wrapping_add(remote_blocks);
         let live_bytes = non_negative(live_bytes);
         if live_bytes >= counts.max_bytes.load(Ordering::Relaxed) {
             counts.max_bytes.store(live_bytes, Ordering::Relaxed);
@@ -703,16 +614,15 @@ impl RecordChunk {
 pub(crate) struct MeasuredSite {
     /// Return addresses, innermost first.
     pub(crate) frames: Vec<usize>,
-    pub(crate) allocations: u64,
-    pub(crate) bytes: u64,
-    pub(crate) live_blocks: u64,
-    pub(crate) live_bytes: u64,
+    /// The owner's totals (the measured thread's allocations, in whole blocks) and the live
+    /// figures (not below zero); a measure reports no other counter, and they stay 0.
+    pub(crate) counts: Counts,
 }
 
 /// The live (blocks, bytes) of `sites`, summed.
 pub(crate) fn live_of(sites: &[MeasuredSite]) -> (u64, u64) {
     sites.iter().fold((0, 0), |(blocks, bytes), s| {
-        (blocks + s.live_blocks, bytes + s.live_bytes)
+        (blocks + s.counts.live_blocks, bytes + s.counts.live_bytes)
     })
 }
 
@@ -831,8 +741,8 @@ mod tests {
         let expected = Counts {
             total_bytes: 48,
             total_blocks: 1,
-            peak_bytes: 48,
-            peak_blocks: 1,
+            at_peak_bytes: 48,
+            at_peak_blocks: 1,
             ..Counts::default()
         };
         assert_eq!(records[0].read_local(1), expected);
@@ -849,8 +759,8 @@ mod tests {
         let expected = Counts {
             total_bytes: 32,
             total_blocks: 1,
-            peak_bytes: 32,
-            peak_blocks: 1,
+            at_peak_bytes: 32,
+            at_peak_blocks: 1,
             ..Counts::default()
         };
         assert_eq!(remote.plus(records[1].read_local(1)), expected);

@@ -6,7 +6,8 @@
 use super::{Registry, Site};
 use crate::accounting::measure;
 use crate::capture::Captured;
-use crate::state::record::{SiteDelta, SiteRecord};
+use crate::state::counters::SiteDelta;
+use crate::state::record::SiteRecord;
 use crate::state::thread::ThreadState;
 
 impl Registry {
@@ -93,7 +94,7 @@ impl Registry {
         let mut joining = SiteDelta::exact(new as i64, 1, Some(new));
         joining.reallocs = 1;
         if addresses.0 != addresses.1 {
-            joining.realloc_copied_bytes = old.min(new) as u64;
+            joining.realloc_copied_bytes = old.min(new) as i64;
         }
         let change = (new as i64 - old as i64, 0);
         // SAFETY: forwarded contract.
