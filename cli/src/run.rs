@@ -4,9 +4,8 @@
 //! (one file per process, by `{pid}`: `tracealloc run -- cargo test` profiles each test binary).
 //! At the end, the top sites of the program's own snapshot and where the files are.
 //!
-//! The library is `libtracealloc_preload.so`, found (in this order) where `TRACEALLOC_PRELOAD`
-//! says, beside this executable, or in `../lib/tracealloc/` from it. `cargo build --release -p
-//! tracealloc-preload -p tracealloc-cli` puts both in one directory.
+//! The library is `libtracealloc_preload.so`: see [`crate::preload`] for where it is found, and
+//! built on first use.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -63,10 +62,9 @@ impl LiveRun {
     }
 }
 
-pub(crate) const PRELOAD_NAME: &str = "libtracealloc_preload.so";
-
 /// The arguments of `tracealloc run`.
 #[derive(clap::Args)]
+#[command(after_help = crate::preload::HELP)]
 pub(crate) struct RunArgs {
     /// Where the program's snapshot goes (default `tracealloc-{pid}.json`). `{pid}` is the process
     /// id; without it, the program's own snapshot is FILE and the processes it starts write
@@ -99,37 +97,6 @@ pub(crate) struct RunArgs {
         value_name = "CMD"
     )]
     command: Vec<OsString>,
-}
-
-/// Where the preload library is, or why it is not found.
-pub(crate) fn find_preload() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("TRACEALLOC_PRELOAD") {
-        let path = PathBuf::from(path);
-        anyhow::ensure!(
-            path.is_file(),
-            "TRACEALLOC_PRELOAD names {}, which is not a file",
-            path.display()
-        );
-        return Ok(std::fs::canonicalize(path)?);
-    }
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [
-        dir.join(PRELOAD_NAME),
-        dir.join("../lib/tracealloc").join(PRELOAD_NAME),
-    ];
-    for candidate in &candidates {
-        if candidate.is_file() {
-            return Ok(std::fs::canonicalize(candidate)?);
-        }
-    }
-    anyhow::bail!(
-        "cannot find {PRELOAD_NAME} (looked beside {}, in ../lib/tracealloc/, and for \
-         TRACEALLOC_PRELOAD): build it with `cargo build --release -p tracealloc-preload` in \
-         tracealloc's repository and put it beside the tracealloc executable, or set \
-         TRACEALLOC_PRELOAD to its path",
-        exe.display()
-    )
 }
 
 /// The program's path, as the shell would find it.
@@ -246,7 +213,7 @@ fn written(pattern: &str, since: std::time::SystemTime) -> Vec<PathBuf> {
 
 /// Runs `tracealloc run`; returns the program's exit code.
 pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let preload = find_preload()?;
+    let preload = crate::preload::find_preload(out)?;
     let program = PathBuf::from(&args.command[0]);
     let resolved = resolve(&program)
         .ok_or_else(|| anyhow::anyhow!("{}: command not found", program.display()))?;
