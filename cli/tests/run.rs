@@ -3,7 +3,10 @@
 //!
 //! Needs the preload library beside the CLI (`cargo build -p tracealloc-preload`, as `.ci/run`
 //! does), and heaptrack and zstd for the comparison: without them these tests say so and pass,
-//! and fail under `CI=true`.
+//! and fail under `CI=true`. The examples they run are built by `cargo test -p tracealloc-cli`
+//! (with `--test run` alone, `cargo build -p tracealloc-cli --examples` first). The first-use
+//! test builds the library as an installed CLI does, which reads crates.io's index for the
+//! runtime's dependencies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,9 +35,16 @@ fn preload() -> Option<PathBuf> {
     None
 }
 
-/// An example program of this crate (built by `cargo test`).
+/// An example program of this crate (built by `cargo test`, but not by `cargo test --test run`).
 fn example(name: &str) -> PathBuf {
-    cli().parent().unwrap().join("examples").join(name)
+    let path = cli().parent().unwrap().join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: `cargo build -p tracealloc-cli --examples` (a plain `cargo test -p \
+         tracealloc-cli` builds it too)",
+        path.display()
+    );
+    path
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -141,6 +151,12 @@ fn run_finds_the_leak_of_a_program_without_tracealloc() {
             example("run_leak").to_str().unwrap(),
         ],
     );
+    assert_finds_run_leak_s_leak(&output, &dir.join("leak.json"));
+}
+
+/// What `tracealloc run -o FILE -- run_leak` must show: the program's own output untouched, the
+/// leaking line at the top, its 100 blocks of 1,000 bytes in FILE, C allocations counted too.
+fn assert_finds_run_leak_s_leak(output: &Output, file: &Path) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let plain = Command::new(example("run_leak")).output().unwrap();
@@ -159,13 +175,113 @@ fn run_finds_the_leak_of_a_program_without_tracealloc() {
         first_row.contains("97.66 KiB"),
         "100 x 1000 bytes: {stderr}"
     );
-    let snapshot = json(&dir.join("leak.json"));
+    let snapshot = json(file);
     assert_eq!(allocated_under(&snapshot, "leak_here"), (100, 100_000));
     assert!(
         allocated_under(&snapshot, "strdup").0 >= 1,
         "C allocations too"
     );
-    assert!(stderr.contains("leak.json"), "where the file is: {stderr}");
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(stderr.contains(&*name), "where the file is: {stderr}");
+}
+
+/// An installed CLI (`cargo install tracealloc-cli`: no library beside it) builds the preload
+/// library into the user's cache on first use, then uses the cached one. Built here against this
+/// checkout's runtime (`TRACEALLOC_PRELOAD_SOURCE`), in `target/preload-first-use` so that the
+/// next test run reuses the build (the first takes a minute or two).
+#[test]
+fn run_builds_the_preload_library_on_first_use() {
+    let dir = scratch("first-use");
+    let installed = dir.join("bin").join("tracealloc");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(cli(), &installed).unwrap();
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/tracealloc")
+        .canonicalize()
+        .unwrap();
+    let target = cli().parent().unwrap().parent().unwrap();
+    let run_installed = |cache: &Path, file: &str| {
+        Command::new(&installed)
+            .current_dir(&dir)
+            .args(["run", "-o", file, "--"])
+            .arg(example("run_leak"))
+            .env("NO_COLOR", "1")
+            .env_remove("TRACEALLOC_OUT")
+            .env_remove("TRACEALLOC_PRELOAD")
+            .env("XDG_CACHE_HOME", cache)
+            .env("TRACEALLOC_PRELOAD_SOURCE", &runtime)
+            .env("CARGO", env!("CARGO"))
+            .env("CARGO_TARGET_DIR", target.join("preload-first-use"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let finish = |child: std::process::Child| {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let building = |cache: &Path| {
+        format!(
+            "tracealloc: building the preload library for tracealloc {} into {} (once; a minute \
+             or two)...",
+            env!("CARGO_PKG_VERSION"),
+            library_dir(cache).display()
+        )
+    };
+    let cache = dir.join("cache");
+    let started = std::time::Instant::now();
+    let first = finish(run_installed(&cache, "first.json"));
+    eprintln!("the first run, building: {:.1?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(building(&cache).as_str()),
+        "{stderr}"
+    );
+    assert_finds_run_leak_s_leak(&first, &dir.join("first.json"));
+    let library = library_dir(&cache).join("libtracealloc_preload.so");
+    assert!(library.is_file(), "{} is cached", library.display());
+
+    let second = finish(run_installed(&cache, "second.json"));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!stderr.contains("building"), "built once: {stderr}");
+    assert_finds_run_leak_s_leak(&second, &dir.join("second.json"));
+
+    // Two first uses at once: each builds (cargo runs one build at a time in a target directory)
+    // and puts the library in place whole, and both profile with it.
+    let shared = dir.join("shared-cache");
+    let (a, b) = (
+        run_installed(&shared, "a.json"),
+        run_installed(&shared, "b.json"),
+    );
+    for (output, file) in [(finish(a), "a.json"), (finish(b), "b.json")] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.lines().next(),
+            Some(building(&shared).as_str()),
+            "{stderr}"
+        );
+        assert_finds_run_leak_s_leak(&output, &dir.join(file));
+    }
+    let left: Vec<String> = std::fs::read_dir(library_dir(&shared))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+}
+
+/// Where the cache under `cache` (`XDG_CACHE_HOME`) keeps this version's preload library.
+fn library_dir(cache: &Path) -> PathBuf {
+    cache
+        .join("tracealloc")
+        .join(concat!("preload-", env!("CARGO_PKG_VERSION")))
 }
 
 /// A program that starts a copy of itself (fork and exec): one snapshot per process.
