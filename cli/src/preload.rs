@@ -153,7 +153,8 @@ fn build(dir: &Path, out: &mut dyn Write) -> anyhow::Result<PathBuf> {
          minute or two)...",
         dir.display()
     )?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let named = std::env::var_os("CARGO");
+    let cargo = named.clone().unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(&cargo);
     command
         .current_dir(dir)
@@ -174,10 +175,17 @@ fn build(dir: &Path, out: &mut dyn Write) -> anyhow::Result<PathBuf> {
     let cargo_name = Path::new(&cargo).display().to_string();
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(e) => anyhow::bail!(
-            "cannot build the preload library: cannot run {cargo_name} ({e}); tracealloc builds \
-             {PRELOAD_NAME} with cargo on first use (CARGO names another cargo). {OTHER_WAYS}"
-        ),
+        Err(e) => {
+            let which = match (&named, e.kind()) {
+                (None, std::io::ErrorKind::NotFound) => "cargo is not on PATH".to_owned(),
+                (None, _) => format!("cannot run cargo ({e})"),
+                (Some(_), _) => format!("cannot run {cargo_name}, which CARGO names ({e})"),
+            };
+            anyhow::bail!(
+                "cannot build the preload library: {which}, and tracealloc builds {PRELOAD_NAME} \
+                 with cargo (install Rust with rustup, or set CARGO to a cargo). {OTHER_WAYS}"
+            );
+        }
     };
     let mut built = None;
     if let Some(stdout) = child.stdout.take() {
@@ -190,11 +198,17 @@ fn build(dir: &Path, out: &mut dyn Write) -> anyhow::Result<PathBuf> {
     }
     let status = child.wait()?;
     if !status.success() {
+        let needs = if std::env::var_os("TRACEALLOC_PRELOAD_SOURCE").is_some() {
+            format!(
+                "TRACEALLOC_PRELOAD_SOURCE must name tracealloc {VERSION}, and its dependencies \
+                 come from crates.io unless cargo's configuration says otherwise"
+            )
+        } else {
+            format!("it fetches tracealloc {VERSION} and its dependencies from crates.io")
+        };
         anyhow::bail!(
             "cannot build the preload library: `{cargo_name} build --release` in {} failed \
-             ({status}; its messages are above: without network access to crates.io, or when \
-             tracealloc {VERSION} is not published there, the tracealloc crate cannot be \
-             fetched). {OTHER_WAYS}",
+             ({status}; cargo's messages are above; {needs}). {OTHER_WAYS}",
             dir.display()
         );
     }

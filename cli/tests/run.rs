@@ -192,9 +192,7 @@ fn assert_finds_run_leak_s_leak(output: &Output, file: &Path) {
 #[test]
 fn run_builds_the_preload_library_on_first_use() {
     let dir = scratch("first-use");
-    let installed = dir.join("bin").join("tracealloc");
-    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
-    std::fs::copy(cli(), &installed).unwrap();
+    let installed = installed_cli(&dir);
     let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/tracealloc")
         .canonicalize()
@@ -275,6 +273,125 @@ fn run_builds_the_preload_library_on_first_use() {
         .filter(|name| name.ends_with(".tmp"))
         .collect();
     assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+}
+
+/// A copy of the CLI in `dir/bin`, with no preload library beside it (as `cargo install` leaves
+/// it).
+fn installed_cli(dir: &Path) -> PathBuf {
+    let installed = dir.join("bin").join("tracealloc");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(cli(), &installed).unwrap();
+    installed
+}
+
+/// `tracealloc run` of an installed CLI with no library in its cache: its stderr, after checking
+/// that it failed without running the program (which would write `ran`).
+fn first_use_failure(dir: &Path, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(installed_cli(dir));
+    command
+        .current_dir(dir)
+        .args(["run", "--", "touch", "ran"])
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env_remove("TRACEALLOC_PRELOAD_SOURCE")
+        .env_remove("CARGO")
+        .env("XDG_CACHE_HOME", dir.join("cache"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!dir.join("ran").exists(), "the program did not run");
+    stderr
+}
+
+/// What the messages of a failed first use end with: the other ways to get the library.
+const OTHER_WAYS: &str = "Other ways: build it in tracealloc's repository (`cargo build --release \
+    -p tracealloc-preload`) and put target/release/libtracealloc_preload.so beside the tracealloc \
+    executable or name it in TRACEALLOC_PRELOAD; or set TRACEALLOC_PRELOAD_SOURCE to a local \
+    checkout of the tracealloc crate (crates/tracealloc in the repository) to build against \
+    instead of crates.io";
+
+/// Without cargo, a first use says so and what else works, in one line after the notice.
+#[test]
+fn run_without_cargo_says_so_and_what_else_works() {
+    let dir = scratch("no-cargo");
+    let stderr = first_use_failure(&dir, &[("PATH", "/nonexistent")]);
+    let cache = library_dir(&dir.join("cache"));
+    assert_eq!(
+        stderr,
+        format!(
+            "tracealloc: building the preload library for tracealloc {} into {} (once; a minute \
+             or two)...\ntracealloc: cannot build the preload library: cargo is not on PATH, and \
+             tracealloc builds libtracealloc_preload.so with cargo (install Rust with rustup, or \
+             set CARGO to a cargo). {OTHER_WAYS}\n",
+            env!("CARGO_PKG_VERSION"),
+            cache.display()
+        )
+    );
+    let stderr = first_use_failure(&dir, &[("CARGO", "/nonexistent/cargo")]);
+    assert!(
+        stderr.contains(
+            "cannot build the preload library: cannot run /nonexistent/cargo, which CARGO names \
+             (No such file or directory (os error 2)), and"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A `TRACEALLOC_PRELOAD_SOURCE` that names no crate, and one whose version is not the CLI's
+/// (cargo refuses it: the runtime must be the CLI's own version), each fail with one message.
+#[test]
+fn run_with_a_wrong_preload_source_says_what_failed() {
+    let dir = scratch("wrong-source");
+    let stderr = first_use_failure(&dir, &[("TRACEALLOC_PRELOAD_SOURCE", "/")]);
+    assert_eq!(
+        stderr,
+        "tracealloc: TRACEALLOC_PRELOAD_SOURCE names /, which is not a crate's directory (no \
+         Cargo.toml there): it should name a checkout of the tracealloc crate, crates/tracealloc \
+         in tracealloc's repository\n"
+    );
+    let other = dir.join("tracealloc-0.0.1");
+    std::fs::create_dir_all(other.join("src")).unwrap();
+    std::fs::write(
+        other.join("Cargo.toml"),
+        "[package]\nname = \"tracealloc\"\nversion = \"0.0.1\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    std::fs::write(other.join("src/lib.rs"), "").unwrap();
+    let stderr = first_use_failure(
+        &dir,
+        &[
+            ("TRACEALLOC_PRELOAD_SOURCE", other.to_str().unwrap()),
+            ("CARGO", env!("CARGO")),
+            ("CARGO_NET_OFFLINE", "true"),
+        ],
+    );
+    let requirement = format!("`tracealloc = \"={}\"`", env!("CARGO_PKG_VERSION"));
+    assert!(
+        stderr.contains(&requirement),
+        "cargo's own message: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some(
+            format!(
+                "tracealloc: cannot build the preload library: `{} build --release` in {} failed \
+                 (exit status: 101; cargo's messages are above; TRACEALLOC_PRELOAD_SOURCE must \
+                 name tracealloc {}, and its dependencies come from crates.io unless cargo's \
+                 configuration says otherwise). {OTHER_WAYS}",
+                env!("CARGO"),
+                library_dir(&dir.join("cache")).display(),
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        !library_dir(&dir.join("cache"))
+            .join("libtracealloc_preload.so")
+            .exists()
+    );
 }
 
 /// Where the cache under `cache` (`XDG_CACHE_HOME`) keeps this version's preload library.
