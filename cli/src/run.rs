@@ -230,7 +230,10 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     command
         .args(&args.command[1..])
         .env("LD_PRELOAD", &preloads)
-        .env("TRACEALLOC_OUT", &pattern);
+        .env("TRACEALLOC_OUT", &pattern)
+        // The program's own line would name its file before the rename to `-o`'s: the summary
+        // names every file instead.
+        .env("TRACEALLOC_EXIT_NOTICE", "0");
     if let Some(sample) = args.sample {
         command.env("TRACEALLOC_SAMPLE", sample.to_string());
     }

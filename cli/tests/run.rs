@@ -183,6 +183,18 @@ fn assert_finds_run_leak_s_leak(output: &Output, file: &Path) {
     );
     let name = file.file_name().unwrap().to_string_lossy();
     assert!(stderr.contains(&*name), "where the file is: {stderr}");
+    // The program's exit snapshot is written under a `-<pid>` name and renamed: no line names
+    // that file.
+    assert!(
+        !stderr.contains("wrote the exit snapshot"),
+        "only `run` names files: {stderr}"
+    );
+    let stem = file.file_stem().unwrap().to_string_lossy();
+    let renamed = file.with_file_name(format!("{stem}-"));
+    assert!(
+        !stderr.contains(&*renamed.to_string_lossy()),
+        "no file named before its rename: {stderr}"
+    );
 }
 
 /// An installed CLI (`cargo install tracealloc-cli`: no library beside it) builds the preload
