@@ -110,15 +110,21 @@ fn resolve(program: &Path) -> Option<PathBuf> {
 }
 
 /// Why the preloaded library cannot see into this program, if it cannot: a static executable
-/// (no dynamic loader to preload with) or a set-user-ID or set-group-ID one (the loader ignores
-/// `LD_PRELOAD` for them).
+/// (no dynamic loader to preload with) or one that runs as another user or group through its
+/// set-user-ID or set-group-ID bit (the loader's secure mode ignores `LD_PRELOAD` then; a bit
+/// that changes nothing, on a file of the user's own, leaves it alone, root included).
 fn unpreloadable(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     let mode = meta.permissions().mode();
-    if mode & 0o6000 != 0 && !running_as_root() {
+    let me = std::fs::metadata("/proc/self").ok()?;
+    if (mode & 0o4000 != 0 && meta.uid() != me.uid())
+        || (mode & 0o2000 != 0 && meta.gid() != me.gid())
+    {
         return Some(format!(
-            "{} is set-user-ID or set-group-ID: the dynamic loader ignores LD_PRELOAD for it, so \
-             tracealloc cannot see its allocations (run it as its owner without the bit, or as root)",
+            "{} runs as another user or group (set-user-ID or set-group-ID): the dynamic loader \
+             ignores LD_PRELOAD for it, so tracealloc cannot see its allocations (profile a copy \
+             without the bit)",
             path.display()
         ));
     }
@@ -135,10 +141,6 @@ fn unpreloadable(path: &Path) -> Option<String> {
         ));
     }
     None
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 /// Whether a 64-bit little-endian ELF file has a `PT_INTERP` program header (a dynamic loader).
@@ -213,13 +215,14 @@ fn written(pattern: &str, since: std::time::SystemTime) -> Vec<PathBuf> {
 
 /// Runs `tracealloc run`; returns the program's exit code.
 pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let preload = crate::preload::find_preload(out)?;
     let program = PathBuf::from(&args.command[0]);
     let resolved = resolve(&program)
         .ok_or_else(|| anyhow::anyhow!("{}: command not found", program.display()))?;
     if let Some(why) = unpreloadable(&resolved) {
         anyhow::bail!("{why}");
     }
+    // After the program's checks: a refused program should not wait for a first-use build.
+    let preload = crate::preload::find_preload(out)?;
     let (pattern, rename_to) = patterns(args.output)?;
     let mut preloads = OsString::from(&preload);
     if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {

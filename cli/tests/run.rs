@@ -689,3 +689,154 @@ fn run_live_watches_the_program_until_it_ends() {
         "150 x 1000 bytes: {after}"
     );
 }
+
+/// `tracealloc run` of a program it refuses, with no library to find (a regression that went on
+/// would fail at once instead of building one): the exit status and stderr, after checking that
+/// the program did not run (it would write `ran` in `dir`) and that no snapshot was written.
+fn refused(dir: &Path, program: &Path) -> (Option<i32>, String) {
+    let output = Command::new(installed_cli(dir))
+        .current_dir(dir)
+        .args(["run", "-o", "refused.json", "--"])
+        .arg(program)
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .unwrap();
+    assert!(!dir.join("ran").exists(), "the program did not run");
+    let written: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(written, Vec::<PathBuf>::new(), "no snapshot");
+    assert!(!dir.join("cache").exists(), "no library looked for");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A static executable has no dynamic loader to preload with: refused, with the reason, in one
+/// line. Built from C with `gcc -static` (the C library's static archive, libc6-dev).
+#[test]
+fn run_refuses_a_static_executable() {
+    let dir = scratch("static");
+    let source = dir.join("static_program.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void) {\n    FILE *f = fopen(\"ran\", \"w\");\n    \
+         if (f) fclose(f);\n    return 0;\n}\n",
+    )
+    .unwrap();
+    let program = dir.join("static_program");
+    let built = Command::new("gcc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .output();
+    match built {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            skip_or_fail(&format!(
+                "gcc -static cannot link (the static C library, libc6-dev, is missing?): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            return;
+        }
+        Err(e) => {
+            skip_or_fail(&format!("gcc is not installed ({e})"));
+            return;
+        }
+    }
+    assert_eq!(
+        refused(&dir, &program),
+        (
+            Some(1),
+            format!(
+                "tracealloc: {} is a static executable: there is no dynamic loader to preload \
+                 tracealloc with, so tracealloc cannot see its allocations (build it dynamically \
+                 linked, or add tracealloc as its global allocator)\n",
+                program.display()
+            )
+        )
+    );
+}
+
+/// A program that runs as another user (set-user-ID) or group (set-group-ID): the dynamic
+/// loader's secure mode ignores `LD_PRELOAD`, so it is refused, with the reason, in one line. As
+/// root, copies of an example owned by `nobody` (uid and gid 65534) with the bit; as another
+/// user, a set-user-ID program of the system's (passwd, su...), refused before it runs.
+#[test]
+fn run_refuses_a_program_that_runs_as_another_user_or_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = scratch("setuid");
+    let me = std::fs::metadata("/proc/self").unwrap();
+    let message = |program: &Path| {
+        format!(
+            "tracealloc: {} runs as another user or group (set-user-ID or set-group-ID): the \
+             dynamic loader ignores LD_PRELOAD for it, so tracealloc cannot see its allocations \
+             (profile a copy without the bit)\n",
+            program.display()
+        )
+    };
+    if me.uid() != 0 {
+        let system = ["passwd", "su", "chsh", "newgrp", "gpasswd", "mount"]
+            .iter()
+            .flat_map(|name| {
+                [
+                    Path::new("/usr/bin").join(name),
+                    Path::new("/bin").join(name),
+                ]
+            })
+            .find(|path| {
+                std::fs::metadata(path)
+                    .is_ok_and(|m| m.permissions().mode() & 0o4000 != 0 && m.uid() != me.uid())
+            });
+        let Some(program) = system else {
+            skip_or_fail(
+                "no set-user-ID program of another user's found (passwd, su...), and a copy of \
+                 our own with the bit would run as ourselves: run as root to make one",
+            );
+            return;
+        };
+        assert_eq!(refused(&dir, &program), (Some(1), message(&program)));
+        return;
+    }
+    let programs = dir.join("programs");
+    std::fs::create_dir_all(&programs).unwrap();
+    for (name, bit, owner) in [
+        ("setuid", 0o4755, (Some(65534), None)),
+        ("setgid", 0o2755, (None, Some(65534))),
+    ] {
+        let program = programs.join(name);
+        std::fs::copy(example("run_leak"), &program).unwrap();
+        std::os::unix::fs::chown(&program, owner.0, owner.1).unwrap();
+        // After chown, which clears the bits.
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(bit)).unwrap();
+        assert_eq!(
+            refused(&dir, &program),
+            (Some(1), message(&program)),
+            "{name}"
+        );
+    }
+    // The bit on a file of our own changes nothing: not refused (it finds no library here).
+    let own = programs.join("setuid-own");
+    std::fs::copy(example("run_leak"), &own).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let output = Command::new(installed_cli(&dir))
+        .args(["run", "--"])
+        .arg(&own)
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot build the preload library: cannot run /nonexistent/cargo"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
