@@ -302,7 +302,7 @@ fn first_use_failure(dir: &Path, env: &[(&str, &str)]) -> String {
     let mut command = Command::new(installed_cli(dir));
     command
         .current_dir(dir)
-        .args(["run", "--", "touch", "ran"])
+        .args(["run", "--", "/bin/sh", "-c", "echo > ran"])
         .env_remove("TRACEALLOC_PRELOAD")
         .env_remove("TRACEALLOC_PRELOAD_SOURCE")
         .env_remove("CARGO")
