@@ -285,6 +285,8 @@ fn run_builds_the_preload_library_on_first_use() {
         .filter(|name| name.ends_with(".tmp"))
         .collect();
     assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+    // Each cache holds a copy of the library (about 14 MB).
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A copy of the CLI in `dir/bin`, with no preload library beside it (as `cargo install` leaves
