@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod preload;
 mod run;
 use tracealloc_report::{FlameOptions, Format, ReportOptions, TimelineOptions};
 use tracealloc_snapshot::{Filter, FoldOptions, FrameFolding, GroupBy, Metric, Snapshot, control};

@@ -4,9 +4,8 @@
 //! (one file per process, by `{pid}`: `tracealloc run -- cargo test` profiles each test binary).
 //! At the end, the top sites of the program's own snapshot and where the files are.
 //!
-//! The library is `libtracealloc_preload.so`, found (in this order) where `TRACEALLOC_PRELOAD`
-//! says, beside this executable, or in `../lib/tracealloc/` from it. `cargo build --release -p
-//! tracealloc-preload -p tracealloc-cli` puts both in one directory.
+//! The library is `libtracealloc_preload.so`: see [`crate::preload`] for where it is found, and
+//! built on first use.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -63,10 +62,9 @@ impl LiveRun {
     }
 }
 
-pub(crate) const PRELOAD_NAME: &str = "libtracealloc_preload.so";
-
 /// The arguments of `tracealloc run`.
 #[derive(clap::Args)]
+#[command(after_help = crate::preload::HELP)]
 pub(crate) struct RunArgs {
     /// Where the program's snapshot goes (default `tracealloc-{pid}.json`). `{pid}` is the process
     /// id; without it, the program's own snapshot is FILE and the processes it starts write
@@ -101,37 +99,6 @@ pub(crate) struct RunArgs {
     command: Vec<OsString>,
 }
 
-/// Where the preload library is, or why it is not found.
-pub(crate) fn find_preload() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("TRACEALLOC_PRELOAD") {
-        let path = PathBuf::from(path);
-        anyhow::ensure!(
-            path.is_file(),
-            "TRACEALLOC_PRELOAD names {}, which is not a file",
-            path.display()
-        );
-        return Ok(std::fs::canonicalize(path)?);
-    }
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [
-        dir.join(PRELOAD_NAME),
-        dir.join("../lib/tracealloc").join(PRELOAD_NAME),
-    ];
-    for candidate in &candidates {
-        if candidate.is_file() {
-            return Ok(std::fs::canonicalize(candidate)?);
-        }
-    }
-    anyhow::bail!(
-        "cannot find {PRELOAD_NAME} (looked beside {}, in ../lib/tracealloc/, and for \
-         TRACEALLOC_PRELOAD): build it with `cargo build --release -p tracealloc-preload` in \
-         tracealloc's repository and put it beside the tracealloc executable, or set \
-         TRACEALLOC_PRELOAD to its path",
-        exe.display()
-    )
-}
-
 /// The program's path, as the shell would find it.
 fn resolve(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
@@ -143,15 +110,21 @@ fn resolve(program: &Path) -> Option<PathBuf> {
 }
 
 /// Why the preloaded library cannot see into this program, if it cannot: a static executable
-/// (no dynamic loader to preload with) or a set-user-ID or set-group-ID one (the loader ignores
-/// `LD_PRELOAD` for them).
+/// (no dynamic loader to preload with) or one that runs as another user or group through its
+/// set-user-ID or set-group-ID bit (the loader's secure mode ignores `LD_PRELOAD` then; a bit
+/// that changes nothing, on a file of the user's own, leaves it alone, root included).
 fn unpreloadable(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     let mode = meta.permissions().mode();
-    if mode & 0o6000 != 0 && !running_as_root() {
+    let me = std::fs::metadata("/proc/self").ok()?;
+    if (mode & 0o4000 != 0 && meta.uid() != me.uid())
+        || (mode & 0o2000 != 0 && meta.gid() != me.gid())
+    {
         return Some(format!(
-            "{} is set-user-ID or set-group-ID: the dynamic loader ignores LD_PRELOAD for it, so \
-             tracealloc cannot see its allocations (run it as its owner without the bit, or as root)",
+            "{} runs as another user or group (set-user-ID or set-group-ID): the dynamic loader \
+             ignores LD_PRELOAD for it, so tracealloc cannot see its allocations (profile a copy \
+             without the bit)",
             path.display()
         ));
     }
@@ -168,10 +141,6 @@ fn unpreloadable(path: &Path) -> Option<String> {
         ));
     }
     None
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 /// Whether a 64-bit little-endian ELF file has a `PT_INTERP` program header (a dynamic loader).
@@ -246,13 +215,14 @@ fn written(pattern: &str, since: std::time::SystemTime) -> Vec<PathBuf> {
 
 /// Runs `tracealloc run`; returns the program's exit code.
 pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let preload = find_preload()?;
     let program = PathBuf::from(&args.command[0]);
     let resolved = resolve(&program)
         .ok_or_else(|| anyhow::anyhow!("{}: command not found", program.display()))?;
     if let Some(why) = unpreloadable(&resolved) {
         anyhow::bail!("{why}");
     }
+    // After the program's checks: a refused program should not wait for a first-use build.
+    let preload = crate::preload::find_preload(out)?;
     let (pattern, rename_to) = patterns(args.output)?;
     let mut preloads = OsString::from(&preload);
     if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
@@ -263,7 +233,10 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     command
         .args(&args.command[1..])
         .env("LD_PRELOAD", &preloads)
-        .env("TRACEALLOC_OUT", &pattern);
+        .env("TRACEALLOC_OUT", &pattern)
+        // The program's own line would name its file before the rename to `-o`'s: the summary
+        // names every file instead.
+        .env("TRACEALLOC_EXIT_NOTICE", "0");
     if let Some(sample) = args.sample {
         command.env("TRACEALLOC_SAMPLE", sample.to_string());
     }

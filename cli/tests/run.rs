@@ -3,7 +3,10 @@
 //!
 //! Needs the preload library beside the CLI (`cargo build -p tracealloc-preload`, as `.ci/run`
 //! does), and heaptrack and zstd for the comparison: without them these tests say so and pass,
-//! and fail under `CI=true`.
+//! and fail under `CI=true`. The examples they run are built by `cargo test -p tracealloc-cli`
+//! (with `--test run` alone, `cargo build -p tracealloc-cli --examples` first). The first-use
+//! test builds the library as an installed CLI does, which reads crates.io's index for the
+//! runtime's dependencies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,9 +35,16 @@ fn preload() -> Option<PathBuf> {
     None
 }
 
-/// An example program of this crate (built by `cargo test`).
+/// An example program of this crate (built by `cargo test`, but not by `cargo test --test run`).
 fn example(name: &str) -> PathBuf {
-    cli().parent().unwrap().join("examples").join(name)
+    let path = cli().parent().unwrap().join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: `cargo build -p tracealloc-cli --examples` (a plain `cargo test -p \
+         tracealloc-cli` builds it too)",
+        path.display()
+    );
+    path
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -141,6 +151,12 @@ fn run_finds_the_leak_of_a_program_without_tracealloc() {
             example("run_leak").to_str().unwrap(),
         ],
     );
+    assert_finds_run_leak_s_leak(&output, &dir.join("leak.json"));
+}
+
+/// What `tracealloc run -o FILE -- run_leak` must show: the program's own output untouched, the
+/// leaking line at the top, its 100 blocks of 1,000 bytes in FILE, C allocations counted too.
+fn assert_finds_run_leak_s_leak(output: &Output, file: &Path) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let plain = Command::new(example("run_leak")).output().unwrap();
@@ -159,13 +175,244 @@ fn run_finds_the_leak_of_a_program_without_tracealloc() {
         first_row.contains("97.66 KiB"),
         "100 x 1000 bytes: {stderr}"
     );
-    let snapshot = json(&dir.join("leak.json"));
+    let snapshot = json(file);
     assert_eq!(allocated_under(&snapshot, "leak_here"), (100, 100_000));
     assert!(
         allocated_under(&snapshot, "strdup").0 >= 1,
         "C allocations too"
     );
-    assert!(stderr.contains("leak.json"), "where the file is: {stderr}");
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(stderr.contains(&*name), "where the file is: {stderr}");
+    // The program's exit snapshot is written under a `-<pid>` name and renamed: no line names
+    // that file.
+    assert!(
+        !stderr.contains("wrote the exit snapshot"),
+        "only `run` names files: {stderr}"
+    );
+    let stem = file.file_stem().unwrap().to_string_lossy();
+    let renamed = file.with_file_name(format!("{stem}-"));
+    assert!(
+        !stderr.contains(&*renamed.to_string_lossy()),
+        "no file named before its rename: {stderr}"
+    );
+}
+
+/// An installed CLI (`cargo install tracealloc-cli`: no library beside it) builds the preload
+/// library into the user's cache on first use, then uses the cached one. Built here against this
+/// checkout's runtime (`TRACEALLOC_PRELOAD_SOURCE`), in `target/preload-first-use` so that the
+/// next test run reuses the build (the first takes a minute or two).
+#[test]
+fn run_builds_the_preload_library_on_first_use() {
+    let dir = scratch("first-use");
+    let installed = installed_cli(&dir);
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/tracealloc")
+        .canonicalize()
+        .unwrap();
+    let target = cli().parent().unwrap().parent().unwrap();
+    let run_installed = |cache: &Path, file: &str| {
+        Command::new(&installed)
+            .current_dir(&dir)
+            .args(["run", "-o", file, "--"])
+            .arg(example("run_leak"))
+            .env("NO_COLOR", "1")
+            .env_remove("TRACEALLOC_OUT")
+            .env_remove("TRACEALLOC_PRELOAD")
+            .env("XDG_CACHE_HOME", cache)
+            .env("TRACEALLOC_PRELOAD_SOURCE", &runtime)
+            .env("CARGO", env!("CARGO"))
+            .env("CARGO_TARGET_DIR", target.join("preload-first-use"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let finish = |child: std::process::Child| {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let building = |cache: &Path| {
+        format!(
+            "tracealloc: building the preload library for tracealloc {} into {} (once; a minute \
+             or two)...",
+            env!("CARGO_PKG_VERSION"),
+            library_dir(cache).display()
+        )
+    };
+    let cache = dir.join("cache");
+    let started = std::time::Instant::now();
+    let first = finish(run_installed(&cache, "first.json"));
+    eprintln!("the first run, building: {:.1?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(building(&cache).as_str()),
+        "{stderr}"
+    );
+    assert_finds_run_leak_s_leak(&first, &dir.join("first.json"));
+    let library = library_dir(&cache).join("libtracealloc_preload.so");
+    assert!(library.is_file(), "{} is cached", library.display());
+
+    let second = finish(run_installed(&cache, "second.json"));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!stderr.contains("building"), "built once: {stderr}");
+    assert_finds_run_leak_s_leak(&second, &dir.join("second.json"));
+
+    // Two first uses at once: each builds (cargo runs one build at a time in a target directory)
+    // and puts the library in place whole, and both profile with it.
+    let shared = dir.join("shared-cache");
+    let (a, b) = (
+        run_installed(&shared, "a.json"),
+        run_installed(&shared, "b.json"),
+    );
+    for (output, file) in [(finish(a), "a.json"), (finish(b), "b.json")] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.lines().next(),
+            Some(building(&shared).as_str()),
+            "{stderr}"
+        );
+        assert_finds_run_leak_s_leak(&output, &dir.join(file));
+    }
+    let left: Vec<String> = std::fs::read_dir(library_dir(&shared))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+    // Each cache holds a copy of the library (about 14 MB).
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A copy of the CLI in `dir/bin`, with no preload library beside it (as `cargo install` leaves
+/// it).
+fn installed_cli(dir: &Path) -> PathBuf {
+    let installed = dir.join("bin").join("tracealloc");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(cli(), &installed).unwrap();
+    installed
+}
+
+/// `tracealloc run` of an installed CLI with no library in its cache: its stderr, after checking
+/// that it failed without running the program (which would write `ran`).
+fn first_use_failure(dir: &Path, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(installed_cli(dir));
+    command
+        .current_dir(dir)
+        .args(["run", "--", "/bin/sh", "-c", "echo > ran"])
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env_remove("TRACEALLOC_PRELOAD_SOURCE")
+        .env_remove("CARGO")
+        .env("XDG_CACHE_HOME", dir.join("cache"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!dir.join("ran").exists(), "the program did not run");
+    stderr
+}
+
+/// What the messages of a failed first use end with: the other ways to get the library.
+const OTHER_WAYS: &str = "Other ways: build it in tracealloc's repository (`cargo build --release \
+    -p tracealloc-preload`) and put target/release/libtracealloc_preload.so beside the tracealloc \
+    executable or name it in TRACEALLOC_PRELOAD; or set TRACEALLOC_PRELOAD_SOURCE to a local \
+    checkout of the tracealloc crate (crates/tracealloc in the repository) to build against \
+    instead of crates.io";
+
+/// Without cargo, a first use says so and what else works, in one line after the notice.
+#[test]
+fn run_without_cargo_says_so_and_what_else_works() {
+    let dir = scratch("no-cargo");
+    let stderr = first_use_failure(&dir, &[("PATH", "/nonexistent")]);
+    let cache = library_dir(&dir.join("cache"));
+    assert_eq!(
+        stderr,
+        format!(
+            "tracealloc: building the preload library for tracealloc {} into {} (once; a minute \
+             or two)...\ntracealloc: cannot build the preload library: cargo is not on PATH, and \
+             tracealloc builds libtracealloc_preload.so with cargo (install Rust with rustup, or \
+             set CARGO to a cargo). {OTHER_WAYS}\n",
+            env!("CARGO_PKG_VERSION"),
+            cache.display()
+        )
+    );
+    let stderr = first_use_failure(&dir, &[("CARGO", "/nonexistent/cargo")]);
+    assert!(
+        stderr.contains(
+            "cannot build the preload library: cannot run /nonexistent/cargo, which CARGO names \
+             (No such file or directory (os error 2)), and"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A `TRACEALLOC_PRELOAD_SOURCE` that names no crate, and one whose version is not the CLI's
+/// (cargo refuses it: the runtime must be the CLI's own version), each fail with one message.
+#[test]
+fn run_with_a_wrong_preload_source_says_what_failed() {
+    let dir = scratch("wrong-source");
+    let stderr = first_use_failure(&dir, &[("TRACEALLOC_PRELOAD_SOURCE", "/")]);
+    assert_eq!(
+        stderr,
+        "tracealloc: TRACEALLOC_PRELOAD_SOURCE names /, which is not a crate's directory (no \
+         Cargo.toml there): it should name a checkout of the tracealloc crate, crates/tracealloc \
+         in tracealloc's repository\n"
+    );
+    let other = dir.join("tracealloc-0.0.1");
+    std::fs::create_dir_all(other.join("src")).unwrap();
+    std::fs::write(
+        other.join("Cargo.toml"),
+        "[package]\nname = \"tracealloc\"\nversion = \"0.0.1\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    std::fs::write(other.join("src/lib.rs"), "").unwrap();
+    let stderr = first_use_failure(
+        &dir,
+        &[
+            ("TRACEALLOC_PRELOAD_SOURCE", other.to_str().unwrap()),
+            ("CARGO", env!("CARGO")),
+            ("CARGO_NET_OFFLINE", "true"),
+        ],
+    );
+    let requirement = format!("`tracealloc = \"={}\"`", env!("CARGO_PKG_VERSION"));
+    assert!(
+        stderr.contains(&requirement),
+        "cargo's own message: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some(
+            format!(
+                "tracealloc: cannot build the preload library: `{} build --release` in {} failed \
+                 (exit status: 101; cargo's messages are above; TRACEALLOC_PRELOAD_SOURCE must \
+                 name tracealloc {}, and its dependencies come from crates.io unless cargo's \
+                 configuration says otherwise). {OTHER_WAYS}",
+                env!("CARGO"),
+                library_dir(&dir.join("cache")).display(),
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        !library_dir(&dir.join("cache"))
+            .join("libtracealloc_preload.so")
+            .exists()
+    );
+}
+
+/// Where the cache under `cache` (`XDG_CACHE_HOME`) keeps this version's preload library.
+fn library_dir(cache: &Path) -> PathBuf {
+    cache
+        .join("tracealloc")
+        .join(concat!("preload-", env!("CARGO_PKG_VERSION")))
 }
 
 /// A program that starts a copy of itself (fork and exec): one snapshot per process.
@@ -443,4 +690,155 @@ fn run_live_watches_the_program_until_it_ends() {
         summary_row.contains("146.48 KiB"),
         "150 x 1000 bytes: {after}"
     );
+}
+
+/// `tracealloc run` of a program it refuses, with no library to find (a regression that went on
+/// would fail at once instead of building one): the exit status and stderr, after checking that
+/// the program did not run (it would write `ran` in `dir`) and that no snapshot was written.
+fn refused(dir: &Path, program: &Path) -> (Option<i32>, String) {
+    let output = Command::new(installed_cli(dir))
+        .current_dir(dir)
+        .args(["run", "-o", "refused.json", "--"])
+        .arg(program)
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .unwrap();
+    assert!(!dir.join("ran").exists(), "the program did not run");
+    let written: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(written, Vec::<PathBuf>::new(), "no snapshot");
+    assert!(!dir.join("cache").exists(), "no library looked for");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A static executable has no dynamic loader to preload with: refused, with the reason, in one
+/// line. Built from C with `gcc -static` (the C library's static archive, libc6-dev).
+#[test]
+fn run_refuses_a_static_executable() {
+    let dir = scratch("static");
+    let source = dir.join("static_program.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void) {\n    FILE *f = fopen(\"ran\", \"w\");\n    \
+         if (f) fclose(f);\n    return 0;\n}\n",
+    )
+    .unwrap();
+    let program = dir.join("static_program");
+    let built = Command::new("gcc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .output();
+    match built {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            skip_or_fail(&format!(
+                "gcc -static cannot link (the static C library, libc6-dev, is missing?): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            return;
+        }
+        Err(e) => {
+            skip_or_fail(&format!("gcc is not installed ({e})"));
+            return;
+        }
+    }
+    assert_eq!(
+        refused(&dir, &program),
+        (
+            Some(1),
+            format!(
+                "tracealloc: {} is a static executable: there is no dynamic loader to preload \
+                 tracealloc with, so tracealloc cannot see its allocations (build it dynamically \
+                 linked, or add tracealloc as its global allocator)\n",
+                program.display()
+            )
+        )
+    );
+}
+
+/// A program that runs as another user (set-user-ID) or group (set-group-ID): the dynamic
+/// loader's secure mode ignores `LD_PRELOAD`, so it is refused, with the reason, in one line. As
+/// root, copies of an example owned by `nobody` (uid and gid 65534) with the bit; as another
+/// user, a set-user-ID program of the system's (passwd, su...), refused before it runs.
+#[test]
+fn run_refuses_a_program_that_runs_as_another_user_or_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = scratch("setuid");
+    let me = std::fs::metadata("/proc/self").unwrap();
+    let message = |program: &Path| {
+        format!(
+            "tracealloc: {} runs as another user or group (set-user-ID or set-group-ID): the \
+             dynamic loader ignores LD_PRELOAD for it, so tracealloc cannot see its allocations \
+             (profile a copy without the bit)\n",
+            program.display()
+        )
+    };
+    if me.uid() != 0 {
+        let system = ["passwd", "su", "chsh", "newgrp", "gpasswd", "mount"]
+            .iter()
+            .flat_map(|name| {
+                [
+                    Path::new("/usr/bin").join(name),
+                    Path::new("/bin").join(name),
+                ]
+            })
+            .find(|path| {
+                std::fs::metadata(path)
+                    .is_ok_and(|m| m.permissions().mode() & 0o4000 != 0 && m.uid() != me.uid())
+            });
+        let Some(program) = system else {
+            skip_or_fail(
+                "no set-user-ID program of another user's found (passwd, su...), and a copy of \
+                 our own with the bit would run as ourselves: run as root to make one",
+            );
+            return;
+        };
+        assert_eq!(refused(&dir, &program), (Some(1), message(&program)));
+        return;
+    }
+    let programs = dir.join("programs");
+    std::fs::create_dir_all(&programs).unwrap();
+    for (name, bit, owner) in [
+        ("setuid", 0o4755, (Some(65534), None)),
+        ("setgid", 0o2755, (None, Some(65534))),
+    ] {
+        let program = programs.join(name);
+        std::fs::copy(example("run_leak"), &program).unwrap();
+        std::os::unix::fs::chown(&program, owner.0, owner.1).unwrap();
+        // After chown, which clears the bits.
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(bit)).unwrap();
+        assert_eq!(
+            refused(&dir, &program),
+            (Some(1), message(&program)),
+            "{name}"
+        );
+    }
+    // The bit on a file of our own changes nothing: not refused (it finds no library here).
+    let own = programs.join("setuid-own");
+    std::fs::copy(example("run_leak"), &own).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let output = Command::new(installed_cli(&dir))
+        .args(["run", "--"])
+        .arg(&own)
+        .env_remove("TRACEALLOC_PRELOAD")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot build the preload library: cannot run /nonexistent/cargo"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

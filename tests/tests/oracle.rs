@@ -39,10 +39,11 @@ fn single_thread_totals_live_and_peak_equal_dhat() {
 /// `oracle_work` (as `print_program_points` groups ours): `line -> [each of fields]`.
 fn dhat_program_points(fields: &[&str]) -> serde_json::Value {
     // One directory per call: the tests that call this run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tracealloc-oracle-{}-{}",
         std::process::id(),
-        fields.len()
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("dhat-heap.json");
@@ -149,6 +150,54 @@ fn four_thread_totals_and_live_equal_dhat() {
             "{field}: ours {ours}, dhat {dhat}"
         );
     }
+}
+
+/// With the C allocation layer on (`c_allocations!()`, as `tracealloc run`'s library has it), a
+/// Rust allocation reaches the profiler through `System`'s `malloc`, and is counted there once:
+/// the totals, the peak and each program point's figures are dhat-rs's. Direct calls of the C
+/// library's allocation functions count once each, with their exact bytes, at the Rust function
+/// that made them: `c_calls`' 11 allocations of 1,456 bytes, 8 blocks of 1,156 bytes live.
+#[test]
+fn with_the_c_layer_rust_figures_equal_dhat_and_c_calls_count_once() {
+    let program = env!("CARGO_BIN_EXE_oracle_tracealloc_c");
+    let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "single");
+    assert_eq!(figures(program, "single"), dhat, "Rust allocations alone");
+    assert_eq!(
+        figures(program, "points"),
+        dhat_program_points(&["gb", "gbk", "tb", "tbk"]),
+        "per program point"
+    );
+    let mut ours = figures(program, "with-c");
+    let c_site = ours.as_object_mut().unwrap().remove("c_site").unwrap();
+    assert_eq!(
+        c_site,
+        serde_json::json!([11, 1456, 8, 1156]),
+        "c_calls' site"
+    );
+    let plus = |field: &str, n: u64| dhat[field].as_u64().unwrap() + n;
+    // The C blocks stay live through the workload: its peak is theirs on top of dhat-rs's.
+    assert_eq!(
+        ours,
+        serde_json::json!({
+            "total_blocks": plus("total_blocks", 11),
+            "total_bytes": plus("total_bytes", 1456),
+            "live_blocks": plus("live_blocks", 8),
+            "live_bytes": plus("live_bytes", 1156),
+            "peak_blocks": plus("peak_blocks", 8),
+            "peak_bytes": plus("peak_bytes", 1156),
+        }),
+        "the Rust workload's figures and the C calls' together"
+    );
+    // On four threads, the allocations made through Rust's allocator (the C library's own for
+    // each thread it starts are counted too, and dhat-rs cannot see them).
+    let dhat = figures(env!("CARGO_BIN_EXE_oracle_dhat"), "threads");
+    let ours = figures(program, "threads-rust");
+    let fields = ["total_blocks", "total_bytes", "live_blocks", "live_bytes"];
+    let dhat: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|&f| (f.to_owned(), dhat[f].clone()))
+        .collect();
+    assert_eq!(ours, serde_json::Value::Object(dhat), "on four threads");
 }
 
 /// Over jemalloc (the `jemalloc` feature, at tikv-jemallocator's current release), the totals are

@@ -41,6 +41,10 @@ pub const MAX_STACKS_ENV: &str = "TRACEALLOC_MAX_STACKS";
 /// The environment variable naming the exit snapshot's path; `{pid}` is replaced by the process id
 /// (and, with `TRACEALLOC_INTERVAL`, `{seq}` by the snapshot's number).
 pub const OUT_ENV: &str = "TRACEALLOC_OUT";
+/// The environment variable that turns off (`0`) the line the exit snapshot's writer prints on
+/// stderr (`tracealloc: wrote the exit snapshot to ...`); a failure to write is still said.
+/// `tracealloc run` sets it: it names the files itself, after renaming the program's own.
+pub const EXIT_NOTICE_ENV: &str = "TRACEALLOC_EXIT_NOTICE";
 /// The environment variable that sets the period of the snapshots: `30s`, `500ms`, `5m`, or a
 /// number of seconds.
 pub const INTERVAL_ENV: &str = "TRACEALLOC_INTERVAL";
@@ -262,6 +266,8 @@ pub(crate) struct Config {
     pub(crate) own_c_layer: bool,
     /// Whether stacks are captured from the start (`TRACEALLOC_CAPTURE_AT_START`, default on).
     pub(crate) capture_at_start: bool,
+    /// Whether writing the exit snapshot is said on stderr (`TRACEALLOC_EXIT_NOTICE`, default on).
+    pub(crate) exit_notice: bool,
     /// `TRACEALLOC_SYMBOLIZE`: `Some(true)` for `later`, `Some(false)` for `process`, `None` when
     /// unset (each kind of snapshot then has its default).
     pub(crate) symbolize_later: Option<bool>,
@@ -336,6 +342,7 @@ impl Config {
             other_layer: layers == CLayers::Other,
             own_c_layer: layers == CLayers::Own,
             capture_at_start: env_u64(c"TRACEALLOC_CAPTURE_AT_START") != Some(0),
+            exit_notice: env_u64(c"TRACEALLOC_EXIT_NOTICE") != Some(0),
             symbolize_later: env(c"TRACEALLOC_SYMBOLIZE", |v| match v {
                 b"later" => Some(true),
                 b"process" => Some(false),

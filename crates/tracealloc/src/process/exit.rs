@@ -40,6 +40,7 @@ pub(crate) fn write_exit_snapshot() {
         let started = std::time::Instant::now();
         let snapshot = crate::process::snapshot_to_write(true);
         match snapshot.save(&path) {
+            Ok(()) if !config.exit_notice => {}
             // With the time taken and written: what the exit costs the program.
             Ok(()) => eprintln!(
                 "tracealloc: wrote the exit snapshot to {path} ({} ms{})",
