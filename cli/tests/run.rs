@@ -222,6 +222,9 @@ fn run_builds_the_preload_library_on_first_use() {
             .env("TRACEALLOC_PRELOAD_SOURCE", &runtime)
             .env("CARGO", env!("CARGO"))
             .env("CARGO_TARGET_DIR", target.join("preload-first-use"))
+            // The runtime's dependencies are in cargo's cache already (this workspace built
+            // them): the test needs no network.
+            .env("CARGO_NET_OFFLINE", "true")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
