@@ -125,6 +125,51 @@ fn sampled_estimates_match_exact_figures_where_buffers_grow_elsewhere() {
     );
 }
 
+/// A site of mixed block sizes (`mixed_sizes`: 200 blocks of 256 KiB, 19,800 of 32 bytes):
+/// its block count's standard error is the one its small blocks give it, `sqrt(sum (1 - p) / p)`
+/// over its blocks, about 6,400 blocks at 64 KiB, not the share of its bytes' error (about 720,
+/// which an approximation from the figures would say); and the estimates fall within it as they
+/// should.
+#[test]
+fn standard_errors_of_mixed_block_sizes_are_their_small_blocks() {
+    let exact = run(None, None);
+    let truth = figure(&exact, "mixed_sizes", 1);
+    assert_eq!(truth, 20_000.0);
+    let probability = |size: f64| 1.0 - (-size / MEAN as f64).exp();
+    let expected_error = (200.0 * (1.0 - probability(262_144.0)) / probability(262_144.0)
+        + 19_800.0 * (1.0 - probability(32.0)) / probability(32.0))
+    .sqrt();
+    let runs: Vec<Value> = (1..=SEEDS)
+        .map(|seed| run(Some(MEAN), Some(seed)))
+        .collect();
+    let mut errors: Vec<f64> = runs
+        .iter()
+        .map(|r| r["errors"]["mixed_sizes"][1].as_f64().unwrap())
+        .collect();
+    let within = runs
+        .iter()
+        .zip(&errors)
+        .filter(|&(r, &error)| (figure(r, "mixed_sizes", 1) - truth).abs() <= 3.0 * error.max(1.0))
+        .count();
+    errors.sort_by(f64::total_cmp);
+    let median = errors[errors.len() / 2];
+    let report = format!(
+        "expected error {expected_error:.0}, reported {errors:?}; estimates {:?}",
+        runs.iter()
+            .map(|r| figure(r, "mixed_sizes", 1))
+            .collect::<Vec<_>>()
+    );
+    // The reported error is itself estimated from the ~10 small blocks each run samples.
+    assert!(
+        (0.6..1.6).contains(&(median / expected_error)),
+        "median reported error off: {report}"
+    );
+    assert!(
+        within >= 14,
+        "{within} of {SEEDS} within 3 errors: {report}"
+    );
+}
+
 #[test]
 fn a_seed_reproduces_the_samples_and_runs_differ_without_one() {
     let first = run(Some(MEAN), Some(7));

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use tracealloc_snapshot::{GroupBy, Snapshot, Stat, blocks, human_bytes, human_bytes_signed};
+use tracealloc_snapshot::{
+    GroupBy, Snapshot, Stat, Variance, blocks, human_bytes, human_bytes_signed,
+};
 
 use crate::tables::{
     BOLD, Format, RESET, ReportOptions, bytes_with_error, sampled_note, write_csv, write_json,
@@ -25,6 +27,9 @@ struct Leak {
     /// The distinct stacks of a row, largest first (absent when rows are stacks themselves).
     #[serde(skip_serializing_if = "Option::is_none")]
     stacks: Option<Vec<Leak>>,
+    /// Sampled snapshots: the variances of the live figures' estimates.
+    #[serde(skip)]
+    variance: Option<Variance>,
 }
 
 /// A row as CSV has it: the number of its stacks instead of the stacks.
@@ -47,6 +52,7 @@ impl Leak {
             bytes_diff: None,
             blocks_diff: None,
             stacks: None,
+            variance: stat.variance,
         }
     }
 
@@ -58,6 +64,7 @@ impl Leak {
             bytes_diff: Some(diff.bytes_diff),
             blocks_diff: Some(diff.blocks_diff),
             stacks: None,
+            variance: diff.variances.0,
         }
     }
 }
@@ -200,10 +207,16 @@ fn write_leaks_table(
     let amount = |leak: &Leak| {
         let live = match mean {
             0 => human_bytes(leak.live_bytes),
-            mean => bytes_with_error(
-                leak.live_bytes,
-                (mean as f64 * leak.live_bytes as f64).sqrt().round() as u64,
-            ),
+            mean => {
+                let stat = Stat {
+                    live_bytes: leak.live_bytes,
+                    live_blocks: leak.live_blocks,
+                    variance: leak.variance,
+                    ..Stat::default()
+                };
+                let errors = stat.standard_errors(mean).unwrap_or_default();
+                bytes_with_error(leak.live_bytes, errors.live_bytes)
+            }
         };
         let grown = match leak.bytes_diff {
             Some(d) => format!(" ({} since the older snapshot)", human_bytes_signed(d)),

@@ -641,12 +641,14 @@ fn diff_errors(d: &StatDiff, (new_mean, old_mean): (u64, u64)) -> DiffErrors {
         key: String::new(),
         live_bytes: d.live_bytes,
         live_blocks: d.live_blocks,
+        variance: d.variances.0,
         ..Stat::default()
     };
     let old = Stat {
         key: String::new(),
         live_bytes: (d.live_bytes as i64 - d.bytes_diff).max(0) as u64,
         live_blocks: (d.live_blocks as i64 - d.blocks_diff).max(0) as u64,
+        variance: d.variances.1,
         ..Stat::default()
     };
     let new_errors = new.standard_errors(new_mean).unwrap_or_default();
@@ -985,10 +987,8 @@ pub(crate) fn info_rows(snapshot: &Snapshot) -> Vec<(String, String)> {
             ),
         ),
     ];
-    let mut rows: Vec<(String, String)> = rows
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let mut rows: Vec<(String, String)> =
+        rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     rows.push((
         "reallocs charged to".to_owned(),
         match m.capture.reallocs_charged_to {

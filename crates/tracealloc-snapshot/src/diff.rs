@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::group::{GroupBy, Stat};
-use crate::model::Snapshot;
+use crate::model::{Snapshot, Variance};
 
 /// The change of one group: its figures in the newer snapshot and the signed change since the older.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,11 @@ pub struct StatDiff {
     pub total_bytes_diff: i64,
     /// Change of total blocks allocated.
     pub total_blocks_diff: i64,
+    /// Sampled snapshots: the variances of the group's estimates in the newer and in the older
+    /// snapshot ([`Stat::variance`]), from which the change's standard errors come. Left out of
+    /// the JSON a diff is written as.
+    #[serde(skip)]
+    pub variances: (Option<Variance>, Option<Variance>),
 }
 
 /// `file:line: live 4.30 MiB (+3.91 MiB) in 1100 blocks (+1000)`, followed by
@@ -462,6 +467,7 @@ fn stat_diff(new: Stat, old: &Stat) -> StatDiff {
         total_blocks_diff: signed(new.total_blocks, old.total_blocks),
         live_bytes: new.live_bytes,
         live_blocks: new.live_blocks,
+        variances: (new.variance, old.variance),
         key: new.key,
     }
 }
@@ -569,6 +575,7 @@ mod tests {
             blocks_diff: change[1],
             total_bytes_diff: change[2],
             total_blocks_diff: change[3],
+            variances: (None, None),
         }
     }
 
@@ -704,6 +711,7 @@ mod tests {
             blocks_diff: bytes_diff.signum(),
             total_bytes_diff,
             total_blocks_diff,
+            variances: (None, None),
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::Metric;
-use crate::model::{Site, Snapshot};
+use crate::model::{Site, Snapshot, Variance};
 
 /// What sites are grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,6 +63,10 @@ pub struct Stat {
     pub max_bytes: u64,
     #[serde(default)]
     pub max_blocks: u64,
+    /// Sampled mode: the variances of the group's estimates, the sum of its sites' (absent for
+    /// exact snapshots and for files written before they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<Variance>,
 }
 
 /// The standard errors of a sampled group's estimates (see [`Stat::standard_errors`]).
@@ -95,32 +99,70 @@ impl Stat {
         self.lifetimes_us += site.lifetimes_us;
         self.max_bytes += site.max_bytes;
         self.max_blocks += site.max_blocks;
+        if let Some(variance) = site.variance {
+            self.variance = Some(self.variance.unwrap_or_default().plus(variance));
+        }
     }
 
     /// The standard errors of this group's estimates in a snapshot sampled every `mean` bytes on
     /// average (`None` in exact mode, `mean` 0): live and total bytes and blocks.
     ///
-    /// A sampled block of `s` bytes stands for `s / p` bytes, `p = 1 - exp(-s / mean)`, so an
+    /// With the variances the profiler recorded ([`Stat::variance`], see [`Variance`]), their
+    /// square roots: each sampled block adds its own share, so a group of mixed block sizes, or
+    /// one sampled at several intervals, gets the error its blocks give it.
+    ///
+    /// Without (files written before they were recorded), an approximation from the figures: a
+    /// sampled block of `s` bytes stands for `s / p` bytes, `p = 1 - exp(-s / mean)`, so an
     /// estimate of `B` bytes made of blocks much smaller than `mean` has a variance of about
-    /// `mean * B`; larger blocks are sampled more surely, and the variance is lower. The errors
-    /// here are that bound: `sqrt(mean * B)` for bytes, and the same share of the blocks.
+    /// `mean * B` (larger blocks are sampled more surely, and the variance is lower), and the
+    /// blocks get the same share. That understates the blocks' error of a group whose blocks differ
+    /// in size (the small ones stand for many).
     ///
     /// An estimate of nothing is not certain: about `mean` bytes (one sample's worth, at least
     /// one block) can go unseen, and that is its error, not 0.
     ///
     /// ```
-    /// use tracealloc_snapshot::Stat;
+    /// use tracealloc_snapshot::{Stat, Variance};
     ///
     /// // A line whose sampled blocks (one sample per 512 KiB) stand for 50 MiB.
     /// let stat = Stat { key: "src/cache.rs:12".into(), live_bytes: 50 << 20, ..Stat::default() };
     /// let errors = stat.standard_errors(512 * 1024).unwrap();
     /// assert_eq!(errors.live_bytes, 5_242_880); // sqrt(512 KiB x 50 MiB) = 5 MiB: +-10%
     /// assert_eq!(stat.standard_errors(0), None); // exact mode
+    ///
+    /// // The same line with the variances the profiler recorded.
+    /// let mut variance = Variance::default();
+    /// variance.live_bytes_kib = (512 * 1024) * (50 << 20) / 1024;
+    /// variance.live_blocks = 90_000;
+    /// let stat = Stat { variance: Some(variance), live_blocks: 1000, ..stat };
+    /// let errors = stat.standard_errors(512 * 1024).unwrap();
+    /// assert_eq!((errors.live_bytes, errors.live_blocks), (5_242_880, 300));
     /// ```
     pub fn standard_errors(&self, mean: u64) -> Option<StandardErrors> {
         if mean == 0 {
             return None;
         }
+        let Some(variance) = self.variance else {
+            return Some(self.approximate_errors(mean));
+        };
+        let bytes = |b: u64, kib: u64| match (b, kib) {
+            (0, 0) => mean,
+            (_, kib) => (kib as f64 * 1024.0).sqrt().round() as u64,
+        };
+        let blocks = |n: u64, v: u64| match (n, v) {
+            (0, 0) => 1,
+            (_, v) => (v as f64).sqrt().round() as u64,
+        };
+        Some(StandardErrors {
+            live_bytes: bytes(self.live_bytes, variance.live_bytes_kib),
+            live_blocks: blocks(self.live_blocks, variance.live_blocks),
+            total_bytes: bytes(self.total_bytes, variance.total_bytes_kib),
+            total_blocks: blocks(self.total_blocks, variance.total_blocks),
+        })
+    }
+
+    /// [`Stat::standard_errors`] without recorded variances: from the figures alone.
+    fn approximate_errors(&self, mean: u64) -> StandardErrors {
         let bytes = |b: u64| match b {
             0 => mean,
             b => (mean as f64 * b as f64).sqrt().round() as u64,
@@ -132,12 +174,12 @@ impl Stat {
                 (n as f64 * (mean as f64 / b as f64).sqrt()).round() as u64
             }
         };
-        Some(StandardErrors {
+        StandardErrors {
             live_bytes: bytes(self.live_bytes),
             live_blocks: blocks(self.live_blocks, self.live_bytes),
             total_bytes: bytes(self.total_bytes),
             total_blocks: blocks(self.total_blocks, self.total_bytes),
-        })
+        }
     }
 
     /// The blocks' mean lifetime in microseconds: their summed lifetimes over the allocations (a

@@ -73,7 +73,7 @@ pub use human::{
 pub use model::{
     AllocatorStats, CAPTURE_OFF_FRAME, CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata,
     OTHER_STACKS_FRAME, ProfilerFigures, ReallocCharge, Site, Snapshot, Stack, TRUNCATED_FRAME,
-    ThreadInfo, TimePoint,
+    ThreadInfo, TimePoint, Variance,
 };
 pub use paths::{short_path, short_paths_in, workspace_of};
 pub use plumbing::{DEFAULT_FOLDED_CRATES, FOLDED_FRAME_PREFIX, FrameFolding};

@@ -314,6 +314,50 @@ pub struct Site {
     /// The task label the blocks were allocated under (`tracealloc::labeled`, `with_label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Sampled mode: the variances of the site's estimates, from which their standard errors
+    /// come (see [`crate::Stat::standard_errors`]). Absent in exact mode, and in files written
+    /// before they were recorded (the errors are then approximated from the figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<Variance>,
+}
+
+/// The variances of a sampled site's (or group's) estimates, summed over the sampled blocks they
+/// stand for. A block of `s` bytes sampled with probability `p` (`1 - exp(-s / mean)`, `mean`
+/// the interval it was sampled at) stands for `1 / p` blocks and `s / p` bytes, and adds
+/// `(1 - p) / p²` to the blocks' variance and about `mean x s` to the bytes'. So a site of mixed
+/// block sizes gets the error its small blocks give it, and a site whose blocks were sampled at
+/// several intervals gets each block's own.
+///
+/// Bytes' variances are kept in bytes² / 1024 (so that a service's lifetime of allocations fits),
+/// blocks' in blocks².
+///
+/// ```
+/// use tracealloc_snapshot::Variance;
+///
+/// let mut variance = Variance::default();
+/// variance.live_blocks = 400; // a standard error of 20 blocks
+/// variance.live_bytes_kib = 1024 * 1024; // of 1 KiB
+/// assert_eq!((variance.live_blocks as f64).sqrt(), 20.0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Variance {
+    pub live_bytes_kib: u64,
+    pub live_blocks: u64,
+    pub total_bytes_kib: u64,
+    pub total_blocks: u64,
+}
+
+impl Variance {
+    /// The sum of two variances (of estimates made of different blocks).
+    pub fn plus(self, other: Variance) -> Variance {
+        Variance {
+            live_bytes_kib: self.live_bytes_kib.saturating_add(other.live_bytes_kib),
+            live_blocks: self.live_blocks.saturating_add(other.live_blocks),
+            total_bytes_kib: self.total_bytes_kib.saturating_add(other.total_bytes_kib),
+            total_blocks: self.total_blocks.saturating_add(other.total_blocks),
+        }
+    }
 }
 
 /// How stacks were captured.

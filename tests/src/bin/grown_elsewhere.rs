@@ -1,7 +1,8 @@
 //! Buffers made in one function and grown in another, in several sizes and growth patterns: the
 //! figures the test compares between exact mode and sampled mode (`TRACEALLOC_SAMPLE`, with
 //! `TRACEALLOC_SEED`). Prints one JSON object: the sampling interval and seed, and for each of the
-//! program's functions its live and total bytes and blocks.
+//! program's functions its live and total bytes and blocks, and in sampled mode their standard
+//! errors.
 
 use std::hint::black_box;
 
@@ -68,7 +69,20 @@ fn shrink(buffer: &mut Vec<u8>) {
     buffer.shrink_to_fit();
 }
 
+/// Blocks of two sizes at one line, all kept: one of 256 KiB for every 99 of 32 bytes. Sampled,
+/// the big ones are almost always seen and the small ones rarely, each standing for thousands:
+/// the site's block count is as uncertain as its small blocks make it.
+#[inline(never)]
+fn mixed_sizes(kept: &mut Vec<Vec<u8>>) {
+    for i in 0..20_000 {
+        let size = if i % 100 == 0 { 256 * 1024 } else { 32 };
+        kept.push(black_box(Vec::with_capacity(size)));
+    }
+}
+
 fn main() {
+    let mut kept_mixed = Vec::with_capacity(20_000);
+    mixed_sizes(&mut kept_mixed);
     let mut kept_small = Vec::new();
     for i in 0..300 {
         let mut buffer = make_buffer(64);
@@ -101,20 +115,32 @@ fn main() {
     let pushed = push_loop(600_000);
     let snapshot = tracealloc::snapshot();
     let capture = &snapshot.meta().capture;
-    let functions: serde_json::Map<String, serde_json::Value> = snapshot
+    let stats: Vec<(String, tracealloc::model::Stat)> = snapshot
         .statistics(tracealloc::GroupBy::Function)
         .into_iter()
-        .filter_map(|s| {
-            let name = s.key.strip_prefix("grown_elsewhere::")?.to_owned();
+        .filter_map(|s| Some((s.key.strip_prefix("grown_elsewhere::")?.to_owned(), s)))
+        .collect();
+    let functions: serde_json::Map<String, serde_json::Value> = stats
+        .iter()
+        .map(|(name, s)| {
             let figures = [s.live_bytes, s.live_blocks, s.total_bytes, s.total_blocks];
-            Some((name, serde_json::json!(figures)))
+            (name.clone(), serde_json::json!(figures))
+        })
+        .collect();
+    let errors: serde_json::Map<String, serde_json::Value> = stats
+        .iter()
+        .filter_map(|(name, s)| {
+            let e = s.standard_errors(capture.sampling_bytes)?;
+            let errors = [e.live_bytes, e.live_blocks, e.total_bytes, e.total_blocks];
+            Some((name.clone(), serde_json::json!(errors)))
         })
         .collect();
     let out = serde_json::json!({
         "sampling_bytes": capture.sampling_bytes,
         "seed": capture.sampling_seed,
         "functions": functions,
+        "errors": errors,
     });
     println!("{out}");
-    black_box((kept_small, kept_large, kept_text, pushed));
+    black_box((kept_small, kept_large, kept_text, pushed, kept_mixed));
 }

@@ -32,13 +32,19 @@ fn share_cell(part: u64, whole: u64) -> String {
     )
 }
 
-/// Bytes, with their standard error in a sampled snapshot.
+/// Bytes, with their standard error in a sampled snapshot: the group's own when they are its live
+/// or total bytes, else `sqrt(mean x bytes)`.
 fn bytes_cell(snapshot: &Snapshot, stat: &Stat, bytes: u64) -> String {
-    match stat.standard_errors(snapshot.meta.capture.sampling_bytes) {
-        Some(_) => {
-            let error = (snapshot.meta.capture.sampling_bytes as f64 * bytes as f64)
-                .sqrt()
-                .round() as u64;
+    let mean = snapshot.meta.capture.sampling_bytes;
+    match stat.standard_errors(mean) {
+        Some(errors) => {
+            let error = if bytes == stat.live_bytes {
+                errors.live_bytes
+            } else if bytes == stat.total_bytes {
+                errors.total_bytes
+            } else {
+                (mean as f64 * bytes as f64).sqrt().round() as u64
+            };
             format!("<td>{} ± {}</td>", human_bytes(bytes), human_bytes(error))
         }
         None => format!("<td>{}</td>", human_bytes(bytes)),
@@ -339,7 +345,10 @@ fn about(html: &mut String, snapshot: &Snapshot, older: Option<&Snapshot>) {
         *time = ("taken".to_owned(), taken(snapshot));
     }
     if let Some(older) = older {
-        let after_pid = rows.iter().position(|(k, _)| k == "pid").map_or(0, |i| i + 1);
+        let after_pid = rows
+            .iter()
+            .position(|(k, _)| k == "pid")
+            .map_or(0, |i| i + 1);
         let compared = format!(
             "{}, taken {} ({}), pid {}",
             older.meta.command.join(" "),

@@ -216,15 +216,19 @@ fn at_sample_point(sampler: &mut SamplerState, seed: &u32, mean: u64) -> bool {
 }
 
 impl SiteDelta {
-    /// What a sampled new block of `size` bytes adds to its site.
+    /// What a sampled new block of `size` bytes adds to its site: its estimates, and their
+    /// variance in the slots of [`block_variances`].
     pub(crate) fn sampled_alloc(size: usize, mean: u64) -> SiteDelta {
         let (bytes, blocks) = contribution(size, mean);
         let (bytes, blocks) = (bytes as i64, blocks as i64);
+        let variance = block_variance(size, mean) as i64;
         SiteDelta {
             live_bytes: bytes,
             live_blocks: blocks,
             total_bytes: bytes,
             total_blocks: blocks,
+            reallocs: variance,
+            realloc_copied_bytes: variance,
             ..SiteDelta::default()
         }
     }
@@ -235,9 +239,35 @@ impl SiteDelta {
         SiteDelta {
             live_bytes: -(bytes as i64),
             live_blocks: -(blocks as i64),
+            reallocs: -(block_variance(size, mean) as i64),
             ..SiteDelta::default()
         }
     }
+}
+
+/// A sampled record's variances of its live and total block estimates, in blocks²: sampled mode
+/// counts no reallocs, so a record's realloc pair holds them (its two cache lines have no room for
+/// more counters). Each sampled block adds its [`block_variance`] to both; its free takes it back
+/// from the live one. The snapshot reads them from here (`snapshot::add_counts`).
+pub(crate) fn block_variances(counts: &Counts) -> (u64, u64) {
+    (counts.reallocs, counts.realloc_copied_bytes)
+}
+
+/// The most one block adds to a variance: the weight of a block sampled with a probability of
+/// 2^-20 (a byte sampled every MiB), which keeps a site's sum of them far from overflowing.
+const MAX_BLOCK_VARIANCE: f64 = (1u64 << 40) as f64;
+
+/// A sampled block's share of the variance of its site's block estimate, in blocks²: a block
+/// sampled with probability `p` stands for `1 / p` blocks, and Horvitz and Thompson's unbiased
+/// estimate of the variance of such a sum adds `(1 - p) / p²` for each sampled term. A function of
+/// the size and the mean alone, so that a free takes back exactly what the allocation added.
+#[inline]
+pub(crate) fn block_variance(size: usize, mean: u64) -> u64 {
+    let p = -(-(size as f64) / mean as f64).exp_m1();
+    if p <= 0.0 {
+        return 0;
+    }
+    ((1.0 - p) / (p * p)).min(MAX_BLOCK_VARIANCE).round() as u64
 }
 
 /// In sampled mode, a site record counts blocks in units of `1 / BLOCK_UNIT` block: a sampled
@@ -308,6 +338,32 @@ fn next_interval(rng: &mut u64, mean: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block's share of the variance is `(1 - p) / p²`: about `(mean / s)²` for a block far
+    /// smaller than the interval, none for one far larger (always sampled).
+    #[test]
+    fn block_variances_follow_the_sampling_probability() {
+        let mean = 512 << 10;
+        assert_eq!(block_variance(100 << 20, mean), 0);
+        let p = 1.0 - (-(64.0_f64) / mean as f64).exp();
+        assert_eq!(
+            block_variance(64, mean),
+            ((1.0 - p) / (p * p)).round() as u64
+        );
+        let small = block_variance(64, mean) as f64;
+        assert!(
+            (small / (mean as f64 / 64.0).powi(2) - 1.0).abs() < 0.01,
+            "{small}"
+        );
+        // A byte sampled every 2^62 bytes: capped, so that sums of them cannot overflow.
+        assert_eq!(block_variance(1, 1 << 62), 1 << 40);
+        // A free takes back what the allocation added, to the unit.
+        let alloc = SiteDelta::sampled_alloc(4000, mean);
+        let free = SiteDelta::sampled_free(4000, mean);
+        assert_eq!(alloc.reallocs, -free.reallocs);
+        assert_eq!(alloc.realloc_copied_bytes, alloc.reallocs);
+        assert_eq!(free.realloc_copied_bytes, 0);
+    }
 
     #[test]
     fn contributions_are_unbiased_weights() {

@@ -12,10 +12,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracealloc_snapshot::{
     CaptureCounts, CaptureInfo, Frame, HeapStats, Metadata, ReallocCharge, Site, Snapshot, Stack,
-    ThreadInfo, TimePoint,
+    ThreadInfo, TimePoint, Variance,
 };
 
-use crate::accounting::sampling::whole_blocks;
+use crate::accounting::sampling::{block_variances, mean_of, whole_blocks};
 use crate::accounting::stamp::{NS_PER_STAMP, stamp};
 use crate::accounting::timeline::{CAPACITY, Point};
 
@@ -37,6 +37,11 @@ struct Copied {
     label: Option<&'static str>,
     counts: Counts,
     lifetimes: Option<Lifetimes>,
+    /// The epoch of the sampling mean its blocks were sampled at (0 outside sampled mode).
+    epoch: u8,
+    /// Sampled mode: that mean, for the variances of the record's estimates (`None` for exact
+    /// counts: every mode but sampled, and sampled mode's orphan record).
+    sampled_mean: Option<u64>,
 }
 
 /// Copies one record's figures. When its thread stayed inside an update (stopped mid-update), the
@@ -77,6 +82,8 @@ fn copy_record(
         label: record.key().label.text(),
         counts: local.plus(remote),
         lifetimes,
+        epoch: record.epoch,
+        sampled_mean: None,
     }
 }
 
@@ -175,9 +182,11 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
     copied.retain(|c| c.counts.total_blocks != 0 || c.counts.live_blocks != 0);
     // Sampled mode's site records count blocks in fractions (see `accounting::sampling`); the
     // orphan record counts whole ones.
-    if crate::config::get().is_some_and(|config| config.policy.sampling_mean() > 0) {
+    let startup_mean = crate::config::get().map_or(0, |config| config.policy.sampling_mean());
+    if startup_mean > 0 {
         for c in copied.iter_mut().filter(|c| c.thread != orphan_thread) {
             c.counts = whole_blocks(c.counts);
+            c.sampled_mean = Some(mean_of(c.epoch, startup_mean));
         }
     }
 
@@ -326,7 +335,7 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
             snapshot.sites.len() - 1
         });
         let site = &mut snapshot.sites[slot];
-        add_counts(site, &c.counts);
+        add_counts(site, &c.counts, c.sampled_mean);
         if let (Some(lifetimes), Some((now, ns_per_stamp))) = (c.lifetimes, stamp_rate) {
             let live_blocks = non_negative(c.counts.live_blocks);
             // Wrapping: the sums of stamps overflow; their difference is the lifetimes' sum.
@@ -378,8 +387,11 @@ fn take(registry: &Registry, raw: bool) -> Snapshot {
 
 /// Adds `counts` (a record's, or what a measure reports of it) to the model's `site`: the one place
 /// that names each counter as the snapshot format does. Live figures read below zero while the
-/// program runs (a free on another thread counted before its allocation) add nothing.
-fn add_counts(site: &mut Site, counts: &Counts) {
+/// program runs (a free on another thread counted before its allocation) add nothing. With
+/// `sampled_mean` (sampled mode: the mean its blocks were sampled at), the realloc pair holds the
+/// block estimates' variances (`sampling::block_variances`), and the bytes' variance is about
+/// `mean x bytes` (see `tracealloc_snapshot::Variance`).
+fn add_counts(site: &mut Site, counts: &Counts, sampled_mean: Option<u64>) {
     site.live_bytes += non_negative(counts.live_bytes);
     site.live_blocks += non_negative(counts.live_blocks);
     site.total_bytes += counts.total_bytes;
@@ -387,8 +399,20 @@ fn add_counts(site: &mut Site, counts: &Counts) {
     site.peak_bytes += non_negative(counts.at_peak_bytes);
     site.peak_blocks += non_negative(counts.at_peak_blocks);
     site.temporary_blocks += counts.temporary_blocks;
-    site.reallocs += counts.reallocs;
-    site.realloc_copied_bytes += counts.realloc_copied_bytes;
+    let Some(mean) = sampled_mean else {
+        site.reallocs += counts.reallocs;
+        site.realloc_copied_bytes += counts.realloc_copied_bytes;
+        return;
+    };
+    let (live_blocks, total_blocks) = block_variances(counts);
+    let kib =
+        |bytes: u64| (u128::from(mean) * u128::from(bytes) / 1024).min(u64::MAX.into()) as u64;
+    let mut variance = Variance::default();
+    variance.live_bytes_kib = kib(non_negative(counts.live_bytes));
+    variance.live_blocks = non_negative(live_blocks);
+    variance.total_bytes_kib = kib(counts.total_bytes);
+    variance.total_blocks = total_blocks;
+    site.variance = Some(site.variance.unwrap_or_default().plus(variance));
 }
 
 /// A model of the calling thread's `sites` (their stacks and what a measure reports of them),
@@ -399,6 +423,11 @@ pub(crate) fn model_of_sites(sites: &[MeasuredSite]) -> Snapshot {
     );
     let mut builder = Builder::default();
     let mut snapshot = Snapshot::empty();
+    // A measure spans a moment of the program: its blocks were sampled at the mean of now.
+    let sampled_mean = crate::config::get()
+        .map(|config| config.policy.sampling_mean())
+        .filter(|&startup| startup > 0)
+        .map(crate::accounting::sampling::current_mean);
     for measured in sites {
         let frames: Vec<Frame> = measured
             .frames
@@ -410,7 +439,7 @@ pub(crate) fn model_of_sites(sites: &[MeasuredSite]) -> Snapshot {
             .collect();
         let ids = frames.iter().map(|f| builder.frame(f)).collect();
         let mut site = Site::new(builder.stack(ids), 0);
-        add_counts(&mut site, &measured.counts);
+        add_counts(&mut site, &measured.counts, sampled_mean);
         snapshot.sites.push(site);
     }
     snapshot.frames = builder.frames;
