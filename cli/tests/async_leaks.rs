@@ -4,9 +4,11 @@
 //! one frame; `--full-stacks` shows tokio's frames. (A test without the harness, so that
 //! tracealloc is its global allocator.)
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
 use std::sync::Mutex;
+
+use common::{scratch, stdout_in};
 
 #[global_allocator]
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
@@ -33,22 +35,6 @@ async fn fan_out(first: usize) {
     for child in children {
         child.await.unwrap();
     }
-}
-
-fn tracealloc_cli(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        // Tables as wide as their contents, whatever the terminal running the tests.
-        .env_remove("COLUMNS")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tracealloc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const LEAKS: usize = 300;
@@ -80,13 +66,12 @@ fn main() {
     let after = tracealloc::snapshot();
     assert_eq!(CACHE.lock().unwrap().len(), LEAKS);
 
-    let dir = std::env::temp_dir().join(format!("tracealloc-async-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("async");
     before.save(dir.join("before.json")).unwrap();
     after.save(dir.join("after.json")).unwrap();
 
     let line = format!("tests/async_leaks.rs:{LEAK_LINE}");
-    let json = tracealloc_cli(
+    let json = stdout_in(
         &dir,
         &[
             "leaks",
@@ -135,7 +120,7 @@ fn main() {
         "{json}"
     );
 
-    let table = tracealloc_cli(&dir, &["leaks", "after.json", "--since", "before.json"]);
+    let table = stdout_in(&dir, &["leaks", "after.json", "--since", "before.json"]);
     let first = table.lines().next().unwrap();
     assert!(
         first.starts_with("#1 ")
@@ -146,7 +131,7 @@ fn main() {
     );
     assert!(table.lines().count() < 40, "a short answer: {table}");
 
-    let full = tracealloc_cli(
+    let full = stdout_in(
         &dir,
         &[
             "leaks",
@@ -162,7 +147,7 @@ fn main() {
         full.contains("tokio::runtime::"),
         "--full-stacks keeps tokio's frames"
     );
-    let kept = tracealloc_cli(
+    let kept = stdout_in(
         &dir,
         &[
             "leaks",

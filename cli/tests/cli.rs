@@ -1,8 +1,12 @@
 //! The CLI on a small checked-in pair of snapshots: reference outputs (re-bless with
 //! `BLESS=1 cargo test -p tracealloc-cli`), flamegraphs, and every kind of bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{cli, scratch, skip_or_fail, tracealloc, tracealloc_command, tracealloc_in};
 
 fn parse_svg(svg: &str) {
     let options = roxmltree::ParsingOptions {
@@ -10,16 +14,6 @@ fn parse_svg(svg: &str) {
         ..Default::default()
     };
     roxmltree::Document::parse_with_options(svg, options).expect("well-formed XML");
-}
-
-/// Skips a check that needs a tool beyond cargo, printing `skipped: {notice}`; under `CI=true` (or
-/// `CI=1`), where `.ci/run` installs the tools, fails instead.
-#[track_caller]
-fn skip_or_fail(notice: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("required in CI: {notice}");
-    }
-    eprintln!("skipped: {notice}");
 }
 
 fn data(name: &str) -> PathBuf {
@@ -34,16 +28,6 @@ fn leak_line() -> String {
         .unwrap()
         .trim()
         .to_owned()
-}
-
-fn tracealloc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        // Tables as wide as their contents, whatever the terminal running the tests.
-        .env_remove("COLUMNS")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run tracealloc")
 }
 
 fn stdout_of(args: &[&str]) -> String {
@@ -243,8 +227,7 @@ fn sampled_figures_carry_their_error_and_nothing_reads_as_a_false_zero() {
 
 #[test]
 fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-flame-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-flame");
     let plain = dir.join("plain.svg");
     let diff = dir.join("diff.svg");
     let new = data("new.json");
@@ -299,8 +282,7 @@ fn flamegraphs_are_well_formed_and_differ_where_the_snapshots_differ() {
 /// with the leaking line growing; a file without a timeline says so on one line.
 #[test]
 fn timelines_chart_one_file_and_stack_several() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-timeline-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-timeline");
     let (old, new) = (data("old.json"), data("new.json"));
     let chart = dir.join("memory.svg");
     stdout_of(&[
@@ -372,8 +354,7 @@ fn timelines_chart_one_file_and_stack_several() {
 
 #[test]
 fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-bad");
     let good = std::fs::read_to_string(data("new.json")).unwrap();
     let random: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -469,15 +450,16 @@ fn bad_input_gets_one_line_naming_the_file_and_a_failure_exit() {
 #[test]
 fn tables_fit_the_terminal_width() {
     let new = data("new.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .args(["top", new.to_str().unwrap()])
+    let out = tracealloc_command(&["top", new.to_str().unwrap()])
         .env("COLUMNS", "60")
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let table: Vec<&str> = text.lines().take_while(|l| !l.contains(" groups; ")).collect();
+    let table: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains(" groups; "))
+        .collect();
     assert!(table.iter().all(|l| l.chars().count() <= 60), "{text}");
     assert_eq!(
         table[0].split_whitespace().collect::<Vec<_>>(),
@@ -489,20 +471,18 @@ fn tables_fit_the_terminal_width() {
 #[test]
 fn a_closed_pipe_is_success() {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .env_remove("COLUMNS")
-        .args([
-            "top",
-            data("new.json").to_str().unwrap(),
-            "--by",
-            "stack",
-            "-n",
-            "100",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = tracealloc_command(&[
+        "top",
+        data("new.json").to_str().unwrap(),
+        "--by",
+        "stack",
+        "-n",
+        "100",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -525,9 +505,7 @@ fn color_and_progress_only_on_a_terminal() {
         "-n",
         "2",
     ];
-    let piped = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .env_remove("COLUMNS")
-        .args(args)
+    let piped = tracealloc_command(&args)
         .env_remove("NO_COLOR")
         .output()
         .unwrap();
@@ -542,7 +520,7 @@ fn color_and_progress_only_on_a_terminal() {
     // `script` runs the command on a pseudo-terminal (util-linux); skip where it is missing (fail
     // under CI).
     let on_terminal = |no_color: Option<&str>| {
-        let command = format!("{} {}", env!("CARGO_BIN_EXE_tracealloc"), args.join(" "));
+        let command = format!("{} {}", cli().display(), args.join(" "));
         let mut script = Command::new("script");
         script
             .args(["-qec", &command, "/dev/null"])
@@ -584,8 +562,7 @@ fn speedscope_export_validates_against_speedscopes_schema() {
     };
     let schema = dir.join("node_modules/speedscope/dist/release/file-format-schema.json");
     assert!(schema.exists(), "no schema at {}", schema.display());
-    let out = std::env::temp_dir().join(format!("tracealloc-speedscope-{}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
+    let out = scratch("speedscope");
     let new = data("new.json");
     let mut files = Vec::new();
     for (name, extra) in [
@@ -693,8 +670,7 @@ fn html_report(dir: &Path, name: &str, file: &Path, old: Option<&Path>) -> PathB
 /// the first viewport. Screenshots of every tab go to [`report_screenshots`].
 #[test]
 fn the_html_report_works_in_chromium() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("report");
     let new = data("new.json");
     let old = data("old.json");
     for (name, older) in [("diff", Some(old.as_path())), ("single", None)] {
@@ -724,8 +700,7 @@ fn the_html_report_works_in_chromium() {
 fn the_report_fits_deep_stacks_in_chromium() {
     use tracealloc_snapshot::{Frame, Snapshot};
     const LAYERS: u32 = 50;
-    let dir = std::env::temp_dir().join(format!("tracealloc-report-deep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("report-deep");
     let mut snapshot = Snapshot::load(data("new.json")).unwrap();
     let first = snapshot.frames.len() as u32;
     for layer in 0..LAYERS {
@@ -792,8 +767,7 @@ fn labels_group_root_and_export() {
         "{cache}"
     );
     assert!(top.contains("(no label)"), "{top}");
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-labels-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-labels");
     let folded = dir.join("labels.folded");
     stdout_of(&[
         "export",
@@ -902,8 +876,7 @@ fn in_chromium(script: &str, args: &[&std::ffi::OsStr], purpose: &str) {
 /// lifetimes, the file is DHAT's totals-only form, which dh_view opens too, and the CLI says why.
 #[test]
 fn dhat_export_opens_in_dh_view() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-dhat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("dhat");
     let with = dir.join("lifetimes.dhat.json");
     let args = |input: &str, output: &Path| {
         [
@@ -966,8 +939,7 @@ fn dhat_export_opens_in_dh_view() {
 /// outside 0..1 is refused with a clear message.
 #[test]
 fn folded_export_cuts_small_stacks_and_keeps_the_total() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-folded-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("folded");
     let fold = |share: &str| {
         let out = dir.join(format!("{share}.folded"));
         stdout_of(&[
@@ -1040,17 +1012,6 @@ fn fixture_copy(
     path
 }
 
-/// `tracealloc args` run in `dir`.
-fn tracealloc_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .env_remove("COLUMNS")
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run tracealloc")
-}
-
 /// The one line a refused command prints, checked to be one line with exit status 1.
 #[track_caller]
 fn refusal(out: &Output) -> String {
@@ -1067,8 +1028,7 @@ fn refusal(out: &Output) -> String {
 /// first.
 #[test]
 fn several_files_are_ordered_by_the_time_they_were_taken() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-order-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-order");
     let t0: u64 = 1_795_733_200_000;
     let at =
         |ms: u64| move |s: &mut serde_json::Value| s["meta"]["time_unix_ms"] = (t0 + ms).into();
@@ -1157,8 +1117,7 @@ fn several_files_are_ordered_by_the_time_they_were_taken() {
 /// `-o -` writes to standard output, for every command that takes `-o`, and creates no file `-`.
 #[test]
 fn dash_writes_to_standard_output() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-stdout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-stdout");
     let new = data("new.json");
     let new = new.to_str().unwrap();
     let folded = dir.join("new.folded");
@@ -1198,8 +1157,7 @@ fn dash_writes_to_standard_output() {
 /// the file and `-o`; `-o FILE` replaces it, as the user named it.
 #[test]
 fn default_outputs_are_never_replaced_silently() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-default-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-default");
     let input = fixture_copy(&dir, "new.json", "heap.json", |_| {});
     let input = input.to_str().unwrap();
     for (args, default) in [
@@ -1323,8 +1281,7 @@ fn selection_flags_are_honoured_or_refused() {
 /// file:line.
 #[test]
 fn without_line_tables_top_names_functions_and_says_why() {
-    let dir = std::env::temp_dir().join(format!("tracealloc-cli-nolines-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-nolines");
     let stripped = fixture_copy(&dir, "new.json", "release.json", |s| {
         for frame in s["frames"].as_array_mut().unwrap() {
             let frame = frame.as_object_mut().unwrap();

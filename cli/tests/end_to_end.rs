@@ -3,8 +3,11 @@
 //! example of the README runs as written on those files. (A test without the harness, so that
 //! tracealloc is its global allocator.)
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::{scratch, stdout_in};
 
 #[global_allocator]
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
@@ -13,22 +16,6 @@ const LEAK_LINE: u32 = line!() + 3;
 #[inline(never)]
 fn leak(into: &mut Vec<String>, i: usize) {
     into.push(format!("{i:0>1000}"));
-}
-
-fn tracealloc_cli(dir: &Path, args: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        // Tables as wide as their contents, whatever the terminal running the tests.
-        .env_remove("COLUMNS")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tracealloc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The commands between the README's `cli-examples` markers, without the prompt and the program name.
@@ -103,9 +90,10 @@ fn diff_across_checkouts(dir: &Path) {
     )
     .unwrap();
     let run = |older: &str, args: &[&str]| {
-        let mut all = vec![args[0].to_owned()];
-        all.extend(args[1..].iter().map(|a| a.replace("OLD", older)));
-        tracealloc_cli(dir, &all)
+        let replaced: Vec<String> = args[1..].iter().map(|a| a.replace("OLD", older)).collect();
+        let mut all = vec![args[0]];
+        all.extend(replaced.iter().map(String::as_str));
+        stdout_in(dir, &all)
     };
     let diff = [
         "diff",
@@ -178,20 +166,20 @@ fn main() {
         leak(&mut kept, i);
     }
     let after = tracealloc::snapshot();
-    let dir = std::env::temp_dir().join(format!("tracealloc-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("e2e");
     before.save(dir.join("tracealloc-before.json")).unwrap();
     after.save(dir.join("tracealloc-after.json")).unwrap();
 
-    let args = [
-        "diff",
-        "tracealloc-before.json",
-        "tracealloc-after.json",
-        "-n",
-        "1",
-    ]
-    .map(String::from);
-    let text = tracealloc_cli(&dir, &args);
+    let text = stdout_in(
+        &dir,
+        &[
+            "diff",
+            "tracealloc-before.json",
+            "tracealloc-after.json",
+            "-n",
+            "1",
+        ],
+    );
     // Shown relative to the working directory (the package's, under cargo test).
     let expected = format!("tests/end_to_end.rs:{LEAK_LINE}");
     let top = text.lines().nth(1).unwrap_or_default();
@@ -205,7 +193,7 @@ fn main() {
     let examples = readme_examples();
     assert!(examples.len() >= 8, "README examples: {examples:?}");
     for args in &examples {
-        tracealloc_cli(&dir, args);
+        stdout_in(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
     }
     assert!(dir.join("growth.svg").exists());
     std::fs::remove_dir_all(&dir).ok();

@@ -14,14 +14,17 @@
 //!
 //! (A test without the harness, so that tracealloc is the program's global allocator.)
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{Tmux, scratch, skip_or_fail, stderr_of_failure_in, stdout_in, wait_until};
 use tracealloc::model::control::{self, Request};
 
 #[global_allocator]
@@ -54,14 +57,6 @@ fn leaker() {
     }
 }
 
-#[track_caller]
-fn skip_or_fail(notice: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("required in CI: {notice}");
-    }
-    eprintln!("skipped: {notice}");
-}
-
 /// A running leaker and its socket.
 struct Program {
     child: Child,
@@ -90,11 +85,10 @@ impl Program {
             socket,
         };
         program.command("ping");
-        let started = Instant::now();
-        while !program.socket.exists() {
-            assert!(started.elapsed() < Duration::from_secs(10), "no socket");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let listening = wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            program.socket.exists().then_some(())
+        });
+        assert!(listening.is_some(), "no socket");
         program
     }
 
@@ -129,35 +123,6 @@ impl Drop for Program {
     }
 }
 
-fn tracealloc(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tracealloc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the CLI expecting it to fail; its stderr.
-fn tracealloc_fails(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracealloc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "tracealloc {args:?} should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn leak_key() -> String {
     format!("live.rs:{LEAK_LINE}")
 }
@@ -165,11 +130,11 @@ fn leak_key() -> String {
 fn snapshots_from_outside_name_the_leak(dir: &Path) {
     let mut program = Program::start(dir, &[]);
     let pid = program.pid().to_string();
-    tracealloc(dir, &["snapshot", &pid, "-o", "a.json"]);
+    stdout_in(dir, &["snapshot", &pid, "-o", "a.json"]);
     program.command("leak 50");
     let socket = program.socket.to_str().unwrap();
-    tracealloc(dir, &["snapshot", socket, "-o", "b.json"]);
-    let diff = tracealloc(dir, &["diff", "a.json", "b.json", "--format", "json"]);
+    stdout_in(dir, &["snapshot", socket, "-o", "b.json"]);
+    let diff = stdout_in(dir, &["diff", "a.json", "b.json", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_str(&diff).unwrap();
     let top = &rows[0];
     assert!(
@@ -180,7 +145,7 @@ fn snapshots_from_outside_name_the_leak(dir: &Path) {
         (top["bytes_diff"].as_i64(), top["blocks_diff"].as_i64()),
         (Some(50_000), Some(50))
     );
-    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    let stats = stdout_in(dir, &["control", &pid, "stats"]);
     assert!(
         stats.contains("capture: on") && stats.contains("mode: exact"),
         "{stats}"
@@ -231,7 +196,7 @@ fn other_users_are_refused(dir: &Path) {
     let program = Program::start(dir, &[]);
     // A copy of the CLI that user `nobody` can run.
     let cli = dir.join("tracealloc");
-    std::fs::copy(env!("CARGO_BIN_EXE_tracealloc"), &cli).unwrap();
+    std::fs::copy(common::cli(), &cli).unwrap();
     std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = || {
         let out = Command::new(&cli)
@@ -266,8 +231,8 @@ fn capture_starts_when_asked(dir: &Path) {
     let mut program = Program::start(dir, &[("TRACEALLOC_CAPTURE_AT_START", "0")]);
     program.command("leak 10");
     let pid = program.pid().to_string();
-    assert!(tracealloc(dir, &["control", &pid, "stats"]).contains("capture: off"));
-    tracealloc(dir, &["control", &pid, "start"]);
+    assert!(stdout_in(dir, &["control", &pid, "stats"]).contains("capture: off"));
+    stdout_in(dir, &["control", &pid, "start"]);
     program.command("leak 20");
     let snapshot = control::ask_snapshot(&program.socket).unwrap();
     let stats = snapshot.statistics(tracealloc::GroupBy::Line);
@@ -290,14 +255,14 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
     let mut program = Program::start(dir, &[("TRACEALLOC_SAMPLE", "65536")]);
     let pid = program.pid().to_string();
     program.command("leak 100");
-    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    let stats = stdout_in(dir, &["control", &pid, "stats"]);
     assert!(stats.contains("(65536 bytes)"), "{stats}");
-    let changed = tracealloc(dir, &["control", &pid, "sample", "4096"]);
+    let changed = stdout_in(dir, &["control", &pid, "sample", "4096"]);
     assert!(
         changed.contains("mode: sampled every 4 KiB on average (4096 bytes)"),
         "{changed}"
     );
-    let stats = tracealloc(dir, &["control", &pid, "stats"]);
+    let stats = stdout_in(dir, &["control", &pid, "stats"]);
     assert!(stats.contains("(4096 bytes)"), "{stats}");
     program.command("leak 100");
     let snapshot = control::ask_snapshot(&program.socket).unwrap();
@@ -307,7 +272,7 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
     // Totals stay exact whatever the interval.
     assert!(snapshot.totals.live_blocks >= 200);
     snapshot.save(dir.join("sampled.json")).unwrap();
-    let info = tracealloc(dir, &["info", "sampled.json"]);
+    let info = stdout_in(dir, &["info", "sampled.json"]);
     assert!(
         info.contains("sampled every 4 KiB") && info.contains("changed once"),
         "{info}"
@@ -320,12 +285,12 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
         "4611686018427387905",
         "99999999999999999999",
     ] {
-        let refused = tracealloc_fails(dir, &["control", &pid, "sample", bad]);
+        let refused = stderr_of_failure_in(dir, &["control", &pid, "sample", bad]);
         assert!(refused.contains("sample BYTES"), "{bad}: {refused}");
     }
-    let missing = tracealloc_fails(dir, &["control", &pid, "sample"]);
+    let missing = stderr_of_failure_in(dir, &["control", &pid, "sample"]);
     assert!(missing.contains("sample needs the interval"), "{missing}");
-    let extra = tracealloc_fails(dir, &["control", &pid, "stats", "4096"]);
+    let extra = stderr_of_failure_in(dir, &["control", &pid, "stats", "4096"]);
     assert!(extra.contains("only `sample` takes a value"), "{extra}");
     let by_script = control::ask_stats(&program.socket, Request::Sample(0)).unwrap_err();
     assert!(
@@ -338,123 +303,79 @@ fn the_sampling_interval_changes_when_asked(dir: &Path) {
     // Exact mode refuses, saying how to sample.
     let exact = Program::start(dir, &[("TRACEALLOC_SAMPLE", "0")]);
     let pid = exact.pid().to_string();
-    let refused = tracealloc_fails(dir, &["control", &pid, "sample", "4096"]);
+    let refused = stderr_of_failure_in(dir, &["control", &pid, "sample", "4096"]);
     assert!(
         refused.contains(
             "the program runs in exact mode; start it with TRACEALLOC_SAMPLE=<bytes> to sample"
         ),
         "{refused}"
     );
-    assert!(tracealloc(dir, &["control", &pid, "stats"]).contains("mode: exact"));
-}
-/// Kills a tmux session when the test ends, passing or failing.
-struct TmuxSession(String);
-
-impl Drop for TmuxSession {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
+    assert!(stdout_in(dir, &["control", &pid, "stats"]).contains("mode: exact"));
 }
 
 fn the_live_view_shows_the_leak_growing(dir: &Path) {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        skip_or_fail("tmux is not installed: the live view's test drives it in tmux");
+    if !Tmux::installed() {
         return;
     }
     let mut program = Program::start(dir, &[]);
-    let session = format!("tracealloc-live-{}", std::process::id());
-    let _session = TmuxSession(session.clone());
     let command = format!(
         "cd {} && {} live {} --refresh 0.2",
         dir.display(),
-        env!("CARGO_BIN_EXE_tracealloc"),
+        common::cli().display(),
         program.socket.display()
     );
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux").args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
-    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let tmux = Tmux::start(&format!("tracealloc-live-{}", std::process::id()), &command);
     // The leak's row: its change since the view started, once it shows.
     let change_of_leak = |wanted: &str| {
-        let started = Instant::now();
-        loop {
-            let text = screen();
-            if let Some(row) = text.lines().find(|l| l.contains(&leak_key()))
-                && row.contains(wanted)
-            {
-                return row.to_owned();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no row with {wanted} for {}:\n{text}",
-                leak_key()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        tmux.wait_for(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            format_args!("no row with {wanted} for {}", leak_key()),
+            |text| {
+                text.lines()
+                    .find(|l| l.contains(&leak_key()))
+                    .filter(|row| row.contains(wanted))
+                    .map(str::to_owned)
+            },
+        )
     };
     // The view's start (what the change is counted from) is its first screen.
-    let started = Instant::now();
-    while !screen().contains("sites by line") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no view:\n{}",
-            screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tmux.wait_for(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        "no view",
+        |text| text.contains("sites by line").then_some(()),
+    );
     program.command("leak 30");
     let first = change_of_leak("+29.30 KiB");
     program.command("leak 30");
     let second = change_of_leak("+58.59 KiB");
     assert!(first.contains("29.30 KiB") && second.contains("58.59 KiB"));
-    tmux(&["send-keys", "-t", &session, "s"]);
-    let started = Instant::now();
-    let saved = loop {
-        let saved = std::fs::read_dir(dir).unwrap().find_map(|e| {
+    tmux.send_keys("s");
+    let saved = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        std::fs::read_dir(dir).unwrap().find_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
             (name.starts_with(&format!("tracealloc-{}-", program.pid())) && name.ends_with(".json"))
                 .then_some(name)
-        });
-        if let Some(saved) = saved {
-            break saved;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "s saved nothing:\n{}",
-            screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let top = tracealloc(dir, &["top", &saved, "-n", "5"]);
+        })
+    })
+    .unwrap_or_else(|| panic!("s saved nothing:\n{}", tmux.screen()));
+    let top = stdout_in(dir, &["top", &saved, "-n", "5"]);
     assert!(top.contains(&leak_key()), "{top}");
     // `+` samples finer; this program runs in exact mode, and the status line says so.
-    tmux(&["send-keys", "-t", &session, "+"]);
-    let started = Instant::now();
-    while !screen().contains("the program runs in exact mode; start it with TRACEALLOC_SAMPLE") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "+ said nothing:\n{}",
-            screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    tmux(&["send-keys", "-t", &session, "q"]);
+    tmux.send_keys("+");
+    tmux.wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        "+ said nothing",
+        |text| {
+            text.contains("the program runs in exact mode; start it with TRACEALLOC_SAMPLE")
+                .then_some(())
+        },
+    );
+    tmux.send_keys("q");
     std::thread::sleep(Duration::from_millis(300));
-    tmux(&["kill-session", "-t", &session]);
+    tmux.kill();
 }
 
 unsafe extern "C" {
@@ -466,8 +387,7 @@ fn main() {
     if std::env::var("LIVE_TEST_ROLE").is_ok_and(|r| r == "leaker") {
         return leaker();
     }
-    let dir = std::env::temp_dir().join(format!("tracealloc-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("live");
     // Open to others' traversal, for the refused user's check.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     snapshots_from_outside_name_the_leak(&dir);

@@ -8,19 +8,13 @@
 //! test builds the library as an installed CLI does, which reads crates.io's index for the
 //! runtime's dependencies.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
-fn skip_or_fail(notice: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("required in CI: {notice}");
-    }
-    eprintln!("skipped: {notice}");
-}
-
-fn cli() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_tracealloc"))
-}
+use common::{Tmux, cli, scratch, skip_or_fail, tracealloc_command};
 
 /// The preload library beside the CLI, if built.
 fn preload() -> Option<PathBuf> {
@@ -47,19 +41,10 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tracealloc-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(cli())
-        .current_dir(dir)
-        .arg("run")
+    let output = tracealloc_command(&["run"])
         .args(args)
-        .env("NO_COLOR", "1")
+        .current_dir(dir)
         .env_remove("TRACEALLOC_OUT")
         .output()
         .unwrap();
@@ -141,7 +126,7 @@ fn run_finds_the_leak_of_a_program_without_tracealloc() {
     if preload().is_none() {
         return;
     }
-    let dir = scratch("leak");
+    let dir = scratch("run-leak");
     let output = run(
         &dir,
         &[
@@ -203,7 +188,7 @@ fn assert_finds_run_leak_s_leak(output: &Output, file: &Path) {
 /// next test run reuses the build (the first takes a minute or two).
 #[test]
 fn run_builds_the_preload_library_on_first_use() {
-    let dir = scratch("first-use");
+    let dir = scratch("run-first-use");
     let installed = installed_cli(&dir);
     let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/tracealloc")
@@ -332,7 +317,7 @@ const OTHER_WAYS: &str = "Other ways: build it in tracealloc's repository (`carg
 /// Without cargo, a first use says so and what else works, in one line after the notice.
 #[test]
 fn run_without_cargo_says_so_and_what_else_works() {
-    let dir = scratch("no-cargo");
+    let dir = scratch("run-no-cargo");
     let stderr = first_use_failure(&dir, &[("PATH", "/nonexistent")]);
     let cache = library_dir(&dir.join("cache"));
     assert_eq!(
@@ -360,7 +345,7 @@ fn run_without_cargo_says_so_and_what_else_works() {
 /// (cargo refuses it: the runtime must be the CLI's own version), each fail with one message.
 #[test]
 fn run_with_a_wrong_preload_source_says_what_failed() {
-    let dir = scratch("wrong-source");
+    let dir = scratch("run-wrong-source");
     let stderr = first_use_failure(&dir, &[("TRACEALLOC_PRELOAD_SOURCE", "/")]);
     assert_eq!(
         stderr,
@@ -424,7 +409,7 @@ fn run_writes_one_snapshot_per_process() {
     if preload().is_none() {
         return;
     }
-    let dir = scratch("fork");
+    let dir = scratch("run-fork");
     let output = run(&dir, &["--", example("run_fork_exec").to_str().unwrap()]);
     let files = snapshots(&dir);
     assert_eq!(
@@ -453,7 +438,7 @@ fn run_over_a_program_with_its_own_profiler_counts_once() {
     if preload().is_none() {
         return;
     }
-    let dir = scratch("own");
+    let dir = scratch("run-own");
     run(
         &dir,
         &["--", example("run_with_profiler").to_str().unwrap()],
@@ -553,7 +538,7 @@ fn run_totals_equal_heaptracks() {
         skip_or_fail(&format!("{missing} is not installed"));
         return;
     }
-    let dir = scratch("heaptrack");
+    let dir = scratch("run-heaptrack");
     let program = example("run_leak");
     let recorded = Command::new("heaptrack")
         .arg("-o")
@@ -611,16 +596,6 @@ fn run_totals_equal_heaptracks() {
     );
     assert_eq!(heaptrack_leak_site, 100);
 }
-/// Kills a tmux session when the test ends, passing or failing.
-struct TmuxSession(String);
-
-impl Drop for TmuxSession {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
 
 /// `run --live`: the live view opens on the program (its output goes to a log), shows the leaking
 /// line while it runs, closes when the program ends, and the summary follows as without `--live`.
@@ -629,57 +604,36 @@ fn run_live_watches_the_program_until_it_ends() {
     if preload().is_none() {
         return;
     }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        skip_or_fail("tmux is not installed: the live view's test drives it in tmux");
+    if !Tmux::installed() {
         return;
     }
-    let dir = scratch("live");
-    let session = format!("tracealloc-run-live-{}", std::process::id());
-    let _session = TmuxSession(session.clone());
+    let dir = scratch("run-live");
     let command = format!(
         "cd {} && {} run --live -o slow.json -- {}; echo RUN-EXITED-$?; sleep 30",
         dir.display(),
         cli().display(),
         example("run_slow_leak").display()
     );
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux").args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "40",
+    let tmux = Tmux::start(
+        &format!("tracealloc-run-live-{}", std::process::id()),
         &command,
-    ]);
-    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    );
     let line = format!(
         "run_slow_leak.rs:{}",
         line_of("run_slow_leak.rs", "// SLOW LEAK LINE")
     );
     let wait_for = |what: &str| {
-        let started = std::time::Instant::now();
-        loop {
-            let text = screen();
-            if text.contains(what) {
-                return text;
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(30),
-                "no {what}:\n{text}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        tmux.wait_for(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            format_args!("no {what}"),
+            |text| text.contains(what).then(|| text.to_owned()),
+        )
     };
     let view = wait_for(&line);
     assert!(view.contains("sites by line"), "the live view: {view}");
     let after = wait_for("RUN-EXITED-0");
-    tmux(&["kill-session", "-t", &session]);
+    tmux.kill();
     assert!(after.contains("the program's output is in"), "{after}");
     assert!(after.contains("slow.json"), "{after}");
     let log = std::fs::read_to_string(dir.join("slow.json")).map(|_| ());
@@ -726,7 +680,7 @@ fn refused(dir: &Path, program: &Path) -> (Option<i32>, String) {
 /// line. Built from C with `gcc -static` (the C library's static archive, libc6-dev).
 #[test]
 fn run_refuses_a_static_executable() {
-    let dir = scratch("static");
+    let dir = scratch("run-static");
     let source = dir.join("static_program.c");
     std::fs::write(
         &source,
@@ -776,7 +730,7 @@ fn run_refuses_a_static_executable() {
 #[test]
 fn run_refuses_a_program_that_runs_as_another_user_or_group() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = scratch("setuid");
+    let dir = scratch("run-setuid");
     let me = std::fs::metadata("/proc/self").unwrap();
     let message = |program: &Path| {
         format!(
