@@ -411,12 +411,23 @@ fn exited_threads_are_reclaimed_and_their_blocks_stay_attributed() {
     assert!(out.contains("churn ok"), "{out}");
 }
 
-/// 100,000 threads named `conn-<n>`: a few reused states, the profiler's memory bounded, every
-/// block attributed, the threads shown as the family `conn-*`.
+/// 100,000 threads named `conn-<n>`, `req-<hex>` or `conn-<letters>`: a few reused states, the
+/// profiler's memory bounded, every block attributed, the threads shown as their family (`conn-*`,
+/// `req-*`) or, named in ways no family catches, as threads of several names.
 #[test]
 fn uniquely_named_threads_share_a_few_states() {
-    let out = run(env!("CARGO_BIN_EXE_unique_thread_names"), &[], &[], LIMIT);
-    assert!(out.contains("unique thread names ok"), "{out}");
+    for scheme in ["numbered", "hex", "words"] {
+        let out = run(
+            env!("CARGO_BIN_EXE_unique_thread_names"),
+            &[scheme],
+            &[],
+            LIMIT,
+        );
+        assert!(
+            out.contains(&format!("unique thread names ok ({scheme})")),
+            "{out}"
+        );
+    }
 }
 
 /// Past the cap on distinct stacks, new stacks go to `[other stacks]`, counted exactly.

@@ -1,7 +1,9 @@
 //! The registry's list of thread states and the pool of exited threads' states: a new thread
 //! adopts an exited one's state when their names match (exactly, else in all but a trailing
-//! number), and is given a new state otherwise. States are carved, published once and never freed,
-//! so readers walk the list without a lock. Cold code: it runs once per thread.
+//! number or identifier), or any when the pool is half full, and is given a new state otherwise. So the
+//! states number at most the threads alive at once plus the pool's slots, whatever the threads are
+//! named. States are carved, published once and never freed, so readers walk the list without a
+//! lock. Cold code: it runs once per thread.
 //!
 //! ```text
 //!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ...   (push-only: new states first)
@@ -11,23 +13,37 @@
 use std::sync::atomic::Ordering;
 
 use crate::accounting::registry::Registry;
-use crate::state::thread::{ThreadState, name_family};
+use crate::state::thread::{Kin, ThreadState, name_family};
 
 impl Registry {
     /// The state for the calling thread, which has none yet: an exited thread's state from the
     /// pool when one exited with the name this thread has now, else with a name of the same
-    /// family (`conn-17` for `conn-18`: see [`name_family`]), else a new one, published.
+    /// family (`conn-17` for `conn-18`, `req-7f3a` for `req-9e01`: see [`name_family`]), else any
+    /// when the pool is half full (threads named in ways no family catches would otherwise each
+    /// keep a state), else a new one, published.
     #[cold]
     pub(crate) fn register_thread(&self) -> Option<&ThreadState> {
         let name = crate::sys::current_thread_name();
         if let Some(state) =
-            self.adopt_retired(|candidate| candidate.exited_with_name(&name), false)
+            self.adopt_retired(|candidate| candidate.exited_with_name(&name), Kin::SameName)
         {
             return Some(state);
         }
         if let Some(family) = name_family(&name)
             && let Some(state) =
-                self.adopt_retired(|candidate| candidate.exited_in_family(family), true)
+                self.adopt_retired(|candidate| candidate.exited_in_family(family), Kin::Family)
+        {
+            return Some(state);
+        }
+        // Half full, not full: exiting threads then still find room in the pool, so their states
+        // are not left out of it (each would stay unused).
+        let pooled = self
+            .retired
+            .iter()
+            .filter(|slot| !slot.load(Ordering::Relaxed).is_null())
+            .count();
+        if pooled >= self.retired.len() / 2
+            && let Some(state) = self.adopt_retired(|_| true, Kin::Unrelated)
         {
             return Some(state);
         }
@@ -35,12 +51,8 @@ impl Registry {
     }
 
     /// Takes the first retired state that `fits` out of the pool and adopts it for the calling
-    /// thread (`renamed`: see [`ThreadState::adopt`]).
-    fn adopt_retired(
-        &self,
-        fits: impl Fn(&ThreadState) -> bool,
-        renamed: bool,
-    ) -> Option<&ThreadState> {
+    /// thread (`kin`: see [`ThreadState::adopt`]).
+    fn adopt_retired(&self, fits: impl Fn(&ThreadState) -> bool, kin: Kin) -> Option<&ThreadState> {
         for slot in &self.retired {
             let state = slot.load(Ordering::Acquire);
             // SAFETY: pooled states are published states, never freed.
@@ -59,7 +71,7 @@ impl Registry {
             {
                 // SAFETY: (1) a retired state's owner has exited; (2) the exchange took it out of
                 // the pool for this thread alone.
-                unsafe { candidate.adopt(renamed) };
+                unsafe { candidate.adopt(kin) };
                 return Some(candidate);
             }
         }

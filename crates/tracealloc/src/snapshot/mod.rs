@@ -580,8 +580,15 @@ fn thread_infos(states: &[&ThreadState]) -> Vec<ThreadInfo> {
         .map(|(state, (tid, comm, alive))| {
             let family = family_of(comm)
                 .filter(|f| merged(state) || (!alive && shared_families.contains_key(f)));
+            let mixed = state.mixed.load(std::sync::atomic::Ordering::Relaxed);
             let name = if *tid == pid {
                 "main".to_owned()
+            } else if mixed {
+                // Its records are those of threads of unrelated names, one after another.
+                match comm {
+                    Some(c) if !c.is_empty() => format!("[several names, the last {c}]"),
+                    _ => "[several names]".to_owned(),
+                }
             } else {
                 match (family, comm) {
                     (Some(family), _) => format!("{family}*"),

@@ -162,6 +162,9 @@ pub(crate) struct ThreadState {
     /// Whether threads of different names used it: names that differ only in a trailing number
     /// (`conn-17`, `conn-18`), shown by their common part (`conn-*`).
     pub(crate) merged: AtomicBool,
+    /// Whether threads of unrelated names used it: taken from a full pool of exited threads'
+    /// states by a thread whose name matched none of them (see `Registry::register_thread`).
+    pub(crate) mixed: AtomicBool,
     pub(crate) first_chunk: AtomicPtr<RecordChunk>,
     /// Stands in for a site record when none can be made: past the cap on distinct stacks (see
     /// [`crate::state::budget::StackBudget`]), or out of memory for the tables. Snapshots show it
@@ -246,6 +249,7 @@ impl ThreadState {
                 name_set: AtomicBool::new(false),
                 owners: AtomicU64::new(1),
                 merged: AtomicBool::new(false),
+                mixed: AtomicBool::new(false),
                 first_chunk: AtomicPtr::new(chunk),
                 fallback_record: SiteRecord::empty(OwnerId::of(state)),
                 local: UnsafeCell::new(OwnerOnly {
@@ -361,17 +365,18 @@ impl ThreadState {
     }
 
     /// Makes the calling thread the owner of this exited thread's state: its records, tables and
-    /// counters go on, under the new thread's id and stack. `renamed`: the calling thread's name
-    /// differs from the previous owner's (in its trailing number only: see [`name_family`]), so
-    /// that the state stands for threads of several names from now on.
+    /// counters go on, under the new thread's id and stack. `kin`: how the calling thread's name
+    /// relates to the previous owner's, which says what the state stands for from now on.
     ///
     /// # Safety
     /// The state's previous owner has exited and no longer touches it (it was retired), and the
     /// caller took it from the pool, so no other thread adopts it too.
-    pub(crate) unsafe fn adopt(&self, renamed: bool) {
+    pub(crate) unsafe fn adopt(&self, kin: Kin) {
         self.owners.fetch_add(1, Ordering::Relaxed);
-        if renamed {
-            self.merged.store(true, Ordering::Relaxed);
+        match kin {
+            Kin::SameName => {}
+            Kin::Family => self.merged.store(true, Ordering::Relaxed),
+            Kin::Unrelated => self.mixed.store(true, Ordering::Relaxed),
         }
         self.stack.rebind_to_current_thread();
         // SAFETY: the caller now owns the state: the only thread touching `local`.
@@ -814,25 +819,72 @@ impl ThreadState {
     }
 }
 
+/// How a thread adopting an exited thread's state is named, next to that thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kin {
+    /// The same name.
+    SameName,
+    /// A name of the same family ([`name_family`]): the state reads as the family (`conn-*`).
+    Family,
+    /// An unrelated name: the state reads as threads of several names.
+    Unrelated,
+}
+
 /// The part of a thread's kernel name (NUL-padded) that threads of one kind share when they are
-/// numbered: the name without its trailing decimal digits (`conn-17` -> `conn-`), or `None` when
-/// it does not end in a digit or is all digits. Exited threads' states are reused by a thread of
-/// the same name first, else of the same family, so that servers naming a thread per connection
-/// keep a few states, not one per connection.
+/// numbered: the name without its trailing number (`conn-17` -> `conn-`), or without its trailing
+/// identifiers when those are hexadecimal words after a separator, with a digit or of 8 letters
+/// at least (`req-7f3a9c`, `req-deadbeef` and `req-550e8400-e2`, a UUID cut to the kernel's 15
+/// bytes, -> `req-`); `None` when it ends in
+/// neither or is nothing else. Exited threads' states are reused by a thread of the same name
+/// first, else of the same family, so that servers naming a thread per connection keep a few
+/// states, not one per connection.
 pub(crate) fn name_family(name: &[u8]) -> Option<&[u8]> {
     let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    let name = &name[..end];
-    let family = name.trim_ascii_end();
-    let stem_len = family
+    let name = name[..end].trim_ascii_end();
+    let separator = |b: &u8| matches!(b, b'-' | b'_' | b'.' | b':' | b' ' | b'#' | b'/');
+    // Trailing words of hex digits with a digit each, each after a separator.
+    let mut stem = name.len();
+    while let Some(at) = name[..stem].iter().rposition(separator) {
+        let word = &name[at + 1..stem];
+        // An identifier has a digit, or is too long for a word (`deadbeef`, one id in 2,300
+        // without a digit; `cafe` stays a word).
+        let identifier = word.iter().any(u8::is_ascii_digit) || word.len() >= 8;
+        if word.is_empty() || !word.iter().all(u8::is_ascii_hexdigit) || !identifier {
+            break;
+        }
+        stem = at;
+    }
+    if stem < name.len() && stem > 0 {
+        return Some(&name[..=stem]);
+    }
+    let stem = name
         .iter()
         .rposition(|b| !b.is_ascii_digit())
         .map_or(0, |at| at + 1);
-    (stem_len > 0 && stem_len < family.len()).then(|| &family[..stem_len])
+    (stem > 0 && stem < name.len()).then(|| &name[..stem])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_are_names_without_their_numbers_or_hex_identifiers() {
+        let family = |name: &str| name_family(name.as_bytes()).map(|f| f.to_vec());
+        let named = |f: &str| Some(f.as_bytes().to_vec());
+        assert_eq!(family("conn-17"), named("conn-"));
+        assert_eq!(family("worker17"), named("worker"));
+        assert_eq!(family("req-7f3a9c"), named("req-"));
+        assert_eq!(family("req-550e8400-e2"), named("req-"));
+        assert_eq!(family("pool.e7\0\0\0"), named("pool."));
+        // Hex words without a digit, or without a separator, are words.
+        assert_eq!(family("db-cafe"), None);
+        assert_eq!(family("req-ffeeefda"), named("req-"));
+        assert_eq!(family("fsb2"), named("fsb"));
+        assert_eq!(family("tokio-runtime-worker"), None);
+        assert_eq!(family("1234"), None);
+        assert_eq!(family("-1f"), None);
+    }
 
     /// A reader never takes a torn view for a consistent one: with the owner stuck inside an
     /// update, it waits its patience out and says the view is torn; once the update ends, it reads.
