@@ -249,6 +249,8 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         .transpose()?;
     // A second's slack: file times may be rounded below the clock read here.
     let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    // Registered before the program starts, so that no stop signal finds `run` without them.
+    let stops = StopSignals::register()?;
     let mut child = command
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", program.display()))?;
@@ -256,7 +258,7 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     if let Some(live) = &live {
         live.watch(&mut child, out)?;
     }
-    let status = child.wait()?;
+    let status = stops.wait(&mut child)?;
     if let Some(live) = &live {
         writeln!(
             out,
@@ -325,4 +327,54 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         own.display()
     )?;
     Ok(code)
+}
+
+/// The signals that ask `run` to stop, caught while the program runs: the program stops first,
+/// writing its snapshot (the preloaded library catches them too), and `run` summarizes it. A
+/// Ctrl-C reaches every process of the terminal's foreground group, the program included, so it
+/// is not sent on (a program that stops gracefully on the first and at once on the second would
+/// take two); `SIGTERM` and `SIGHUP`, usually sent to one process, are.
+struct StopSignals {
+    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    terminated: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hung_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StopSignals {
+    fn register() -> anyhow::Result<StopSignals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let flag = |signal| -> anyhow::Result<_> {
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            signal_hook::flag::register(signal, flag.clone())?;
+            Ok(flag)
+        };
+        Ok(StopSignals {
+            interrupted: flag(SIGINT)?,
+            terminated: flag(SIGTERM)?,
+            hung_up: flag(SIGHUP)?,
+        })
+    }
+
+    /// Waits for `child` to end, sending on each `SIGTERM` and `SIGHUP` that `run` receives.
+    fn wait(&self, child: &mut std::process::Child) -> anyhow::Result<std::process::ExitStatus> {
+        use std::sync::atomic::Ordering;
+        let pid = rustix::process::Pid::from_child(child);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            for (flag, signal) in [
+                (&self.terminated, rustix::process::Signal::TERM),
+                (&self.hung_up, rustix::process::Signal::HUP),
+            ] {
+                if flag.swap(false, Ordering::Relaxed) {
+                    // The program may have ended meanwhile: then there is no one to tell.
+                    let _ = rustix::process::kill_process(pid, signal);
+                }
+            }
+            // A Ctrl-C has reached the program already.
+            self.interrupted.store(false, Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }

@@ -649,6 +649,65 @@ fn run_live_watches_the_program_until_it_ends() {
     );
 }
 
+/// Ctrl-C on `tracealloc run` (SIGINT to the terminal's whole foreground group): the program
+/// writes its snapshot as it stops, `run` outlives it, summarizes the snapshot and exits as the
+/// program did (130); SIGTERM sent to `run` alone goes on to the program, the same way (143).
+#[test]
+fn run_summarizes_a_program_stopped_by_ctrl_c_or_sigterm() {
+    use std::os::unix::process::CommandExt;
+    if preload().is_none() {
+        return;
+    }
+    let dir = scratch("run-stopped");
+    let program = example("run_slow_leak");
+    let line = line_of("run_slow_leak.rs", "// SLOW LEAK LINE");
+    for (signal, to_group, code) in [
+        (rustix::process::Signal::INT, true, 130),
+        (rustix::process::Signal::TERM, false, 143),
+    ] {
+        let file = dir.join(format!("stopped-{code}.json"));
+        let child = tracealloc_command(&["run", "-o", file.to_str().unwrap(), "--"])
+            .arg(&program)
+            .current_dir(&dir)
+            .env_remove("TRACEALLOC_OUT")
+            // A group of its own, as a terminal's foreground job has: the group's signal reaches
+            // `run` and the program, not this test.
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The program leaks a block every 20 ms for 3 s: stop it part way.
+        std::thread::sleep(Duration::from_millis(800));
+        let pid = rustix::process::Pid::from_child(&child);
+        if to_group {
+            rustix::process::kill_process_group(pid, signal).unwrap();
+        } else {
+            rustix::process::kill_process(pid, signal).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let said = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(code), "{said}");
+        assert!(
+            !stdout.contains("leaked 150 blocks"),
+            "stopped part way: {said}"
+        );
+        assert!(
+            said.contains(&format!(
+                "the snapshot of {} is {}",
+                program.display(),
+                file.display()
+            )),
+            "{said}"
+        );
+        assert!(said.contains(&format!("run_slow_leak.rs:{line}")), "{said}");
+        let (blocks, bytes) = allocated_under(&json(&file), "leak_slowly");
+        assert!((5..150).contains(&blocks), "{blocks} blocks: {said}");
+        assert_eq!(bytes, blocks * 1000);
+    }
+}
+
 /// `tracealloc run` of a program it refuses, with no library to find (a regression that went on
 /// would fail at once instead of building one): the exit status and stderr, after checking that
 /// the program did not run (it would write `ran` in `dir`) and that no snapshot was written.

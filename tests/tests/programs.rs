@@ -262,6 +262,61 @@ fn a_snapshot_is_written_at_exit_when_asked() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A program stopped by SIGTERM or SIGINT (a service manager's stop, a Ctrl-C) writes its exit
+/// snapshot, then ends by that signal as it would have; a program that handles SIGTERM itself
+/// keeps its handler, and its normal exit writes the snapshot.
+#[test]
+fn a_snapshot_is_written_when_a_signal_stops_the_program() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = std::env::temp_dir().join(format!("tracealloc-signal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (signal, argument, blocks) in [
+        (libc::SIGTERM, "", 10),
+        (libc::SIGINT, "", 10),
+        (libc::SIGTERM, "own-handler", 11),
+    ] {
+        let path = dir.join(format!("stopped-{signal}-{argument}.json"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stopped_by_signal"))
+            .arg(argument)
+            .env("TRACEALLOC_OUT", &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        if argument == "own-handler" {
+            assert_eq!(status.code(), Some(3), "{status}");
+        } else {
+            assert_eq!(
+                status.signal(),
+                Some(signal),
+                "ends by the signal: {status}"
+            );
+        }
+        let options = tracealloc_snapshot::symbolize::SymbolizeOptions::default();
+        let (snapshot, _) = tracealloc_snapshot::symbolize::load_symbolized(&path, &options)
+            .unwrap_or_else(|e| panic!("no snapshot after signal {signal} {argument}: {e}"));
+        let leak = snapshot
+            .statistics(tracealloc::GroupBy::Function)
+            .into_iter()
+            .find(|s| s.key == "stopped_by_signal::leak")
+            .expect("the leak is in the snapshot");
+        assert_eq!((leak.live_blocks, leak.live_bytes), (blocks, blocks * 1000));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn sampling_keeps_totals_exact_and_estimates_sites() {
     let out = run(env!("CARGO_BIN_EXE_sampling"), &[], &[], LIMIT);

@@ -1,6 +1,7 @@
 //! The snapshot written at process exit when `TRACEALLOC_OUT` is set.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::guard::ReentrancyGuard;
 
@@ -13,9 +14,17 @@ pub(crate) fn remove_socket_at_exit(path: String) {
     let _ = SOCKET.set(path);
 }
 
-/// Writes the exit snapshot if `TRACEALLOC_OUT` asks for one. Runs from `atexit`, so at a normal
-/// exit: a return from `main` or `std::process::exit`.
+/// Whether the exit snapshot was written (or is being written): a signal during a normal exit,
+/// or a second signal, must not write it again.
+static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Writes the exit snapshot if `TRACEALLOC_OUT` asks for one, once. Runs from `atexit`, so at a
+/// normal exit (a return from `main` or `std::process::exit`), or when a signal stops the
+/// program (`signals`).
 pub(crate) fn write_exit_snapshot() {
+    if WRITTEN.swap(true, Ordering::AcqRel) {
+        return;
+    }
     ReentrancyGuard::untracked(|| {
         if let Some(socket) = SOCKET.get() {
             let _ = std::fs::remove_file(socket);

@@ -16,6 +16,7 @@ pub(crate) mod dump;
 pub(crate) mod exit;
 pub(crate) mod fork;
 pub(crate) mod listen;
+pub(crate) mod signals;
 
 use crate::accounting::registry::Registry;
 use crate::accounting::sampling::whole_blocks;
@@ -122,6 +123,7 @@ fn install_process_hooks(config: &'static crate::config::Config) {
     crate::capture::set_capturing(config.capture_at_start);
     dump::start_if_configured(config);
     listen::start_if_configured(config);
+    signals::start_if_configured(config);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: (1) pthread_key_create, pthread_atfork and atexit only register callbacks, which
     // are `extern "C"` functions that never unwind; (2) none of them calls our allocator.
