@@ -865,10 +865,10 @@ pub(crate) fn info_rows(snapshot: &Snapshot) -> Vec<(String, String)> {
                 "{}, depth {}{}{}{}",
                 m.capture.method,
                 m.capture.max_depth,
-                if m.capture.frame_pointers {
-                    ""
-                } else {
-                    " (no frame pointers)"
+                match (m.capture.frame_pointers, m.capture.method_from_env) {
+                    (_, true) => " (chosen by TRACEALLOC_CAPTURE=unwind)",
+                    (true, false) => "",
+                    (false, false) => " (no frame pointers)",
                 },
                 match (m.capture.sampling_bytes, m.capture.sampling_from_env) {
                     (0, false) => ", exact: every block".to_owned(),

@@ -163,6 +163,7 @@ impl CaptureInfo {
             method: method.into(),
             max_depth,
             frame_pointers,
+            method_from_env: false,
             sampling_bytes: 0,
             sampling_changes: 0,
             sampling_history: Vec::new(),
@@ -370,6 +371,10 @@ pub struct CaptureInfo {
     pub max_depth: u32,
     /// Whether the program was found to be built with frame pointers.
     pub frame_pointers: bool,
+    /// Whether `TRACEALLOC_CAPTURE=unwind` chose the DWARF unwinder (as `tracealloc run` does by
+    /// default): then nothing was found about frame pointers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub method_from_env: bool,
     /// Mean bytes between samples when sampling (site figures are then estimates; the totals stay
     /// exact); 0 when every block is tracked. The interval in use when the snapshot was taken: it
     /// can change while the program runs (see `sampling_changes`).

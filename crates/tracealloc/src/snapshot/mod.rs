@@ -626,6 +626,7 @@ fn metadata() -> Metadata {
         (capture.sampling_changes, capture.sampling_history) =
             crate::accounting::sampling::history(startup);
         capture.sampling_from_env = config.sample_from_env;
+        capture.method_from_env = config.force_unwind;
         capture.lifetimes = config.lifetimes();
         capture.lifetimes_from_env = config.lifetimes_from_env;
         if capture.lifetimes {
