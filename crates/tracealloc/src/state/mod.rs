@@ -1,6 +1,7 @@
 //! Per-thread state: everything an allocation writes, in memory the profiler carves for itself.
 //!
 //! ```text
+//!  atomic      the atomics of what other threads read: std's, or loom's in the loom models
 //!  carve       the profiler's own mappings, never freed
 //!  seqlock     one writer (the owner thread), readers that never block it
 //!  counters    a site's counters, as atomics, as read and as a change
@@ -12,6 +13,7 @@
 //!  thread      a thread's counters, stack table and records, under its sequence lock
 //! ```
 
+pub(crate) mod atomic;
 pub(crate) mod budget;
 pub(crate) mod carve;
 pub(crate) mod counters;

@@ -5,9 +5,8 @@
 //! frees or reallocates one of the record's blocks adds to the record's remote half instead (a
 //! second [`RecordHalf`]), with atomic read-modify-writes; readers add the two halves.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-
 use crate::capture::StackHash;
+use crate::state::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, const_unless_loom};
 use crate::state::carve::carve;
 use crate::state::counters::{Counters, Counts, SiteDelta};
 use crate::state::stack_tree::{FrameNode, StoredStack, TRAILER_ALIGN};
@@ -155,19 +154,23 @@ pub(crate) struct SiteRecord {
     pub(crate) epoch: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<SiteRecord>() == 128);
-const _: () = assert!(std::mem::align_of::<SiteRecord>() == 64);
-// What every owner's event reads or writes, in the first line.
-const _: () = assert!(std::mem::offset_of!(SiteRecord, hash) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, check) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, owner) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.peak_gen) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_bytes) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_blocks) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_bytes) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_blocks) + 8 <= 64);
-// The figures kept for snapshots start the second.
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.at_peak_bytes) == 64);
+// The layout, with the hardware's atomics (loom's, in the loom models, are larger).
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<SiteRecord>() == 128);
+    assert!(std::mem::align_of::<SiteRecord>() == 64);
+    // What every owner's event reads or writes, in the first line.
+    assert!(std::mem::offset_of!(SiteRecord, hash) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, check) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, owner) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.peak_gen) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.live_bytes) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.live_blocks) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.total_bytes) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.total_blocks) + 8 <= 64);
+    // The figures kept for snapshots start the second.
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.at_peak_bytes) == 64);
+};
 
 /// One half of a record's figures: the owner's, inside the record, or other threads', apart (see
 /// [`SiteRecord::remote_add`]). All-zero bytes are an empty one, so a remote half lives in carved
@@ -185,10 +188,12 @@ pub(crate) struct RecordHalf {
 }
 
 impl RecordHalf {
-    const fn empty() -> RecordHalf {
-        RecordHalf {
-            peak_gen: AtomicU64::new(0),
-            counters: Counters::zeroed(),
+    const_unless_loom! {
+        fn empty() -> RecordHalf {
+            RecordHalf {
+                peak_gen: AtomicU64::new(0),
+                counters: Counters::zeroed(),
+            }
         }
     }
 
@@ -219,19 +224,21 @@ fn bump(counter: &AtomicU64, delta: u64) {
 }
 
 impl SiteRecord {
-    pub(crate) const fn empty(owner: OwnerId) -> SiteRecord {
-        SiteRecord {
-            hash: 0,
-            check: 0,
-            innermost: std::ptr::null(),
-            depth: 0,
-            end: 0,
-            has_key: false,
-            has_lifetimes: false,
-            epoch: 0,
-            owner,
-            own: RecordHalf::empty(),
-            remote: AtomicPtr::new(std::ptr::null_mut()),
+    const_unless_loom! {
+        pub(crate) fn empty(owner: OwnerId) -> SiteRecord {
+            SiteRecord {
+                hash: 0,
+                check: 0,
+                innermost: std::ptr::null(),
+                depth: 0,
+                end: 0,
+                has_key: false,
+                has_lifetimes: false,
+                epoch: 0,
+                owner,
+                own: RecordHalf::empty(),
+                remote: AtomicPtr::new(std::ptr::null_mut()),
+            }
         }
     }
 
@@ -244,13 +251,21 @@ impl SiteRecord {
     }
 
     /// The remote half, made now if need be: carved, then installed unless another thread
-    /// installed one first (then ours is left unused: 128 bytes, once per such race).
+    /// installed one first (then ours is left unused: 128 bytes, once per such race). `mapped`
+    /// counts the profiler's own memory, as the carver keeps it (with the standard library's
+    /// atomics, also in the loom models: they check the record, not the carver).
     #[cold]
     #[inline(never)]
-    fn make_remote(&self, mapped: &AtomicU64) -> Option<&RecordHalf> {
+    fn make_remote(&self, mapped: &std::sync::atomic::AtomicU64) -> Option<&RecordHalf> {
         let fresh = carve(std::mem::size_of::<RecordHalf>(), mapped).cast::<RecordHalf>();
         if fresh.is_null() {
             return None;
+        }
+        if cfg!(loom) {
+            // Zeroed bytes are an empty half of the hardware's atomics, not of loom's, which
+            // exist only once made.
+            // SAFETY: fresh carved memory of the half's size, aligned to 64, not yet shared.
+            unsafe { fresh.write(RecordHalf::empty()) };
         }
         let installed = match self.remote.compare_exchange(
             std::ptr::null_mut(),
@@ -388,7 +403,7 @@ impl SiteRecord {
         delta: &SiteDelta,
         peak_gen: u64,
         raised: bool,
-        mapped: &AtomicU64,
+        mapped: &std::sync::atomic::AtomicU64,
     ) {
         // Out of memory for the remote half: the change is left out of this record (the
         // whole-process figures still count it).
@@ -638,7 +653,8 @@ pub(crate) fn non_negative(value: u64) -> u64 {
     if (value as i64) < 0 { 0 } else { value }
 }
 
-#[cfg(test)]
+// Chunks and stacks in carved memory, whose zeroed bytes are no atomics of loom's.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::ptr;
 

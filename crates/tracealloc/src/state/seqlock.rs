@@ -11,10 +11,7 @@
 //! the sequence number (the seqlock of Boehm, "Can seqlocks get along with programming language
 //! memory models?"). Checked by a loom model (`--cfg loom`, see the tests below and `.ci/run`).
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering, fence};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use crate::state::atomic::{AtomicU64, Ordering, fence};
 
 pub(crate) struct SeqLock {
     seq: AtomicU64,
