@@ -1,7 +1,8 @@
 //! The loom models of the runtime's lock-free protocols, run on the runtime's own files: the
 //! sequence lock (`state::seqlock`) and site records (`state::record`: the owner's changes, the
-//! at-peak copy, the remote half). Each model is beside the code it checks, in a `loom_model`
-//! module. See `.ci/run`:
+//! at-peak copy, the remote half, a retired thread state's records taken on by a new thread
+//! through `state::pool`). Each model is beside the code it checks, in a `loom_model` module. See
+//! `.ci/run`:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" cargo test --release -p tracealloc --test loom
@@ -55,6 +56,7 @@ mod state {
     pub(crate) mod atomic;
     pub(crate) mod carve;
     pub(crate) mod counters;
+    pub(crate) mod pool;
     pub(crate) mod record;
     pub(crate) mod seqlock;
     pub(crate) mod stack_tree;

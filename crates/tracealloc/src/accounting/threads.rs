@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ...   (push-only: new states first)
-//!  Registry.retired: [slot; RETIRED_SLOTS]   exited threads' states, each taken by one new thread
+//!  Registry.retired: Pool (state::pool)      exited threads' states, each taken by one new thread
 //! ```
 
 use std::sync::atomic::Ordering;
@@ -41,49 +41,19 @@ impl Registry {
         fits: impl Fn(&ThreadState) -> bool,
         renamed: bool,
     ) -> Option<&ThreadState> {
-        for slot in &self.retired {
-            let state = slot.load(Ordering::Acquire);
-            // SAFETY: pooled states are published states, never freed.
-            let Some(candidate) = (unsafe { state.as_ref() }) else {
-                continue;
-            };
-            if fits(candidate)
-                && slot
-                    .compare_exchange(
-                        state,
-                        std::ptr::null_mut(),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                // SAFETY: (1) a retired state's owner has exited; (2) the exchange took it out of
-                // the pool for this thread alone.
-                unsafe { candidate.adopt(renamed) };
-                return Some(candidate);
-            }
-        }
-        None
+        let state = self.retired.take(fits)?;
+        // SAFETY: (1) a retired state's owner has exited; (2) the pool gave it to this thread
+        // alone.
+        unsafe { state.adopt(renamed) };
+        Some(state)
     }
 
     /// Puts the state of a thread that is exiting in the pool, for the next thread that starts with
     /// the same name (when the pool is full, the state stays unused). Called by that thread, after
     /// it recorded its name and stopped using its state.
     pub(crate) fn retire(&self, state: &ThreadState) {
-        let state = state as *const ThreadState as *mut ThreadState;
-        for slot in &self.retired {
-            if slot
-                .compare_exchange(
-                    std::ptr::null_mut(),
-                    state,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                return;
-            }
-        }
+        // SAFETY: thread states are carved and never freed.
+        unsafe { self.retired.put(state) };
     }
 
     /// Creates and publishes a new thread state (to be used by the calling thread only).

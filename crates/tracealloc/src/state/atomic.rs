@@ -1,5 +1,6 @@
 //! The atomics of the state other threads read without a lock (records, their counters, the
-//! sequence lock): the standard library's, or loom's in the loom models (`--cfg loom`, `tests/loom.rs`), so that the models check this code itself, every
+//! sequence lock, the pool of exited threads' states): the standard library's, or loom's in the
+//! loom models (`--cfg loom`, `tests/loom.rs`), so that the models check this code itself, every
 //! interleaving and every reordering its orderings allow.
 //!
 //! Loom's atomics are made at run time (each is registered with the model as it is made): a

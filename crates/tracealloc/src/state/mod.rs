@@ -10,6 +10,7 @@
 //!  table       a thread's records by stack identity: its open-addressing hash table
 //!  budget      the cap on distinct (stack, thread) records in the process
 //!  measures    the `measure` calls running on a thread, and their figures so far
+//!  pool        exited threads' states, each taken on by one new thread
 //!  thread      a thread's counters, stack table and records, under its sequence lock
 //! ```
 
@@ -18,6 +19,7 @@ pub(crate) mod budget;
 pub(crate) mod carve;
 pub(crate) mod counters;
 pub(crate) mod measures;
+pub(crate) mod pool;
 pub(crate) mod record;
 pub(crate) mod seqlock;
 pub(crate) mod stack_tree;

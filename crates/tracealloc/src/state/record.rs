@@ -801,8 +801,9 @@ mod tests {
 
 /// Loom models of the record protocol, on `SiteRecord` itself: its owner's changes inside the
 /// owner's sequence lock, the figures kept at a moving peak (the owner's lazy copy, the remote
-/// half's swap), the remote half made by whichever thread changes the record first, each against
-/// a snapshot's read of the record. Run by `tests/loom.rs`.
+/// half's swap), the remote half made by whichever thread changes the record first, a retired
+/// thread state's records taken on by a new thread, each against a snapshot's read of the record.
+/// Run by `tests/loom.rs`.
 ///
 /// Loom remembers only the last access to each atomic (tokio-rs/loom#166 and #392): a load that
 /// comes before another thread's load-then-store of the same atomic, as the owner's increments,
@@ -823,6 +824,7 @@ mod loom_model {
     use loom::thread;
 
     use super::*;
+    use crate::state::pool::Pool;
     use crate::state::seqlock::SeqLock;
 
     /// Runs `f` in every interleaving loom tries with at most `preemptions` preemptions each
@@ -865,12 +867,16 @@ mod loom_model {
 
     impl Shared {
         fn new() -> Arc<Shared> {
-            Arc::new(Shared {
+            Arc::new(Shared::fresh())
+        }
+
+        fn fresh() -> Shared {
+            Shared {
                 lock: SeqLock::new(),
                 record: SiteRecord::empty(OwnerId(0x100)),
                 generation: AtomicU64::new(0),
                 mapped: std::sync::atomic::AtomicU64::new(0),
-            })
+            }
         }
 
         /// An event of the record's owner, as `Registry::apply` makes it: inside the owner's
@@ -918,7 +924,10 @@ mod loom_model {
         }
     }
 
-    fn spawn(shared: &Arc<Shared>, run: impl FnOnce(&Shared) + Send + 'static) -> Joins {
+    fn spawn<S>(shared: &S, run: impl FnOnce(&Shared) + Send + 'static) -> Joins
+    where
+        S: std::ops::Deref<Target = Shared> + Clone + Send + 'static,
+    {
         let shared = shared.clone();
         Joins(thread::spawn(move || run(&shared)))
     }
@@ -973,18 +982,73 @@ mod loom_model {
             });
             let reader = spawn(&shared, {
                 let notes = notes.clone();
-                move |shared| match shared.snapshot_read().1 {
-                    Some(own) => {
-                        let moment = moments.iter().position(|&m| m == own);
-                        let moment = moment.unwrap_or_else(|| panic!("a torn read: {own:?}"));
-                        notes.note(format!("read: moment {moment}"));
-                    }
-                    None => notes.note("read torn".to_owned()),
-                }
+                move |shared| read_a_moment(shared, &moments, &notes)
             });
             owner.join();
             reader.join();
             assert_eq!(shared.quiescent_read(), moments[2]);
+        });
+    }
+
+    /// Takes a snapshot's read of the owner's half, which must be one of `moments` when it
+    /// succeeds, and notes which.
+    fn read_a_moment(shared: &Shared, moments: &[Counts], notes: &Notes) {
+        match shared.snapshot_read().1 {
+            Some(own) => {
+                let moment = moments.iter().position(|&m| m == own);
+                let moment = moment.unwrap_or_else(|| panic!("a torn read: {own:?}"));
+                notes.note(format!("read: moment {moment}"));
+            }
+            None => notes.note("read torn".to_owned()),
+        }
+    }
+
+    /// A thread changes its record and exits, putting its state (lock and records) in the pool
+    /// (`Registry::retire`); a thread that starts takes it out (`Registry::register_thread`) and
+    /// changes the record on, with plain stores from the figures it finds there, while a snapshot
+    /// reads. The pool's exchanges order the first owner's change before the second's: none is
+    /// lost, and a read sees the record before, between or after them. Fails when the state is
+    /// put in with a relaxed exchange.
+    #[test]
+    fn a_retired_state_taken_on_by_a_new_thread_loses_no_change() {
+        let first = SiteDelta::exact(16, 1, Some(16));
+        let second = SiteDelta::exact(32, 1, Some(32));
+        let moments = [Counts::default(), after(&[first]), after(&[first, second])];
+        let expected = [
+            "read torn",
+            "read: moment 0",
+            "read: moment 1",
+            "read: moment 2",
+        ];
+        model(2, &expected, move |notes| {
+            // Never freed, as thread states are not (`Pool::put`'s contract).
+            let state: &'static Shared = Box::leak(Box::new(Shared::fresh()));
+            let pool = Arc::new(Pool::<Shared, 1>::new());
+            let exiting = spawn(&state, {
+                let pool = pool.clone();
+                move |state| {
+                    state.owner_change(first, false);
+                    // SAFETY: the state is leaked: never freed.
+                    assert!(unsafe { pool.put(state) });
+                }
+            });
+            let starting = Joins(thread::spawn(move || {
+                let state = loop {
+                    match pool.take(|_| true) {
+                        Some(state) => break state,
+                        None => thread::yield_now(),
+                    }
+                };
+                state.owner_change(second, false);
+            }));
+            let reader = spawn(&state, {
+                let notes = notes.clone();
+                move |state| read_a_moment(state, &moments, &notes)
+            });
+            exiting.join();
+            starting.join();
+            reader.join();
+            assert_eq!(state.quiescent_read(), moments[2]);
         });
     }
 
