@@ -830,7 +830,8 @@ mod loom_model {
     /// Runs `f` in every interleaving loom tries with at most `preemptions` preemptions each
     /// (`LOOM_MAX_PREEMPTIONS` overrides it), then checks that what `f` noted over them all is
     /// `expected`. The bounds below give every outcome, fail each model on the faults named with
-    /// it, and keep each model to a few seconds on two cores; unbounded, some take hours.
+    /// it, and keep each model to a few seconds on two cores; unbounded, some ran for ten minutes
+    /// without an end.
     fn model(preemptions: usize, expected: &[&str], f: impl Fn(&Notes) + Sync + Send + 'static) {
         let notes = Notes(std::sync::Arc::default());
         let mut builder = loom::model::Builder::new();
