@@ -4,7 +4,7 @@
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(tracealloc_unoptimized)");
-    // The loom model of the sequence lock (`RUSTFLAGS="--cfg loom"`, see .ci/run).
+    // The loom models of the lock-free state (`RUSTFLAGS="--cfg loom"`, tests/loom.rs, .ci/run).
     println!("cargo::rustc-check-cfg=cfg(loom)");
     println!("cargo::rerun-if-changed=build.rs");
     // Cargo gives build scripts the opt-level of the profile the package itself is built with,

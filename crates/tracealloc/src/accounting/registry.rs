@@ -21,6 +21,7 @@ use crate::accounting::peak::PeakMark;
 use crate::accounting::timeline::Timeline;
 use crate::capture::Captured;
 use crate::state::counters::SiteDelta;
+use crate::state::pool::Pool;
 use crate::state::record::{OwnerId, SiteRecord};
 use crate::state::thread::ThreadState;
 
@@ -57,7 +58,7 @@ pub(crate) struct Registry {
     pub(crate) threads: AtomicPtr<ThreadState>,
     /// States of exited threads, for new threads to adopt: threads that come and go (a thread per
     /// connection, a pool that reaps idle workers) reuse a few states instead of adding one each.
-    pub(crate) retired: [AtomicPtr<ThreadState>; RETIRED_SLOTS],
+    pub(crate) retired: Pool<ThreadState, RETIRED_SLOTS>,
     pub(crate) thread_count: AtomicU32,
     /// Sum of the live deltas threads have flushed.
     flushed_bytes: AtomicI64,
@@ -94,7 +95,7 @@ impl Registry {
     pub(crate) const fn new(flush_threshold: i64) -> Registry {
         Registry {
             threads: AtomicPtr::new(std::ptr::null_mut()),
-            retired: [const { AtomicPtr::new(std::ptr::null_mut()) }; RETIRED_SLOTS],
+            retired: Pool::new(),
             thread_count: AtomicU32::new(0),
             flushed_bytes: AtomicI64::new(0),
             flushed_blocks: AtomicI64::new(0),

@@ -1,13 +1,13 @@
 //! The registry's list of thread states and the pool of exited threads' states: a new thread
 //! adopts an exited one's state when their names match (exactly, else in all but a trailing
-//! number or identifier), or any when the pool is half full, and is given a new state otherwise. So the
-//! states number at most the threads alive at once plus the pool's slots, whatever the threads are
-//! named. States are carved, published once and never freed, so readers walk the list without a
+//! number or identifier), or any when the pool is half full, and is given a new state otherwise.
+//! So the states number at most the threads alive at once plus the pool's slots, whatever the
+//! threads are named. States are carved, published once and never freed, so readers walk the list without a
 //! lock. Cold code: it runs once per thread.
 //!
 //! ```text
 //!  Registry.threads ──> ThreadState ──next──> ThreadState ──> ...   (push-only: new states first)
-//!  Registry.retired: [slot; RETIRED_SLOTS]   exited threads' states, each taken by one new thread
+//!  Registry.retired: Pool (state::pool)      exited threads' states, each taken by one new thread
 //! ```
 
 use std::sync::atomic::Ordering;
@@ -37,12 +37,7 @@ impl Registry {
         }
         // Half full, not full: exiting threads then still find room in the pool, so their states
         // are not left out of it (each would stay unused).
-        let pooled = self
-            .retired
-            .iter()
-            .filter(|slot| !slot.load(Ordering::Relaxed).is_null())
-            .count();
-        if pooled >= self.retired.len() / 2
+        if self.retired.at_least_half_full()
             && let Some(state) = self.adopt_retired(|_| true, Kin::Unrelated)
         {
             return Some(state);
@@ -53,49 +48,19 @@ impl Registry {
     /// Takes the first retired state that `fits` out of the pool and adopts it for the calling
     /// thread (`kin`: see [`ThreadState::adopt`]).
     fn adopt_retired(&self, fits: impl Fn(&ThreadState) -> bool, kin: Kin) -> Option<&ThreadState> {
-        for slot in &self.retired {
-            let state = slot.load(Ordering::Acquire);
-            // SAFETY: pooled states are published states, never freed.
-            let Some(candidate) = (unsafe { state.as_ref() }) else {
-                continue;
-            };
-            if fits(candidate)
-                && slot
-                    .compare_exchange(
-                        state,
-                        std::ptr::null_mut(),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                // SAFETY: (1) a retired state's owner has exited; (2) the exchange took it out of
-                // the pool for this thread alone.
-                unsafe { candidate.adopt(kin) };
-                return Some(candidate);
-            }
-        }
-        None
+        let state = self.retired.take(fits)?;
+        // SAFETY: (1) a retired state's owner has exited; (2) the pool gave it to this thread
+        // alone.
+        unsafe { state.adopt(kin) };
+        Some(state)
     }
 
     /// Puts the state of a thread that is exiting in the pool, for the next thread that starts with
     /// the same name (when the pool is full, the state stays unused). Called by that thread, after
     /// it recorded its name and stopped using its state.
     pub(crate) fn retire(&self, state: &ThreadState) {
-        let state = state as *const ThreadState as *mut ThreadState;
-        for slot in &self.retired {
-            if slot
-                .compare_exchange(
-                    std::ptr::null_mut(),
-                    state,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                return;
-            }
-        }
+        // SAFETY: thread states are carved and never freed.
+        unsafe { self.retired.put(state) };
     }
 
     /// Creates and publishes a new thread state (to be used by the calling thread only).

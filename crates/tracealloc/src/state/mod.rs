@@ -1,6 +1,7 @@
 //! Per-thread state: everything an allocation writes, in memory the profiler carves for itself.
 //!
 //! ```text
+//!  atomic      the atomics of what other threads read: std's, or loom's in the loom models
 //!  carve       the profiler's own mappings, never freed
 //!  seqlock     one writer (the owner thread), readers that never block it
 //!  counters    a site's counters, as atomics, as read and as a change
@@ -9,13 +10,16 @@
 //!  table       a thread's records by stack identity: its open-addressing hash table
 //!  budget      the cap on distinct (stack, thread) records in the process
 //!  measures    the `measure` calls running on a thread, and their figures so far
+//!  pool        exited threads' states, each taken on by one new thread
 //!  thread      a thread's counters, stack table and records, under its sequence lock
 //! ```
 
+pub(crate) mod atomic;
 pub(crate) mod budget;
 pub(crate) mod carve;
 pub(crate) mod counters;
 pub(crate) mod measures;
+pub(crate) mod pool;
 pub(crate) mod record;
 pub(crate) mod seqlock;
 pub(crate) mod stack_tree;

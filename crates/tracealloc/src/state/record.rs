@@ -5,9 +5,8 @@
 //! frees or reallocates one of the record's blocks adds to the record's remote half instead (a
 //! second [`RecordHalf`]), with atomic read-modify-writes; readers add the two halves.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-
 use crate::capture::StackHash;
+use crate::state::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, const_unless_loom};
 use crate::state::carve::carve;
 use crate::state::counters::{Counters, Counts, SiteDelta};
 use crate::state::stack_tree::{FrameNode, StoredStack, TRAILER_ALIGN};
@@ -155,19 +154,23 @@ pub(crate) struct SiteRecord {
     pub(crate) epoch: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<SiteRecord>() == 128);
-const _: () = assert!(std::mem::align_of::<SiteRecord>() == 64);
-// What every owner's event reads or writes, in the first line.
-const _: () = assert!(std::mem::offset_of!(SiteRecord, hash) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, check) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, owner) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.peak_gen) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_bytes) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.live_blocks) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_bytes) < 64);
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.total_blocks) + 8 <= 64);
-// The figures kept for snapshots start the second.
-const _: () = assert!(std::mem::offset_of!(SiteRecord, own.counters.at_peak_bytes) == 64);
+// The layout, with the hardware's atomics (loom's, in the loom models, are larger).
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<SiteRecord>() == 128);
+    assert!(std::mem::align_of::<SiteRecord>() == 64);
+    // What every owner's event reads or writes, in the first line.
+    assert!(std::mem::offset_of!(SiteRecord, hash) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, check) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, owner) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.peak_gen) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.live_bytes) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.live_blocks) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.total_bytes) < 64);
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.total_blocks) + 8 <= 64);
+    // The figures kept for snapshots start the second.
+    assert!(std::mem::offset_of!(SiteRecord, own.counters.at_peak_bytes) == 64);
+};
 
 /// One half of a record's figures: the owner's, inside the record, or other threads', apart (see
 /// [`SiteRecord::remote_add`]). All-zero bytes are an empty one, so a remote half lives in carved
@@ -185,10 +188,12 @@ pub(crate) struct RecordHalf {
 }
 
 impl RecordHalf {
-    const fn empty() -> RecordHalf {
-        RecordHalf {
-            peak_gen: AtomicU64::new(0),
-            counters: Counters::zeroed(),
+    const_unless_loom! {
+        fn empty() -> RecordHalf {
+            RecordHalf {
+                peak_gen: AtomicU64::new(0),
+                counters: Counters::zeroed(),
+            }
         }
     }
 
@@ -219,19 +224,21 @@ fn bump(counter: &AtomicU64, delta: u64) {
 }
 
 impl SiteRecord {
-    pub(crate) const fn empty(owner: OwnerId) -> SiteRecord {
-        SiteRecord {
-            hash: 0,
-            check: 0,
-            innermost: std::ptr::null(),
-            depth: 0,
-            end: 0,
-            has_key: false,
-            has_lifetimes: false,
-            epoch: 0,
-            owner,
-            own: RecordHalf::empty(),
-            remote: AtomicPtr::new(std::ptr::null_mut()),
+    const_unless_loom! {
+        pub(crate) fn empty(owner: OwnerId) -> SiteRecord {
+            SiteRecord {
+                hash: 0,
+                check: 0,
+                innermost: std::ptr::null(),
+                depth: 0,
+                end: 0,
+                has_key: false,
+                has_lifetimes: false,
+                epoch: 0,
+                owner,
+                own: RecordHalf::empty(),
+                remote: AtomicPtr::new(std::ptr::null_mut()),
+            }
         }
     }
 
@@ -244,13 +251,21 @@ impl SiteRecord {
     }
 
     /// The remote half, made now if need be: carved, then installed unless another thread
-    /// installed one first (then ours is left unused: 128 bytes, once per such race).
+    /// installed one first (then ours is left unused: 128 bytes, once per such race). `mapped`
+    /// counts the profiler's own memory, as the carver keeps it (with the standard library's
+    /// atomics, also in the loom models: they check the record, not the carver).
     #[cold]
     #[inline(never)]
-    fn make_remote(&self, mapped: &AtomicU64) -> Option<&RecordHalf> {
+    fn make_remote(&self, mapped: &std::sync::atomic::AtomicU64) -> Option<&RecordHalf> {
         let fresh = carve(std::mem::size_of::<RecordHalf>(), mapped).cast::<RecordHalf>();
         if fresh.is_null() {
             return None;
+        }
+        if cfg!(loom) {
+            // Zeroed bytes are an empty half of the hardware's atomics, not of loom's, which
+            // exist only once made.
+            // SAFETY: fresh carved memory of the half's size, aligned to 64, not yet shared.
+            unsafe { fresh.write(RecordHalf::empty()) };
         }
         let installed = match self.remote.compare_exchange(
             std::ptr::null_mut(),
@@ -388,7 +403,7 @@ impl SiteRecord {
         delta: &SiteDelta,
         peak_gen: u64,
         raised: bool,
-        mapped: &AtomicU64,
+        mapped: &std::sync::atomic::AtomicU64,
     ) {
         // Out of memory for the remote half: the change is left out of this record (the
         // whole-process figures still count it).
@@ -638,7 +653,8 @@ pub(crate) fn non_negative(value: u64) -> u64 {
     if (value as i64) < 0 { 0 } else { value }
 }
 
-#[cfg(test)]
+// Chunks and stacks in carved memory, whose zeroed bytes are no atomics of loom's.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::ptr;
 
@@ -780,5 +796,433 @@ mod tests {
         assert_eq!(lifetimes.read(lifetimes.read_remote_deaths()), expected);
         // The lifetimes follow the key in the same trailer, which keeps its key.
         assert_eq!(records[2].key(), key);
+    }
+}
+
+/// Loom models of the record protocol, on `SiteRecord` itself: its owner's changes inside the
+/// owner's sequence lock, the figures kept at a moving peak (the owner's lazy copy, the remote
+/// half's swap), the remote half made by whichever thread changes the record first, a retired
+/// thread state's records taken on by a new thread, each against a snapshot's read of the record.
+/// Run by `tests/loom.rs`.
+///
+/// Loom remembers only the last access to each atomic (tokio-rs/loom#166 and #392): a load that
+/// comes before another thread's load-then-store of the same atomic, as the owner's increments,
+/// its sequence lock and the peak's generation make them, is not seen to race with that store,
+/// and the orders in which the load follows it are never tried. So each model spawns the threads
+/// that store first and the readers last: loom's first schedule runs them in that order, every
+/// load after the stores it races with, and loom reorders from there. And each model notes what
+/// its threads saw, and checks at the end that loom tried every order that matters: a model that
+/// stopped exploring fails instead of passing. Each was also checked to fail on the faults its
+/// comment names, put in by hand.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+
+    use super::*;
+    use crate::state::pool::Pool;
+    use crate::state::seqlock::SeqLock;
+
+    /// Runs `f` in every interleaving loom tries with at most `preemptions` preemptions each
+    /// (`LOOM_MAX_PREEMPTIONS` overrides it), then checks that what `f` noted over them all is
+    /// `expected`. The bounds below give every outcome, fail each model on the faults named with
+    /// it, and keep each model to a few seconds on two cores; unbounded, some ran for ten minutes
+    /// without an end.
+    fn model(preemptions: usize, expected: &[&str], f: impl Fn(&Notes) + Sync + Send + 'static) {
+        let notes = Notes(std::sync::Arc::default());
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = builder.preemption_bound.or(Some(preemptions));
+        builder.check({
+            let notes = notes.clone();
+            move || f(&notes)
+        });
+        let seen = notes.0.lock().unwrap().clone();
+        let expected: BTreeSet<String> = expected.iter().map(|&s| s.to_owned()).collect();
+        assert_eq!(seen, expected, "the outcomes over every interleaving tried");
+    }
+
+    /// What a model's threads saw (std's lock: no part of the model, held for an insertion).
+    #[derive(Clone)]
+    struct Notes(std::sync::Arc<Mutex<BTreeSet<String>>>);
+
+    impl Notes {
+        fn note(&self, what: String) {
+            self.0.lock().unwrap().insert(what);
+        }
+    }
+
+    /// What the models share: the owner thread's sequence lock and one of its records, and the
+    /// process's peak generation.
+    struct Shared {
+        lock: SeqLock,
+        record: SiteRecord,
+        /// As `accounting::peak::PeakMark`'s: read and raised with relaxed loads and stores.
+        generation: AtomicU64,
+        /// The profiler's own memory, as the carver counts it.
+        mapped: std::sync::atomic::AtomicU64,
+    }
+
+    impl Shared {
+        fn new() -> Arc<Shared> {
+            Arc::new(Shared::fresh())
+        }
+
+        fn fresh() -> Shared {
+            Shared {
+                lock: SeqLock::new(),
+                record: SiteRecord::empty(OwnerId(0x100)),
+                generation: AtomicU64::new(0),
+                mapped: std::sync::atomic::AtomicU64::new(0),
+            }
+        }
+
+        /// An event of the record's owner, as `Registry::apply` makes it: inside the owner's
+        /// write section, at the peak generation read there. Returns that generation.
+        fn owner_change(&self, delta: SiteDelta, raised: bool) -> u64 {
+            // SAFETY: in every model one thread at a time owns the record: the one that changes it
+            // this way, until it hands the record over (a spawn or a release/acquire pair); it
+            // opens one section at a time.
+            let _section = unsafe { self.lock.write_section() };
+            let peak_gen = self.generation.load(Ordering::Relaxed);
+            self.record.owner_add(&delta, peak_gen, raised);
+            peak_gen
+        }
+
+        /// An event of another thread (a free of one of the record's blocks), as
+        /// `Registry::apply` makes it. Returns the peak generation it saw.
+        fn remote_change(&self, delta: SiteDelta) -> u64 {
+            let peak_gen = self.generation.load(Ordering::Relaxed);
+            self.record
+                .remote_add(&delta, peak_gen, false, &self.mapped);
+            peak_gen
+        }
+
+        /// A new peak, made by some other thread's allocation, as `PeakMark::raise` makes it.
+        fn raise_peak(&self) {
+            let generation = self.generation.load(Ordering::Relaxed);
+            self.generation.store(generation + 1, Ordering::Relaxed);
+        }
+
+        /// The record's figures as a snapshot copies them (`snapshot::copy_record`): the peak
+        /// generation, then the remote half, then the owner's in one attempt at a consistent read
+        /// (`ThreadState::read_consistent` repeats the attempt): `(remote, own)`, the owner's
+        /// `None` when the attempt overlapped an update.
+        fn snapshot_read(&self) -> (Counts, Option<Counts>) {
+            let peak_gen = self.generation.load(Ordering::Relaxed);
+            let remote = self.record.read_remote(peak_gen);
+            let own = self.lock.try_read(|| self.record.read_local(peak_gen));
+            (remote, own.ok())
+        }
+
+        /// The record's figures once its changes are done.
+        fn quiescent_read(&self) -> Counts {
+            let (remote, own) = self.snapshot_read();
+            own.expect("no update under way").plus(remote)
+        }
+    }
+
+    fn spawn<S>(shared: &S, run: impl FnOnce(&Shared) + Send + 'static) -> Joins
+    where
+        S: std::ops::Deref<Target = Shared> + Clone + Send + 'static,
+    {
+        let shared = shared.clone();
+        Joins(thread::spawn(move || run(&shared)))
+    }
+
+    struct Joins(thread::JoinHandle<()>);
+
+    impl Joins {
+        fn join(self) {
+            self.0.join().unwrap();
+        }
+    }
+
+    /// The figures after `changes`, from an empty record, at a peak none of them passed.
+    fn after(changes: &[SiteDelta]) -> Counts {
+        changes.iter().fold(Counts::default(), |sum, change| {
+            sum.plus(change.map(|&n| wrapping(n)))
+        })
+    }
+
+    fn live(counts: Counts) -> (i64, i64) {
+        (counts.live_bytes as i64, counts.live_blocks as i64)
+    }
+
+    fn at_peak(counts: Counts) -> (i64, i64) {
+        (counts.at_peak_bytes as i64, counts.at_peak_blocks as i64)
+    }
+
+    /// The owner allocates a block, then resizes it (the block moves), each inside its write
+    /// section, while a snapshot reads: a read that succeeds sees the record before, between or
+    /// after the changes, all nine counters from one moment. Fails without either fence of the
+    /// sequence lock, or with its closing store relaxed.
+    #[test]
+    fn a_snapshot_never_sees_part_of_a_change() {
+        let alloc = SiteDelta::exact(16, 1, Some(16));
+        let resize = SiteDelta {
+            reallocs: 1,
+            realloc_copied_bytes: 16,
+            ..SiteDelta::exact(16, 0, Some(32))
+        };
+        let moments = [Counts::default(), after(&[alloc]), after(&[alloc, resize])];
+        let expected = [
+            "read torn",
+            "read: moment 0",
+            "read: moment 1",
+            "read: moment 2",
+        ];
+        model(2, &expected, move |notes| {
+            let shared = Shared::new();
+            let owner = spawn(&shared, move |shared| {
+                shared.owner_change(alloc, false);
+                shared.owner_change(resize, false);
+            });
+            let reader = spawn(&shared, {
+                let notes = notes.clone();
+                move |shared| read_a_moment(shared, &moments, &notes)
+            });
+            owner.join();
+            reader.join();
+            assert_eq!(shared.quiescent_read(), moments[2]);
+        });
+    }
+
+    /// Takes a snapshot's read of the owner's half, which must be one of `moments` when it
+    /// succeeds, and notes which.
+    fn read_a_moment(shared: &Shared, moments: &[Counts], notes: &Notes) {
+        match shared.snapshot_read().1 {
+            Some(own) => {
+                let moment = moments.iter().position(|&m| m == own);
+                let moment = moment.unwrap_or_else(|| panic!("a torn read: {own:?}"));
+                notes.note(format!("read: moment {moment}"));
+            }
+            None => notes.note("read torn".to_owned()),
+        }
+    }
+
+    /// A thread changes its record and exits, putting its state (lock and records) in the pool
+    /// (`Registry::retire`); a thread that starts takes it out (`Registry::register_thread`) and
+    /// changes the record on, with plain stores from the figures it finds there, while a snapshot
+    /// reads. The pool's exchanges order the first owner's change before the second's: none is
+    /// lost, and a read sees the record before, between or after them. Fails when the state is
+    /// put in with a relaxed exchange.
+    #[test]
+    fn a_retired_state_taken_on_by_a_new_thread_loses_no_change() {
+        let first = SiteDelta::exact(16, 1, Some(16));
+        let second = SiteDelta::exact(32, 1, Some(32));
+        let moments = [Counts::default(), after(&[first]), after(&[first, second])];
+        let expected = [
+            "read torn",
+            "read: moment 0",
+            "read: moment 1",
+            "read: moment 2",
+        ];
+        model(2, &expected, move |notes| {
+            // Never freed, as thread states are not (`Pool::put`'s contract).
+            let state: &'static Shared = Box::leak(Box::new(Shared::fresh()));
+            let pool = Arc::new(Pool::<Shared, 1>::new());
+            let exiting = spawn(&state, {
+                let pool = pool.clone();
+                move |state| {
+                    state.owner_change(first, false);
+                    // SAFETY: the state is leaked: never freed.
+                    assert!(unsafe { pool.put(state) });
+                }
+            });
+            let starting = Joins(thread::spawn(move || {
+                let state = loop {
+                    match pool.take(|_| true) {
+                        Some(state) => break state,
+                        None => thread::yield_now(),
+                    }
+                };
+                state.owner_change(second, false);
+            }));
+            let reader = spawn(&state, {
+                let notes = notes.clone();
+                move |state| read_a_moment(state, &moments, &notes)
+            });
+            exiting.join();
+            starting.join();
+            reader.join();
+            assert_eq!(state.quiescent_read(), moments[2]);
+        });
+    }
+
+    /// A new peak while the owner allocates: the owner keeps its figures at the peak
+    /// (`keep_at_peak`) when it sees the new generation, and otherwise allocated before the peak.
+    /// A snapshot reads the figures at the peak it knows of as the record's before the allocation
+    /// or after it, never bytes of one and blocks of the other; once both are done, the figures at
+    /// the new peak are those before the allocation if the owner saw the new peak, else those
+    /// after it. Fails with the copy made after the change (and as above without the sequence
+    /// lock's fences). Three threads: one preemption (two take 17 s).
+    #[test]
+    fn figures_at_a_moving_peak_are_before_or_after_a_change() {
+        let (before, after) = ((16, 1), (48, 2));
+        let expected = [
+            "owner saw generation 1",
+            "owner saw generation 2",
+            "read at peak: (16, 1)",
+            "read at peak: (48, 2)",
+            "read torn",
+        ];
+        model(1, &expected, move |notes| {
+            let shared = Shared::new();
+            // The first allocation makes the first peak (generation 1), and so keeps nothing.
+            shared.raise_peak();
+            shared.owner_change(SiteDelta::exact(16, 1, Some(16)), true);
+            let peak = spawn(&shared, Shared::raise_peak);
+            let seen = Arc::new(AtomicU64::new(0));
+            let owner = spawn(&shared, {
+                let seen = seen.clone();
+                move |shared| {
+                    let generation = shared.owner_change(SiteDelta::exact(32, 1, Some(32)), false);
+                    seen.store(generation, Ordering::Relaxed);
+                }
+            });
+            let reader = spawn(&shared, {
+                let notes = notes.clone();
+                move |shared| match shared.snapshot_read().1 {
+                    Some(own) => {
+                        let pair = at_peak(own);
+                        assert!(
+                            pair == before || pair == after,
+                            "a mix at the peak: {pair:?}"
+                        );
+                        notes.note(format!("read at peak: {pair:?}"));
+                    }
+                    None => notes.note("read torn".to_owned()),
+                }
+            });
+            peak.join();
+            owner.join();
+            reader.join();
+            let seen = seen.load(Ordering::Relaxed);
+            notes.note(format!("owner saw generation {seen}"));
+            let read = shared.quiescent_read();
+            assert_eq!(at_peak(read), if seen == 2 { before } else { after });
+            assert_eq!(live(read), after);
+        });
+    }
+
+    /// As above for the remote half, which claims the new generation with a swap before it copies
+    /// its figures: another thread frees a block while the peak moves; once both are done, the
+    /// figures at the new peak are the record's before the free if the freeing thread saw the new
+    /// peak, else after it. (A read of the remote half during a change is not consistent: it has
+    /// no sequence lock.) Fails when the swap does not claim the generation.
+    #[test]
+    fn remote_figures_at_a_moving_peak_are_before_or_after_a_change() {
+        let expected = ["freeing saw generation 1", "freeing saw generation 2"];
+        model(2, &expected, |notes| {
+            let shared = Shared::new();
+            // Three blocks at the first peak; one already freed elsewhere (making the remote half).
+            shared.raise_peak();
+            shared.owner_change(SiteDelta::exact(48, 3, Some(48)), true);
+            shared.remote_change(SiteDelta::exact(-16, -1, None));
+            let peak = spawn(&shared, Shared::raise_peak);
+            let seen = Arc::new(AtomicU64::new(0));
+            let freeing = spawn(&shared, {
+                let seen = seen.clone();
+                move |shared| {
+                    let generation = shared.remote_change(SiteDelta::exact(-16, -1, None));
+                    seen.store(generation, Ordering::Relaxed);
+                }
+            });
+            peak.join();
+            freeing.join();
+            let seen = seen.load(Ordering::Relaxed);
+            notes.note(format!("freeing saw generation {seen}"));
+            let read = shared.quiescent_read();
+            assert_eq!(at_peak(read), if seen == 2 { (32, 2) } else { (16, 1) });
+            assert_eq!(live(read), (16, 1));
+        });
+    }
+
+    /// The owner allocates and hands the block over (release/acquire, as any passing of a
+    /// pointer); the receiving thread frees it, making the remote half. A snapshot reads the
+    /// remote half first, so the owner's half it reads next is at least as new: the sum never
+    /// shows a free before its allocation (it never goes below zero). Fails with the halves read
+    /// the other way round.
+    #[test]
+    fn a_remote_free_never_shows_before_its_allocation() {
+        let alloc = SiteDelta::exact(16, 1, Some(16));
+        let free = SiteDelta::exact(-16, -1, None);
+        let expected = [
+            "read live: remote 0, own 0",
+            "read live: remote 0, own 16",
+            "read live: remote -16, own 16",
+            "read torn",
+        ];
+        model(2, &expected, move |notes| {
+            let shared = Shared::new();
+            let handed_over = Arc::new(AtomicBool::new(false));
+            let owner = spawn(&shared, {
+                let handed_over = handed_over.clone();
+                move |shared| {
+                    shared.owner_change(alloc, false);
+                    handed_over.store(true, Ordering::Release);
+                }
+            });
+            let freeing = spawn(&shared, move |shared| {
+                while !handed_over.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                shared.remote_change(free);
+            });
+            let reader = spawn(&shared, {
+                let notes = notes.clone();
+                move |shared| match shared.snapshot_read() {
+                    (remote, Some(own)) => {
+                        let (bytes, blocks) = live(own.plus(remote));
+                        assert!(bytes >= 0 && blocks >= 0, "a free before its allocation");
+                        let (remote, own) = (live(remote).0, live(own).0);
+                        notes.note(format!("read live: remote {remote}, own {own}"));
+                    }
+                    (_, None) => notes.note("read torn".to_owned()),
+                }
+            });
+            owner.join();
+            freeing.join();
+            reader.join();
+            assert_eq!(shared.quiescent_read(), after(&[alloc, free]));
+        });
+    }
+
+    /// Two threads free one block each, both before the record has a remote half: both may find
+    /// none and carve one, one installs its own (compare-and-swap) and the other adds to the
+    /// winner's, leaving its own unused. No change is lost. Fails when the loser adds to its own
+    /// half.
+    #[test]
+    fn threads_making_the_remote_half_at_once_lose_no_change() {
+        let alloc = SiteDelta::exact(16, 1, Some(16));
+        let free = SiteDelta::exact(-16, -1, None);
+        let expected = ["remote halves carved: 1", "remote halves carved: 2"];
+        model(2, &expected, move |notes| {
+            let shared = Shared::new();
+            shared.owner_change(alloc, false);
+            shared.owner_change(alloc, false);
+            let frees: Vec<_> = (0..2)
+                .map(|_| {
+                    spawn(&shared, move |shared| {
+                        shared.remote_change(free);
+                    })
+                })
+                .collect();
+            frees.into_iter().for_each(Joins::join);
+            let read = shared.quiescent_read();
+            assert_eq!(
+                read,
+                after(&[alloc, alloc, free, free]),
+                "a change was lost"
+            );
+            // Each thread that found no half carved one (in multiples of 64 bytes).
+            let half = std::mem::size_of::<RecordHalf>().next_multiple_of(64) as u64;
+            let carved = shared.mapped.load(Ordering::Relaxed);
+            notes.note(format!("remote halves carved: {}", carved / half));
+        });
     }
 }

@@ -11,10 +11,7 @@
 //! the sequence number (the seqlock of Boehm, "Can seqlocks get along with programming language
 //! memory models?"). Checked by a loom model (`--cfg loom`, see the tests below and `.ci/run`).
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering, fence};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use crate::state::atomic::{AtomicU64, Ordering, fence};
 
 pub(crate) struct SeqLock {
     seq: AtomicU64,
@@ -91,12 +88,13 @@ fn check_parity(seq: u64, expected: u64, what: &str) {
     }
 }
 
-/// The loom model: a writer updates two counters that must always be seen equal, in two sections;
-/// a reader that gets `Ok` must see them equal, whatever the interleaving and memory reordering.
+/// The loom model of the lock alone: a writer updates two counters that must always be seen equal,
+/// in two sections; a reader that gets `Ok` must see them equal, whatever the interleaving and
+/// memory reordering. The records it guards have their own models (`state::record`).
 #[cfg(all(test, loom))]
 mod loom_model {
     use loom::sync::Arc;
-    use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use loom::sync::atomic::{AtomicU64, Ordering};
 
     use super::SeqLock;
 
@@ -138,141 +136,6 @@ mod loom_model {
             assert_eq!(
                 shared.lock.try_read(|| shared.a.load(Ordering::Relaxed)),
                 Ok(2)
-            );
-        });
-    }
-
-    /// The owner/remote protocol of site records (`state::record`), with the same orderings: the
-    /// owner counts an allocation with plain stores inside its write section; another thread that
-    /// frees the block (after receiving it: a release/acquire hand-over, as any real passing of a
-    /// pointer) subtracts from the remote half with an atomic add; a reader takes the remote half
-    /// first, then the owner's half in a consistent read. The sum never shows a free before its
-    /// allocation: it never goes below zero.
-    #[test]
-    fn a_remote_free_never_shows_before_its_allocation() {
-        struct Record {
-            lock: SeqLock,
-            live: AtomicU64,
-            remote_live: AtomicU64,
-            handed_over: AtomicBool,
-        }
-        loom::model(|| {
-            let record = Arc::new(Record {
-                lock: SeqLock::new(),
-                live: AtomicU64::new(0),
-                remote_live: AtomicU64::new(0),
-                handed_over: AtomicBool::new(false),
-            });
-            let owner = {
-                let record = record.clone();
-                loom::thread::spawn(move || {
-                    {
-                        // SAFETY: this thread is the lock's only writer, one section at a time.
-                        let _section = unsafe { record.lock.write_section() };
-                        let live = record.live.load(Ordering::Relaxed);
-                        record.live.store(live + 1, Ordering::Relaxed);
-                    }
-                    record.handed_over.store(true, Ordering::Release);
-                })
-            };
-            let freeing = {
-                let record = record.clone();
-                loom::thread::spawn(move || {
-                    while !record.handed_over.load(Ordering::Acquire) {
-                        loom::thread::yield_now();
-                    }
-                    // The wrapping add of -1, as `SiteRecord::remote_add`.
-                    record.remote_live.fetch_add(u64::MAX, Ordering::Release);
-                })
-            };
-            let remote = record.remote_live.load(Ordering::Acquire);
-            if let Ok(own) = record.lock.try_read(|| record.live.load(Ordering::Relaxed)) {
-                assert!(
-                    (own.wrapping_add(remote) as i64) >= 0,
-                    "a free seen before its allocation: owner {own}, remote {remote}"
-                );
-            }
-            owner.join().unwrap();
-            freeing.join().unwrap();
-            let own = record.lock.try_read(|| record.live.load(Ordering::Relaxed));
-            assert_eq!(
-                own.map(|own| own.wrapping_add(record.remote_live.load(Ordering::Acquire))),
-                Ok(0)
-            );
-        });
-    }
-
-    /// As above, with the remote half made at the first remote change, as records do now: two
-    /// threads free one block each, both may find no remote half and make one, one installs its
-    /// own (compare-and-swap) and the other adds to the winner's. No change is lost, and a reader
-    /// (which takes a missing half for zero) never sees a free before its allocation.
-    #[test]
-    fn a_lazily_made_remote_half_loses_no_change() {
-        use loom::sync::atomic::AtomicPtr;
-        struct Record {
-            lock: SeqLock,
-            live: AtomicU64,
-            remote: AtomicPtr<AtomicU64>,
-            handed_over: AtomicBool,
-        }
-        fn remote_of(record: &Record) -> Option<&AtomicU64> {
-            // SAFETY: null, or a leaked box installed with a release CAS (acquired here).
-            unsafe { record.remote.load(Ordering::Acquire).as_ref() }
-        }
-        fn free_remotely(record: &Record) {
-            let half = remote_of(record).unwrap_or_else(|| {
-                let fresh = Box::into_raw(Box::new(AtomicU64::new(0)));
-                let installed = match record.remote.compare_exchange(
-                    std::ptr::null_mut(),
-                    fresh,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => fresh,
-                    Err(winner) => winner, // ours stays unused, as carved memory does
-                };
-                // SAFETY: the installed half is a leaked box, never freed.
-                unsafe { &*installed }
-            });
-            half.fetch_add(u64::MAX, Ordering::Release);
-        }
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(|| {
-            let record = Arc::new(Record {
-                lock: SeqLock::new(),
-                live: AtomicU64::new(0),
-                remote: AtomicPtr::new(std::ptr::null_mut()),
-                handed_over: AtomicBool::new(false),
-            });
-            {
-                // SAFETY: this thread is the lock's only writer, one section at a time.
-                let _section = unsafe { record.lock.write_section() };
-                record.live.store(2, Ordering::Relaxed);
-            }
-            record.handed_over.store(true, Ordering::Release);
-            let freeing: Vec<_> = (0..2)
-                .map(|_| {
-                    let record = record.clone();
-                    loom::thread::spawn(move || {
-                        assert!(record.handed_over.load(Ordering::Acquire));
-                        free_remotely(&record);
-                    })
-                })
-                .collect();
-            let remote = remote_of(&record).map_or(0, |r| r.load(Ordering::Acquire));
-            if let Ok(own) = record.lock.try_read(|| record.live.load(Ordering::Relaxed)) {
-                assert!((own.wrapping_add(remote) as i64) >= 0);
-            }
-            for thread in freeing {
-                thread.join().unwrap();
-            }
-            let remote = remote_of(&record).map_or(0, |r| r.load(Ordering::Acquire));
-            let own = record.lock.try_read(|| record.live.load(Ordering::Relaxed));
-            assert_eq!(
-                own.map(|own| own.wrapping_add(remote)),
-                Ok(0),
-                "a remote change was lost"
             );
         });
     }
