@@ -172,11 +172,15 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
     let mut profile = profile_of(snapshot, &mut strings, &comment);
     // One mapping, the program's, saying every location is symbolized already: without it,
     // `go tool pprof` opens with "Main binary filename not available."
+    // The program's module (the first module may be the C library), else its command.
+    let command = snapshot.meta.command.first().map(String::as_str);
+    let file_name = |path: &str| path.rsplit('/').next().map(str::to_owned);
     let program = snapshot
         .modules
-        .first()
+        .iter()
         .map(|module| module.path.as_str())
-        .or(snapshot.meta.command.first().map(String::as_str))
+        .find(|path| command.is_some_and(|c| file_name(path) == file_name(c)))
+        .or(command)
         .unwrap_or_default();
     profile.mapping.push(Mapping {
         id: 1,
@@ -210,10 +214,14 @@ pub fn pprof(snapshot: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
             .position(|&f| !snapshot.frames[f as usize].is_runtime())
             .unwrap_or(0);
         let frames = own[user..].iter();
-        for &f in frames {
+        let last = frames.len();
+        for (i, &f) in frames.enumerate() {
             run.push(f);
-            if snapshot.frames[f as usize].inlined {
-                continue; // inlined into the next frame: same location
+            // Inlined into the next frame: the same location. (The outermost frame kept may be
+            // inlined into one the stack's trimming left out, as a thread's closure is into std's
+            // `__rust_begin_short_backtrace`: it ends its location all the same.)
+            if snapshot.frames[f as usize].inlined && i + 1 < last {
+                continue;
             }
             let next_id = locations.len() as u64 + 1;
             let id = *locations.entry(run.clone()).or_insert_with(|| {
@@ -313,6 +321,9 @@ mod tests {
                 sums.live_bytes
             )
         );
+        // Every sample has its stack, a thread's closure (inlined into std's frame that the
+        // trimming leaves out) included.
+        assert!(profile.sample.iter().all(|s| !s.location_id.is_empty()));
         // A location holds a frame and those inlined into it: as many lines as frames in all,
         // from the program's allocating frame to the root below std's start-up.
         let frames_in_stacks: usize = snapshot.stacks.iter().map(|s| s.frames.len()).sum();

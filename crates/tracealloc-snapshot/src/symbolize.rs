@@ -404,6 +404,9 @@ fn add_site(into: &mut Site, from: &Site) {
     into.lifetimes_us += from.lifetimes_us;
     into.max_bytes += from.max_bytes;
     into.max_blocks += from.max_blocks;
+    if let Some(variance) = from.variance {
+        into.variance = Some(into.variance.unwrap_or_default().plus(variance));
+    }
 }
 
 /// Where the symbolized copy of raw snapshot `path` is cached: beside it, hidden
@@ -583,6 +586,31 @@ pub enum SymbolizeFileError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw sites that symbolize to one stack are one site: every figure summed, the sampled
+    /// variances too (a line's big blocks and small ones can come by different raw paths).
+    #[test]
+    fn merged_sites_add_every_figure() {
+        let mut big = Site::new(0, 0);
+        (big.live_blocks, big.live_bytes) = (2000, 2 << 30);
+        let mut variance = crate::Variance::default();
+        variance.live_bytes_kib = 100;
+        big.variance = Some(variance);
+        let mut small = Site::new(1, 0);
+        (small.live_blocks, small.live_bytes) = (192_536, 3_080_568);
+        variance.live_blocks = 788_529_152;
+        small.variance = Some(variance);
+        add_site(&mut big, &small);
+        assert_eq!(
+            (big.live_blocks, big.live_bytes),
+            (194_536, (2 << 30) + 3_080_568)
+        );
+        let merged = big.variance.unwrap();
+        assert_eq!(
+            (merged.live_blocks, merged.live_bytes_kib),
+            (788_529_152, 200)
+        );
+    }
 
     #[test]
     fn closures_have_one_spelling() {
