@@ -729,6 +729,17 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             }
             let mut fold = FoldOptions::default();
             fold.metric = metric.into();
+            let mean = snapshot.meta.capture.sampling_bytes;
+            let by_metric = matches!(format, ExportFormat::Folded | ExportFormat::Speedscope);
+            if by_metric && mean > 0 && !fold.metric.estimated_when_sampled() {
+                anyhow::bail!(
+                    "{}: {} are not estimated in sampled mode (it was sampled every {} bytes); \
+                     export live or total bytes, or profile in exact mode",
+                    file.display(),
+                    fold.metric.describe(),
+                    mean
+                );
+            }
             fold.by_thread = by_thread;
             fold.by_label = by_label;
             fold.full_stacks = full_stacks;

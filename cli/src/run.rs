@@ -303,6 +303,7 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let snapshot = crate::symbolize::load(&own)?.fold_frames(&FrameFolding::default());
     let mut options = ReportOptions::default();
     options.n = args.n;
+    options.width = tracealloc_report::terminal_width();
     writeln!(out)?;
     tracealloc_report::top(&snapshot, &options, out)?;
     writeln!(

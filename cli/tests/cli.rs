@@ -207,6 +207,16 @@ fn sampled_figures_carry_their_error_and_nothing_reads_as_a_false_zero() {
     let stderr = String::from_utf8_lossy(&sorted_by_peak.stderr);
     assert!(stderr.contains("not estimated in sampled mode"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    // Exports by one metric refuse the ones sampled mode does not estimate too, writing nothing.
+    for (format, metric) in [("folded", "peak"), ("speedscope", "temporary")] {
+        let exported = tracealloc(&[
+            "export", sampled, "--format", format, "--metric", metric, "-o", "-",
+        ]);
+        assert!(!exported.status.success() && exported.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&exported.stderr);
+        assert!(stderr.contains("not estimated in sampled mode"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
     let old = data("old.json");
     let diff: serde_json::Value = serde_json::from_str(&stdout_of(&[
         "diff",

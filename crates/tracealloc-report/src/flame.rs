@@ -80,7 +80,7 @@ pub fn flamegraph(
 ) -> Result<(), FlameError> {
     let sampled = snapshot.meta.capture.sampling_bytes > 0
         || older.is_some_and(|o| o.meta.capture.sampling_bytes > 0);
-    if sampled && !crate::tables::estimated_when_sampled(options.metric) {
+    if sampled && !options.metric.estimated_when_sampled() {
         return Err(FlameError::NotEstimated(options.metric.describe()));
     }
     let mut fold = FoldOptions::default();

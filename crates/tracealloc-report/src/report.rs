@@ -335,7 +335,7 @@ fn flame_frame(
     // Sampled mode does not estimate every figure: then the graph says so, and no line is named.
     let sampled = snapshot.meta.capture.sampling_bytes > 0
         || older.is_some_and(|o| o.meta.capture.sampling_bytes > 0);
-    let estimated = !sampled || crate::tables::estimated_when_sampled(graph.metric);
+    let estimated = !sampled || graph.metric.estimated_when_sampled();
     let largest = if estimated {
         largest_lines(snapshot, older, graph, places)
     } else {

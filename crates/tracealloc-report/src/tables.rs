@@ -180,23 +180,37 @@ impl<'a> Fit<'a> {
 const SHORTEST_CELL: usize = 24;
 
 /// `text` in at most `room` characters, each line on its own: what does not fit is cut from the
-/// start, at a `/` where there is one, and marked with `…`.
+/// start, at a `/` where there is one, and marked with `…`. A stack's frame (`function (path:line)`)
+/// keeps its function whole and loses the start of its path.
 fn shorten_lines(text: &str, room: usize) -> String {
     text.lines()
         .map(|line| {
-            let chars = line.chars().count();
-            if chars <= room {
+            if line.chars().count() <= room {
                 return line.to_owned();
             }
-            let tail: String = line.chars().skip(chars - room.saturating_sub(1)).collect();
-            let tail = match tail.find('/') {
-                Some(cut) if cut + 1 < tail.len() => &tail[cut..],
-                _ => tail.as_str(),
-            };
-            format!("…{tail}")
+            if let Some(open) = line.find(" (").filter(|_| line.ends_with(')')) {
+                let (function, location) = (&line[..open], &line[open + 2..line.len() - 1]);
+                let left = room.saturating_sub(function.chars().count() + 3);
+                return format!("{function} ({})", shorten_tail(location, left.max(12)));
+            }
+            shorten_tail(line, room)
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The end of `text` in at most `room` characters, cut at a `/` where there is one, `…` first.
+fn shorten_tail(text: &str, room: usize) -> String {
+    let chars = text.chars().count();
+    if chars <= room {
+        return text.to_owned();
+    }
+    let tail: String = text.chars().skip(chars - room.saturating_sub(1)).collect();
+    let tail = match tail.find('/') {
+        Some(cut) if cut + 1 < tail.len() => &tail[cut..],
+        _ => tail.as_str(),
+    };
+    format!("…{tail}")
 }
 
 /// A table of rows (cells, ANSI style of the row) under `header`: figures right-aligned, the last
@@ -304,15 +318,6 @@ pub(crate) fn write_csv<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> io::Re
     writer.flush()
 }
 
-/// Whether sampled mode estimates `metric`: bytes at the peak, temporary blocks and realloc copies
-/// are counted in exact mode only.
-pub(crate) fn estimated_when_sampled(metric: Metric) -> bool {
-    !matches!(
-        metric,
-        Metric::PeakBytes | Metric::TemporaryBlocks | Metric::ReallocCopiedBytes
-    )
-}
-
 /// A group's row of a sampled snapshot in JSON and CSV: each estimate with its standard error, and
 /// the figures sampled mode does not estimate as null (empty in CSV), never as 0.
 #[derive(Debug, Serialize)]
@@ -400,7 +405,7 @@ pub(crate) fn sampled_note(mean: u64) -> String {
 pub fn top(snapshot: &Snapshot, options: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     let snapshot = options.filtered(snapshot);
     let mean = snapshot.meta.capture.sampling_bytes;
-    if mean > 0 && !estimated_when_sampled(options.sort) {
+    if mean > 0 && !options.sort.estimated_when_sampled() {
         return Err(io::Error::other(format!(
             "{} are not estimated in sampled mode (the snapshot was sampled every {}); sort by \
              live, total, blocks or allocations, or profile in exact mode",
@@ -1107,6 +1112,22 @@ mod tests {
         let mut out = Vec::new();
         top(snapshot, &options, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Shortened, a path loses its leading directories; a stack's frame keeps its function.
+    #[test]
+    fn shortened_lines_keep_file_names_and_functions() {
+        assert_eq!(
+            shorten_lines("std/src/sys/pal/unix/thread_info.rs:122", 24),
+            "…/thread_info.rs:122"
+        );
+        assert_eq!(
+            shorten_lines(
+                "alloc::vec::from_elem (alloc/src/vec/mod.rs:3651)\nmain (a.rs:1)",
+                40
+            ),
+            "alloc::vec::from_elem (…/mod.rs:3651)\nmain (a.rs:1)"
+        );
     }
 
     /// `top` at a terminal's width: the least needed columns go first (never the sorted one),

@@ -83,6 +83,22 @@ impl Metric {
             Metric::ReallocCopiedBytes => "bytes copied by reallocs",
         }
     }
+
+    /// Whether sampled mode estimates this metric: bytes at the peak, temporary blocks and realloc
+    /// copies are counted in exact mode only.
+    ///
+    /// ```
+    /// use tracealloc_snapshot::Metric;
+    ///
+    /// assert!(Metric::TotalBytes.estimated_when_sampled());
+    /// assert!(!Metric::PeakBytes.estimated_when_sampled());
+    /// ```
+    pub fn estimated_when_sampled(self) -> bool {
+        !matches!(
+            self,
+            Metric::PeakBytes | Metric::TemporaryBlocks | Metric::ReallocCopiedBytes
+        )
+    }
 }
 
 /// How stacks are folded.

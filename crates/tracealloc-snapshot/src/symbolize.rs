@@ -182,9 +182,13 @@ impl ModuleNames {
                 }
             }
             None => {
-                let prefix = note
-                    .take()
-                    .unwrap_or_else(|| format!("{}: has no debug info (stripped?)", module.path));
+                let prefix = note.take().unwrap_or_else(|| {
+                    format!(
+                        "{}: has no debug info (built without it, as a plain release profile \
+                             is, or stripped)",
+                        module.path
+                    )
+                });
                 let wanted = match recorded {
                     Some(id) if id.len() > 2 => format!(
                         "a debug file .build-id/{}/{}.debug (build ID {id}) under --debug-dir \
@@ -201,7 +205,8 @@ impl ModuleNames {
                     "frames named module+offset"
                 };
                 *note = Some(format!(
-                    "{prefix}; for file:line, give {wanted}; meanwhile {fallback}"
+                    "{prefix}; for file:line, build it with `debug = \"line-tables-only\"` in \
+                     its profile, or give {wanted}; meanwhile {fallback}"
                 ));
             }
         }
@@ -593,8 +598,10 @@ mod tests {
     fn merged_sites_add_every_figure() {
         let mut big = Site::new(0, 0);
         (big.live_blocks, big.live_bytes) = (2000, 2 << 30);
-        let mut variance = crate::Variance::default();
-        variance.live_bytes_kib = 100;
+        let mut variance = crate::Variance {
+            live_bytes_kib: 100,
+            ..crate::Variance::default()
+        };
         big.variance = Some(variance);
         let mut small = Site::new(1, 0);
         (small.live_blocks, small.live_bytes) = (192_536, 3_080_568);
