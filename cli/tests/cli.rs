@@ -1230,6 +1230,17 @@ fn selection_flags_are_honoured_or_refused() {
     );
     let leaks = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--by", "stack"]);
     assert!(!leaks.contains("leak_diff::leak"), "{leaks}");
+    // std's own per-thread records, live by design, are left out and counted; listed on asking.
+    assert_eq!(
+        leaks,
+        "No live allocations.\nLeft out: 548 B in 2 blocks of std's own (a thread's start-up \
+         record, the runtime's statics), live by design; `--full-stacks` lists them.\n"
+    );
+    let full = stdout_of(&["leaks", new, "--exclude", "leak_diff::*", "--full-stacks"]);
+    assert!(
+        full.contains("thread_info.rs") && !full.contains("Left out"),
+        "{full}"
+    );
     // leaks groups by function too, the stacks beneath.
     let leaks = stdout_of(&[
         "leaks",

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use tracealloc_snapshot::{
-    GroupBy, Snapshot, Stat, Variance, blocks, human_bytes, human_bytes_signed,
+    GroupBy, HeapStats, Snapshot, Stat, Variance, blocks, human_bytes, human_bytes_signed,
 };
 
 use crate::tables::{
@@ -91,11 +91,12 @@ pub fn leaks(
         by => by,
     };
     let nested = by != stacks_by;
-    let snapshot = &options.filtered(snapshot);
+    let (snapshot, left_out) = without_std_own(options.filtered(snapshot), options.full_stacks);
+    let snapshot = &snapshot;
     let rows = match since {
         Some(old) => {
-            let old = &options.filtered(old);
-            grown_rows(snapshot, old, by, stacks_by, nested, options.n)
+            let (old, _) = without_std_own(options.filtered(old), options.full_stacks);
+            grown_rows(snapshot, &old, by, stacks_by, nested, options.n)
         }
         None => live_rows(snapshot, by, stacks_by, nested, options.n),
     };
@@ -115,8 +116,44 @@ pub fn leaks(
                 .collect();
             write_csv(out, &flat)
         }
-        Format::Table => write_leaks_table(snapshot, since.is_some(), &rows, options.color, out),
+        Format::Table => {
+            write_leaks_table(snapshot, since.is_some(), &rows, options.color, out)?;
+            if left_out.live_blocks > 0 && since.is_none() {
+                writeln!(
+                    out,
+                    "Left out: {} in {} of std's own (a thread's start-up record, the runtime's \
+                     statics), live by design; `--full-stacks` lists them.",
+                    human_bytes(left_out.live_bytes),
+                    blocks(left_out.live_blocks)
+                )?;
+            }
+            Ok(())
+        }
     }
+}
+
+/// `snapshot` without the sites whose stack is std's alone (with `full_stacks`, as it is), and
+/// what those held: a thread's start-up record and the runtime's lazy statics stay live for the
+/// thread's or the process's life by design, and would otherwise be on every list of leaks.
+fn without_std_own(mut snapshot: Snapshot, full_stacks: bool) -> (Snapshot, HeapStats) {
+    let mut left_out = HeapStats::default();
+    if full_stacks {
+        return (snapshot, left_out);
+    }
+    let std_own = |stack: u32| {
+        snapshot.stacks[stack as usize].frames.iter().all(|&f| {
+            let frame = &snapshot.frames[f as usize];
+            frame.is_runtime() || frame.is_profiler() || frame.is_entry_point()
+        })
+    };
+    let keep: Vec<bool> = snapshot.sites.iter().map(|s| !std_own(s.stack)).collect();
+    for (site, _) in snapshot.sites.iter().zip(&keep).filter(|(_, keep)| !**keep) {
+        left_out.live_bytes += site.live_bytes;
+        left_out.live_blocks += site.live_blocks;
+    }
+    let mut keep = keep.into_iter();
+    snapshot.sites.retain(|_| keep.next().unwrap_or(true));
+    (snapshot, left_out)
 }
 
 fn live_rows(
