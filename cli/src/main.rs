@@ -754,9 +754,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 ExportFormat::Dhat => tracealloc_report::dhat(&snapshot, full_stacks, w),
             })?
         }
-        Command::Threads { file, format } => {
-            tracealloc_report::threads(&load(&file)?, format.into(), color(), out)?
-        }
+        Command::Threads { file, format } => tracealloc_report::threads(
+            &load(&file)?,
+            format.into(),
+            color(),
+            tracealloc_report::terminal_width(),
+            out,
+        )?,
         Command::Report {
             file,
             output,

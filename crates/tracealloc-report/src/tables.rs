@@ -700,11 +700,13 @@ fn sampled_diff_rows<'a>(rows: &[&'a StatDiff], errors: &[DiffErrors]) -> Vec<Sa
         .collect()
 }
 
-/// One row per thread: its figures and its top site.
+/// One row per thread: its figures and its top site; narrower than `width` (the terminal's, see
+/// [`terminal_width`]), the totals are left out, then the top sites' paths shortened.
 pub fn threads(
     snapshot: &Snapshot,
     format: Format,
     color: bool,
+    width: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     #[derive(Serialize)]
@@ -800,7 +802,9 @@ pub fn threads(
                 "total blocks",
                 "top site",
             ];
-            write_rows(out, &header, table_rows, color, true, Fit::default())?;
+            // Narrower, the totals go first, then the top sites' paths are shortened.
+            let fit = Fit::new(width, &["total blocks", "total"]);
+            write_rows(out, &header, table_rows, color, true, fit)?;
             match snapshot.meta.capture.sampling_bytes {
                 0 => Ok(()),
                 mean => writeln!(out, "{}", sampled_note(mean)),
@@ -1089,7 +1093,7 @@ mod tests {
             site.thread = [0, 1, 2][i % 3];
         }
         let mut out = Vec::new();
-        threads(&snapshot, Format::Json, false, &mut out).unwrap();
+        threads(&snapshot, Format::Json, false, None, &mut out).unwrap();
         let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let rows = rows.as_array().unwrap();
         assert_eq!(rows.len(), 2, "{rows:#?}");

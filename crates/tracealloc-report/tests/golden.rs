@@ -97,7 +97,7 @@ fn tables() {
     );
     check(
         "threads.txt",
-        &render(|o| tracealloc_report::threads(&new, Format::Table, false, o).unwrap()),
+        &render(|o| tracealloc_report::threads(&new, Format::Table, false, None, o).unwrap()),
     );
     check(
         "info.txt",
