@@ -10,7 +10,8 @@ use tracealloc_snapshot::{
 };
 
 use crate::tables::{
-    BOLD, Format, RESET, ReportOptions, bytes_with_error, sampled_note, write_csv, write_json,
+    BOLD, Format, RESET, ReportOptions, bytes_with_error, sampled_note, shorten_lines, write_csv,
+    write_json,
 };
 
 /// How many stacks a row shows in a table; JSON lists them all.
@@ -117,7 +118,8 @@ pub fn leaks(
             write_csv(out, &flat)
         }
         Format::Table => {
-            write_leaks_table(snapshot, since.is_some(), &rows, options.color, out)?;
+            let layout = (options.color, options.width);
+            write_leaks_table(snapshot, since.is_some(), &rows, layout, out)?;
             if left_out.live_blocks > 0 && since.is_none() {
                 writeln!(
                     out,
@@ -230,7 +232,7 @@ fn write_leaks_table(
     snapshot: &Snapshot,
     since: bool,
     rows: &[Leak],
-    color: bool,
+    (color, width): (bool, Option<usize>),
     out: &mut dyn Write,
 ) -> io::Result<()> {
     if rows.is_empty() {
@@ -264,6 +266,11 @@ fn write_leaks_table(
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
     let write_stack = |out: &mut dyn Write, key: &str, indent: &str| -> io::Result<()> {
         for frame in snapshot.short_paths(key).split(Stat::STACK_SEPARATOR) {
+            // On a narrow terminal, a frame keeps its function and loses the start of its path.
+            let frame = match width {
+                Some(width) => shorten_lines(frame, width.saturating_sub(indent.len()).max(24)),
+                None => frame.to_owned(),
+            };
             writeln!(out, "{indent}{frame}")?;
         }
         Ok(())

@@ -182,7 +182,7 @@ const SHORTEST_CELL: usize = 24;
 /// `text` in at most `room` characters, each line on its own: what does not fit is cut from the
 /// start, at a `/` where there is one, and marked with `…`. A stack's frame (`function (path:line)`)
 /// keeps its function whole and loses the start of its path.
-fn shorten_lines(text: &str, room: usize) -> String {
+pub(crate) fn shorten_lines(text: &str, room: usize) -> String {
     text.lines()
         .map(|line| {
             if line.chars().count() <= room {

@@ -17,8 +17,45 @@ use std::borrow::Cow;
 /// assert_eq!(short_path(git, None), "tokio/tokio/src/lib.rs");
 /// assert_eq!(short_path("/srv/app/src/main.rs", Some("/srv/app")), "src/main.rs");
 /// assert_eq!(short_path("/srv/app/src/main.rs", None), "/srv/app/src/main.rs");
+/// // `..` and `.` as a build wrote them (a `#[path]`, the C library's sources) are resolved.
+/// assert_eq!(short_path("/srv/app/src/bin/../work.rs", Some("/srv/app")), "src/work.rs");
+/// assert_eq!(short_path("./elf/../elf/dl-tls.c", None), "elf/dl-tls.c");
 /// ```
 pub fn short_path<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
+    match shortened(path, workdir) {
+        Cow::Borrowed(short) => lexically_normal(short),
+        Cow::Owned(short) => Cow::Owned(lexically_normal(&short).into_owned()),
+    }
+}
+
+/// `path` with its `.` components left out and each `..` taking the component before it away,
+/// as far as the path goes (no file system is read, so a link is not followed).
+fn lexically_normal(path: &str) -> Cow<'_, str> {
+    let dotted = path.starts_with("./")
+        || path.contains("/./")
+        || path.contains("/../")
+        || path.starts_with("../");
+    if !dotted {
+        return Cow::Borrowed(path);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "." => {}
+            ".." if parts
+                .last()
+                .is_some_and(|last| !last.is_empty() && *last != "..") =>
+            {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    Cow::Owned(parts.join("/"))
+}
+
+/// [`short_path`] before `.` and `..` are resolved.
+fn shortened<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
     // The toolchain's sources: `/rustc/<commit>/library/std/src/rt.rs` -> `std/src/rt.rs`.
     if let Some(rest) = path.strip_prefix("/rustc/")
         && let Some((_, after_commit)) = rest.split_once('/')
@@ -68,7 +105,8 @@ pub fn short_path<'p>(path: &'p str, workdir: Option<&str>) -> Cow<'p, str> {
 /// crate-relative path, so a frame is matched by this path *and* its function, whose name starts
 /// with its crate's.
 pub(crate) fn crate_relative_path(path: &str) -> Cow<'_, str> {
-    let short = short_path(path, None);
+    // Before `..` is resolved: the file name of a C library's `./csu/../sysdeps/...` is its key.
+    let short = shortened(path, None);
     if short != path {
         return short;
     }
