@@ -207,6 +207,12 @@ fn sampled_figures_carry_their_error_and_nothing_reads_as_a_false_zero() {
     let stderr = String::from_utf8_lossy(&sorted_by_peak.stderr);
     assert!(stderr.contains("not estimated in sampled mode"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    // threads shows no errors, and says where they are.
+    let threads = stdout_of(&["threads", sampled]);
+    assert!(
+        !threads.contains(" ± ") && threads.contains("`top --by thread` gives each"),
+        "{threads}"
+    );
     // Exports by one metric refuse the ones sampled mode does not estimate too, writing nothing.
     for (format, metric) in [("folded", "peak"), ("speedscope", "temporary")] {
         let exported = tracealloc(&[

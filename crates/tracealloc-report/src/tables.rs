@@ -807,7 +807,13 @@ pub fn threads(
             write_rows(out, &header, table_rows, color, true, fit)?;
             match snapshot.meta.capture.sampling_bytes {
                 0 => Ok(()),
-                mean => writeln!(out, "{}", sampled_note(mean)),
+                // The rows show no errors (a thread's figures sum many sites'): say where they are.
+                mean => writeln!(
+                    out,
+                    "Sampled every {} on average: each figure is an estimate; `top --by thread` \
+                     gives each with its standard error.",
+                    human_bytes(mean)
+                ),
             }
         }
     }
