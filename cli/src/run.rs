@@ -79,10 +79,11 @@ pub(crate) struct RunArgs {
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
     /// The program and the code its allocations come through have frame pointers (built with
-    /// `-C force-frame-pointers=yes`): walk them, which is faster. By default stacks are unwound
-    /// with DWARF information, which is right for any build: a program built without frame
-    /// pointers (a plain `cargo build`) gives wrong stacks to a frame-pointer walk, and the
-    /// preload library cannot tell.
+    /// `-C force-frame-pointers=yes`): walk them alone, which is a little faster. By default
+    /// stacks are unwound with DWARF information, which is right for any build (a program built
+    /// without frame pointers, a plain `cargo build`, gives wrong stacks to a frame-pointer walk,
+    /// and the preload library cannot tell), stepping by frame pointer through the functions
+    /// that keep them.
     #[arg(long)]
     frame_pointers: bool,
     /// Watch the program in the live view while it runs (`tracealloc live`); its output goes to

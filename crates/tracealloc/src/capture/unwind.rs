@@ -59,6 +59,8 @@ mod imp {
 
     /// A loaded object's unwind sections, found with `dl_iterate_phdr`.
     struct Object {
+        /// The program itself (not a shared library).
+        main_program: bool,
         bias: u64,
         text: Range<u64>,
         eh_frame_hdr: Range<u64>,
@@ -118,6 +120,10 @@ mod imp {
             // not recorded anywhere else at run time).
             if let Some(segment) = loads.iter().find(|l| l.contains(&eh_frame_svma)) {
                 objects.push(Object {
+                    // The dynamic loader names the program with an empty string.
+                    // SAFETY: dlpi_name is null or a NUL-terminated string, valid for the
+                    // callback's duration.
+                    main_program: info.dlpi_name.is_null() || unsafe { *info.dlpi_name } == 0,
                     bias,
                     text,
                     eh_frame_hdr: hdr,
@@ -147,6 +153,134 @@ mod imp {
     struct Built {
         objects: Vec<Object>,
         framehop: DwarfUnwinder,
+        /// Where the functions keep frame pointers: in the program's code, and in the object
+        /// this runtime lives in when that is another (the library `tracealloc run` preloads),
+        /// whose frames open every stack.
+        frame_pointers: [FramePointerMap; 2],
+    }
+
+    /// Where, in the program's own code, the functions keep frame pointers: one bit per 16 bytes
+    /// of its text, set where every address of those 16 bytes lies in a function whose call-frame
+    /// information says it keeps them (CFA = rbp + 16, the caller's rbp saved at CFA - 16).
+    ///
+    /// A frame whose return address lies there is unwound as a frame-pointer walk would, with no
+    /// rule to look up: a program built with frame pointers unwinds about as fast as their walk,
+    /// and still exactly where some of its code has none (C code built into it, hand-written
+    /// assembly) or where the stack runs through a library (the C library's `strdup`, `opendir`),
+    /// whose frames take their rules from `.eh_frame`.
+    ///
+    /// Why a function's whole range can be taken once its prologue has set up the frame pointer:
+    /// a return address is always at a call, and calls happen only after the prologue and before
+    /// an epilogue (an epilogue ends in `ret` or a tail jump, not a call).
+    struct FramePointerMap {
+        /// The address of the text's first byte.
+        start: u64,
+        /// 16-byte chunks the bits cover.
+        chunks: u64,
+        /// `chunks` bits, mapped for the process's life; null when there is no map.
+        bits: *const u64,
+    }
+
+    // SAFETY: the bits are written once, before the map is published with `BUILT`, then only read.
+    unsafe impl Send for FramePointerMap {}
+    // SAFETY: as above.
+    unsafe impl Sync for FramePointerMap {}
+
+    impl FramePointerMap {
+        const NONE: FramePointerMap = FramePointerMap {
+            start: 0,
+            chunks: 0,
+            bits: std::ptr::null(),
+        };
+
+        /// Reads the program's `.eh_frame` once and marks the functions that keep frame pointers.
+        /// Call under the reentrancy guard (gimli's parsing may allocate).
+        fn of(object: &Object, mapped_bytes: &AtomicU64) -> FramePointerMap {
+            use gimli::{BaseAddresses, CieOrFde, EhFrame, LittleEndian, UnwindSection};
+            let start = object.bias + object.text.start;
+            let chunks = (object.text.end - object.text.start).div_ceil(16);
+            let bytes = chunks.div_ceil(64) * 8;
+            let bits = crate::sys::map_zeroed_lazily(bytes as usize).cast::<u64>();
+            if bits.is_null() {
+                return FramePointerMap::NONE;
+            }
+            mapped_bytes.fetch_add(bytes, Ordering::Relaxed);
+            let bases = BaseAddresses::default()
+                .set_eh_frame_hdr(object.bias + object.eh_frame_hdr.start)
+                .set_eh_frame(object.bias + object.eh_frame.start)
+                .set_text(start);
+            // SAFETY: the section lies in the object's loaded segments (see `build`).
+            let eh_frame = EhFrame::new(
+                unsafe { mapped(object.bias, &object.eh_frame) },
+                LittleEndian,
+            );
+            let mut entries = eh_frame.entries(&bases);
+            // A malformed entry ends the reading: the functions not marked are unwound by rule.
+            while let Ok(Some(entry)) = entries.next() {
+                let CieOrFde::Fde(partial) = entry else {
+                    continue;
+                };
+                let Ok(fde) =
+                    partial.parse(|section, bases, offset| section.cie_from_offset(bases, offset))
+                else {
+                    continue;
+                };
+                if let Some(from) = frame_pointer_set_up_at(&fde, &eh_frame, &bases) {
+                    // Chunks wholly within [from, end), in chunk numbers from the text's start.
+                    let first = from.saturating_sub(start).div_ceil(16);
+                    let last = fde.end_address().saturating_sub(start).min(chunks * 16) / 16;
+                    for chunk in first..last {
+                        // SAFETY: chunk < chunks, within the `bytes` just mapped; not yet shared.
+                        unsafe { *bits.add((chunk / 64) as usize) |= 1 << (chunk % 64) };
+                    }
+                }
+            }
+            FramePointerMap {
+                start,
+                chunks,
+                bits,
+            }
+        }
+    }
+
+    /// Where the function an FDE describes has set up its frame pointer (CFA = rbp + 16, the
+    /// caller's rbp saved at CFA - 16), or `None` if it never does.
+    fn frame_pointer_set_up_at<R: gimli::Reader<Offset = usize>>(
+        fde: &gimli::FrameDescriptionEntry<R>,
+        eh_frame: &gimli::EhFrame<R>,
+        bases: &gimli::BaseAddresses,
+    ) -> Option<u64> {
+        use gimli::{CallFrameInstruction, X86_64};
+        let cie = fde.cie();
+        if cie.return_address_register() != X86_64::RA {
+            return None;
+        }
+        let mut at = fde.initial_address();
+        let mut saved = false;
+        let mut instructions = fde.instructions(eh_frame, bases);
+        while let Ok(Some(instruction)) = instructions.next() {
+            match instruction {
+                CallFrameInstruction::AdvanceLoc { delta } => {
+                    at += u64::from(delta) * cie.code_alignment_factor();
+                }
+                CallFrameInstruction::SetLoc { address } => at = address,
+                CallFrameInstruction::Offset {
+                    register: X86_64::RBP,
+                    factored_offset,
+                } => {
+                    saved = factored_offset as i64 * cie.data_alignment_factor() == -16;
+                }
+                CallFrameInstruction::DefCfaRegister {
+                    register: X86_64::RBP,
+                }
+                | CallFrameInstruction::DefCfa {
+                    register: X86_64::RBP,
+                    offset: 16,
+                } if saved => return Some(at),
+                _ => {}
+            }
+        }
+        None
     }
 
     static BUILT: AtomicPtr<Built> = AtomicPtr::new(std::ptr::null_mut());
@@ -188,7 +322,22 @@ mod imp {
             framehop.add_module(Module::new(String::new(), avma, object.bias, sections));
         }
         rules::map_cache(mapped_bytes);
-        let built = Box::into_raw(Box::new(Built { objects, framehop }));
+        let here = build as fn(&AtomicU64) as usize as u64;
+        let map_of = |object: Option<&Object>| {
+            object.map_or(FramePointerMap::NONE, |object| {
+                FramePointerMap::of(object, mapped_bytes)
+            })
+        };
+        let program = objects.iter().find(|object| object.main_program);
+        let runtime = objects.iter().find(|o| {
+            !o.main_program && here >= o.bias + o.text.start && here < o.bias + o.text.end
+        });
+        let frame_pointers = [map_of(program), map_of(runtime)];
+        let built = Box::into_raw(Box::new(Built {
+            objects,
+            framehop,
+            frame_pointers,
+        }));
         if BUILT
             .compare_exchange(
                 std::ptr::null_mut(),
@@ -343,12 +492,72 @@ mod imp {
         // SAFETY: the caller gives this thread's own cache, used by no one else meanwhile; this
         // borrows one field (framehop's, below, another).
         let by_frame = unsafe { &mut (*cache).by_frame };
-        let end = loop {
+        // The map's fields in registers, as the loop below reads them on every frame.
+        let [
+            FramePointerMap {
+                start: map_start,
+                chunks: map_chunks,
+                bits: map_bits,
+            },
+            FramePointerMap {
+                start: own_start,
+                chunks: own_chunks,
+                bits: own_bits,
+            },
+        ] = built.frame_pointers;
+        let end = 'walk: loop {
             let first = depth == 0;
-            // The common case first, decoded straight from a cache entry: a rule held inline
-            // (CFA = sp or bp plus a multiple of 8 up to 8 KiB, the caller's frame pointer kept or
-            // saved just below the CFA). The entry this thread met at this stack address, if it
-            // is this address's (loaded while `lookup` was), else the process-wide one's.
+            // Runs of frames of the program's functions that keep frame pointers (see
+            // `FramePointerMap`): a frame-pointer walk, with no rule to look up. (The first
+            // frame's address is an instruction, not a call, and its rule is looked up.)
+            if !first {
+                loop {
+                    let (chunk, own_chunk) = (
+                        lookup.wrapping_sub(map_start) / 16,
+                        lookup.wrapping_sub(own_start) / 16,
+                    );
+                    // SAFETY: chunk < map_chunks (own_chunk < own_chunks): a bit within the
+                    // program's map (the runtime's), which stays mapped.
+                    let keeps_frame_pointer = unsafe {
+                        if chunk < map_chunks {
+                            *map_bits.add((chunk / 64) as usize) >> (chunk % 64) & 1 != 0
+                        } else {
+                            own_chunk < own_chunks
+                                && *own_bits.add((own_chunk / 64) as usize) >> (own_chunk % 64) & 1
+                                    != 0
+                        }
+                    };
+                    if !keeps_frame_pointer {
+                        break;
+                    }
+                    if bp.wrapping_add(16) <= sp || bp.wrapping_sub(low) > span.wrapping_sub(8) {
+                        break 'walk CaptureEnd::Broken;
+                    }
+                    // SAFETY: `low <= bp` and `bp + 8 <= high - 8` (checked above): both words lie
+                    // in the live part of this thread's stack; unaligned, as below.
+                    let (saved, ret) = unsafe {
+                        let frame = bp as *const u64;
+                        (frame.read_unaligned(), frame.add(1).read_unaligned())
+                    };
+                    pc = ret;
+                    sp = bp + 16;
+                    bp = saved;
+                    if pc == 0 {
+                        break 'walk CaptureEnd::Complete;
+                    }
+                    if depth >= limit {
+                        break 'walk CaptureEnd::Truncated;
+                    }
+                    out.frames[depth] = MaybeUninit::new(pc as usize);
+                    depth += 1;
+                    hash = hash.add(pc as usize);
+                    lookup = pc - 1;
+                }
+            }
+            // The common case next, decoded straight from a cache entry: a rule held inline
+            // (CFA = sp or bp plus a multiple of 8 up to 8 KiB, the caller's frame pointer kept
+            // or saved just below the CFA). The entry this thread met at this stack address, if
+            // it is this address's (loaded while `lookup` was), else the process-wide one's.
             let slot = frame_slot(sp);
             let remembered = by_frame[slot];
             let entry = if rules::holds_inline(remembered, lookup) {
@@ -358,7 +567,25 @@ mod imp {
                 by_frame[slot] = found.unwrap_or(0);
                 found
             };
-            if let Some(entry) = entry {
+            if entry.is_some_and(rules::keeps_frame_pointer) {
+                // The frame of a function that keeps frame pointers, at a call: the caller's
+                // frame pointer is saved at `bp` and the return address above it. A branch, not
+                // a decoded offset: the next frame's loads then wait on `bp` alone, not on the
+                // rule's load (where a function does not keep them, the branch is mispredicted
+                // once and the rule is decoded below).
+                if bp.wrapping_add(16) <= sp || bp.wrapping_sub(low) > span.wrapping_sub(8) {
+                    break CaptureEnd::Broken;
+                }
+                // SAFETY: `low <= bp` and `bp + 8 <= high - 8` (checked above): both words lie in
+                // the live part of this thread's stack; unaligned, as below.
+                let (saved, ret) = unsafe {
+                    let frame = bp as *const u64;
+                    (frame.read_unaligned(), frame.add(1).read_unaligned())
+                };
+                pc = ret;
+                sp = bp + 16;
+                bp = saved;
+            } else if let Some(entry) = entry {
                 let (from_frame_pointer, cfa_offset, saved_below) = rules::decode_inline(entry);
                 let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
                 if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {
@@ -454,6 +681,19 @@ mod imp {
         out.hash = hash;
         out.end = end;
         true
+    }
+
+    /// Whether the program's map marks `address` as in a function that keeps frame pointers
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn program_keeps_frame_pointer(address: u64) -> bool {
+        // SAFETY: published once, never freed.
+        let built = unsafe { BUILT.load(Ordering::Acquire).as_ref() }.expect("built");
+        let map = &built.frame_pointers[0];
+        let chunk = address.wrapping_sub(map.start) / 16;
+        // SAFETY: chunk < chunks: within the map.
+        chunk < map.chunks
+            && unsafe { *map.bits.add((chunk / 64) as usize) } >> (chunk % 64) & 1 != 0
     }
 
     /// framehop's own walk of the calling stack, for the test that the compact rules match it.
@@ -655,6 +895,17 @@ mod imp {
             holds_inline(word, address).then_some(word)
         }
 
+        /// The inline payload of the rule of a function that keeps frame pointers, at a call:
+        /// CFA = frame pointer + 16, the caller's frame pointer saved 16 bytes below the CFA.
+        const KEEPS_FRAME_POINTER: u64 = INLINE | FROM_FRAME_POINTER | 2 << SAVED_SHIFT | 2;
+
+        /// Whether an entry for which [`holds_inline`] holds is the rule of a frame that keeps
+        /// frame pointers (see [`KEEPS_FRAME_POINTER`]).
+        #[inline(always)]
+        pub(super) fn keeps_frame_pointer(word: u64) -> bool {
+            word & 0xffff == KEEPS_FRAME_POINTER
+        }
+
         /// Whether cache entry `word` holds an inline rule for `address`.
         #[inline(always)]
         pub(super) fn holds_inline(word: u64, address: u64) -> bool {
@@ -786,7 +1037,7 @@ mod imp {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::imp::{build, new_cache, unwind, unwind_with_framehop};
+    use super::imp::{build, new_cache, program_keeps_frame_pointer, unwind, unwind_with_framehop};
     use crate::capture::{CaptureEnd, Captured, MAX_DEPTH};
 
     /// Both walks from one frame: the first return addresses (into this function) differ, the
@@ -830,6 +1081,80 @@ mod tests {
             assert_eq!(ours.end, theirs.end, "round {round}");
             assert_eq!(ours.end, CaptureEnd::Complete, "round {round}");
         }
+    }
+
+    /// The test binary is built with frame pointers (.cargo/config.toml): its functions are found
+    /// to keep them, and their frames are walked without a rule.
+    #[test]
+    fn the_programs_functions_that_keep_frame_pointers_are_found() {
+        build(&std::sync::atomic::AtomicU64::new(0));
+        let stack = crate::sys::stack_bounds().expect("stack bounds");
+        let (ours, _) = nested(3, stack);
+        // Frames 1 to 3 return into `nested`, after its prologue.
+        for &ret in &ours.stack()[1..4] {
+            assert!(program_keeps_frame_pointer(ret as u64 - 1), "{ret:#x}");
+        }
+        // Not the C library's code.
+        assert!(!program_keeps_frame_pointer(
+            libc::qsort as *const () as u64 + 32
+        ));
+    }
+
+    std::thread_local! {
+        static IN_COMPARATOR: std::cell::RefCell<Option<(Box<Captured>, Box<Captured>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// A comparator that the C library's `qsort` calls: both walks from there, once.
+    extern "C" fn compare_and_walk(a: *const libc::c_void, b: *const libc::c_void) -> libc::c_int {
+        IN_COMPARATOR.with(|walks| {
+            let mut walks = walks.borrow_mut();
+            if walks.is_none() {
+                let stack = crate::sys::stack_bounds().expect("stack bounds");
+                let (ours, theirs) = both_walks(stack);
+                *walks = Some((Box::new(ours), Box::new(theirs)));
+            }
+        });
+        // SAFETY: qsort passes pointers to two of the array's u32 elements.
+        let (a, b) = unsafe { (*a.cast::<u32>(), *b.cast::<u32>()) };
+        a.cmp(&b) as libc::c_int
+    }
+
+    /// A stack that runs through the C library (built without frame pointers, its code using rbp
+    /// as an ordinary register) and back into the program is unwound exactly: the C library's
+    /// frames by their rules, the program's by its frame pointers.
+    #[test]
+    fn a_stack_through_the_c_library_walks_like_framehop() {
+        build(&std::sync::atomic::AtomicU64::new(0));
+        let mut values: Vec<u32> = (0..64).rev().collect();
+        // SAFETY: `values` holds 64 u32s; the comparator reads two of them.
+        unsafe {
+            libc::qsort(
+                values.as_mut_ptr().cast(),
+                values.len(),
+                4,
+                Some(compare_and_walk),
+            );
+        }
+        assert!(values.is_sorted());
+        let (ours, theirs) = IN_COMPARATOR
+            .with(|w| w.borrow_mut().take())
+            .expect("walked");
+        assert_eq!(ours.stack()[1..], theirs.stack()[1..]);
+        assert_eq!(ours.end, theirs.end);
+        // The walk went through the C library and came back to this test's frames.
+        let here = a_stack_through_the_c_library_walks_like_framehop as fn() as usize;
+        let in_program = |ret: usize| program_keeps_frame_pointer(ret as u64 - 1);
+        let first_outside = ours.stack()[2..].iter().position(|&r| !in_program(r));
+        let back = ours
+            .stack()
+            .iter()
+            .position(|&r| r > here && r < here + 4096);
+        assert!(
+            matches!((first_outside, back), (Some(o), Some(b)) if o + 2 < b),
+            "{:x?}",
+            ours.stack()
+        );
     }
 }
 
