@@ -41,6 +41,59 @@ mod imp {
         /// Entries as the process-wide cache holds them (`address << 16 | inline payload`), at
         /// the slot of the stack address of the frame whose rule they are.
         by_frame: [u64; FRAME_SLOTS],
+        /// The stretch that ended this thread's last walk, walked by rule (see [`LastStretch`]).
+        last_stretch: LastStretch,
+    }
+
+    /// The last stretch of a walk that ran by rule alone, from the first frame past the last
+    /// function that keeps frame pointers to the stack's end: on a program built with them, the C
+    /// library's thread entry (`start_thread`, `clone3`; `__libc_start_call_main`,
+    /// `__libc_start_main`, `_start` on the main thread), whose rules would otherwise be looked up
+    /// on every walk, at the end of every stack.
+    ///
+    /// A later walk that reaches the same stretch's first frame in the same state (return address,
+    /// stack pointer, frame pointer) and finds the same values in every stack word the stretch
+    /// read would read them again and find the same frames (each step is a function of the state
+    /// and the words it reads), so it takes them from here. A stretch that read more words than
+    /// kept here, or went through framehop, is not remembered.
+    #[derive(Clone, Copy)]
+    struct LastStretch {
+        /// The state at its first frame (`pc == 0`: nothing remembered).
+        pc: u64,
+        sp: u64,
+        bp: u64,
+        /// The stack words it read: addresses and values.
+        reads: [(u64, u64); 2 * STRETCH_FRAMES],
+        read_count: usize,
+        /// The return addresses it found, and how the walk ended.
+        frames: [u64; STRETCH_FRAMES],
+        len: usize,
+        end: CaptureEnd,
+    }
+
+    /// The most frames [`LastStretch`] keeps (the main thread's base has three).
+    const STRETCH_FRAMES: usize = 6;
+
+    impl LastStretch {
+        const NONE: LastStretch = LastStretch {
+            pc: 0,
+            sp: 0,
+            bp: 0,
+            reads: [(0, 0); 2 * STRETCH_FRAMES],
+            read_count: 0,
+            frames: [0; STRETCH_FRAMES],
+            len: 0,
+            end: CaptureEnd::Complete,
+        };
+
+        /// Notes a stack word a stretch read (`read_count` past the array: too many to keep).
+        #[inline(always)]
+        fn note(&mut self, address: u64, value: u64) {
+            if let Some(slot) = self.reads.get_mut(self.read_count) {
+                *slot = (address, value);
+            }
+            self.read_count = self.read_count.saturating_add(1);
+        }
     }
 
     /// Slots of [`RuleCache::by_frame`]: 8 KiB, about L1-resident, enough for the 40-60 frames of a
@@ -160,8 +213,8 @@ mod imp {
     }
 
     /// Where, in the program's own code, the functions keep frame pointers: one bit per 16 bytes
-    /// of its text, set where every address of those 16 bytes lies in a function whose call-frame
-    /// information says it keeps them (CFA = rbp + 16, the caller's rbp saved at CFA - 16).
+    /// of its text, set where those 16 bytes hold code of functions whose call-frame information
+    /// says they keep them (CFA = rbp + 16, the caller's rbp saved at CFA - 16) and of no other.
     ///
     /// A frame whose return address lies there is unwound as a frame-pointer walk would, with no
     /// rule to look up: a program built with frame pointers unwinds about as fast as their walk,
@@ -169,9 +222,10 @@ mod imp {
     /// assembly) or where the stack runs through a library (the C library's `strdup`, `opendir`),
     /// whose frames take their rules from `.eh_frame`.
     ///
-    /// Why a function's whole range can be taken once its prologue has set up the frame pointer:
-    /// a return address is always at a call, and calls happen only after the prologue and before
-    /// an epilogue (an epilogue ends in `ret` or a tail jump, not a call).
+    /// Why a function's whole range can be taken, though the rule differs in its prologue and
+    /// epilogues: the map is only asked about return addresses (the first frame's instruction
+    /// pointer takes its rule), and calls happen only after the prologue has set the frame pointer
+    /// up and before an epilogue (which ends in `ret` or a tail jump, not a call).
     struct FramePointerMap {
         /// The address of the text's first byte.
         start: u64,
@@ -215,6 +269,8 @@ mod imp {
                 LittleEndian,
             );
             let mut entries = eh_frame.entries(&bases);
+            // The chunks of the functions that do not keep frame pointers.
+            let mut without: Vec<std::ops::Range<u64>> = Vec::new();
             // A malformed entry ends the reading: the functions not marked are unwound by rule.
             while let Ok(Some(entry)) = entries.next() {
                 let CieOrFde::Fde(partial) = entry else {
@@ -225,15 +281,26 @@ mod imp {
                 else {
                     continue;
                 };
-                if let Some(from) = frame_pointer_set_up_at(&fde, &eh_frame, &bases) {
-                    // Chunks wholly within [from, end), in chunk numbers from the text's start.
-                    let first = from.saturating_sub(start).div_ceil(16);
-                    let last = fde.end_address().saturating_sub(start).min(chunks * 16) / 16;
+                // The chunks the function touches, in chunk numbers from the text's start.
+                let first = fde.initial_address().saturating_sub(start) / 16;
+                let last = fde
+                    .end_address()
+                    .saturating_sub(start)
+                    .div_ceil(16)
+                    .min(chunks);
+                if frame_pointer_set_up_at(&fde, &eh_frame, &bases).is_some() {
                     for chunk in first..last {
                         // SAFETY: chunk < chunks, within the `bytes` just mapped; not yet shared.
                         unsafe { *bits.add((chunk / 64) as usize) |= 1 << (chunk % 64) };
                     }
+                } else {
+                    without.push(first..last);
                 }
+            }
+            // A chunk shared with a function that does not keep frame pointers is not theirs.
+            for chunk in without.into_iter().flatten() {
+                // SAFETY: as above.
+                unsafe { *bits.add((chunk / 64) as usize) &= !(1 << (chunk % 64)) };
             }
             FramePointerMap {
                 start,
@@ -357,6 +424,7 @@ mod imp {
         Box::into_raw(Box::new(RuleCache {
             framehop: CacheX86_64::default(),
             by_frame: [0; FRAME_SLOTS],
+            last_stretch: LastStretch::NONE,
         }))
     }
 
@@ -471,28 +539,19 @@ mod imp {
         let Some(built) = (unsafe { BUILT.load(Ordering::Acquire).as_ref() }) else {
             return false;
         };
-        let (mut pc, mut sp, mut bp) = registers();
+        let (pc, sp, bp) = registers();
+        let mut regs = Registers { pc, sp, bp };
         let low = sp;
-        let high = high as u64;
-        // Only the live part of this thread's stack, from our own frame up, is read.
-        // Plain operators, not closures or helpers: this loop runs per frame, and in an
-        // unoptimized build every call costs.
-        // `move`: a closure that borrowed `low` and `high` would keep them in memory, reloaded on
-        // every frame.
-        let readable = move |addr: u64| addr >= low && addr <= high - 8 && addr & 7 == 0;
-        // `addr.wrapping_sub(low) <= span`: within `[low, high - 8]`, in one compare.
-        let span = (high - 8).wrapping_sub(low);
-        let cache_table = rules::table();
+        // `addr.wrapping_sub(low) <= span`: within `[low, high - 8]`, the live part of this
+        // thread's stack from our own frame up, in one compare.
+        let span = (high as u64 - 8).wrapping_sub(low);
         // Depth and hash stay in registers through the loop, as in the frame-pointer walk.
         let limit = limit.min(MAX_DEPTH);
         let (mut depth, mut hash) = (0, StackHash::EMPTY);
         // The first frame's rule is the current instruction's; a caller's is the call's, the
         // instruction before its return address. (Every later frame was pushed: `depth > 0`.)
         let mut lookup = pc;
-        // SAFETY: the caller gives this thread's own cache, used by no one else meanwhile; this
-        // borrows one field (framehop's, below, another).
-        let by_frame = unsafe { &mut (*cache).by_frame };
-        // The map's fields in registers, as the loop below reads them on every frame.
+        // The maps' fields in registers, as the loop below reads them on every frame.
         let [
             FramePointerMap {
                 start: map_start,
@@ -505,167 +564,111 @@ mod imp {
                 bits: own_bits,
             },
         ] = built.frame_pointers;
+        // The stretch walked by rule since the last frame that keeps frame pointers (see
+        // `LastStretch`; `len` holds the depth it started at until the walk ends).
+        let mut stretch: Option<LastStretch> = None;
         let end = 'walk: loop {
             let first = depth == 0;
-            // Runs of frames of the program's functions that keep frame pointers (see
-            // `FramePointerMap`): a frame-pointer walk, with no rule to look up. (The first
-            // frame's address is an instruction, not a call, and its rule is looked up.)
+            // Runs of frames of functions that keep frame pointers (see `FramePointerMap`): a
+            // frame-pointer walk, with no rule to look up. Plain operators: this loop runs per
+            // frame, and in an unoptimized build every call costs. (The first frame's address
+            // is an instruction, not a call, and its rule is looked up.)
             if !first {
-                loop {
-                    let (chunk, own_chunk) = (
-                        lookup.wrapping_sub(map_start) / 16,
-                        lookup.wrapping_sub(own_start) / 16,
-                    );
-                    // SAFETY: chunk < map_chunks (own_chunk < own_chunks): a bit within the
-                    // program's map (the runtime's), which stays mapped.
-                    let keeps_frame_pointer = unsafe {
-                        if chunk < map_chunks {
-                            *map_bits.add((chunk / 64) as usize) >> (chunk % 64) & 1 != 0
-                        } else {
-                            own_chunk < own_chunks
-                                && *own_bits.add((own_chunk / 64) as usize) >> (own_chunk % 64) & 1
-                                    != 0
-                        }
-                    };
-                    if !keeps_frame_pointer {
-                        break;
-                    }
-                    if bp.wrapping_add(16) <= sp || bp.wrapping_sub(low) > span.wrapping_sub(8) {
-                        break 'walk CaptureEnd::Broken;
-                    }
-                    // SAFETY: `low <= bp` and `bp + 8 <= high - 8` (checked above): both words lie
-                    // in the live part of this thread's stack; unaligned, as below.
-                    let (saved, ret) = unsafe {
-                        let frame = bp as *const u64;
-                        (frame.read_unaligned(), frame.add(1).read_unaligned())
-                    };
-                    pc = ret;
-                    sp = bp + 16;
-                    bp = saved;
-                    if pc == 0 {
-                        break 'walk CaptureEnd::Complete;
-                    }
-                    if depth >= limit {
-                        break 'walk CaptureEnd::Truncated;
-                    }
-                    out.frames[depth] = MaybeUninit::new(pc as usize);
-                    depth += 1;
-                    hash = hash.add(pc as usize);
-                    lookup = pc - 1;
-                }
-            }
-            // The common case next, decoded straight from a cache entry: a rule held inline
-            // (CFA = sp or bp plus a multiple of 8 up to 8 KiB, the caller's frame pointer kept
-            // or saved just below the CFA). The entry this thread met at this stack address, if
-            // it is this address's (loaded while `lookup` was), else the process-wide one's.
-            let slot = frame_slot(sp);
-            let remembered = by_frame[slot];
-            let entry = if rules::holds_inline(remembered, lookup) {
-                Some(remembered)
-            } else {
-                let found = rules::inline_entry(cache_table, lookup);
-                by_frame[slot] = found.unwrap_or(0);
-                found
-            };
-            if entry.is_some_and(rules::keeps_frame_pointer) {
-                // The frame of a function that keeps frame pointers, at a call: the caller's
-                // frame pointer is saved at `bp` and the return address above it. A branch, not
-                // a decoded offset: the next frame's loads then wait on `bp` alone, not on the
-                // rule's load (where a function does not keep them, the branch is mispredicted
-                // once and the rule is decoded below).
-                if bp.wrapping_add(16) <= sp || bp.wrapping_sub(low) > span.wrapping_sub(8) {
-                    break CaptureEnd::Broken;
-                }
-                // SAFETY: `low <= bp` and `bp + 8 <= high - 8` (checked above): both words lie in
-                // the live part of this thread's stack; unaligned, as below.
-                let (saved, ret) = unsafe {
-                    let frame = bp as *const u64;
-                    (frame.read_unaligned(), frame.add(1).read_unaligned())
-                };
-                pc = ret;
-                sp = bp + 16;
-                bp = saved;
-            } else if let Some(entry) = entry {
-                let (from_frame_pointer, cfa_offset, saved_below) = rules::decode_inline(entry);
-                let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
-                if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {
-                    break CaptureEnd::Broken;
-                }
-                // SAFETY: `low <= cfa - 8 <= high - 8`: the live part of this thread's stack;
-                // unaligned, so a misaligned frame in a broken chain is read, not trusted.
-                let ret = unsafe { ((cfa - 8) as *const u64).read_unaligned() };
-                if let Some(below) = saved_below {
-                    let at = cfa.wrapping_sub(below);
-                    if at.wrapping_sub(low) > span {
-                        break CaptureEnd::Broken;
-                    }
-                    // SAFETY: as above, checked.
-                    bp = unsafe { (at as *const u64).read_unaligned() };
-                }
-                pc = ret;
-                sp = cfa;
-            } else {
-                let mut rule = rules::lookup(cache_table, lookup);
-                if rule == rules::MISS {
-                    rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
-                }
-                if rule == rules::END {
-                    break CaptureEnd::Complete;
-                }
-                if rule == rules::DELEGATE {
-                    let address = if first {
-                        framehop::FrameAddress::from_instruction_pointer(pc)
-                    } else {
-                        match framehop::FrameAddress::from_return_address(pc) {
-                            Some(address) => address,
-                            None => break CaptureEnd::Broken,
-                        }
-                    };
-                    let mut regs = UnwindRegsX86_64::new(pc, sp, bp);
-                    let mut read_stack = move |addr: u64| {
-                        if readable(addr) {
-                            // SAFETY: within [low, high): the live part of this thread's stack.
-                            Ok(unsafe { (addr as *const u64).read() })
-                        } else {
-                            Err(())
-                        }
-                    };
-                    // SAFETY: the caller gives this thread's own cache; a field apart from
-                    // `by_frame`.
-                    let cache = unsafe { &mut (*cache).framehop };
-                    match built
-                        .framehop
-                        .unwind_frame(address, &mut regs, cache, &mut read_stack)
-                    {
-                        Ok(Some(ret)) => {
+                let before = depth;
+                let Registers {
+                    mut pc,
+                    mut sp,
+                    mut bp,
+                } = regs;
+                // One step per frame while `lookup` lies in the given map's marked chunks.
+                macro_rules! frame_pointer_steps {
+                    ($start:expr, $chunks:expr, $bits:expr) => {
+                        loop {
+                            let chunk = lookup.wrapping_sub($start) / 16;
+                            if chunk >= $chunks {
+                                break;
+                            }
+                            // SAFETY: chunk < chunks (checked above): a bit within the map, which
+                            // stays mapped.
+                            let word = unsafe { *$bits.add((chunk / 64) as usize) };
+                            if word >> (chunk % 64) & 1 == 0 {
+                                break;
+                            }
+                            if bp.wrapping_add(16) <= sp
+                                || bp.wrapping_sub(low) > span.wrapping_sub(8)
+                            {
+                                break 'walk CaptureEnd::Broken;
+                            }
+                            // SAFETY: `low <= bp` and `bp + 8 <= high - 8` (checked above): both
+                            // words lie in the live part of this thread's stack; unaligned, as
+                            // below.
+                            let (saved, ret) = unsafe {
+                                let frame = bp as *const u64;
+                                (frame.read_unaligned(), frame.add(1).read_unaligned())
+                            };
                             pc = ret;
-                            sp = regs.sp();
-                            bp = regs.bp();
+                            sp = bp + 16;
+                            bp = saved;
+                            if pc == 0 {
+                                break 'walk CaptureEnd::Complete;
+                            }
+                            if depth >= limit {
+                                break 'walk CaptureEnd::Truncated;
+                            }
+                            out.frames[depth] = MaybeUninit::new(pc as usize);
+                            depth += 1;
+                            hash = hash.add(pc as usize);
+                            lookup = pc - 1;
                         }
-                        Ok(None) => break CaptureEnd::Complete,
-                        Err(_) => break CaptureEnd::Broken,
-                    }
-                } else {
-                    let (from_frame_pointer, cfa_offset, saved_frame_pointer) = rules::unpack(rule);
-                    let cfa =
-                        if from_frame_pointer { bp } else { sp }.wrapping_add_signed(cfa_offset);
-                    if cfa <= sp || !readable(cfa - 8) {
-                        break CaptureEnd::Broken;
-                    }
-                    // SAFETY: `cfa - 8` is in the readable part of this thread's stack (checked).
-                    let ret = unsafe { ((cfa - 8) as *const u64).read() };
-                    if let Some(offset) = saved_frame_pointer {
-                        let at = cfa.wrapping_add_signed(offset);
-                        if !readable(at) {
-                            break CaptureEnd::Broken;
+                    };
+                }
+                // The runtime's own frames open a stack; then the program's. Two loops, so that
+                // the program's, the long one, keeps its map's fields in registers.
+                frame_pointer_steps!(own_start, own_chunks, own_bits);
+                frame_pointer_steps!(map_start, map_chunks, map_bits);
+                regs = Registers { pc, sp, bp };
+                if depth != before {
+                    // Through functions that keep frame pointers again: what ran by rule before
+                    // is not the walk's last stretch.
+                    stretch = None;
+                }
+                if stretch.is_none() {
+                    // SAFETY: this thread's own cache (the caller's contract).
+                    if let Some(last) = unsafe { same_last_stretch(cache, &regs, (low, span)) } {
+                        for &ret in &last.frames[..last.len] {
+                            if depth >= limit {
+                                break 'walk CaptureEnd::Truncated;
+                            }
+                            out.frames[depth] = MaybeUninit::new(ret as usize);
+                            depth += 1;
+                            hash = hash.add(ret as usize);
                         }
-                        // SAFETY: as above, checked.
-                        bp = unsafe { (at as *const u64).read() };
+                        break 'walk last.end;
                     }
-                    pc = ret;
-                    sp = cfa;
+                    stretch = Some(LastStretch {
+                        pc: regs.pc,
+                        sp: regs.sp,
+                        bp: regs.bp,
+                        len: depth,
+                        ..LastStretch::NONE
+                    });
                 }
             }
+            // SAFETY: this thread's own cache, and its stack's live part (the caller's contract).
+            if let Err(end) = unsafe {
+                step_by_rule(
+                    built,
+                    cache,
+                    &mut regs,
+                    lookup,
+                    first,
+                    (low, span),
+                    &mut stretch,
+                )
+            } {
+                break end;
+            }
+            let pc = regs.pc;
             lookup = pc.wrapping_sub(1);
             if pc == 0 {
                 break CaptureEnd::Complete;
@@ -677,10 +680,201 @@ mod imp {
             depth += 1;
             hash = hash.add(pc as usize);
         };
+        if let Some(mut stretch) = stretch
+            && end == CaptureEnd::Complete
+            && depth - stretch.len <= STRETCH_FRAMES
+            && stretch.read_count <= stretch.reads.len()
+        {
+            let from = stretch.len;
+            for (to, ret) in stretch.frames.iter_mut().zip(&out.frames[from..depth]) {
+                // SAFETY: frames below `depth` were written by this walk.
+                *to = unsafe { ret.assume_init() } as u64;
+            }
+            stretch.len = depth - from;
+            stretch.end = end;
+            // SAFETY: this thread's own cache; no other borrow of it is live.
+            unsafe { (*cache).last_stretch = stretch };
+        }
         out.depth = depth;
         out.hash = hash;
         out.end = end;
         true
+    }
+
+    /// A frame's registers, as unwinding reads them.
+    #[derive(Clone, Copy)]
+    struct Registers {
+        pc: u64,
+        sp: u64,
+        bp: u64,
+    }
+
+    /// This thread's last stretch, if a walk in state `regs` would walk it again: the same state
+    /// at its first frame, and the same value in every stack word it read (see [`LastStretch`]).
+    ///
+    /// # Safety
+    /// `cache` comes from [`new_cache`] and is used by the calling thread only; `low..=low + span`
+    /// is the live part of the calling thread's stack.
+    #[inline(never)]
+    unsafe fn same_last_stretch<'a>(
+        cache: *const RuleCache,
+        regs: &Registers,
+        (low, span): (u64, u64),
+    ) -> Option<&'a LastStretch> {
+        // SAFETY: this thread's own cache (the contract); a field apart from the one borrowed
+        // mutably by a walk.
+        let last = unsafe { &(*cache).last_stretch };
+        let same = last.pc == regs.pc
+            && last.sp == regs.sp
+            && last.bp == regs.bp
+            && last.reads[..last.read_count].iter().all(|&(at, value)| {
+                // SAFETY: `low <= at <= low + span` (checked first): the live part of this
+                // thread's stack (the stretch may have been another thread's, before this one
+                // took its state on).
+                at.wrapping_sub(low) <= span
+                    && unsafe { (at as *const u64).read_unaligned() } == value
+            });
+        same.then_some(last)
+    }
+
+    /// Steps from the frame in `regs` to its caller by the rule of `lookup` (the frame's return
+    /// address minus one, or its instruction pointer for the first frame), read from `.eh_frame`
+    /// on the first visit: `Err` when the walk ends there. Notes the stack words it reads in
+    /// `stretch`.
+    ///
+    /// Out of line, so that the frame-pointer loop in [`unwind`] keeps its registers to itself.
+    ///
+    /// # Safety
+    /// As [`same_last_stretch`].
+    #[inline(never)]
+    unsafe fn step_by_rule(
+        built: &Built,
+        cache: *mut RuleCache,
+        regs: &mut Registers,
+        lookup: u64,
+        first: bool,
+        (low, span): (u64, u64),
+        stretch: &mut Option<LastStretch>,
+    ) -> Result<(), CaptureEnd> {
+        let Registers { pc, sp, mut bp } = *regs;
+        let readable = move |addr: u64| addr.wrapping_sub(low) <= span && addr & 7 == 0;
+        // SAFETY: this thread's own cache (the contract); this borrows one field (framehop's,
+        // below, another).
+        let by_frame = unsafe { &mut (*cache).by_frame };
+        let cache_table = rules::table();
+        // The common case first, decoded straight from a cache entry: a rule held inline (CFA =
+        // sp or bp plus a multiple of 8 up to 8 KiB, the caller's frame pointer kept or saved just
+        // below the CFA). The entry this thread met at this stack address, if it is this
+        // address's (loaded while `lookup` was), else the process-wide one's.
+        let slot = frame_slot(sp);
+        let remembered = by_frame[slot];
+        let entry = if rules::holds_inline(remembered, lookup) {
+            Some(remembered)
+        } else {
+            let found = rules::inline_entry(cache_table, lookup);
+            by_frame[slot] = found.unwrap_or(0);
+            found
+        };
+        let (ret, cfa) = if let Some(entry) = entry {
+            let (from_frame_pointer, cfa_offset, saved_below) = rules::decode_inline(entry);
+            let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
+            if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {
+                return Err(CaptureEnd::Broken);
+            }
+            // SAFETY: `low <= cfa - 8 <= high - 8`: the live part of this thread's stack;
+            // unaligned, so a misaligned frame in a broken chain is read, not trusted.
+            let ret = unsafe { ((cfa - 8) as *const u64).read_unaligned() };
+            if let Some(stretch) = stretch {
+                stretch.note(cfa - 8, ret);
+            }
+            if let Some(below) = saved_below {
+                let at = cfa.wrapping_sub(below);
+                if at.wrapping_sub(low) > span {
+                    return Err(CaptureEnd::Broken);
+                }
+                // SAFETY: as above, checked.
+                bp = unsafe { (at as *const u64).read_unaligned() };
+                if let Some(stretch) = stretch {
+                    stretch.note(at, bp);
+                }
+            }
+            (ret, cfa)
+        } else {
+            let mut rule = rules::lookup(cache_table, lookup);
+            if rule == rules::MISS {
+                rule = rules::fill(cache_table, lookup, read_rule(built, lookup));
+            }
+            if rule == rules::END {
+                return Err(CaptureEnd::Complete);
+            }
+            if rule == rules::DELEGATE {
+                // framehop's reads are not noted: a stretch through it is not remembered.
+                if let Some(stretch) = stretch {
+                    stretch.read_count = usize::MAX;
+                }
+                let address = if first {
+                    framehop::FrameAddress::from_instruction_pointer(pc)
+                } else {
+                    framehop::FrameAddress::from_return_address(pc).ok_or(CaptureEnd::Broken)?
+                };
+                let mut framehop_regs = UnwindRegsX86_64::new(pc, sp, bp);
+                let mut read_stack = move |addr: u64| {
+                    if readable(addr) {
+                        // SAFETY: within [low, high): the live part of this thread's stack.
+                        Ok(unsafe { (addr as *const u64).read() })
+                    } else {
+                        Err(())
+                    }
+                };
+                // SAFETY: this thread's own cache; a field apart from `by_frame`.
+                let cache = unsafe { &mut (*cache).framehop };
+                return match built.framehop.unwind_frame(
+                    address,
+                    &mut framehop_regs,
+                    cache,
+                    &mut read_stack,
+                ) {
+                    Ok(Some(ret)) => {
+                        *regs = Registers {
+                            pc: ret,
+                            sp: framehop_regs.sp(),
+                            bp: framehop_regs.bp(),
+                        };
+                        Ok(())
+                    }
+                    Ok(None) => Err(CaptureEnd::Complete),
+                    Err(_) => Err(CaptureEnd::Broken),
+                };
+            }
+            let (from_frame_pointer, cfa_offset, saved_frame_pointer) = rules::unpack(rule);
+            let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add_signed(cfa_offset);
+            if cfa <= sp || !readable(cfa - 8) {
+                return Err(CaptureEnd::Broken);
+            }
+            // SAFETY: `cfa - 8` is in the readable part of this thread's stack (checked).
+            let ret = unsafe { ((cfa - 8) as *const u64).read() };
+            if let Some(stretch) = stretch {
+                stretch.note(cfa - 8, ret);
+            }
+            if let Some(offset) = saved_frame_pointer {
+                let at = cfa.wrapping_add_signed(offset);
+                if !readable(at) {
+                    return Err(CaptureEnd::Broken);
+                }
+                // SAFETY: as above, checked.
+                bp = unsafe { (at as *const u64).read() };
+                if let Some(stretch) = stretch {
+                    stretch.note(at, bp);
+                }
+            }
+            (ret, cfa)
+        };
+        *regs = Registers {
+            pc: ret,
+            sp: cfa,
+            bp,
+        };
+        Ok(())
     }
 
     /// Whether the program's map marks `address` as in a function that keeps frame pointers
@@ -895,17 +1089,6 @@ mod imp {
             holds_inline(word, address).then_some(word)
         }
 
-        /// The inline payload of the rule of a function that keeps frame pointers, at a call:
-        /// CFA = frame pointer + 16, the caller's frame pointer saved 16 bytes below the CFA.
-        const KEEPS_FRAME_POINTER: u64 = INLINE | FROM_FRAME_POINTER | 2 << SAVED_SHIFT | 2;
-
-        /// Whether an entry for which [`holds_inline`] holds is the rule of a frame that keeps
-        /// frame pointers (see [`KEEPS_FRAME_POINTER`]).
-        #[inline(always)]
-        pub(super) fn keeps_frame_pointer(word: u64) -> bool {
-            word & 0xffff == KEEPS_FRAME_POINTER
-        }
-
         /// Whether cache entry `word` holds an inline rule for `address`.
         #[inline(always)]
         pub(super) fn holds_inline(word: u64, address: u64) -> bool {
@@ -1044,7 +1227,15 @@ mod tests {
     /// rest must not.
     #[inline(never)]
     fn both_walks(stack: (usize, usize)) -> (Captured, Captured) {
-        let cache = new_cache();
+        both_walks_with(new_cache(), stack)
+    }
+
+    /// Both walks, ours with the given cache.
+    #[inline(never)]
+    fn both_walks_with(
+        cache: *mut super::RuleCache,
+        stack: (usize, usize),
+    ) -> (Captured, Captured) {
         let (mut ours, mut theirs) = (Captured::empty(), Captured::empty());
         // SAFETY: a fresh cache for this thread; `stack` bounds this thread's stack.
         unsafe {
@@ -1080,6 +1271,37 @@ mod tests {
             assert_eq!(ours.stack()[1..], theirs.stack()[1..], "round {round}");
             assert_eq!(ours.end, theirs.end, "round {round}");
             assert_eq!(ours.end, CaptureEnd::Complete, "round {round}");
+        }
+    }
+
+    #[inline(never)]
+    fn nested_with(
+        cache: *mut super::RuleCache,
+        depth: u32,
+        stack: (usize, usize),
+    ) -> (Captured, Captured) {
+        if depth == 0 {
+            return both_walks_with(cache, stack);
+        }
+        std::hint::black_box(nested_with(cache, depth - 1, stack))
+    }
+
+    /// Walks of different depths with one cache, each after the other, end as framehop's: the
+    /// thread's last stretch, remembered by the first walk, is taken by the others only as it is.
+    #[test]
+    fn walks_that_share_a_cache_walk_like_framehop() {
+        build(&std::sync::atomic::AtomicU64::new(0));
+        let stack = crate::sys::stack_bounds().expect("stack bounds");
+        let cache = new_cache();
+        for depth in [4, 9, 4, 1, 9] {
+            let (ours, theirs) = nested_with(cache, depth, stack);
+            assert!(
+                ours.depth() > depth as usize,
+                "{depth}: {} frames",
+                ours.depth()
+            );
+            assert_eq!(ours.stack()[1..], theirs.stack()[1..], "{depth}");
+            assert_eq!(ours.end, theirs.end, "{depth}");
         }
     }
 
