@@ -2,7 +2,8 @@
 //! runs itself as that program (with `LIVE_TEST_ROLE=leaker`) and checks, from outside,
 //! - `tracealloc snapshot` twice (by process id, then by socket) and the diff names the leak;
 //! - 1,000 connections that go away, send garbage, oversized or half requests leave the program's
-//!   memory and threads as they were;
+//!   memory and threads as they were; a client that holds its connection silently and one that
+//!   trickles its request hold nobody else back, and are cut off at the program's deadline;
 //! - another user is refused, by the socket's mode and, past it, by the peer's credentials;
 //! - started with capture off, stacks appear only for blocks allocated after `start`, and the
 //!   totals stay exact throughout;
@@ -18,11 +19,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Tmux, scratch, skip_or_fail, stderr_of_failure_in, stdout_in, wait_until};
 use tracealloc::model::control::{self, Request};
@@ -158,7 +160,7 @@ fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
     let ask = || control::ask_stats(&program.socket, Request::Stats).unwrap();
     let (before, threads, rss) = (ask(), program.status("Threads"), program.status("VmRSS"));
     for i in 0..1000u32 {
-        let mut stream = std::os::unix::net::UnixStream::connect(&program.socket).unwrap();
+        let mut stream = UnixStream::connect(&program.socket).unwrap();
         match i % 4 {
             0 => {} // connects and goes away
             1 => {
@@ -174,6 +176,43 @@ fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
             }
         }
     }
+    // Two clients that hold their connection, one silent, one trickling a long request a byte
+    // every 100 ms: others are answered meanwhile (sooner than the 2 s the program gives a
+    // request, so not after it), and the program cuts both off at that deadline.
+    let cut_off = "the program refused: cannot read the request: past the deadline";
+    let started = Instant::now();
+    let silent = UnixStream::connect(&program.socket).unwrap();
+    let mut trickling = UnixStream::connect(&program.socket).unwrap();
+    for held in [&silent, &trickling] {
+        held.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    trickling.write_all(&4000u32.to_le_bytes()).unwrap();
+    let trickler = std::thread::spawn(move || {
+        while trickling.write_all(b"s").is_ok() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let reply = control::read_response(&mut trickling, 1024);
+        (reply.map_err(|e| e.to_string()), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let meanwhile = ask();
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "stats took {:?} behind the slow clients",
+        asked.elapsed()
+    );
+    assert_eq!(meanwhile.totals.live_bytes, before.totals.live_bytes);
+    let silence = control::read_response(&mut &silent, 1024).map_err(|e| e.to_string());
+    assert_eq!(silence, Err(cut_off.to_owned()));
+    let (trickled, held) = trickler.join().unwrap();
+    assert_eq!(trickled, Err(cut_off.to_owned()));
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(6)).contains(&held),
+        "the trickling client was cut off after {held:?}"
+    );
+    drop(silent);
     let garbage = control::ask(&program.socket, Request::Stats, 0, Duration::from_secs(5));
     assert!(
         garbage.is_err(),
