@@ -263,7 +263,15 @@ fn other_users_are_refused(dir: &Path) {
     // Past the file's mode, the server checks who is calling.
     std::fs::set_permissions(&program.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let refused = as_nobody();
-    assert!(refused.contains("refused: user 65534"), "{refused}");
+    assert!(
+        refused.contains("the program refused: user 65534 is not the program's user (0)"),
+        "{refused}"
+    );
+    assert_eq!(
+        refused.matches("refused").count(),
+        1,
+        "said once: {refused}"
+    );
 }
 
 fn capture_starts_when_asked(dir: &Path) {
@@ -283,6 +291,14 @@ fn capture_starts_when_asked(dir: &Path) {
         .expect("a site for what was allocated while capture was off");
     assert!(off.live_bytes >= 10_000 && off.live_blocks >= 10, "{off:?}");
     assert!(snapshot.profiler.captures.capture_off >= 10);
+    snapshot.save(dir.join("started.json")).unwrap();
+    let info = stdout_in(dir, &["info", "started.json"]);
+    let explained = format!(
+        "{} allocated while stack capture was off (before it started, or after a stop: the site \
+         [allocated while capture was off])",
+        tracealloc::model::human_count(snapshot.profiler.captures.capture_off)
+    );
+    assert!(info.contains(&explained), "{info}");
     let live: u64 = snapshot.sites.iter().map(|s| s.live_bytes).sum();
     assert_eq!(
         live, snapshot.totals.live_bytes,

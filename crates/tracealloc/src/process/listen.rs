@@ -206,9 +206,10 @@ fn answer(stream: &UnixStream, config: &Config) -> Option<Result<Vec<u8>, String
     let owner = unsafe { libc::geteuid() };
     match peer_uid(stream)? {
         uid if uid == owner => {}
+        // The client says that the program refused, before this.
         uid => {
             return Some(Err(format!(
-                "refused: user {uid} is not the program's user ({owner})"
+                "user {uid} is not the program's user ({owner})"
             )));
         }
     }
