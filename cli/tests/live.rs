@@ -2,7 +2,10 @@
 //! runs itself as that program (with `LIVE_TEST_ROLE=leaker`) and checks, from outside,
 //! - `tracealloc snapshot` twice (by process id, then by socket) and the diff names the leak;
 //! - 1,000 connections that go away, send garbage, oversized or half requests leave the program's
-//!   memory and threads as they were;
+//!   memory and threads as they were; a client that holds its connection silently and one that
+//!   trickles its request hold nobody else back, and are cut off at the program's deadline;
+//! - `tracealloc control PID reset-peak` sets the peak to the live figures, and it counts from
+//!   there;
 //! - another user is refused, by the socket's mode and, past it, by the peer's credentials;
 //! - started with capture off, stacks appear only for blocks allocated after `start`, and the
 //!   totals stay exact throughout;
@@ -10,7 +13,9 @@
 //!   interval (`stats` and the snapshot show it, `info` says it changed); bad values are refused
 //!   by the CLI and by the program; a program in exact mode refuses with a clear message;
 //! - `tracealloc live` under tmux: the leak's row appears and its change grows; `s` saves a
-//!   snapshot file; `+` on a program in exact mode says why it cannot sample.
+//!   snapshot file; `+` on a program in exact mode says why it cannot sample; `r` brings the peak
+//!   down to live; `o` sorts, `b` groups (by function: the function's name); `c` switches capture
+//!   off (new blocks go to the capture-off row) and on; `/` filters the rows; `p` freezes them.
 //!
 //! (A test without the harness, so that tracealloc is the program's global allocator.)
 
@@ -18,11 +23,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Tmux, scratch, skip_or_fail, stderr_of_failure_in, stdout_in, wait_until};
 use tracealloc::model::control::{self, Request};
@@ -41,7 +47,13 @@ fn leak(n: usize) {
     }
 }
 
-/// The program: reads commands (`leak N`, `ping`) and answers `done` to each.
+/// Allocates a block of `n` bytes and frees it: the peak rises by `n`, live memory is unchanged.
+#[inline(never)]
+fn spike(n: usize) {
+    std::hint::black_box(vec![1u8; n]);
+}
+
+/// The program: reads commands (`leak N`, `spike N`, `ping`) and answers `done` to each.
 fn leaker() {
     CACHE.lock().unwrap().reserve_exact(10_000);
     let stdin = std::io::stdin();
@@ -50,6 +62,8 @@ fn leaker() {
     while stdin.lock().read_line(&mut line).unwrap_or(0) > 0 {
         if let Some(n) = line.trim().strip_prefix("leak ") {
             leak(n.parse().unwrap());
+        } else if let Some(n) = line.trim().strip_prefix("spike ") {
+            spike(n.parse().unwrap());
         }
         line.clear();
         out.write_all(b"done\n").unwrap();
@@ -158,7 +172,7 @@ fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
     let ask = || control::ask_stats(&program.socket, Request::Stats).unwrap();
     let (before, threads, rss) = (ask(), program.status("Threads"), program.status("VmRSS"));
     for i in 0..1000u32 {
-        let mut stream = std::os::unix::net::UnixStream::connect(&program.socket).unwrap();
+        let mut stream = UnixStream::connect(&program.socket).unwrap();
         match i % 4 {
             0 => {} // connects and goes away
             1 => {
@@ -174,6 +188,43 @@ fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
             }
         }
     }
+    // Two clients that hold their connection, one silent, one trickling a long request a byte
+    // every 100 ms: others are answered meanwhile (sooner than the 2 s the program gives a
+    // request, so not after it), and the program cuts both off at that deadline.
+    let cut_off = "the program refused: cannot read the request: past the deadline";
+    let started = Instant::now();
+    let silent = UnixStream::connect(&program.socket).unwrap();
+    let mut trickling = UnixStream::connect(&program.socket).unwrap();
+    for held in [&silent, &trickling] {
+        held.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    trickling.write_all(&4000u32.to_le_bytes()).unwrap();
+    let trickler = std::thread::spawn(move || {
+        while trickling.write_all(b"s").is_ok() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let reply = control::read_response(&mut trickling, 1024);
+        (reply.map_err(|e| e.to_string()), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let meanwhile = ask();
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "stats took {:?} behind the slow clients",
+        asked.elapsed()
+    );
+    assert_eq!(meanwhile.totals.live_bytes, before.totals.live_bytes);
+    let silence = control::read_response(&mut &silent, 1024).map_err(|e| e.to_string());
+    assert_eq!(silence, Err(cut_off.to_owned()));
+    let (trickled, held) = trickler.join().unwrap();
+    assert_eq!(trickled, Err(cut_off.to_owned()));
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(6)).contains(&held),
+        "the trickling client was cut off after {held:?}"
+    );
+    drop(silent);
     let garbage = control::ask(&program.socket, Request::Stats, 0, Duration::from_secs(5));
     assert!(
         garbage.is_err(),
@@ -185,6 +236,42 @@ fn bad_clients_leave_the_program_as_it_was(dir: &Path) {
     assert_eq!(program.status("Threads"), threads, "no thread left behind");
     let grown = program.status("VmRSS").saturating_sub(rss);
     assert!(grown < 2048, "resident memory grew by {grown} KiB");
+}
+
+fn the_peak_resets_when_asked(dir: &Path) {
+    let mut program = Program::start(dir, &[]);
+    let pid = program.pid().to_string();
+    program.command("leak 5");
+    program.command("spike 1000000");
+    let socket = program.socket.clone();
+    let ask = || control::ask_stats(&socket, Request::Stats).unwrap();
+    let before = ask();
+    assert!(
+        before.totals.peak_bytes >= before.totals.live_bytes + 1_000_000,
+        "{before:?}"
+    );
+    // `control reset-peak` prints the figures after the reset: the peak is the live figures.
+    let printed = stdout_in(dir, &["control", &pid, "reset-peak"]);
+    let figures_of = |label: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in {printed}"))
+            .to_owned()
+    };
+    assert_eq!(figures_of("peak: "), figures_of("live: "), "{printed}");
+    let reset = ask();
+    assert_eq!(reset.totals.live_bytes, before.totals.live_bytes);
+    assert_eq!(
+        (reset.totals.peak_bytes, reset.totals.peak_blocks),
+        (reset.totals.live_bytes, reset.totals.live_blocks)
+    );
+    // The peak counts again from there: a block of 2,000 bytes freed at once is all it gains.
+    program.command("spike 2000");
+    let after = ask();
+    assert_eq!(after.totals.live_bytes, reset.totals.live_bytes);
+    assert_eq!(after.totals.peak_bytes, reset.totals.live_bytes + 2000);
+    assert_eq!(after.totals.peak_blocks, reset.totals.live_blocks + 1);
 }
 
 fn other_users_are_refused(dir: &Path) {
@@ -224,7 +311,15 @@ fn other_users_are_refused(dir: &Path) {
     // Past the file's mode, the server checks who is calling.
     std::fs::set_permissions(&program.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let refused = as_nobody();
-    assert!(refused.contains("refused: user 65534"), "{refused}");
+    assert!(
+        refused.contains("the program refused: user 65534 is not the program's user (0)"),
+        "{refused}"
+    );
+    assert_eq!(
+        refused.matches("refused").count(),
+        1,
+        "said once: {refused}"
+    );
 }
 
 fn capture_starts_when_asked(dir: &Path) {
@@ -244,6 +339,14 @@ fn capture_starts_when_asked(dir: &Path) {
         .expect("a site for what was allocated while capture was off");
     assert!(off.live_bytes >= 10_000 && off.live_blocks >= 10, "{off:?}");
     assert!(snapshot.profiler.captures.capture_off >= 10);
+    snapshot.save(dir.join("started.json")).unwrap();
+    let info = stdout_in(dir, &["info", "started.json"]);
+    let explained = format!(
+        "{} allocated while stack capture was off (before it started, or after a stop: the site \
+         [allocated while capture was off])",
+        tracealloc::model::human_count(snapshot.profiler.captures.capture_off)
+    );
+    assert!(info.contains(&explained), "{info}");
     let live: u64 = snapshot.sites.iter().map(|s| s.live_bytes).sum();
     assert_eq!(
         live, snapshot.totals.live_bytes,
@@ -373,9 +476,147 @@ fn the_live_view_shows_the_leak_growing(dir: &Path) {
                 .then_some(())
         },
     );
+    the_live_view_keys_do_what_they_say(&tmux, &mut program);
     tmux.send_keys("q");
     std::thread::sleep(Duration::from_millis(300));
     tmux.kill();
+}
+
+/// The sites table's rows on a screen of the live view, as drawn (between the table's borders).
+fn table_rows(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .skip_while(|l| !l.contains("since start"))
+        .skip(1)
+        .take_while(|l| !l.contains('└'))
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .filter(|row| !row.is_empty())
+        .collect()
+}
+
+/// The live and peak figures in the live view's header (`live 310 KiB in 78 blocks · peak ...`).
+fn live_and_peak(screen: &str) -> Option<(&str, &str)> {
+    let line = screen.lines().find(|l| l.contains(" · peak "))?;
+    let live = line.split("live ").nth(1)?.split(" in ").next()?;
+    let peak = line.split(" · peak ").nth(1)?.split(" · ").next()?;
+    Some((live, peak))
+}
+
+/// `r`, `o`, `b`, `c`, `/` and `p` on the live view of `program` (which has leaked 60 blocks of
+/// 1,000 bytes at the leak's line since the view started).
+fn the_live_view_keys_do_what_they_say(tmux: &Tmux, program: &mut Program) {
+    let wait = Duration::from_secs(20);
+    let every = Duration::from_millis(100);
+    let shows = |what: &'static str| {
+        tmux.wait_for(wait, every, format_args!("no {what:?}"), |text| {
+            text.contains(what).then(|| text.to_owned())
+        })
+    };
+    let leak = leak_key();
+
+    // `r`: a freed megabyte raised the peak; the reset brings it down to the live figure.
+    program.command("spike 1000000");
+    tmux.wait_for(wait, every, "the peak over live", |text| {
+        live_and_peak(text)
+            .filter(|(live, peak)| live != peak)
+            .map(|_| ())
+    });
+    tmux.send_keys("r");
+    let reset = shows("peak reset to the live figures");
+    let (live, peak) = live_and_peak(&reset).expect("the header");
+    assert_eq!(peak, live, "{reset}");
+
+    // `o`: by live, the leak's 60 KB come after the 240 KB the program reserved at its start; by
+    // change since the view started, the leak comes first.
+    let by_live = shows("sorted by live");
+    assert!(!table_rows(&by_live)[0].contains(&leak), "{by_live}");
+    tmux.send_keys("o");
+    let by_change = shows("sorted by change");
+    assert!(table_rows(&by_change)[0].contains(&leak), "{by_change}");
+    for order in [
+        "sorted by total",
+        "sorted by allocations/s",
+        "sorted by live",
+    ] {
+        tmux.send_keys("o");
+        shows(order);
+    }
+
+    // `b`: grouped by function, the leak's row is its function's.
+    tmux.send_keys("b");
+    let by_function = shows("by function, sorted by live");
+    assert!(
+        table_rows(&by_function)
+            .iter()
+            .any(|row| row.ends_with(" live::leak")),
+        "{by_function}"
+    );
+    assert!(!by_function.contains(&leak), "{by_function}");
+    for grouping in ["by thread, sorted", "by label, sorted", "by line, sorted"] {
+        tmux.send_keys("b");
+        shows(grouping);
+    }
+
+    // `c`: with capture off, new blocks go to one row without a stack; on again, to their line.
+    tmux.send_keys("c");
+    shows("stack capture stopped: new blocks are counted without stacks");
+    shows("capture OFF");
+    program.command("leak 10");
+    let off = tmux.wait_for(wait, every, "no capture-off row", |text| {
+        table_rows(text)
+            .into_iter()
+            .find(|row| row.contains("[allocated while capture was off]"))
+            .map(str::to_owned)
+    });
+    assert!(
+        off.contains("+9.77 KiB"),
+        "10,000 bytes since the start: {off}"
+    );
+    tmux.send_keys("c");
+    shows("stack capture started");
+    shows("capture on");
+    program.command("leak 10");
+    let change_of_leak = |wanted: &'static str| {
+        tmux.wait_for(
+            wait,
+            every,
+            format_args!("no {leak} row with {wanted}"),
+            |text| {
+                table_rows(text)
+                    .into_iter()
+                    .find(|row| row.contains(&leak) && row.contains(wanted))
+                    .map(str::to_owned)
+            },
+        )
+    };
+    change_of_leak("+68.36 KiB"); // 70 blocks of 1,000 bytes: 60 before, 10 since capture is on
+
+    // `/`: typing a pattern leaves the matching rows only; Escape clears it.
+    tmux.send_keys("/");
+    tmux.send_keys(&leak);
+    tmux.send_keys("Enter");
+    let filtered = shows("1 site by line, sorted by live, matching");
+    assert_eq!(table_rows(&filtered).len(), 1, "{filtered}");
+    assert!(table_rows(&filtered)[0].contains(&leak), "{filtered}");
+    tmux.send_keys("/");
+    tmux.send_keys("Escape");
+    let unfiltered = tmux.wait_for(wait, every, "the filter not cleared", |text| {
+        (!text.contains("matching") && table_rows(text).len() > 1).then(|| text.to_owned())
+    });
+    assert!(unfiltered.contains(&leak), "{unfiltered}");
+
+    // `p`: paused, the figures stay as they were while the program leaks; resumed, they move.
+    tmux.send_keys("p");
+    let paused = shows("paused (p to resume)");
+    program.command("leak 10");
+    // Nothing to wait for here: the view must not change. Ten refreshes' time (at 0.2 s) is long
+    // enough for an unpaused view to show the new blocks.
+    std::thread::sleep(Duration::from_secs(2));
+    let still = tmux.screen();
+    assert_eq!(table_rows(&still), table_rows(&paused), "{still}");
+    assert_eq!(live_and_peak(&still), live_and_peak(&paused), "{still}");
+    tmux.send_keys("p");
+    change_of_leak("+78.12 KiB");
 }
 
 unsafe extern "C" {
@@ -392,13 +633,14 @@ fn main() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     snapshots_from_outside_name_the_leak(&dir);
     bad_clients_leave_the_program_as_it_was(&dir);
+    the_peak_resets_when_asked(&dir);
     other_users_are_refused(&dir);
     capture_starts_when_asked(&dir);
     the_sampling_interval_changes_when_asked(&dir);
     the_live_view_shows_the_leak_growing(&dir);
     std::fs::remove_dir_all(&dir).ok();
     println!(
-        "live ok: snapshots from outside, bad clients, other users, capture switch, sampling \
-         interval, live view"
+        "live ok: snapshots from outside, bad clients, peak reset, other users, capture switch, \
+         sampling interval, live view"
     );
 }

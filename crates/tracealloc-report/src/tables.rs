@@ -959,8 +959,10 @@ pub(crate) fn info_rows(snapshot: &Snapshot) -> Vec<(String, String)> {
                 human_count(c.broken),
                 if c.capture_off > 0 {
                     format!(
-                        ", {} allocated while stack capture was off",
-                        human_count(c.capture_off)
+                        ", {} allocated while stack capture was off (before it started, or \
+                         after a stop: the site {})",
+                        human_count(c.capture_off),
+                        tracealloc_snapshot::CAPTURE_OFF_FRAME
                     )
                 } else {
                     String::new()

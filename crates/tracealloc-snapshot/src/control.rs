@@ -13,13 +13,15 @@
 //! ```
 //! `sample <bytes>` (the word, one space, a decimal number from 1 to 2^62) sets the mean bytes
 //! between samples of a program that runs in sampled mode; a program in exact mode refuses it.
-//! A request that is too long, not UTF-8, unknown or not sent within the server's timeout gets an
-//! error (or the connection closed) and changes nothing.
+//! A request that is too long, not UTF-8, unknown or not sent whole within the server's deadline
+//! gets an error (or the connection closed) and changes nothing. Both ends read and write against
+//! one deadline for the whole request or reply ([`Deadline`]), not a timeout per read: a peer that
+//! trickles a byte at a time cannot stretch an exchange past it.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -293,6 +295,82 @@ pub fn read_response(input: &mut impl Read, limit: u64) -> Result<Vec<u8>, Reply
     }
 }
 
+/// A Unix stream read and written against one deadline: each read or write waits only for what is
+/// left of it, so the whole exchange ends by then however the peer spaces its bytes (a timeout per
+/// read would let a byte every few seconds go on forever). Past the deadline, reads and writes
+/// fail with [`io::ErrorKind::TimedOut`].
+///
+/// ```
+/// use std::io::{ErrorKind, Read};
+/// use std::os::unix::net::UnixStream;
+/// use std::time::{Duration, Instant};
+/// use tracealloc_snapshot::control::Deadline;
+///
+/// let (ours, _silent_peer) = UnixStream::pair()?;
+/// let started = Instant::now();
+/// let mut byte = [0u8; 1];
+/// let error = Deadline::new(&ours, Duration::from_millis(100)).read(&mut byte).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::TimedOut);
+/// assert!(started.elapsed() < Duration::from_secs(5));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Deadline<'a> {
+    stream: &'a UnixStream,
+    deadline: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    /// `stream`, for an exchange that must be over `within` from now.
+    pub fn new(stream: &'a UnixStream, within: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            deadline: Instant::now() + within,
+        }
+    }
+
+    /// What is left of the deadline, or the error once it has passed (a zero timeout would mean
+    /// "wait forever" to the socket).
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        Ok(left)
+    }
+}
+
+/// The error of an exchange past its deadline.
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "past the deadline")
+}
+
+/// A socket's timeout is EAGAIN (`WouldBlock`) on Linux: said as what it is.
+fn as_timed_out(error: io::Error) -> io::Error {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => timed_out(),
+        _ => error,
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        (&*self.stream).read(buf).map_err(as_timed_out)
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        (&*self.stream).write(buf).map_err(as_timed_out)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.stream).flush()
+    }
+}
+
 /// Why a program could not be asked (client side). Each says all of it in one line: the causes
 /// are in the message, not chained (a socket's broken pipe is not the terminal's).
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +388,8 @@ pub enum AskError {
     Connect { path: PathBuf, cause: io::Error },
     #[error("{}: {cause}", path.display())]
     Reply { path: PathBuf, cause: ReplyError },
+    #[error("{}: no answer from the program within {} s", path.display(), within.as_secs_f64())]
+    NoAnswer { path: PathBuf, within: Duration },
 }
 
 /// The socket of `target`: a socket path as given, or for a process id, the socket its
@@ -349,7 +429,7 @@ pub fn socket_of(target: &str) -> Result<PathBuf, AskError> {
 }
 
 /// Asks the program serving `socket` for `request`; its reply's payload, at most `limit` bytes.
-/// Gives up after `timeout` without progress.
+/// Gives up ([`AskError::NoAnswer`]) when the whole reply has not come within `timeout`.
 ///
 /// ```
 /// use std::os::unix::net::UnixListener;
@@ -382,25 +462,28 @@ pub fn ask(
     limit: u64,
     timeout: Duration,
 ) -> Result<Vec<u8>, AskError> {
-    let reply_error = |cause| AskError::Reply {
-        path: socket.to_owned(),
-        cause,
-    };
-    let mut stream = UnixStream::connect(socket).map_err(|cause| AskError::Connect {
+    let stream = UnixStream::connect(socket).map_err(|cause| AskError::Connect {
         path: socket.to_owned(),
         cause,
     })?;
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
+    let mut exchange = Deadline::new(&stream, timeout);
     // A server that refuses the caller answers and closes before reading: the request may meet a
     // closed socket, and the refusal is still there to read.
-    let sent = write_request(&mut stream, request);
-    match read_response(&mut stream, limit) {
-        Err(ReplyError::Io(_)) if sent.is_err() => {
-            Err(reply_error(ReplyError::Io(sent.expect_err("checked"))))
-        }
-        reply => reply.map_err(reply_error),
-    }
+    let sent = write_request(&mut exchange, request);
+    let reply = match read_response(&mut exchange, limit) {
+        Err(ReplyError::Io(_)) if sent.is_err() => Err(ReplyError::Io(sent.expect_err("checked"))),
+        reply => reply,
+    };
+    reply.map_err(|cause| match cause {
+        ReplyError::Io(e) if e.kind() == io::ErrorKind::TimedOut => AskError::NoAnswer {
+            path: socket.to_owned(),
+            within: timeout,
+        },
+        cause => AskError::Reply {
+            path: socket.to_owned(),
+            cause,
+        },
+    })
 }
 
 /// Asks for the program's figures.
@@ -555,6 +638,70 @@ mod tests {
                 .unwrap_err()
                 .contains("not a number")
         );
+    }
+
+    #[test]
+    fn a_program_that_does_not_answer_is_said_so_at_the_deadline() {
+        let socket = std::env::temp_dir().join(format!("silent-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        // Accepts, reads the request a byte every 50 ms, never answers.
+        let program = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut byte = [0u8; 1];
+            while stream.read(&mut byte).unwrap_or(0) == 1 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let error = ask(&socket, Request::Stats, 1024, Duration::from_millis(300)).unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(&error, AskError::NoAnswer { within, .. } if within.as_millis() == 300),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: no answer from the program within 0.3 s",
+                socket.display()
+            )
+        );
+        assert!(
+            (Duration::from_millis(300)..Duration::from_secs(3)).contains(&waited),
+            "{waited:?}"
+        );
+        program.join().unwrap();
+        std::fs::remove_file(&socket).unwrap();
+    }
+
+    #[test]
+    fn a_trickled_request_is_cut_off_at_the_deadline() {
+        let (server, client) = UnixStream::pair().unwrap();
+        // The length of a long request, then one byte every 100 ms: each read makes progress.
+        let trickler = std::thread::spawn(move || {
+            let mut client = client;
+            client.write_all(&100u32.to_le_bytes()).unwrap();
+            for _ in 0..100 {
+                if client.write_all(b"s").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        let error = read_request(&mut Deadline::new(&server, Duration::from_millis(500)));
+        let waited = started.elapsed();
+        assert!(
+            matches!(&error, Err(RequestError::Io(e)) if e.kind() == io::ErrorKind::TimedOut),
+            "{error:?}"
+        );
+        assert!(
+            (Duration::from_millis(500)..Duration::from_secs(3)).contains(&waited),
+            "{waited:?}"
+        );
+        drop(server);
+        trickler.join().unwrap();
     }
 
     #[test]
