@@ -969,13 +969,7 @@ mod loom_model {
             ..SiteDelta::exact(16, 0, Some(32))
         };
         let moments = [Counts::default(), after(&[alloc]), after(&[alloc, resize])];
-        let expected = [
-            "read torn",
-            "read: moment 0",
-            "read: moment 1",
-            "read: moment 2",
-        ];
-        model(2, &expected, move |notes| {
+        model(2, &EVERY_MOMENT_OR_TORN, move |notes| {
             let shared = Shared::new();
             let owner = spawn(&shared, move |shared| {
                 shared.owner_change(alloc, false);
@@ -990,6 +984,15 @@ mod loom_model {
             assert_eq!(shared.quiescent_read(), moments[2]);
         });
     }
+
+    /// What the reads of [`read_a_moment`] must all come to, across a model's runs: torn (a
+    /// read that retries), and each of three moments.
+    const EVERY_MOMENT_OR_TORN: [&str; 4] = [
+        "read torn",
+        "read: moment 0",
+        "read: moment 1",
+        "read: moment 2",
+    ];
 
     /// Takes a snapshot's read of the owner's half, which must be one of `moments` when it
     /// succeeds, and notes which.
@@ -1015,13 +1018,7 @@ mod loom_model {
         let first = SiteDelta::exact(16, 1, Some(16));
         let second = SiteDelta::exact(32, 1, Some(32));
         let moments = [Counts::default(), after(&[first]), after(&[first, second])];
-        let expected = [
-            "read torn",
-            "read: moment 0",
-            "read: moment 1",
-            "read: moment 2",
-        ];
-        model(2, &expected, move |notes| {
+        model(2, &EVERY_MOMENT_OR_TORN, move |notes| {
             // Never freed, as thread states are not (`Pool::put`'s contract).
             let state: &'static Shared = Box::leak(Box::new(Shared::fresh()));
             let pool = Arc::new(Pool::<Shared, 1>::new());
