@@ -85,14 +85,73 @@ mod imp {
             len: 0,
             end: CaptureEnd::Complete,
         };
+    }
 
-        /// Notes a stack word a stretch read (`read_count` past the array: too many to keep).
+    /// The stretch a walk is in: walked by rule since its last frame that keeps frame pointers,
+    /// with the stack words it read (see [`LastStretch`]).
+    struct Stretch {
+        /// The state at its first frame.
+        pc: u64,
+        sp: u64,
+        bp: u64,
+        /// The walk's depth then.
+        from: usize,
+        /// The first `read_count` are written (`read_count` past the array: too many to keep).
+        reads: [MaybeUninit<(u64, u64)>; 2 * STRETCH_FRAMES],
+        read_count: usize,
+    }
+
+    impl Stretch {
+        /// The stretch that starts at the frame in `regs`, at depth `from`.
+        #[inline(always)]
+        fn at(regs: &Registers, from: usize) -> Stretch {
+            Stretch {
+                pc: regs.pc,
+                sp: regs.sp,
+                bp: regs.bp,
+                from,
+                reads: [const { MaybeUninit::uninit() }; 2 * STRETCH_FRAMES],
+                read_count: 0,
+            }
+        }
+
+        /// Notes a stack word the stretch read.
         #[inline(always)]
         fn note(&mut self, address: u64, value: u64) {
             if let Some(slot) = self.reads.get_mut(self.read_count) {
-                *slot = (address, value);
+                *slot = MaybeUninit::new((address, value));
             }
             self.read_count = self.read_count.saturating_add(1);
+        }
+
+        /// What to remember of it, when the walk that it ended reached the stack's end (`end`)
+        /// with `frames` past its first frame: `None` when it is too long to keep.
+        fn remembered(
+            &self,
+            frames: &[MaybeUninit<usize>],
+            end: CaptureEnd,
+        ) -> Option<LastStretch> {
+            if frames.len() > STRETCH_FRAMES || self.read_count > self.reads.len() {
+                return None;
+            }
+            let mut last = LastStretch {
+                pc: self.pc,
+                sp: self.sp,
+                bp: self.bp,
+                read_count: self.read_count,
+                len: frames.len(),
+                end,
+                ..LastStretch::NONE
+            };
+            for (to, read) in last.reads.iter_mut().zip(&self.reads[..self.read_count]) {
+                // SAFETY: the first `read_count` reads were written by `note`.
+                *to = unsafe { read.assume_init() };
+            }
+            for (to, ret) in last.frames.iter_mut().zip(frames) {
+                // SAFETY: the walk wrote the frames below its depth.
+                *to = unsafe { ret.assume_init() } as u64;
+            }
+            Some(last)
         }
     }
 
@@ -566,7 +625,7 @@ mod imp {
         ] = built.frame_pointers;
         // The stretch walked by rule since the last frame that keeps frame pointers (see
         // `LastStretch`; `len` holds the depth it started at until the walk ends).
-        let mut stretch: Option<LastStretch> = None;
+        let mut stretch: Option<Stretch> = None;
         let end = 'walk: loop {
             let first = depth == 0;
             // Runs of frames of functions that keep frame pointers (see `FramePointerMap`): a
@@ -645,17 +704,51 @@ mod imp {
                         }
                         break 'walk last.end;
                     }
-                    stretch = Some(LastStretch {
-                        pc: regs.pc,
-                        sp: regs.sp,
-                        bp: regs.bp,
-                        len: depth,
-                        ..LastStretch::NONE
-                    });
+                    stretch = Some(Stretch::at(&regs, depth));
                 }
             }
+            // The common case of a frame that does not keep frame pointers (a program built
+            // without them), here rather than out of line: a rule held inline in the entry this
+            // thread met at this stack address (CFA = sp or bp plus a multiple of 8 up to 8 KiB,
+            // the caller's frame pointer kept or saved just below the CFA).
+            // SAFETY: this thread's own cache (the caller's contract); no reference to it is live.
+            let remembered = unsafe { (*cache).by_frame[frame_slot(regs.sp)] };
+            if rules::holds_inline(remembered, lookup) {
+                let Registers { sp, bp, .. } = regs;
+                let (from_frame_pointer, cfa_offset, saved_below) =
+                    rules::decode_inline(remembered);
+                let cfa = if from_frame_pointer { bp } else { sp }.wrapping_add(cfa_offset);
+                if cfa <= sp || (cfa - 8).wrapping_sub(low) > span {
+                    break CaptureEnd::Broken;
+                }
+                // SAFETY: `low <= cfa - 8 <= high - 8`: the live part of this thread's stack;
+                // unaligned, so a misaligned frame in a broken chain is read, not trusted.
+                let ret = unsafe { ((cfa - 8) as *const u64).read_unaligned() };
+                if let Some(stretch) = &mut stretch {
+                    stretch.note(cfa - 8, ret);
+                }
+                let bp = match saved_below {
+                    None => bp,
+                    Some(below) => {
+                        let at = cfa.wrapping_sub(below);
+                        if at.wrapping_sub(low) > span {
+                            break CaptureEnd::Broken;
+                        }
+                        // SAFETY: as above, checked.
+                        let saved = unsafe { (at as *const u64).read_unaligned() };
+                        if let Some(stretch) = &mut stretch {
+                            stretch.note(at, saved);
+                        }
+                        saved
+                    }
+                };
+                regs = Registers {
+                    pc: ret,
+                    sp: cfa,
+                    bp,
+                };
             // SAFETY: this thread's own cache, and its stack's live part (the caller's contract).
-            if let Err(end) = unsafe {
+            } else if let Err(end) = unsafe {
                 step_by_rule(
                     built,
                     cache,
@@ -680,20 +773,13 @@ mod imp {
             depth += 1;
             hash = hash.add(pc as usize);
         };
-        if let Some(mut stretch) = stretch
-            && end == CaptureEnd::Complete
-            && depth - stretch.len <= STRETCH_FRAMES
-            && stretch.read_count <= stretch.reads.len()
+        if end == CaptureEnd::Complete
+            && let Some(last) = stretch
+                .as_ref()
+                .and_then(|stretch| stretch.remembered(&out.frames[stretch.from..depth], end))
         {
-            let from = stretch.len;
-            for (to, ret) in stretch.frames.iter_mut().zip(&out.frames[from..depth]) {
-                // SAFETY: frames below `depth` were written by this walk.
-                *to = unsafe { ret.assume_init() } as u64;
-            }
-            stretch.len = depth - from;
-            stretch.end = end;
             // SAFETY: this thread's own cache; no other borrow of it is live.
-            unsafe { (*cache).last_stretch = stretch };
+            unsafe { (*cache).last_stretch = last };
         }
         out.depth = depth;
         out.hash = hash;
@@ -754,7 +840,7 @@ mod imp {
         lookup: u64,
         first: bool,
         (low, span): (u64, u64),
-        stretch: &mut Option<LastStretch>,
+        stretch: &mut Option<Stretch>,
     ) -> Result<(), CaptureEnd> {
         let Registers { pc, sp, mut bp } = *regs;
         let readable = move |addr: u64| addr.wrapping_sub(low) <= span && addr & 7 == 0;
