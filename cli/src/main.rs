@@ -838,7 +838,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Snapshot { target, output } => {
             let socket = control::socket_of(&target)?;
-            let snapshot = control::ask_snapshot(&socket)?;
+            let mut snapshot = control::ask_snapshot(&socket)?;
+            symbolize::symbolizer().symbolize(&mut snapshot);
+            symbolize::say_notes(&socket, &snapshot);
             let default = PathBuf::from(format!(
                 "tracealloc-{}-{}.json",
                 snapshot.meta.pid,
@@ -851,7 +853,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let socket = control::socket_of(&target)?;
             let mut options = tracealloc_report::LiveOptions::default();
             options.refresh = std::time::Duration::from_secs_f64(refresh);
-            if tracealloc_report::live(&socket, &options)?
+            let mut symbolizer = symbolize::symbolizer();
+            if tracealloc_report::live(&socket, &options, &mut |s| symbolizer.symbolize(s))?
                 == tracealloc_report::LiveEnd::ProgramEnded
             {
                 writeln!(

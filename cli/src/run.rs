@@ -50,7 +50,12 @@ impl LiveRun {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        tracealloc_report::live(&socket, &tracealloc_report::LiveOptions::default())?;
+        let mut symbolizer = crate::symbolize::symbolizer();
+        tracealloc_report::live(
+            &socket,
+            &tracealloc_report::LiveOptions::default(),
+            &mut |s| symbolizer.symbolize(s),
+        )?;
         if child.try_wait()?.is_none() {
             writeln!(
                 out,

@@ -7,13 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use tracealloc_snapshot::Snapshot;
-use tracealloc_snapshot::symbolize::{Provenance, SymbolizeOptions, load_symbolized};
+use tracealloc_snapshot::symbolize::{Provenance, SymbolizeOptions, Symbolizer, load_symbolized};
 
 /// `--debug-dir`, set once from the command line.
 pub(crate) static DEBUG_DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
 
 fn options() -> SymbolizeOptions {
     SymbolizeOptions::with_debug_dirs(DEBUG_DIRS.get().cloned().unwrap_or_default())
+}
+
+/// A symbolizer for the snapshots a running program sends (`tracealloc snapshot`, the live view):
+/// raw, named here rather than in the program, which then loads no debug info.
+pub(crate) fn symbolizer() -> Symbolizer {
+    Symbolizer::new(options())
 }
 
 /// Loads a snapshot file, symbolizing a raw one (see the module's comment).

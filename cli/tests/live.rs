@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use common::{Tmux, scratch, skip_or_fail, stderr_of_failure_in, stdout_in, wait_until};
 use tracealloc::model::control::{self, Request};
+use tracealloc_snapshot::symbolize::{SymbolizeOptions, Symbolizer};
 
 #[global_allocator]
 static ALLOC: tracealloc::Profiler = tracealloc::Profiler::system();
@@ -329,7 +330,12 @@ fn capture_starts_when_asked(dir: &Path) {
     assert!(stdout_in(dir, &["control", &pid, "stats"]).contains("capture: off"));
     stdout_in(dir, &["control", &pid, "start"]);
     program.command("leak 20");
-    let snapshot = control::ask_snapshot(&program.socket).unwrap();
+    // The program sends its return addresses (it loads no debug info); the client names them.
+    let mut snapshot = control::ask_snapshot(&program.socket).unwrap();
+    assert!(snapshot.is_raw());
+    let mut symbolizer = Symbolizer::new(SymbolizeOptions::default());
+    symbolizer.symbolize(&mut snapshot);
+    assert!(!snapshot.is_raw() && snapshot.symbolization_notes.is_empty());
     let stats = snapshot.statistics(tracealloc::GroupBy::Line);
     let leak = stats.iter().find(|s| s.key.ends_with(&leak_key())).unwrap();
     assert_eq!((leak.live_bytes, leak.live_blocks), (20_000, 20));

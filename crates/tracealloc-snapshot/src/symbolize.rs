@@ -310,11 +310,105 @@ impl Snapshot {
     /// assert!(snapshot.symbolization_notes[0].starts_with("/gone/app: "));
     /// ```
     pub fn symbolize(&mut self, options: &SymbolizeOptions) {
-        let Some(raw) = self.unsymbolized.take() else {
+        Symbolizer::new(options.clone()).symbolize(self);
+    }
+}
+
+/// Names raw snapshots' frames (see [`Snapshot::symbolize`]), keeping what it opened and named
+/// for the next snapshot: the live view symbolizes a snapshot of the same program every second,
+/// and reads each module's debug info once, each address once.
+///
+/// ```
+/// use tracealloc_snapshot::symbolize::{SymbolizeOptions, Symbolizer};
+/// # fn raw_snapshot() -> tracealloc_snapshot::Snapshot {
+/// #     use tracealloc_snapshot::*;
+/// #     let capture = CaptureInfo::new("frame-pointers", 128, true);
+/// #     let mut snapshot = Snapshot::new(Metadata::new(1, vec!["app".into()], capture));
+/// #     snapshot.threads.push(ThreadInfo::new("main", 1, true));
+/// #     snapshot.modules.push(Module::new("/gone/app", None, 0, (0x1000, 0x9000, 0x1000)));
+/// #     snapshot.frames = vec![Frame::new("")];
+/// #     let addresses = vec![Some(RawAddress::new(0, 0x1234))];
+/// #     snapshot.unsymbolized = Some(Unsymbolized::new(addresses, None));
+/// #     snapshot.stacks.push(Stack::new(vec![0]));
+/// #     let mut site = Site::new(0, 0);
+/// #     (site.live_blocks, site.live_bytes) = (1, 1024);
+/// #     (site.total_blocks, site.total_bytes) = (1, 1024);
+/// #     snapshot.sites.push(site);
+/// #     snapshot.totals = snapshot.site_sum();
+/// #     snapshot
+/// # }
+///
+/// let mut symbolizer = Symbolizer::new(SymbolizeOptions::default());
+/// for _ in 0..2 {
+///     let mut snapshot = raw_snapshot(); // as the control socket gives them, one a second
+///     symbolizer.symbolize(&mut snapshot);
+///     assert_eq!(snapshot.stack_frames(0).next().unwrap().function, "app+0x1234");
+///     // What could not be named is said with each snapshot.
+///     assert_eq!(snapshot.symbolization_notes.len(), 1);
+/// }
+/// ```
+pub struct Symbolizer {
+    options: SymbolizeOptions,
+    /// Each module opened, by path and build ID, with what it is missing (said with every
+    /// snapshot that has addresses in it).
+    modules: HashMap<ModuleKey, (ModuleNames, Option<String>)>,
+    /// Each address named (`None`: nothing names it), by module and address in its file.
+    named: HashMap<(ModuleKey, u64), Option<Vec<Frame>>>,
+}
+
+/// A module as the symbolizer tells them apart: its path and build ID.
+type ModuleKey = (String, Option<String>);
+
+impl std::fmt::Debug for Symbolizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbolizer")
+            .field("options", &self.options)
+            .field("modules", &self.modules.len())
+            .field("addresses", &self.named.len())
+            .finish()
+    }
+}
+
+impl Symbolizer {
+    /// A symbolizer that looks for debug files as `options` say.
+    pub fn new(options: SymbolizeOptions) -> Symbolizer {
+        Symbolizer {
+            options,
+            modules: HashMap::new(),
+            named: HashMap::new(),
+        }
+    }
+
+    /// The frames of `address` in `module` (innermost first), or `None` when nothing names it;
+    /// the module's note, if it is missing something, goes to `notes` once.
+    fn frames(
+        &mut self,
+        module: &Module,
+        address: u64,
+        notes: &mut Vec<String>,
+    ) -> Option<Vec<Frame>> {
+        let key = (module.path.clone(), module.build_id.clone());
+        let (names, note) = self.modules.entry(key.clone()).or_insert_with(|| {
+            let mut note = None;
+            let names = ModuleNames::open(module, &self.options, &mut note);
+            (names, note)
+        });
+        if let Some(note) = note
+            && !notes.contains(note)
+        {
+            notes.push(note.clone());
+        }
+        self.named
+            .entry((key, address))
+            .or_insert_with(|| names.frames(address))
+            .clone()
+    }
+
+    /// Symbolizes a raw snapshot in place, as [`Snapshot::symbolize`] does.
+    pub fn symbolize(&mut self, snapshot: &mut Snapshot) {
+        let Some(raw) = snapshot.unsymbolized.take() else {
             return;
         };
-        // Each module opened at its first address, once.
-        let mut opened: HashMap<u32, ModuleNames> = HashMap::new();
         let mut notes = Vec::new();
         let mut frames: Vec<Frame> = Vec::new();
         let mut frame_ids: HashMap<Frame, u32> = HashMap::new();
@@ -324,31 +418,20 @@ impl Snapshot {
                 frames.len() as u32 - 1
             })
         };
-        let mut expanded: Vec<Vec<u32>> = Vec::with_capacity(self.frames.len());
-        for (frame, address) in self.frames.iter().zip(&raw.addresses) {
+        let mut expanded: Vec<Vec<u32>> = Vec::with_capacity(snapshot.frames.len());
+        for (frame, address) in snapshot.frames.iter().zip(&raw.addresses) {
             let Some(address) = *address else {
                 expanded.push(vec![intern(frame.clone())]);
                 continue;
             };
             let named = (address.module != NO_MODULE)
-                .then(|| self.modules.get(address.module as usize))
+                .then(|| snapshot.modules.get(address.module as usize))
                 .flatten()
-                .and_then(|module| {
-                    opened
-                        .entry(address.module)
-                        .or_insert_with(|| {
-                            let mut note = None;
-                            let names = ModuleNames::open(module, options, &mut note);
-                            notes.extend(note);
-                            names
-                        })
-                        .frames(address.address)
-                });
-            let named =
-                named.unwrap_or_else(|| vec![Frame::new(module_offset(&self.modules, address))]);
+                .and_then(|module| self.frames(module, address.address, &mut notes));
+            let named = named
+                .unwrap_or_else(|| vec![Frame::new(module_offset(&snapshot.modules, address))]);
             expanded.push(named.into_iter().map(&mut intern).collect());
         }
-        drop(opened);
         let own_sources = raw.own_sources.as_deref();
         let own = |frame: &Frame| {
             frame.is_profiler()
@@ -358,7 +441,7 @@ impl Snapshot {
         };
         let mut stacks: Vec<Stack> = Vec::new();
         let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
-        let new_stack: Vec<u32> = self
+        let new_stack: Vec<u32> = snapshot
             .stacks
             .iter()
             .map(|stack| {
@@ -374,9 +457,9 @@ impl Snapshot {
                 })
             })
             .collect();
-        let mut sites: Vec<Site> = Vec::with_capacity(self.sites.len());
+        let mut sites: Vec<Site> = Vec::with_capacity(snapshot.sites.len());
         let mut site_ids: HashMap<(u32, u32, Option<String>), usize> = HashMap::new();
-        for mut site in std::mem::take(&mut self.sites) {
+        for mut site in std::mem::take(&mut snapshot.sites) {
             site.stack = new_stack[site.stack as usize];
             let key = (site.stack, site.thread, site.label.clone());
             match site_ids.get(&key) {
@@ -387,11 +470,11 @@ impl Snapshot {
                 }
             }
         }
-        self.frames = frames;
-        self.stacks = stacks;
-        self.sites = sites;
-        self.symbolization_notes = notes;
-        self.version = FORMAT_VERSION;
+        snapshot.frames = frames;
+        snapshot.stacks = stacks;
+        snapshot.sites = sites;
+        snapshot.symbolization_notes = notes;
+        snapshot.version = FORMAT_VERSION;
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use tracealloc_snapshot::control::{self, AskError, LiveStats, Request};
-use tracealloc_snapshot::{human_bytes, human_count, human_duration_ms};
+use tracealloc_snapshot::{Snapshot, human_bytes, human_count, human_duration_ms};
 
 use model::LiveModel;
 use view::Status;
@@ -59,14 +59,32 @@ pub enum LiveError {
 /// Runs the live view of the program serving `socket` until `q` (or Ctrl-C), or until the program
 /// ends. The first figures are fetched before the terminal is taken over, so an unreachable
 /// program is a plain error.
-pub fn live(socket: &Path, options: &LiveOptions) -> Result<LiveEnd, LiveError> {
+///
+/// The program sends raw snapshots (return addresses: it loads no debug info for them);
+/// `name_frames` names them here, as `tracealloc_snapshot::symbolize::Symbolizer` does, keeping
+/// what it read from one snapshot to the next.
+pub fn live(
+    socket: &Path,
+    options: &LiveOptions,
+    name_frames: &mut dyn FnMut(&mut Snapshot),
+) -> Result<LiveEnd, LiveError> {
     let stats = control::ask_stats(socket, Request::Stats)?;
-    let snapshot = control::ask_snapshot(socket)?;
+    let snapshot = ask_snapshot(socket, name_frames)?;
     let model = LiveModel::new(stats, snapshot, Instant::now());
     let mut terminal = ratatui::init();
-    let result = run(&mut terminal, socket, options, model);
+    let result = run(&mut terminal, socket, options, model, name_frames);
     ratatui::restore();
     result
+}
+
+/// A snapshot of the program serving `socket`, its frames named.
+fn ask_snapshot(
+    socket: &Path,
+    name_frames: &mut dyn FnMut(&mut Snapshot),
+) -> Result<Snapshot, AskError> {
+    let mut snapshot = control::ask_snapshot(socket)?;
+    name_frames(&mut snapshot);
+    Ok(snapshot)
 }
 
 fn run(
@@ -74,6 +92,7 @@ fn run(
     socket: &Path,
     options: &LiveOptions,
     mut model: LiveModel,
+    name_frames: &mut dyn FnMut(&mut Snapshot),
 ) -> Result<LiveEnd, LiveError> {
     let mut message = String::new();
     let (mut paused, mut editing) = (false, false);
@@ -113,7 +132,7 @@ fn run(
             }
             let outcome = match key.code {
                 KeyCode::Char('q') | KeyCode::Esc => return Ok(LiveEnd::Quit),
-                KeyCode::Char('s') => save(socket, &options.save_dir),
+                KeyCode::Char('s') => save(socket, &options.save_dir, name_frames),
                 KeyCode::Char('r') => control::ask_stats(socket, Request::ResetPeak).map(|stats| {
                     model.update_stats(stats);
                     "peak reset to the live figures".to_owned()
@@ -161,7 +180,7 @@ fn run(
             continue;
         }
         let refreshed = control::ask_stats(socket, Request::Stats)
-            .and_then(|stats| control::ask_snapshot(socket).map(|snapshot| (stats, snapshot)));
+            .and_then(|stats| ask_snapshot(socket, name_frames).map(|snapshot| (stats, snapshot)));
         match refreshed {
             Ok((stats, snapshot)) => model.update(stats, snapshot, Instant::now()),
             // The socket is gone or no one serves it: the program has ended.
@@ -204,9 +223,13 @@ fn change_interval(socket: &Path, model: &mut LiveModel, finer: bool) -> Result<
     })
 }
 
-/// Saves a snapshot of the program into `dir`; says where.
-fn save(socket: &Path, dir: &Path) -> Result<String, AskError> {
-    let snapshot = control::ask_snapshot(socket)?;
+/// Saves a snapshot of the program into `dir`, its frames named; says where.
+fn save(
+    socket: &Path,
+    dir: &Path,
+    name_frames: &mut dyn FnMut(&mut Snapshot),
+) -> Result<String, AskError> {
+    let snapshot = ask_snapshot(socket, name_frames)?;
     let path = dir.join(format!(
         "tracealloc-{}-{}.json",
         snapshot.meta.pid,

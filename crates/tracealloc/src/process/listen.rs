@@ -219,8 +219,11 @@ fn answer(stream: &UnixStream, config: &Config) -> Option<Result<Vec<u8>, String
     };
     let figures = || serde_json::to_vec(&live_stats(config)).map_err(|e| e.to_string());
     Some(match request {
+        // Raw, as the files written without code are (unless `TRACEALLOC_SYMBOLIZE=process`):
+        // the client names the frames, and the program loads no debug info, however often the
+        // live view asks.
         Request::Snapshot => {
-            serde_json::to_vec(&crate::process::snapshot()).map_err(|e| e.to_string())
+            serde_json::to_vec(&crate::process::snapshot_to_write(true)).map_err(|e| e.to_string())
         }
         Request::Stats => figures(),
         Request::ResetPeak => {
